@@ -1,0 +1,72 @@
+"""The FastAPI application factory: routers, middleware, error handlers, static files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
+
+from aift import __version__
+from aift.api.errors import install_error_handlers
+from aift.api.middleware import ApiKeyMiddleware, RequestIdMiddleware
+from aift.api.routes import health, jobs, models, pages, system, ws
+from aift.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parents[1] / "web" / "static"
+
+
+async def _watch_orphans(runtime: Runtime) -> None:
+    """Periodically mark jobs of dead or silent workers interrupted (any machine)."""
+    interval = max(5.0, runtime.settings.job_heartbeat_timeout_seconds / 2)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(runtime.jobs.recover_orphans)
+        except Exception:  # noqa: BLE001 - a failed sweep must not stop the server
+            log.exception("orphan sweep failed")
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """Build the web app around an already started Runtime."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_watch_orphans(runtime))
+        yield
+        sweeper.cancel()
+
+    app = FastAPI(
+        title="aift",
+        version=__version__,
+        description="Fine-tune, ground (RAG) and serve open language models.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.worker = None
+    install_error_handlers(app)
+    for module in (health, system, jobs, models, ws, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    api_key = runtime.settings.api_key.get_secret_value() if runtime.settings.api_key else None
+    # Added innermost first: request id (outermost) → CORS → API key → routes.
+    app.add_middleware(ApiKeyMiddleware, api_key=api_key)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=runtime.settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["x-request-id"],
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,119 @@
+"""ASGI middleware: request ids with an access log, and the API key check.
+
+Both are plain ASGI so they cover WebSockets as well as HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+import uuid
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aift.api.errors import error_body
+from aift.monitoring.logging import request_id_var
+
+access_log = logging.getLogger("aift.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+API_KEY_COOKIE = "aift_api_key"
+PUBLIC_PREFIXES = ("/healthz", "/static/", "/login", "/favicon.ico")
+
+
+class RequestIdMiddleware:
+    """Give every request an id (kept from X-Request-ID when sane) and log it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(REQUEST_ID_HEADER, b"").decode("latin-1")
+        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex[:16]
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = {"code": 0}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            access_log.info(
+                "%s %s %s %.1fms",
+                scope.get("method", "WS"),
+                scope["path"],
+                status["code"] or "-",
+                (time.perf_counter() - started) * 1000,
+            )
+            request_id_var.reset(token)
+
+
+class ApiKeyMiddleware:
+    """When an API key is set, require it on everything but health, static and login.
+
+    Accepted as `Authorization: Bearer <key>`, the `aift_api_key` cookie (set by the
+    login page for the browser UI), or `?token=` on WebSockets (browsers cannot set
+    headers there).
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+        self.app = app
+        self.api_key = api_key
+
+    def _presented(self, scope: Scope) -> str | None:
+        headers = dict(scope["headers"])
+        auth = headers.get(b"authorization", b"").decode("latin-1")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == API_KEY_COOKIE:
+                return value
+        if scope["type"] == "websocket":
+            token = parse_qs(scope.get("query_string", b"").decode()).get("token")
+            if token:
+                return token[0]
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            not self.api_key
+            or scope["type"] not in ("http", "websocket")
+            or scope["path"].startswith(PUBLIC_PREFIXES)
+            or scope.get("method") == "OPTIONS"
+        ):
+            await self.app(scope, receive, send)
+            return
+        presented = self._presented(scope)
+        if presented and secrets.compare_digest(presented.encode(), self.api_key.encode()):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 4401, "reason": "API key required"})
+            return
+        accepts_html = b"text/html" in dict(scope["headers"]).get(b"accept", b"")
+        if accepts_html and not scope["path"].startswith(("/api/", "/v1/")):
+            await send({"type": "http.response.start", "status": 303,
+                        "headers": [(b"location", b"/login")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        message = ("Missing or wrong API key. Send 'Authorization: Bearer <key>' "
+                   "with the key set in AIFT_API_KEY.")
+        body = json.dumps(error_body("unauthorized", message)).encode()
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+        await send({"type": "http.response.body", "body": body})

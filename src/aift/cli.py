@@ -1,0 +1,267 @@
+"""The `aift` command line: serve, worker, jobs, models, version."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from aift import __version__
+from aift.config import get_settings
+from aift.errors import AiftError
+from aift.jobs.schemas import JobCreate, JobInfo, JobStatus
+from aift.models.schemas import ModelKind, Purpose
+
+app = typer.Typer(help="aift: fine-tune, ground (RAG) and serve open language models.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+jobs_app = typer.Typer(help="Long-running work: list, watch, cancel, resume.", no_args_is_help=True)
+models_app = typer.Typer(help="Models available locally.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(models_app, name="models")
+
+console = Console()
+err_console = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None, typer.Option("--workspace", "-w", help="Workspace folder (AIFT_WORKSPACE).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _runtime(workspace: Path | None = None):  # noqa: ANN202 - aift.runtime.Runtime
+    """Settings from the environment (options exported for child processes) → Runtime."""
+    if workspace is not None:
+        os.environ["AIFT_WORKSPACE"] = str(workspace.expanduser().resolve())
+        get_settings.cache_clear()
+    from aift.runtime import Runtime
+
+    return Runtime.start(get_settings())
+
+
+@app.command()
+def version() -> None:
+    """Print the aift version."""
+    console.print(f"aift {__version__}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (AIFT_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (AIFT_PORT).")] = None,
+    workspace: WorkspaceOpt = None,
+    worker: Annotated[bool, typer.Option(help="Also run one local job worker.")] = True,
+) -> None:
+    """Run the web app, the APIs and a local job worker."""
+    for name, value in (("AIFT_HOST", host), ("AIFT_PORT", port), ("AIFT_WORKSPACE", workspace)):
+        if value is not None:
+            os.environ[name] = str(value.expanduser().resolve() if isinstance(value, Path)
+                                   else value)
+    get_settings.cache_clear()
+    from aift.api.server import serve as run_server
+
+    run_server(get_settings(), with_worker=worker)
+
+
+@app.command()
+def worker(
+    workspace: WorkspaceOpt = None,
+    concurrency: Annotated[int | None, typer.Option(help="Jobs at once (AIFT_WORKER_CONCURRENCY).")]
+    = None,
+) -> None:
+    """Run a job worker only (e.g. on another machine sharing the queue)."""
+    if concurrency is not None:
+        os.environ["AIFT_WORKER_CONCURRENCY"] = str(concurrency)
+        get_settings.cache_clear()
+    runtime = _runtime(workspace)
+    from aift.jobs.worker import run_worker
+    from aift.monitoring.logging import setup_logging
+
+    setup_logging(runtime.settings.log_level, runtime.workspace.logs / "worker.log")
+    run_worker(runtime)
+
+
+# -- jobs --------------------------------------------------------------------------
+def _job_table(jobs: list[JobInfo]) -> Table:
+    table = Table("id", "kind", "status", "progress", "message", "created")
+    for job in jobs:
+        table.add_row(job.id, job.kind, job.status.value, f"{job.progress:.0%}",
+                      (job.error or job.message)[:60], job.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+    return table
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[list[JobStatus] | None, typer.Option(help="Filter by status.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Filter by kind.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """List jobs, newest first."""
+    result = _runtime(workspace).jobs.list(status=status, kind=kind, limit=limit)
+    if as_json:
+        console.print_json(result.model_dump_json())
+    else:
+        console.print(_job_table(result.items))
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: str,
+    log: Annotated[bool, typer.Option("--log", help="Also print the log tail.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Show one job (and its log)."""
+    runtime = _runtime(workspace)
+    console.print_json(runtime.jobs.get(job_id).model_dump_json())
+    if log:
+        for line in runtime.jobs.log_tail(job_id):
+            console.print(line, markup=False, highlight=False)
+
+
+@jobs_app.command("submit")
+def jobs_submit(
+    kind: str,
+    config: Annotated[str, typer.Option(help="Config as JSON.")] = "{}",
+    wait: Annotated[bool, typer.Option(help="Follow progress until it ends.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Queue a job of a submittable kind, e.g. `aift jobs submit system.benchmark --wait`."""
+    try:
+        parsed = json.loads(config)
+    except json.JSONDecodeError as exc:
+        raise AiftError(f"--config is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise AiftError("--config must be a JSON object, e.g. '{\"steps\": 3}'.")
+    runtime = _runtime(workspace)
+    job = runtime.jobs.submit(JobCreate(kind=kind, config=parsed))
+    console.print(f"queued job [bold]{job.id}[/] ({job.kind})")
+    if wait:
+        _follow(runtime, job.id)
+
+
+@jobs_app.command("watch")
+def jobs_watch(job_id: str, workspace: WorkspaceOpt = None) -> None:
+    """Follow a job's progress with a progress bar until it ends."""
+    _follow(_runtime(workspace), job_id)
+
+
+def _follow(runtime, job_id: str) -> None:  # noqa: ANN001
+    """Show a live progress bar; exit non-zero unless the job succeeded."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.fields[message]}"),
+                  console=console) as bar:
+        info = runtime.jobs.get(job_id)
+        task = bar.add_task(f"{info.kind} {job_id[:8]}", total=1.0, message=info.message)
+        while True:
+            info = runtime.jobs.get(job_id)
+            bar.update(task, completed=info.progress, message=f"[{info.status.value}] {info.message}")
+            if info.status.is_terminal:
+                break
+            time.sleep(0.3)
+    if info.status != JobStatus.succeeded:
+        err_console.print(f"[red]job {info.status.value}[/]: {info.error or info.message}")
+        raise typer.Exit(1)
+    if info.result:
+        console.print_json(json.dumps(info.result))
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: str, workspace: WorkspaceOpt = None) -> None:
+    """Cancel a job: a queued one never starts, a running one stops at its next checkpoint."""
+    info = _runtime(workspace).jobs.cancel(job_id)
+    console.print(f"job {info.id}: {info.status.value} ({info.message})")
+
+
+@jobs_app.command("resume")
+def jobs_resume(job_id: str, workspace: WorkspaceOpt = None) -> None:
+    """Queue an interrupted, cancelled or failed job again, from its last checkpoint."""
+    info = _runtime(workspace).jobs.resume(job_id)
+    console.print(f"job {info.id}: {info.status.value}")
+
+
+# -- models ------------------------------------------------------------------------
+def _size(num: int | None) -> str:
+    if not num:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if num < 1024:
+            return f"{num:.0f} {unit}"
+        num /= 1024
+    return f"{num:.1f} PB"
+
+
+@models_app.command("list")
+def models_list(
+    kind: Annotated[ModelKind | None, typer.Option(help="Only this kind.")] = None,
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """List the models available locally (scans disk first)."""
+    registry = _runtime(workspace).models
+    registry.scan()
+    items = registry.list(kind)
+    if as_json:
+        console.print_json(json.dumps([m.model_dump(mode="json") for m in items]))
+        return
+    table = Table("name", "kind", "format", "source", "architecture", "params", "dtype", "size")
+    for m in items:
+        params = f"{m.parameter_count / 1e6:.0f}M" if m.parameter_count else "-"
+        table.add_row(m.name, m.kind.value, m.format.value, m.source.value,
+                      m.architecture or "-", params, m.dtype or "-", _size(m.size_bytes))
+    console.print(table)
+    for purpose, use in registry.defaults_in_use().items():
+        if use["warning"]:
+            err_console.print(f"[yellow]default {purpose}:[/] {use['warning']}")
+
+
+@models_app.command("show")
+def models_show(name: str, workspace: WorkspaceOpt = None) -> None:
+    """Show one model of the registry."""
+    registry = _runtime(workspace).models
+    registry.scan()
+    console.print_json(registry.get(name).model_dump_json())
+
+
+@models_app.command("resolve")
+def models_resolve(
+    ref: str,
+    purpose: Annotated[Purpose | None, typer.Option(help="Allow a packaged stand-in.")] = None,
+    download: Annotated[bool, typer.Option(help="Try the model hub when not local.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Show where a model reference leads (local path, cache, hub, packaged)."""
+    resolver = _runtime(workspace).models.resolver
+    resolved = resolver.resolve(ref, purpose=purpose, fallback=purpose is not None,
+                                allow_download=download)
+    console.print_json(resolved.model_dump_json())
+
+
+@models_app.command("pull")
+def models_pull(ref: str, workspace: WorkspaceOpt = None) -> None:
+    """Download a model from the hub into the cache (needs hub access)."""
+    runtime = _runtime(workspace)
+    with console.status(f"fetching {ref}…"):
+        resolved = runtime.models.resolver.resolve(ref, allow_download=True)
+    console.print(f"{resolved.name}: {resolved.source.value} at {resolved.path}")
+
+
+def main() -> None:
+    """Entry point: user errors print a message and exit 2, never a traceback."""
+    try:
+        app()
+    except AiftError as exc:
+        err_console.print(f"[red]error:[/] {exc.message}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Settings: the one object holding every configurable value of aift.
+
+Values come from `AIFT_*` environment variables, then a `.env` file in the current
+directory, then the defaults below. Secrets (the API key) are only ever read from the
+environment or `.env`, and never shown back (see `Settings.public_view`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from aift.errors import ConfigError
+
+DEFAULT_CORS_ORIGINS = [
+    "http://localhost:8050",
+    "http://127.0.0.1:8050",
+]
+
+
+class Settings(BaseSettings):
+    """Everything aift can be configured with; see the configuration table in README."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIFT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    host: str = Field("127.0.0.1", description="Address the web server binds to.")
+    port: int = Field(8050, ge=1, le=65535, description="Port of the web app and APIs.")
+    workspace: Path = Field(
+        Path("workspace"), description="Folder holding data, outputs, models, logs, stores."
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite at workspace/metadata/aift.db."
+    )
+    qdrant_path: Path | None = Field(
+        None, description="Embedded Qdrant folder; default workspace/qdrant_data."
+    )
+    qdrant_url: str | None = Field(None, description="Qdrant server URL (replaces embedded).")
+    redis_url: str | None = Field(
+        None, description="Redis URL for the job queue (workers on several machines)."
+    )
+    default_llm: str = Field("HuggingFaceTB/SmolLM2-1.7B-Instruct", description="Default LLM.")
+    default_embedding_model: str = Field(
+        "intfloat/multilingual-e5-large", description="Default embedding model."
+    )
+    default_reranker: str = Field(
+        "BAAI/bge-reranker-v2-m3", description="Default cross-encoder re-ranker."
+    )
+    offline: bool = Field(
+        False, description="Never contact a model hub; resolve locally or fall back."
+    )
+    hub_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long a model hub may take before we fall back."
+    )
+    api_key: SecretStr | None = Field(
+        None, description="Bearer key required on every API call when set."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_CORS_ORIGINS),
+        description="Origins allowed by CORS (comma separated); localhost by default.",
+    )
+    max_upload_mb: int = Field(200, ge=1, description="Largest accepted upload, in MiB.")
+    max_upload_files: int = Field(100, ge=1, description="Most files in one upload request.")
+    worker_concurrency: int = Field(1, ge=1, le=64, description="Jobs one worker runs at once.")
+    job_cancel_grace_seconds: float = Field(
+        10.0, ge=0, description="Time a job gets to stop after cancel, before it is killed."
+    )
+    job_heartbeat_timeout_seconds: float = Field(
+        60.0, gt=0, description="A running job silent this long is marked interrupted."
+    )
+    log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_db_url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError("must be a SQLAlchemy URL such as sqlite:///path.db")
+        return value
+
+    @field_validator("qdrant_url", "redis_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError("must be a URL such as http://host:6333 or redis://host:6379/0")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        self.workspace = self.workspace.expanduser().resolve()
+        if self.qdrant_path is not None:
+            self.qdrant_path = self.qdrant_path.expanduser().resolve()
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in use: the configured one or SQLite inside the workspace."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.workspace / 'metadata' / 'aift.db'}"
+
+    @property
+    def effective_qdrant_path(self) -> Path:
+        """Folder of the embedded Qdrant store."""
+        return self.qdrant_path or self.workspace / "qdrant_data"
+
+    @property
+    def host_is_loopback(self) -> bool:
+        """True when the bind address only accepts connections from this machine."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def check_bind_is_safe(self) -> None:
+        """Refuse to expose the server beyond this machine without an API key."""
+        if not self.host_is_loopback and self.api_key is None:
+            raise ConfigError(
+                f"Refusing to listen on {self.host}: a non-loopback address needs an API key. "
+                "Set AIFT_API_KEY (clients then send 'Authorization: Bearer <key>') "
+                "or bind to 127.0.0.1."
+            )
+
+    def public_view(self) -> dict[str, Any]:
+        """Active settings for display: secrets replaced by whether they are set."""
+        data = self.model_dump(mode="json")
+        data["api_key"] = "set" if self.api_key else None
+        for key in ("database_url", "redis_url", "qdrant_url"):
+            data[key] = _hide_password(data.get(key))
+        data["effective_database_url"] = _hide_password(self.effective_database_url)
+        data["effective_qdrant_path"] = str(self.effective_qdrant_path)
+        return data
+
+
+def _hide_password(url: str | None) -> str | None:
+    """Mask the password part of a URL (user:secret@host → user:***@host)."""
+    if not url or "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}://{creds}@{host}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning validation errors into a message naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(part) for part in err["loc"]) or "settings"
+            problems.append(f"AIFT_{field.upper()}: {err['msg']}")
+        raise ConfigError("Invalid settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide Settings, read once."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Durable jobs: queue, workers, one process per job, progress, cancel, resume."""

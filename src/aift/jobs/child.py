@@ -1,0 +1,129 @@
+"""Entry point of a job's own process: `python -m aift.jobs.child JOB_ID`.
+
+Runs the kind's handler and writes the outcome. Dies with its worker (PDEATHSIG), so a
+killed worker leaves no job running unsupervised; the job is then marked interrupted.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+
+from sqlalchemy import update
+
+from aift.config import get_settings
+from aift.errors import AiftError
+from aift.jobs.context import JobCancelled, JobContext
+from aift.jobs.kinds import get_kind
+from aift.jobs.schemas import JobStatus
+from aift.store import Database, utcnow
+from aift.store.tables import JobRow
+from aift.workspace import Workspace
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to kill this process when its worker dies; also poll as a backstop."""
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(137)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(137)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _finish(db: Database, job_id: str, **values: object) -> None:
+    now = utcnow()
+    with db.session() as session:
+        session.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
+            .values(finished_at=now, updated_at=now, **values)
+        )
+
+
+def run(job_id: str) -> int:
+    """Run one job to its end; the exit code says whether it succeeded."""
+    _die_with_parent()
+    settings = get_settings()
+    workspace = Workspace.from_settings(settings)
+    db = Database(settings.effective_database_url)
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+        force=True,
+    )
+    log = logging.getLogger(f"aift.job.{job_id[:8]}")
+    with db.session() as session:
+        row = session.get(JobRow, job_id)
+        if row is None:
+            log.error("job %s does not exist", job_id)
+            return 2
+        kind_name, raw_config, attempt = row.kind, dict(row.config), row.attempt
+    work_dir = workspace.job_dir(job_id)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        kind = get_kind(kind_name)
+        config = kind.parse_config(raw_config)
+    except AiftError as exc:
+        _finish(db, job_id, status=JobStatus.failed.value, error=exc.message, message="failed")
+        return 1
+    ctx = JobContext(
+        db=db,
+        job_id=job_id,
+        kind=kind_name,
+        config=config,
+        attempt=attempt,
+        work_dir=work_dir,
+        logger=log,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: ctx.cancel_event.set())
+    log.info("job %s (%s) attempt %d starting", job_id, kind_name, attempt)
+    try:
+        result = kind.handler(ctx, config) or {}
+    except JobCancelled:
+        log.info("job %s cancelled", job_id)
+        message = "cancelled" + (" — resume continues from the last checkpoint"
+                                 if kind.resumable else "")
+        _finish(db, job_id, status=JobStatus.cancelled.value, message=message)
+        return 0
+    except AiftError as exc:
+        log.error("job %s failed: %s", job_id, exc.message)
+        _finish(db, job_id, status=JobStatus.failed.value, error=exc.message, message="failed")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - any failure must be recorded, not lost
+        traceback.print_exc(file=sys.stdout)
+        error = f"{type(exc).__name__}: {exc}"
+        _finish(db, job_id, status=JobStatus.failed.value, error=error, message="failed")
+        return 1
+    _finish(
+        db,
+        job_id,
+        status=JobStatus.succeeded.value,
+        progress=1.0,
+        message="done",
+        result=result,
+    )
+    log.info("job %s succeeded", job_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1]))

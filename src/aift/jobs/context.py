@@ -1,0 +1,89 @@
+"""What a job handler gets: its config, a place for checkpoints, progress and cancel."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+
+from aift.store import utcnow
+from aift.store.tables import JobRow
+
+if TYPE_CHECKING:
+    from aift.store import Database
+
+
+class JobCancelled(Exception):
+    """Raised inside a handler by `check_cancelled` once the user asked to stop."""
+
+
+class JobContext:
+    """The running job as seen from its handler (inside the job's own process)."""
+
+    PROGRESS_MIN_INTERVAL = 0.2
+    CANCEL_POLL_INTERVAL = 0.5
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        job_id: str,
+        kind: str,
+        config: Any,
+        attempt: int,
+        work_dir: Path,
+        logger: logging.Logger,
+    ) -> None:
+        self.db = db
+        self.job_id = job_id
+        self.kind = kind
+        self.config = config
+        self.attempt = attempt
+        self.work_dir = work_dir
+        self.log = logger
+        self.cancel_event = threading.Event()
+        self._last_progress_write = 0.0
+        self._last_cancel_poll = 0.0
+
+    @property
+    def is_resume(self) -> bool:
+        """True when an earlier attempt of this job ran (checkpoints may exist)."""
+        return self.attempt > 1
+
+    def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None:
+        """Report progress (0–1) and a short message; throttled to a few writes a second."""
+        now = time.monotonic()
+        if not force and now - self._last_progress_write < self.PROGRESS_MIN_INTERVAL:
+            return
+        self._last_progress_write = now
+        fraction = min(1.0, max(0.0, float(fraction)))
+        with self.db.session() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == self.job_id, JobRow.status == "running")
+                .values(progress=fraction, message=message[:2000], updated_at=utcnow())
+            )
+        if message:
+            self.log.info("progress %.1f%% %s", fraction * 100, message)
+
+    def cancelled(self) -> bool:
+        """Whether a stop was requested (signal from the worker, or the flag in the DB)."""
+        if self.cancel_event.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._last_cancel_poll >= self.CANCEL_POLL_INTERVAL:
+            self._last_cancel_poll = now
+            with self.db.session() as session:
+                row = session.get(JobRow, self.job_id)
+                if row is not None and row.cancel_requested:
+                    self.cancel_event.set()
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise JobCancelled when a stop was requested; call it between units of work."""
+        if self.cancelled():
+            raise JobCancelled()

@@ -1,0 +1,1 @@
+"""Model references, local files, the registry of available models and the loading policy."""

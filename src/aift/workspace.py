@@ -1,0 +1,93 @@
+"""The on-disk layout of an aift workspace, created on start.
+
+    data/          accepted uploads (documents, datasets)
+    outputs/       training runs, exports
+    temp_uploads/  uploads being checked, before they are accepted
+    qdrant_data/   the embedded Qdrant store
+    metadata/      the SQLite database, the job queue, per-job state
+    logs/          server, worker and per-job logs
+    models/        converted and cached models
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from aift.config import Settings
+from aift.errors import InvalidInput
+
+SUBDIRS = ("data", "outputs", "temp_uploads", "qdrant_data", "metadata", "logs", "models")
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one workspace; `ensure()` creates the folders."""
+
+    root: Path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Workspace:
+        return cls(settings.workspace)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def temp_uploads(self) -> Path:
+        return self.root / "temp_uploads"
+
+    @property
+    def qdrant_data(self) -> Path:
+        return self.root / "qdrant_data"
+
+    @property
+    def metadata(self) -> Path:
+        return self.root / "metadata"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    def job_dir(self, job_id: str) -> Path:
+        """Private state folder of one job (checkpoints of resumable work)."""
+        return self.metadata / "jobs" / safe_name(job_id)
+
+    def job_log(self, job_id: str) -> Path:
+        """Log file of one job."""
+        return self.logs / "jobs" / f"{safe_name(job_id)}.log"
+
+    def ensure(self) -> Workspace:
+        """Create every folder of the layout (idempotent)."""
+        for name in SUBDIRS:
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+        (self.logs / "jobs").mkdir(exist_ok=True)
+        (self.metadata / "jobs").mkdir(exist_ok=True)
+        return self
+
+    def inside(self, path: Path) -> Path:
+        """Resolve `path` and refuse it when it escapes the workspace (path tricks)."""
+        resolved = path.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise InvalidInput(f"Path {path} is outside the workspace {self.root}.")
+        return resolved
+
+
+def safe_name(name: str) -> str:
+    """A file-system safe version of a user-given name: no separators, no dot-dot."""
+    cleaned = _SAFE_NAME.sub("_", name).strip("._")
+    if not cleaned:
+        raise InvalidInput(f"Name {name!r} has no usable characters; use letters, digits, . _ -")
+    return cleaned[:120]
