@@ -75,8 +75,15 @@ def worker(
     workspace: WorkspaceOpt = None,
     concurrency: Annotated[int | None, typer.Option(help="Jobs at once (AIFT_WORKER_CONCURRENCY).")]
     = None,
+    exit_with_parent: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Run a job worker only (e.g. on another machine sharing the queue)."""
+    if exit_with_parent:  # started by `aift serve`: stop when the server goes
+        import signal
+
+        from aift.procutil import exit_with_parent as watch_parent
+
+        watch_parent(signal.SIGTERM)
     if concurrency is not None:
         os.environ["AIFT_WORKER_CONCURRENCY"] = str(concurrency)
         get_settings.cache_clear()

@@ -20,7 +20,7 @@ from aift.errors import InvalidInput
 
 SUBDIRS = ("data", "outputs", "temp_uploads", "qdrant_data", "metadata", "logs", "models")
 
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_NAME = re.compile(r"[^\w.-]+")
 
 
 @dataclass(frozen=True)
@@ -89,5 +89,5 @@ def safe_name(name: str) -> str:
     """A file-system safe version of a user-given name: no separators, no dot-dot."""
     cleaned = _SAFE_NAME.sub("_", name).strip("._")
     if not cleaned:
-        raise InvalidInput(f"Name {name!r} has no usable characters; use letters, digits, . _ -")
+        raise InvalidInput(f"Name {name!r} has no usable characters; use letters, digits, . _ or -.")
     return cleaned[:120]

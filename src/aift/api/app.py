@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -20,6 +21,12 @@ from aift.api.routes import health, jobs, models, pages, system, ws
 from aift.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+class LocalWorkerLike(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def status(self) -> dict: ...
+
 
 STATIC_DIR = Path(__file__).parents[1] / "web" / "static"
 
@@ -35,14 +42,18 @@ async def _watch_orphans(runtime: Runtime) -> None:
             log.exception("orphan sweep failed")
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """Build the web app around an already started Runtime."""
+def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastAPI:
+    """Build the web app around an already started Runtime (and its local worker)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
         sweeper = asyncio.create_task(_watch_orphans(runtime))
         yield
         sweeper.cancel()
+        if worker is not None:
+            await run_in_threadpool(worker.stop)
 
     app = FastAPI(
         title="aift",
@@ -51,7 +62,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.worker = None
+    app.state.worker = worker
     install_error_handlers(app)
     for module in (health, system, jobs, models, ws, pages):
         app.include_router(module.router)

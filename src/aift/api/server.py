@@ -38,7 +38,7 @@ class LocalWorker:
 
     def _spawn(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "aift.cli", "worker"], env=os.environ.copy(),
+            [sys.executable, "-m", "aift.cli", "worker", "--exit-with-parent"], env=os.environ.copy(),
             stdin=subprocess.DEVNULL,
         )
         log.info("local worker started (pid %s)", self.process.pid)
@@ -83,19 +83,13 @@ def serve(settings: Settings, *, with_worker: bool = True) -> None:
     setup_logging(settings.log_level, runtime.workspace.logs / "server.log")
     runtime.jobs.recover_orphans()
     runtime.models.scan()
-    app = create_app(runtime)
-    worker = LocalWorker() if with_worker else None
-    if worker:
-        worker.start()
-        app.state.worker = worker
+    app = create_app(runtime, worker=LocalWorker() if with_worker else None)
     log.info("aift serving on http://%s:%s (workspace %s)", settings.host, settings.port,
              settings.workspace)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
                     access_log=False, ws="websockets-sansio" if _has_sansio() else "auto")
     finally:
-        if worker:
-            worker.stop()
         runtime.close()
 
 

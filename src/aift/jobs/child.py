@@ -1,18 +1,14 @@
 """Entry point of a job's own process: `python -m aift.jobs.child JOB_ID`.
 
-Runs the kind's handler and writes the outcome. Dies with its worker (PDEATHSIG), so a
+Runs the kind's handler and writes the outcome. Dies with its worker, so a
 killed worker leaves no job running unsupervised; the job is then marked interrupted.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
 import signal
 import sys
-import threading
-import time
 import traceback
 
 from sqlalchemy import update
@@ -22,30 +18,10 @@ from aift.errors import AiftError
 from aift.jobs.context import JobCancelled, JobContext
 from aift.jobs.kinds import get_kind
 from aift.jobs.schemas import JobStatus
+from aift.procutil import exit_with_parent
 from aift.store import Database, utcnow
 from aift.store.tables import JobRow
 from aift.workspace import Workspace
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Ask the kernel to kill this process when its worker dies; also poll as a backstop."""
-    parent = os.getppid()
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:
-        os._exit(137)
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(137)
-
-    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def _finish(db: Database, job_id: str, **values: object) -> None:
@@ -60,7 +36,7 @@ def _finish(db: Database, job_id: str, **values: object) -> None:
 
 def run(job_id: str) -> int:
     """Run one job to its end; the exit code says whether it succeeded."""
-    _die_with_parent()
+    exit_with_parent(signal.SIGKILL)
     settings = get_settings()
     workspace = Workspace.from_settings(settings)
     db = Database(settings.effective_database_url)

