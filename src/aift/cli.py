@@ -46,6 +46,14 @@ def _runtime(workspace: Path | None = None):  # noqa: ANN202 - aift.runtime.Runt
     return Runtime.start(get_settings())
 
 
+@app.callback()
+def _setup() -> None:
+    """Warnings and errors go to stderr; `serve` and `worker` configure fuller logging."""
+    from aift.monitoring.logging import setup_logging
+
+    setup_logging("WARNING", fmt="%(levelname)s: %(message)s")
+
+
 @app.command()
 def version() -> None:
     """Print the aift version."""
@@ -215,6 +223,7 @@ def models_list(
     """List the models available locally (scans disk first)."""
     registry = _runtime(workspace).models
     registry.scan()
+    registry.defaults_in_use()  # logs a warning for each default that falls back
     items = registry.list(kind)
     if as_json:
         console.print_json(json.dumps([m.model_dump(mode="json") for m in items]))
@@ -225,9 +234,6 @@ def models_list(
         table.add_row(m.name, m.kind.value, m.format.value, m.source.value,
                       m.architecture or "-", params, m.dtype or "-", _size(m.size_bytes))
     console.print(table)
-    for purpose, use in registry.defaults_in_use().items():
-        if use["warning"]:
-            err_console.print(f"[yellow]default {purpose}:[/] {use['warning']}")
 
 
 @models_app.command("show")

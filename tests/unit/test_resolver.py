@@ -62,7 +62,12 @@ def test_packaged_model_by_alias(resolver: ModelResolver) -> None:
     assert not resolved.fallback and resolved.warning is None
 
 
-def test_defaults_fall_back_loudly(resolver: ModelResolver, caplog: pytest.LogCaptureFixture) -> None:
+def test_defaults_fall_back_loudly(
+    resolver: ModelResolver, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aift.models.resolver as resolver_module
+
+    monkeypatch.setattr(resolver_module, "_warned", set())  # logged once per process
     llm = resolver.resolve_default(Purpose.llm)
     assert llm.fallback and llm.name == "SmolLM2-135M-Instruct"
     assert "HuggingFaceTB/SmolLM2-1.7B-Instruct" in (llm.warning or "")

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 MAX_REF_LENGTH = 300
+_warned: set[tuple[str, str]] = set()  # fallbacks already logged by this process
 
 
 class ModelResolver:
@@ -166,7 +167,9 @@ class ModelResolver:
                 f"{model.name} instead. Download {requested!r} (or set another default) "
                 "for full quality."
             )
-            log.warning(warning)
+            if (requested, model.name) not in _warned:
+                _warned.add((requested, model.name))
+                log.warning(warning)
         is_file = location.is_file()
         return ResolvedModel(
             requested=requested,

@@ -18,7 +18,7 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str, log_file: Path | None = None) -> None:
+def setup_logging(level: str, log_file: Path | None = None, fmt: str = FORMAT) -> None:
     """Send logs to stderr and, when given, to a rotating file; request ids included."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file is not None:
@@ -31,5 +31,5 @@ def setup_logging(level: str, log_file: Path | None = None) -> None:
     request_filter = _RequestIdFilter()
     for handler in handlers:
         handler.addFilter(request_filter)
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(logging.Formatter(fmt))
     logging.basicConfig(level=level, handlers=handlers, force=True)

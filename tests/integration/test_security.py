@@ -1,0 +1,102 @@
+"""API key, CORS, request ids and refusing unsafe binds, on a real server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tests.integration.conftest import LiveServer, aift_env, free_port
+
+KEY = "test-key-123"
+
+
+def test_api_key_is_required_when_set(server_factory) -> None:  # noqa: ANN001
+    server: LiveServer = server_factory(AIFT_API_KEY=KEY)
+    with server.client() as client:
+        assert client.get("/healthz").status_code == 200
+        missing = client.get("/api/v1/jobs")
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == "Bearer"
+        assert "AIFT_API_KEY" in missing.json()["error"]["message"]
+        wrong = client.get("/api/v1/jobs", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        ok = client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {KEY}"})
+        assert ok.status_code == 200
+        system = client.get("/api/v1/system", headers={"Authorization": f"Bearer {KEY}"}).json()
+        assert system["settings"]["api_key"] == "set" and KEY not in json.dumps(system)
+
+
+def test_browser_login_sets_a_cookie(server_factory) -> None:  # noqa: ANN001
+    server: LiveServer = server_factory(AIFT_API_KEY=KEY)
+    with server.client(follow_redirects=False) as client:
+        page = client.get("/jobs", headers={"Accept": "text/html"})
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        bad = client.post("/login", data={"api_key": "wrong"})
+        assert bad.status_code == 401 and "not right" in bad.text
+        good = client.post("/login", data={"api_key": KEY})
+        assert good.status_code == 303
+        assert client.get("/jobs", headers={"Accept": "text/html"}).status_code == 200
+        assert client.get("/api/v1/jobs").status_code == 200
+
+
+def test_websocket_needs_the_key_too(server_factory) -> None:  # noqa: ANN001
+    server: LiveServer = server_factory(AIFT_API_KEY=KEY)
+    with pytest.raises(Exception) as refused:
+        with connect(f"{server.ws_url}/ws/jobs/abc", open_timeout=10) as socket:
+            socket.recv(timeout=5)
+    assert "403" in str(refused.value) or "4401" in str(refused.value)
+    with connect(f"{server.ws_url}/ws/jobs/abc?token={KEY}", open_timeout=10) as socket:
+        assert json.loads(socket.recv(timeout=10))["code"] == "not_found"
+
+
+def test_cors_allows_localhost_origins_only(server: LiveServer) -> None:
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+    with server.client() as client:
+        allowed = client.options("/api/v1/jobs", headers={"Origin": "http://localhost:8050",
+                                                          **preflight})
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "http://localhost:8050"
+        denied = client.options("/api/v1/jobs", headers={"Origin": "http://evil.example",
+                                                         **preflight})
+        assert "access-control-allow-origin" not in denied.headers
+        simple = client.get("/api/v1/jobs", headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in simple.headers
+
+
+def test_request_ids_are_returned_and_logged(server: LiveServer) -> None:
+    with server.client() as client:
+        given = client.get("/api/v1/jobs/nope", headers={"X-Request-ID": "trace-42"})
+        assert given.headers["x-request-id"] == "trace-42"
+        assert given.json()["error"]["request_id"] == "trace-42"
+        generated = client.get("/healthz")
+        assert len(generated.headers["x-request-id"]) == 16
+        hostile = client.get("/healthz", headers={"X-Request-ID": "x" * 500 + "; rm -rf"})
+        assert len(hostile.headers["x-request-id"]) == 16
+    assert "[trace-42] GET /api/v1/jobs/nope 404" in server.log()
+
+
+def test_non_loopback_bind_without_a_key_is_refused(tmp_path) -> None:  # noqa: ANN001
+    result = subprocess.run(
+        [sys.executable, "-m", "aift.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        env=aift_env(tmp_path / "ws"), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "AIFT_API_KEY" in result.stderr and "0.0.0.0" in result.stderr
+
+
+def test_invalid_settings_stop_the_start_naming_the_variable(tmp_path) -> None:  # noqa: ANN001
+    result = subprocess.run(
+        [sys.executable, "-m", "aift.cli", "serve"],
+        env=aift_env(tmp_path / "ws", AIFT_PORT="eighty"), capture_output=True, text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "AIFT_PORT" in result.stderr
+    with pytest.raises(httpx.HTTPError):
+        httpx.get("http://127.0.0.1:8050/healthz", timeout=1).raise_for_status()
