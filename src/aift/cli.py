@@ -20,8 +20,11 @@ from aift.errors import AiftError
 from aift.jobs.schemas import JobCreate, JobInfo, JobStatus
 from aift.models.schemas import ModelKind, Purpose
 
-app = typer.Typer(help="aift: fine-tune, ground (RAG) and serve open language models.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="aift: fine-tune, ground (RAG) and serve open language models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 jobs_app = typer.Typer(help="Long-running work: list, watch, cancel, resume.", no_args_is_help=True)
 models_app = typer.Typer(help="Models available locally.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
@@ -70,8 +73,9 @@ def serve(
     """Run the web app, the APIs and a local job worker."""
     for name, value in (("AIFT_HOST", host), ("AIFT_PORT", port), ("AIFT_WORKSPACE", workspace)):
         if value is not None:
-            os.environ[name] = str(value.expanduser().resolve() if isinstance(value, Path)
-                                   else value)
+            os.environ[name] = str(
+                value.expanduser().resolve() if isinstance(value, Path) else value
+            )
     get_settings.cache_clear()
     from aift.api.server import serve as run_server
 
@@ -81,8 +85,9 @@ def serve(
 @app.command()
 def worker(
     workspace: WorkspaceOpt = None,
-    concurrency: Annotated[int | None, typer.Option(help="Jobs at once (AIFT_WORKER_CONCURRENCY).")]
-    = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs at once (AIFT_WORKER_CONCURRENCY).")
+    ] = None,
     exit_with_parent: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Run a job worker only (e.g. on another machine sharing the queue)."""
@@ -107,8 +112,14 @@ def worker(
 def _job_table(jobs: list[JobInfo]) -> Table:
     table = Table("id", "kind", "status", "progress", "message", "created")
     for job in jobs:
-        table.add_row(job.id, job.kind, job.status.value, f"{job.progress:.0%}",
-                      (job.error or job.message)[:60], job.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+        table.add_row(
+            job.id,
+            job.kind,
+            job.status.value,
+            f"{job.progress:.0%}",
+            (job.error or job.message)[:60],
+            job.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
     return table
 
 
@@ -171,14 +182,21 @@ def jobs_watch(job_id: str, workspace: WorkspaceOpt = None) -> None:
 
 def _follow(runtime, job_id: str) -> None:  # noqa: ANN001
     """Show a live progress bar; exit non-zero unless the job succeeded."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  TimeElapsedColumn(), TextColumn("{task.fields[message]}"),
-                  console=console) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[message]}"),
+        console=console,
+    ) as bar:
         info = runtime.jobs.get(job_id)
         task = bar.add_task(f"{info.kind} {job_id[:8]}", total=1.0, message=info.message)
         while True:
             info = runtime.jobs.get(job_id)
-            bar.update(task, completed=info.progress, message=f"[{info.status.value}] {info.message}")
+            bar.update(
+                task, completed=info.progress, message=f"[{info.status.value}] {info.message}"
+            )
             if info.status.is_terminal:
                 break
             time.sleep(0.3)
@@ -231,8 +249,16 @@ def models_list(
     table = Table("name", "kind", "format", "source", "architecture", "params", "dtype", "size")
     for m in items:
         params = f"{m.parameter_count / 1e6:.0f}M" if m.parameter_count else "-"
-        table.add_row(m.name, m.kind.value, m.format.value, m.source.value,
-                      m.architecture or "-", params, m.dtype or "-", _size(m.size_bytes))
+        table.add_row(
+            m.name,
+            m.kind.value,
+            m.format.value,
+            m.source.value,
+            m.architecture or "-",
+            params,
+            m.dtype or "-",
+            _size(m.size_bytes),
+        )
     console.print(table)
 
 
@@ -253,8 +279,9 @@ def models_resolve(
 ) -> None:
     """Show where a model reference leads (local path, cache, hub, packaged)."""
     resolver = _runtime(workspace).models.resolver
-    resolved = resolver.resolve(ref, purpose=purpose, fallback=purpose is not None,
-                                allow_download=download)
+    resolved = resolver.resolve(
+        ref, purpose=purpose, fallback=purpose is not None, allow_download=download
+    )
     console.print_json(resolved.model_dump_json())
 
 

@@ -1,12 +1,12 @@
 """The on-disk layout of an aift workspace, created on start.
 
-    data/          accepted uploads (documents, datasets)
-    outputs/       training runs, exports
-    temp_uploads/  uploads being checked, before they are accepted
-    qdrant_data/   the embedded Qdrant store
-    metadata/      the SQLite database, the job queue, per-job state
-    logs/          server, worker and per-job logs
-    models/        converted and cached models
+data/          accepted uploads (documents, datasets)
+outputs/       training runs, exports
+temp_uploads/  uploads being checked, before they are accepted
+qdrant_data/   the embedded Qdrant store
+metadata/      the SQLite database, the job queue, per-job state
+logs/          server, worker and per-job logs
+models/        converted and cached models
 """
 
 from __future__ import annotations
@@ -89,5 +89,7 @@ def safe_name(name: str) -> str:
     """A file-system safe version of a user-given name: no separators, no dot-dot."""
     cleaned = _SAFE_NAME.sub("_", name).strip("._")
     if not cleaned:
-        raise InvalidInput(f"Name {name!r} has no usable characters; use letters, digits, . _ or -.")
+        raise InvalidInput(
+            f"Name {name!r} has no usable characters; use letters, digits, . _ or -."
+        )
     return cleaned[:120]

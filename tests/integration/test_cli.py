@@ -14,16 +14,22 @@ from tests.integration.conftest import aift_env
 
 def aift(workspace: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "aift.cli", *args], env=aift_env(workspace),
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "aift.cli", *args],
+        env=aift_env(workspace),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 @pytest.fixture
 def worker(tmp_path: Path):  # noqa: ANN201
-    process = subprocess.Popen([sys.executable, "-m", "aift.cli", "worker"],
-                               env=aift_env(tmp_path / "ws"), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aift.cli", "worker"],
+        env=aift_env(tmp_path / "ws"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     yield process
     process.terminate()
     process.wait(timeout=30)
@@ -31,8 +37,15 @@ def worker(tmp_path: Path):  # noqa: ANN201
 
 def test_submit_and_wait_shows_the_result(tmp_path: Path, worker) -> None:  # noqa: ANN001
     ws = tmp_path / "ws"
-    done = aift(ws, "jobs", "submit", "system.benchmark", "--config",
-                '{"steps": 3, "seconds_per_step": 0.2}', "--wait")
+    done = aift(
+        ws,
+        "jobs",
+        "submit",
+        "system.benchmark",
+        "--config",
+        '{"steps": 3, "seconds_per_step": 0.2}',
+        "--wait",
+    )
     assert done.returncode == 0, done.stderr
     assert "mean_gflops" in done.stdout
     listed = json.loads(aift(ws, "jobs", "list", "--json").stdout)
@@ -64,7 +77,10 @@ def test_models_list_and_resolve(tmp_path: Path) -> None:
     names = {m["name"] for m in json.loads(listed.stdout)}
     assert {"SmolLM2-135M-Instruct", "all-MiniLM-L6-v2", "multilingual-e5-small"} <= names
     assert "not available offline" in listed.stderr  # the defaults' fallback is loud
-    resolved = json.loads(aift(ws, "models", "resolve", "intfloat/multilingual-e5-large",
-                               "--purpose", "embedding").stdout)
+    resolved = json.loads(
+        aift(
+            ws, "models", "resolve", "intfloat/multilingual-e5-large", "--purpose", "embedding"
+        ).stdout
+    )
     assert resolved["fallback"] and resolved["name"] == "multilingual-e5-small"
     assert aift(ws, "version").stdout.strip() == "aift 0.1.0"

@@ -9,6 +9,7 @@ import signal
 import httpx
 import psutil
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.integration.conftest import LiveServer, wait_for
@@ -151,9 +152,13 @@ def test_list_filters_by_status_and_kind(server: LiveServer) -> None:
 
 def test_unknown_ids_are_404_with_the_error_shape(server: LiveServer) -> None:
     with server.client() as client:
-        for method, path in [("GET", "/api/v1/jobs/deadbeef"), ("POST", "/api/v1/jobs/deadbeef/cancel"),
-                             ("POST", "/api/v1/jobs/deadbeef/resume"), ("GET", "/api/v1/jobs/deadbeef/log"),
-                             ("GET", "/api/v1/no-such-route")]:
+        for method, path in [
+            ("GET", "/api/v1/jobs/deadbeef"),
+            ("POST", "/api/v1/jobs/deadbeef/cancel"),
+            ("POST", "/api/v1/jobs/deadbeef/resume"),
+            ("GET", "/api/v1/jobs/deadbeef/log"),
+            ("GET", "/api/v1/no-such-route"),
+        ]:
             response = client.request(method, path)
             assert response.status_code == 404, path
             error = response.json()["error"]
@@ -161,7 +166,7 @@ def test_unknown_ids_are_404_with_the_error_shape(server: LiveServer) -> None:
     with connect(f"{server.ws_url}/ws/jobs/deadbeef", open_timeout=10) as socket:
         message = json.loads(socket.recv(timeout=10))
         assert message["type"] == "error" and "deadbeef" in message["message"]
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosed):
             socket.recv(timeout=10)
         assert socket.close_code == 4404
 
@@ -177,7 +182,9 @@ def test_unknown_ids_are_404_with_the_error_shape(server: LiveServer) -> None:
         ({"kind": "system.benchmark", "config": []}, "body.config"),
     ],
 )
-def test_malformed_bodies_are_422_naming_the_field(server: LiveServer, body: dict, field: str) -> None:
+def test_malformed_bodies_are_422_naming_the_field(
+    server: LiveServer, body: dict, field: str
+) -> None:
     with server.client() as client:
         before = client.get("/api/v1/jobs").json()["total"]
         response = client.post("/api/v1/jobs", json=body)
@@ -189,10 +196,14 @@ def test_malformed_bodies_are_422_naming_the_field(server: LiveServer, body: dic
 
 def test_other_bad_requests(server: LiveServer) -> None:
     with server.client() as client:
-        not_json = client.post("/api/v1/jobs", content=b"{oops", headers={"content-type": "application/json"})
+        not_json = client.post(
+            "/api/v1/jobs", content=b"{oops", headers={"content-type": "application/json"}
+        )
         assert not_json.status_code == 422
         unknown = client.post("/api/v1/jobs", json={"kind": "no.such.kind"})
-        assert unknown.status_code == 404 and "system.benchmark" in unknown.json()["error"]["message"]
+        assert (
+            unknown.status_code == 404 and "system.benchmark" in unknown.json()["error"]["message"]
+        )
         bad_filter = client.get("/api/v1/jobs", params={"status": "bogus"})
         assert bad_filter.status_code == 422 and "query.status" in bad_filter.text
         bad_limit = client.get("/api/v1/jobs", params={"limit": 0})
@@ -209,8 +220,11 @@ def test_killed_worker_leaves_an_interrupted_job_that_resumes(server_factory) ->
         interrupted = until(client, job["id"], lambda j: j["status"] == "interrupted", timeout=30)
         assert "resume" in interrupted["message"]
         wait_process_gone(child_pid)
-        system = wait_for(lambda: client.get("/api/v1/system").json()["worker"],
-                          lambda w: w["alive"] and w["pid"] != worker_pid, timeout=30)
+        system = wait_for(
+            lambda: client.get("/api/v1/system").json()["worker"],
+            lambda w: w["alive"] and w["pid"] != worker_pid,
+            timeout=30,
+        )
         assert system["restarts"] == 1
         client.post(f"/api/v1/jobs/{job['id']}/resume").raise_for_status()
         done = finish(client, job["id"])

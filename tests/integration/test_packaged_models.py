@@ -30,10 +30,12 @@ def test_smollm2_loads_in_transformers_and_answers(resolver: ModelResolver) -> N
     assert tokenizer.chat_template, "the chat template travels with the converted model"
     inputs = tokenizer.apply_chat_template(
         [{"role": "user", "content": "What is the capital of France?"}],
-        add_generation_prompt=True, return_tensors="pt", return_dict=True,
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
     )
     output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
-    answer = tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    answer = tokenizer.decode(output[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in answer
 
 
@@ -43,8 +45,14 @@ def test_minilm_loads_in_sentence_transformers(resolver: ModelResolver) -> None:
     resolved = resolver.resolve("sentence-transformers/all-MiniLM-L6-v2")
     assert resolved.format == ModelFormat.sentence_transformers
     model = SentenceTransformer(resolved.path, device="cpu")
-    vectors = model.encode(["A cat sits on the mat.", "A kitten is sitting on a rug.",
-                            "Quarterly revenue grew by ten percent."], normalize_embeddings=True)
+    vectors = model.encode(
+        [
+            "A cat sits on the mat.",
+            "A kitten is sitting on a rug.",
+            "Quarterly revenue grew by ten percent.",
+        ],
+        normalize_embeddings=True,
+    )
     assert vectors.shape == (3, 384)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
 

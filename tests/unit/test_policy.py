@@ -13,8 +13,9 @@ def cpu(ram_gib: float = 24, bf16: bool = True) -> DeviceInfo:
 
 
 def gpu(mem_gib: float, index: int = 0, bf16: bool = True) -> DeviceInfo:
-    return DeviceInfo(kind="cuda", index=index, total_memory_bytes=int(mem_gib * GIB),
-                      supports_bf16=bf16)
+    return DeviceInfo(
+        kind="cuda", index=index, total_memory_bytes=int(mem_gib * GIB), supports_bf16=bf16
+    )
 
 
 @pytest.mark.parametrize(

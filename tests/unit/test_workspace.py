@@ -16,8 +16,13 @@ def test_ensure_creates_the_layout(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("report.pdf", "report.pdf"), ("../../etc/passwd", "etc_passwd"), ("a/b\\c", "a_b_c"),
-     ("..hidden", "hidden"), ("名前 file", "名前_file")],
+    [
+        ("report.pdf", "report.pdf"),
+        ("../../etc/passwd", "etc_passwd"),
+        ("a/b\\c", "a_b_c"),
+        ("..hidden", "hidden"),
+        ("名前 file", "名前_file"),
+    ],
 )
 def test_safe_name_removes_path_tricks(given: str, expected: str) -> None:
     assert safe_name(given) == expected

@@ -22,6 +22,7 @@ from aift.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+
 class LocalWorkerLike(Protocol):
     def start(self) -> None: ...
     def stop(self) -> None: ...

@@ -107,13 +107,28 @@ class ApiKeyMiddleware:
             return
         accepts_html = b"text/html" in dict(scope["headers"]).get(b"accept", b"")
         if accepts_html and not scope["path"].startswith(("/api/", "/v1/")):
-            await send({"type": "http.response.start", "status": 303,
-                        "headers": [(b"location", b"/login")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 303,
+                    "headers": [(b"location", b"/login")],
+                }
+            )
             await send({"type": "http.response.body", "body": b""})
             return
-        message = ("Missing or wrong API key. Send 'Authorization: Bearer <key>' "
-                   "with the key set in AIFT_API_KEY.")
+        message = (
+            "Missing or wrong API key. Send 'Authorization: Bearer <key>' "
+            "with the key set in AIFT_API_KEY."
+        )
         body = json.dumps(error_body("unauthorized", message)).encode()
-        await send({"type": "http.response.start", "status": 401, "headers": [
-            (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", b"Bearer"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -38,7 +38,8 @@ class LocalWorker:
 
     def _spawn(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "aift.cli", "worker", "--exit-with-parent"], env=os.environ.copy(),
+            [sys.executable, "-m", "aift.cli", "worker", "--exit-with-parent"],
+            env=os.environ.copy(),
             stdin=subprocess.DEVNULL,
         )
         log.info("local worker started (pid %s)", self.process.pid)
@@ -61,8 +62,11 @@ class LocalWorker:
 
     def status(self) -> dict:
         alive = self.process is not None and self.process.poll() is None
-        return {"pid": self.process.pid if self.process else None, "alive": alive,
-                "restarts": self.restarts}
+        return {
+            "pid": self.process.pid if self.process else None,
+            "alive": alive,
+            "restarts": self.restarts,
+        }
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the worker (its running jobs are marked interrupted), then wait for it."""
@@ -84,11 +88,21 @@ def serve(settings: Settings, *, with_worker: bool = True) -> None:
     runtime.jobs.recover_orphans()
     runtime.models.scan()
     app = create_app(runtime, worker=LocalWorker() if with_worker else None)
-    log.info("aift serving on http://%s:%s (workspace %s)", settings.host, settings.port,
-             settings.workspace)
+    log.info(
+        "aift serving on http://%s:%s (workspace %s)",
+        settings.host,
+        settings.port,
+        settings.workspace,
+    )
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                    access_log=False, ws="websockets-sansio" if _has_sansio() else "auto")
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            ws="websockets-sansio" if _has_sansio() else "auto",
+        )
     finally:
         runtime.close()
 

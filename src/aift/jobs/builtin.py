@@ -30,7 +30,10 @@ class BenchmarkConfig(BaseModel):
 
 @job_kind("system.benchmark", config=BenchmarkConfig, resumable=True, submittable=True)
 def run_benchmark(ctx: JobContext, config: BenchmarkConfig) -> dict[str, Any]:
-    """Measure float32 matrix-multiply GFLOP/s of this machine, one checkpoint per step."""
+    """Machine benchmark.
+
+    Measures float32 matrix-multiply GFLOP/s, one checkpoint per step.
+    """
     state_file = ctx.work_dir / "benchmark_state.json"
     state = {"completed": 0, "gflops": []}
     if state_file.exists():

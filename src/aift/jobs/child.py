@@ -1,30 +1,27 @@
 """Entry point of a job's own process: `python -m aift.jobs.child JOB_ID`.
 
-Runs the kind's handler and writes the outcome. Dies with its worker, so a
-killed worker leaves no job running unsupervised; the job is then marked interrupted.
+Runs the kind's handler and writes the outcome. Dies with its worker, so a killed worker
+leaves no job running unsupervised; the job is then marked interrupted. Only light
+modules are imported before the stop signal is wired, so a cancel that arrives while
+the process is still starting is honoured rather than killing it mid-import.
 """
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
-import traceback
+import threading
 
-from sqlalchemy import update
-
-from aift.config import get_settings
-from aift.errors import AiftError
-from aift.jobs.context import JobCancelled, JobContext
-from aift.jobs.kinds import get_kind
-from aift.jobs.schemas import JobStatus
-from aift.procutil import exit_with_parent
-from aift.store import Database, utcnow
-from aift.store.tables import JobRow
-from aift.workspace import Workspace
+STOP_REQUESTED = threading.Event()
 
 
-def _finish(db: Database, job_id: str, **values: object) -> None:
+def _finish(db, job_id: str, **values: object) -> None:  # noqa: ANN001 - aift.store.Database
+    from sqlalchemy import update
+
+    from aift.jobs.schemas import JobStatus
+    from aift.store import utcnow
+    from aift.store.tables import JobRow
+
     now = utcnow()
     with db.session() as session:
         session.execute(
@@ -36,6 +33,19 @@ def _finish(db: Database, job_id: str, **values: object) -> None:
 
 def run(job_id: str) -> int:
     """Run one job to its end; the exit code says whether it succeeded."""
+    import logging
+    import traceback
+
+    from aift.config import get_settings
+    from aift.errors import AiftError
+    from aift.jobs.context import JobCancelled, JobContext
+    from aift.jobs.kinds import get_kind
+    from aift.jobs.schemas import JobStatus
+    from aift.procutil import exit_with_parent
+    from aift.store import Database
+    from aift.store.tables import JobRow
+    from aift.workspace import Workspace
+
     exit_with_parent(signal.SIGKILL)
     settings = get_settings()
     workspace = Workspace.from_settings(settings)
@@ -70,14 +80,15 @@ def run(job_id: str) -> int:
         work_dir=work_dir,
         logger=log,
     )
-    signal.signal(signal.SIGTERM, lambda *_: ctx.cancel_event.set())
+    ctx.cancel_event = STOP_REQUESTED
     log.info("job %s (%s) attempt %d starting", job_id, kind_name, attempt)
     try:
         result = kind.handler(ctx, config) or {}
     except JobCancelled:
         log.info("job %s cancelled", job_id)
-        message = "cancelled" + (" — resume continues from the last checkpoint"
-                                 if kind.resumable else "")
+        message = "cancelled" + (
+            " — resume continues from the last checkpoint" if kind.resumable else ""
+        )
         _finish(db, job_id, status=JobStatus.cancelled.value, message=message)
         return 0
     except AiftError as exc:
@@ -102,4 +113,5 @@ def run(job_id: str) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: STOP_REQUESTED.set())
     sys.exit(run(sys.argv[1]))

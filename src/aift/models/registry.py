@@ -101,8 +101,10 @@ class ModelRegistry:
             )
         for root in (self.workspace.models, self.workspace.outputs):
             for path in sorted(root.glob("*")):
-                if path.name.startswith(".") or path.name == "converted" or path.name.endswith(
-                    (".lock", ".partial")
+                if (
+                    path.name.startswith(".")
+                    or path.name == "converted"
+                    or path.name.endswith((".lock", ".partial"))
                 ):
                     continue
                 try:

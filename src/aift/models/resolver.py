@@ -76,12 +76,12 @@ class ModelResolver:
         if fallback and purpose is not None:
             for model in stand_ins(purpose):
                 return self._packaged(model, requested=ref, fallback=True)
-        hint = "" if allow_download or self.settings.offline else (
-            f" To download it, run `aift models pull {ref}` on a machine with hub access."
+        hint = (
+            ""
+            if allow_download or self.settings.offline
+            else (f" To download it, run `aift models pull {ref}` on a machine with hub access.")
         )
-        raise ModelUnavailable(
-            f"Model {ref!r} is not available locally.{hint}{self._suggest(ref)}"
-        )
+        raise ModelUnavailable(f"Model {ref!r} is not available locally.{hint}{self._suggest(ref)}")
 
     # -- the steps, in order ---------------------------------------------------------
     def _from_local_path(self, ref: str) -> ResolvedModel | None:
@@ -189,7 +189,9 @@ class ModelResolver:
         if resolved.format == ModelFormat.gguf and resolved.file:
             out = self.workspace.models / "converted" / Path(resolved.file).stem
             return gguf_to_transformers(Path(resolved.path) / resolved.file, out)
-        raise InvalidInput(f"{resolved.name} ({resolved.format.value}) cannot load in transformers.")
+        raise InvalidInput(
+            f"{resolved.name} ({resolved.format.value}) cannot load in transformers."
+        )
 
     def _suggest(self, ref: str) -> str:
         known = [m.name for m in PACKAGED_MODELS] + [a for m in PACKAGED_MODELS for a in m.aliases]

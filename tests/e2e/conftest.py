@@ -1,0 +1,44 @@
+"""A real browser (Debian's Chromium driven by Playwright) against a real server."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.conftest import LiveServer, start_server
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = start_server(tmp_path_factory.mktemp("e2e") / "ws")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(live: LiveServer):  # noqa: ANN201
+    if CHROMIUM is None:
+        pytest.fail("Debian's chromium is required for the browser tests: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(base_url=live.url)
+        page = context.new_page()
+        yield page
+        browser.close()
