@@ -22,11 +22,17 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/aift serve
 
-# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+# Debian packages the tests use: Chromium for the browser tests (Playwright drives it;
+# no browser download), Redis and PostgreSQL for the multi-machine backends.
 test-setup: setup
-	@if ! command -v chromium >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium missing: install Debian's chromium for the e2e tests"; fi; \
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing"; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (their tests fail or skip)"; fi; \
 	fi
 
 test: test-setup

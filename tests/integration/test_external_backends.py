@@ -1,0 +1,60 @@
+"""The same code on PostgreSQL and Redis: what workers on several machines share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import inspect
+
+from aift.config import load_settings
+from aift.jobs.schemas import JobCreate, JobStatus
+from aift.runtime import Runtime
+from tests.integration.backends import postgres_server, redis_server
+from tests.integration.conftest import start_server, wait_for
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+def test_schema_and_services_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    settings = load_settings(workspace=tmp_path / "ws", database_url=postgres_url, offline=True)
+    runtime = Runtime.start(settings)
+    runtime.db.migrate()
+    assert {"jobs", "models"} <= set(inspect(runtime.db.engine).get_table_names())
+    job = runtime.jobs.submit(JobCreate(kind="system.benchmark", config={"steps": 1}))
+    assert runtime.jobs.get(job.id).created_at.tzinfo is not None
+    assert runtime.jobs.cancel(job.id).status == JobStatus.cancelled
+    assert runtime.jobs.list(status=[JobStatus.cancelled]).total >= 1
+    names = {m.name for m in runtime.models.scan()}
+    assert "SmolLM2-135M-Instruct" in names
+    runtime.close()
+
+
+def test_server_and_worker_on_postgresql_and_redis(
+    postgres_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    server = start_server(tmp_path / "ws", AIFT_DATABASE_URL=postgres_url, AIFT_REDIS_URL=redis_url)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            system = client.get("/api/v1/system").json()
+            assert system["queue"]["backend"] == "redis"
+            assert "postgresql" in system["settings"]["effective_database_url"]
+            job = client.post("/api/v1/jobs", json={
+                "kind": "system.benchmark", "config": {"steps": 3, "seconds_per_step": 0.2}}).json()
+            done = wait_for(lambda: client.get(f"/api/v1/jobs/{job['id']}").json(),
+                            lambda j: j["status"] in {"succeeded", "failed"})
+            assert done["status"] == "succeeded" and done["result"]["steps"] == 3
+    finally:
+        server.stop()
