@@ -61,3 +61,10 @@ class CapabilityMissing(AiftError):
 
     status_code = 501
     code = "capability_missing"
+
+
+class ServiceUnavailable(AiftError):
+    """A backing service (job queue, database, model hub) cannot be reached right now."""
+
+    status_code = 503
+    code = "service_unavailable"

@@ -58,3 +58,16 @@ def test_server_and_worker_on_postgresql_and_redis(
             assert done["status"] == "succeeded" and done["result"]["steps"] == 3
     finally:
         server.stop()
+
+
+def test_unreachable_queue_fails_the_job_with_a_clear_error(tmp_path: Path) -> None:
+    from aift.errors import ServiceUnavailable
+    from tests.integration.conftest import free_port
+
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    settings = load_settings(workspace=tmp_path / "ws", redis_url=dead_redis, offline=True)
+    runtime = Runtime.start(settings)
+    with pytest.raises(ServiceUnavailable, match="AIFT_REDIS_URL"):
+        runtime.jobs.submit(JobCreate(kind="system.benchmark", config={"steps": 1}))
+    [job] = runtime.jobs.list().items
+    assert job.status == JobStatus.failed and "queue is unavailable" in job.error

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import psutil
 from sqlalchemy import func, select, update
 
-from aift.errors import Conflict, InvalidInput, NotFound
+from aift.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from aift.jobs.kinds import get_kind
 from aift.jobs.schemas import (
     RESUMABLE_STATUSES,
@@ -86,9 +86,31 @@ class JobService:
         return self.get(job_id)
 
     def _enqueue(self, job_id: str) -> None:
+        """Put the job on the queue; if the queue cannot take it, fail the job visibly."""
         if self.queue is None:
             raise Conflict("No job queue is configured in this process.")
-        self.queue.enqueue(job_id)
+        try:
+            self.queue.enqueue(job_id)
+        except Exception as exc:  # noqa: BLE001 - any queue backend failure
+            log.error("could not enqueue job %s: %s", job_id, exc)
+            message = (
+                f"The job queue is unavailable ({type(exc).__name__}: {exc}). Check "
+                "AIFT_REDIS_URL or the workspace's metadata/queue.db, then resume the job."
+            )
+            now = utcnow()
+            with self.db.session() as session:
+                session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id)
+                    .values(
+                        status=JobStatus.failed.value,
+                        error=message,
+                        message="failed",
+                        finished_at=now,
+                        updated_at=now,
+                    )
+                )
+            raise ServiceUnavailable(message) from None
 
     # -- reading --------------------------------------------------------------------
     def get(self, job_id: str) -> JobInfo:
