@@ -36,18 +36,35 @@ def postgres_server() -> Iterator[str]:
         user = pwd.getpwnam("postgres")
         os.chown(data, user.pw_uid, user.pw_gid)
     port = free_port()
-    subprocess.run(_as_postgres_user([f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "aift"]),
-                   check=True, capture_output=True)
     subprocess.run(
-        _as_postgres_user([f"{bindir}/pg_ctl", "-D", data, "-l", f"{data}/server.log", "-w", "-o",
-                           f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"]),
-        check=True, capture_output=True,
+        _as_postgres_user([f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "aift"]),
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        _as_postgres_user(
+            [
+                f"{bindir}/pg_ctl",
+                "-D",
+                data,
+                "-l",
+                f"{data}/server.log",
+                "-w",
+                "-o",
+                f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     try:
         yield f"postgresql+psycopg://aift@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(_as_postgres_user([f"{bindir}/pg_ctl", "-D", data, "-m", "immediate",
-                                          "stop"]), capture_output=True)
+        subprocess.run(
+            _as_postgres_user([f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -58,8 +75,10 @@ def redis_server() -> Iterator[str]:
     if binary is None:
         pytest.skip("Redis is not installed (Debian package redis-server)")
     port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     import redis
 
     client = redis.Redis(port=port)

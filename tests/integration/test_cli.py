@@ -90,15 +90,26 @@ def test_unreachable_hub_falls_back_to_packaged_models(tmp_path: Path) -> None:
     from tests.integration.conftest import free_port
 
     dead_hub = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    env = aift_env(tmp_path / "ws", AIFT_OFFLINE="0", AIFT_HUB_TIMEOUT_SECONDS="3",
-                   HF_HUB_OFFLINE="0", HF_ENDPOINT=dead_hub)
+    env = aift_env(
+        tmp_path / "ws",
+        AIFT_OFFLINE="0",
+        AIFT_HUB_TIMEOUT_SECONDS="3",
+        HF_HUB_OFFLINE="0",
+        HF_ENDPOINT=dead_hub,
+    )
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "aift.cli", *args], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "aift.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
-    resolved = run("models", "resolve", "HuggingFaceTB/SmolLM2-1.7B-Instruct",
-                   "--purpose", "llm", "--download")
+    resolved = run(
+        "models", "resolve", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "--purpose", "llm", "--download"
+    )
     assert resolved.returncode == 0, resolved.stderr
     assert json.loads(resolved.stdout)["name"] == "SmolLM2-135M-Instruct"
     assert "could not download" in resolved.stderr and "not available offline" in resolved.stderr

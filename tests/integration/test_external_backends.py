@@ -51,10 +51,14 @@ def test_server_and_worker_on_postgresql_and_redis(
             system = client.get("/api/v1/system").json()
             assert system["queue"]["backend"] == "redis"
             assert "postgresql" in system["settings"]["effective_database_url"]
-            job = client.post("/api/v1/jobs", json={
-                "kind": "system.benchmark", "config": {"steps": 3, "seconds_per_step": 0.2}}).json()
-            done = wait_for(lambda: client.get(f"/api/v1/jobs/{job['id']}").json(),
-                            lambda j: j["status"] in {"succeeded", "failed"})
+            job = client.post(
+                "/api/v1/jobs",
+                json={"kind": "system.benchmark", "config": {"steps": 3, "seconds_per_step": 0.2}},
+            ).json()
+            done = wait_for(
+                lambda: client.get(f"/api/v1/jobs/{job['id']}").json(),
+                lambda j: j["status"] in {"succeeded", "failed"},
+            )
             assert done["status"] == "succeeded" and done["result"]["steps"] == 3
     finally:
         server.stop()

@@ -28,3 +28,26 @@ def test_a_job_row_round_trips_with_utc_times(settings: Settings) -> None:
     assert again.created_at.tzinfo is not None
     assert again.config == {"steps": 2, "seconds_per_step": 1.0, "matrix_size": 256}
     assert runtime.queue.pending_count() == 1
+
+
+def test_many_processes_can_start_on_a_fresh_database_at_once(tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import aift_env
+
+    env = aift_env(tmp_path / "ws")
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "aift.cli", "jobs", "list", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        assert '"total": 0' in out

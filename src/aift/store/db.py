@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from filelock import FileLock
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+LOCK_KEY = 0x41494654  # "AIFT": the advisory lock key of schema migrations
 
 
 def utcnow() -> datetime:
@@ -66,12 +68,25 @@ class Database:
             session.close()
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (safe to call on every start)."""
+        """Bring the schema to the newest migration.
+
+        Safe to call on every start, from several processes at once (server, worker,
+        CLI): SQLite migrations are serialised by a file lock beside the database,
+        PostgreSQL ones by an advisory lock.
+        """
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with self.engine.begin() as connection:
+        with self._migration_lock(), self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
+
+    def _migration_lock(self) -> AbstractContextManager:
+        path = self.engine.url.database if self.engine.url.get_backend_name() == "sqlite" else None
+        if not path or path == ":memory:":
+            return nullcontext()
+        return FileLock(f"{path}.migrate.lock", timeout=120)
 
     def dispose(self) -> None:
         self.engine.dispose()
