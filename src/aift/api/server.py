@@ -87,6 +87,7 @@ def serve(settings: Settings, *, with_worker: bool = True) -> None:
     setup_logging(settings.log_level, runtime.workspace.logs / "server.log")
     runtime.jobs.recover_orphans()
     runtime.models.scan()
+    runtime.models.defaults_in_use()  # warns now, at start, about defaults that fall back
     app = create_app(runtime, worker=LocalWorker() if with_worker else None)
     log.info(
         "aift serving on http://%s:%s (workspace %s)",

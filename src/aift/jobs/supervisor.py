@@ -57,17 +57,34 @@ def supervise(db: Database, workspace: Workspace, job_id: str, grace_seconds: fl
         return
     log_path = workspace.job_log(job_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aift.jobs.child", job_id],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=os.environ.copy(),
+    proc: subprocess.Popen | None = None
+    try:
+        with open(log_path, "ab") as log_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "aift.jobs.child", job_id],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=os.environ.copy(),
+            )
+        log.info("job %s started in process %s", job_id, proc.pid)
+        _set(db, job_id, process_pid=proc.pid)
+        returncode, forced = _watch(db, job_id, proc, grace_seconds)
+    except Exception as exc:  # noqa: BLE001 - never leave a job "running" with nobody watching
+        log.exception("supervising job %s failed", job_id)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        _set(
+            db,
+            job_id,
+            status=JobStatus.failed.value,
+            error=f"The worker could not run this job: {type(exc).__name__}: {exc}",
+            message="failed",
+            finished_at=utcnow(),
+            updated_at=utcnow(),
         )
-    log.info("job %s started in process %s", job_id, proc.pid)
-    _set(db, job_id, process_pid=proc.pid)
-    returncode, forced = _watch(db, job_id, proc, grace_seconds)
+        return
     _finalize(db, job_id, returncode, forced)
 
 
