@@ -1,0 +1,1 @@
+"""Serving: engines (transformers, llama.cpp, vLLM, Ollama), the model manager."""

@@ -1,0 +1,196 @@
+"""GGUF models through llama.cpp (llama-cpp-python), the default for GGUF on CPU.
+
+One llama.cpp context holds a KV cache slot per concurrent sequence (`n_seq_max`); each
+scheduler step decodes the last token of every active sequence in one `llama_decode`
+call, the way llama.cpp's own server runs parallel slots. Sampling happens in Python on
+the returned logits, so every request keeps its own temperature, top-p, top-k and seed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from aift.errors import InvalidInput
+from aift.inference.engines.base import Engine, Sequence
+from aift.inference.schemas import ChatMessage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONTEXT_PER_SEQUENCE = 2048
+
+
+class LlamaCppEngine(Engine):
+    """Serves one GGUF file with batched decoding across concurrent requests."""
+
+    name = "llamacpp"
+
+    def __init__(self, model, *, max_batch: int = 8, context_length: int | None = None) -> None:  # noqa: ANN001
+        super().__init__(model, max_batch=max_batch)
+        self.requested_context = context_length or DEFAULT_CONTEXT_PER_SEQUENCE
+        self._llama_model = None
+        self._ctx = None
+        self._batch = None
+        self._free_slots: list[int] = []
+        self._formatter = None
+        self._chat_stops: list[str] = []
+
+    @property
+    def gguf_path(self) -> Path:
+        if not self.model.file:
+            raise InvalidInput(f"{self.model.name} is not a GGUF file; the llamacpp engine needs one.")
+        return Path(self.model.path) / self.model.file
+
+    def load(self) -> None:
+        import llama_cpp
+        from llama_cpp import _internals as internals
+
+        model_params = llama_cpp.llama_model_default_params()
+        self._llama_model = internals.LlamaModel(
+            path_model=str(self.gguf_path), params=model_params, verbose=False
+        )
+        per_sequence = min(self.requested_context, self._llama_model.n_ctx_train())
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = per_sequence * self.max_batch
+        params.n_batch = 512
+        params.n_ubatch = 512
+        params.n_seq_max = self.max_batch
+        params.kv_unified = True
+        threads = max(1, os.cpu_count() or 1)
+        params.n_threads = threads
+        params.n_threads_batch = threads
+        params.no_perf = True
+        self._ctx = internals.LlamaContext(model=self._llama_model, params=params, verbose=False)
+        self._batch = internals.LlamaBatch(
+            n_tokens=max(512, self.max_batch), embd=0, n_seq_max=1, verbose=False
+        )
+        self.context_length = per_sequence
+        self._free_slots = list(range(self.max_batch))
+        self._setup_chat_template()
+        log.info("llama.cpp loaded %s: %d slots × %d tokens", self.model.name, self.max_batch,
+                 per_sequence)
+
+    def _setup_chat_template(self) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        metadata = self._llama_model.metadata()
+        template = metadata.get("tokenizer.chat_template")
+        if not template:
+            return
+        vocab = self._llama_model
+        eos = vocab.token_get_text(vocab.token_eos()) if vocab.token_eos() >= 0 else ""
+        bos = vocab.token_get_text(vocab.token_bos()) if vocab.token_bos() >= 0 else ""
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self._chat_stops = [eos] if eos else []
+
+    # -- text ------------------------------------------------------------------------
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        model = self._llama_model
+        add_bos = model.add_bos_token()
+        bos_text = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else None
+        if bos_text and text.startswith(bos_text):
+            add_bos = False  # the chat template already put it there
+        return list(model.tokenize(text.encode("utf-8"), add_bos, special))
+
+    def render_chat(self, messages: list[ChatMessage]) -> str:
+        if self._formatter is None:
+            raise InvalidInput(
+                f"{self.model.name} has no chat template; use the completions endpoint."
+            )
+        response = self._formatter(messages=[m.model_dump() for m in messages])
+        return response.prompt
+
+    def stop_sequences(self) -> list[str]:
+        return list(self._chat_stops)
+
+    def _piece(self, seq: Sequence, token: int) -> str:
+        if seq.detok is None:
+            seq.detok = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        return seq.detok.decode(self._token_bytes(token))
+
+    def _token_bytes(self, token: int) -> bytes:
+        import llama_cpp
+
+        buffer = ctypes.create_string_buffer(64)
+        size = llama_cpp.llama_token_to_piece(self._llama_model.vocab, token, buffer, 64, 0, False)
+        if size < 0:  # longer piece than the buffer: ask again with the size it needs
+            buffer = ctypes.create_string_buffer(-size)
+            size = llama_cpp.llama_token_to_piece(
+                self._llama_model.vocab, token, buffer, -size, 0, False
+            )
+        return buffer.raw[:size]
+
+    def _is_end(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self._llama_model.vocab, token))
+
+    # -- batched decoding --------------------------------------------------------------
+    def _run(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """Decode (token, position, slot, wants_logits) entries in one llama_decode call."""
+        batch = self._batch.batch
+        batch.n_tokens = len(entries)
+        for i, (token, pos, slot, wants_logits) in enumerate(entries):
+            batch.token[i] = token
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = slot
+            batch.logits[i] = wants_logits
+        self._ctx.decode(self._batch)
+
+    def _logits(self, index: int) -> np.ndarray:
+        import llama_cpp
+
+        pointer = llama_cpp.llama_get_logits_ith(self._ctx.ctx, index)
+        n_vocab = self._llama_model.n_vocab()
+        return np.ctypeslib.as_array(
+            ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,)
+        ).copy()
+
+    def _prefill(self, seq: Sequence) -> np.ndarray:
+        seq.slot = self._free_slots.pop(0)
+        ids = seq.prompt_ids
+        chunk = self._batch._n_tokens
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            last_chunk = start + chunk >= len(ids)
+            self._run([
+                (token, start + i, seq.slot, last_chunk and i == len(part) - 1)
+                for i, token in enumerate(part)
+            ])
+        return self._logits(len(ids) - (len(ids) - 1) // chunk * chunk - 1)
+
+    def _decode(self, seqs: list[Sequence]) -> list[np.ndarray]:
+        entries = [
+            (seq.last_token, len(seq.prompt_ids) + len(seq.generated) - 1, seq.slot, True)
+            for seq in seqs
+        ]
+        self._run(entries)
+        return [self._logits(i) for i in range(len(seqs))]
+
+    def _release(self, seq: Sequence) -> None:
+        import llama_cpp
+
+        if seq.slot is None:
+            return
+        llama_cpp.llama_memory_seq_rm(self._ctx.memory, seq.slot, -1, -1)
+        self._free_slots.append(seq.slot)
+        seq.slot = None
+
+    def memory_bytes(self) -> int:
+        size = self.gguf_path.stat().st_size
+        if self._ctx is not None:
+            size += self._ctx.get_state_size()
+        return size
+
+    def close(self) -> None:
+        super().close()
+        for item in (self._batch, self._ctx, self._llama_model):
+            if item is not None:
+                item.close()
+        self._batch = self._ctx = self._llama_model = None
