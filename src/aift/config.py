@@ -75,6 +75,19 @@ class Settings(BaseSettings):
         60.0, gt=0, description="A running job silent this long is marked interrupted."
     )
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
+    model_memory_budget_mb: int | None = Field(
+        None, ge=64, description="Memory loaded models may use; default 60% of RAM."
+    )
+    default_keep_alive: str = Field(
+        "5m", description="How long an idle model stays loaded (Ollama syntax: 5m, 1h, -1, 0)."
+    )
+    context_length: int = Field(
+        2048, ge=128, le=131_072, description="Context per request of a loaded model."
+    )
+    max_batch: int = Field(8, ge=1, le=256, description="Requests decoded together per model.")
+    server_url: str = Field(
+        "http://127.0.0.1:8050", description="Server the CLI's chat and model commands talk to."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -98,7 +111,15 @@ class Settings(BaseSettings):
             raise ValueError("must be a SQLAlchemy URL such as sqlite:///path.db")
         return value
 
-    @field_validator("qdrant_url", "redis_url")
+    @field_validator("default_keep_alive")
+    @classmethod
+    def _check_keep_alive(cls, value: str) -> str:
+        from aift.inference.keepalive import parse_keep_alive
+
+        parse_keep_alive(value)
+        return value
+
+    @field_validator("qdrant_url", "redis_url", "server_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None and "://" not in value:

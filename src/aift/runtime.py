@@ -50,5 +50,19 @@ class Runtime:
 
         return ModelRegistry(self.settings, self.db, self.workspace)
 
+    @cached_property
+    def model_manager(self):  # noqa: ANN201 - aift.inference.manager.ModelManager
+        from aift.inference.manager import ModelManager
+
+        return ModelManager(self.settings, self.models)
+
+    @cached_property
+    def serving(self):  # noqa: ANN201 - aift.inference.service.ServingService
+        from aift.inference.service import ServingService
+
+        return ServingService(self.model_manager)
+
     def close(self) -> None:
+        if "model_manager" in self.__dict__:
+            self.model_manager.close()
         self.db.dispose()

@@ -20,3 +20,7 @@ def get_jobs(request: Request) -> JobService:
 
 def get_models(request: Request) -> ModelRegistry:
     return get_runtime(request).models
+
+
+def get_serving(request: Request):  # noqa: ANN201 - aift.inference.service.ServingService
+    return get_runtime(request).serving

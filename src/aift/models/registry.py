@@ -113,14 +113,17 @@ class ModelRegistry:
                     continue
                 name = str(path.relative_to(root))
                 found.append(self.register(name, path, source=ModelSource.workspace, fmt=fmt))
-        self._forget_missing()
+        self._forget_missing(keep={m.name for m in found})
         log.info("model scan: %d models available", len(found))
         return found
 
-    def _forget_missing(self) -> None:
+    def _forget_missing(self, keep: set[str]) -> None:
+        """Drop rows whose files are gone, and scanned rows the scan no longer finds."""
+        scanned_sources = {ModelSource.packaged.value, ModelSource.workspace.value}
         with self.db.session() as session:
             for row in session.scalars(select(ModelRow)).all():
-                if not Path(row.path).exists():
+                gone = not Path(row.path).exists()
+                if gone or (row.source in scanned_sources and row.name not in keep):
                     log.info("model %s is gone from %s; removing it", row.name, row.path)
                     session.delete(row)
 

@@ -43,7 +43,9 @@ class LlamaCppEngine(Engine):
     @property
     def gguf_path(self) -> Path:
         if not self.model.file:
-            raise InvalidInput(f"{self.model.name} is not a GGUF file; the llamacpp engine needs one.")
+            raise InvalidInput(
+                f"{self.model.name} is not a GGUF file; the llamacpp engine needs one."
+            )
         return Path(self.model.path) / self.model.file
 
     def load(self) -> None:
@@ -72,8 +74,12 @@ class LlamaCppEngine(Engine):
         self.context_length = per_sequence
         self._free_slots = list(range(self.max_batch))
         self._setup_chat_template()
-        log.info("llama.cpp loaded %s: %d slots × %d tokens", self.model.name, self.max_batch,
-                 per_sequence)
+        log.info(
+            "llama.cpp loaded %s: %d slots × %d tokens",
+            self.model.name,
+            self.max_batch,
+            per_sequence,
+        )
 
     def _setup_chat_template(self) -> None:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -159,10 +165,12 @@ class LlamaCppEngine(Engine):
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
             last_chunk = start + chunk >= len(ids)
-            self._run([
-                (token, start + i, seq.slot, last_chunk and i == len(part) - 1)
-                for i, token in enumerate(part)
-            ])
+            self._run(
+                [
+                    (token, start + i, seq.slot, last_chunk and i == len(part) - 1)
+                    for i, token in enumerate(part)
+                ]
+            )
         return self._logits(len(ids) - (len(ids) - 1) // chunk * chunk - 1)
 
     def _decode(self, seqs: list[Sequence]) -> list[np.ndarray]:

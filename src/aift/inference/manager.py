@@ -1,0 +1,335 @@
+"""The model manager: which models are loaded, by which engine, and for how long.
+
+One namespace of served names — base models, fine-tuned models, adapters, GGUF files —
+comes from the model registry. A model is loaded once and shared by concurrent requests;
+loads are serialised per model; idle models leave after their keep_alive, and the least
+recently used idle model makes room when a load would exceed the memory budget. A load
+that fails leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psutil
+from pydantic import BaseModel
+
+from aift.config import Settings
+from aift.errors import AiftError, InvalidInput, ModelUnavailable, NotFound
+from aift.inference.engines import ENGINES
+from aift.inference.engines.base import Engine
+from aift.inference.keepalive import parse_keep_alive
+from aift.models.registry import ModelRegistry
+from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ResolvedModel
+
+log = logging.getLogger(__name__)
+
+SERVABLE_KINDS = {ModelKind.base, ModelKind.finetuned, ModelKind.adapter, ModelKind.gguf}
+
+
+class LoadedModelInfo(BaseModel):
+    """A model in memory, as /api/ps and /api/v1/models/loaded report it."""
+
+    name: str
+    engine: str
+    memory_bytes: int
+    context_length: int
+    adapters: list[str]
+    loaded_at: datetime
+    last_used_at: datetime
+    expires_at: datetime | None
+    busy: int
+
+
+@dataclass
+class _Loaded:
+    name: str
+    engine: Engine
+    loaded_at: float = field(default_factory=time.time)
+    last_used: float = field(default_factory=time.time)
+    keep_alive: float | None = 300.0
+    pins: int = 0
+
+    def expires_at(self) -> float | None:
+        if self.keep_alive is None:
+            return None
+        return self.last_used + self.keep_alive
+
+    def info(self) -> LoadedModelInfo:
+        expires = self.expires_at()
+        return LoadedModelInfo(
+            name=self.name,
+            engine=self.engine.name,
+            memory_bytes=self.engine.memory_bytes(),
+            context_length=self.engine.context_length,
+            adapters=sorted(self.engine.adapters),
+            loaded_at=datetime.fromtimestamp(self.loaded_at, UTC),
+            last_used_at=datetime.fromtimestamp(self.last_used, UTC),
+            expires_at=datetime.fromtimestamp(expires, UTC) if expires is not None else None,
+            busy=self.engine.busy + self.pins,
+        )
+
+
+class Lease:
+    """A model handed to one request: the engine, and the adapter to apply (if any)."""
+
+    def __init__(
+        self, manager: ModelManager, loaded: _Loaded, adapter: str | None, keep_alive: float | None
+    ) -> None:
+        self.manager = manager
+        self._loaded = loaded
+        self.engine = loaded.engine
+        self.adapter = adapter
+        self.name = loaded.name
+        self.keep_alive = keep_alive
+
+    def release(self) -> None:
+        """The request is done with the model; start its keep_alive clock."""
+        self.manager._release(self._loaded, self.keep_alive)
+
+
+class ModelManager:
+    """Loads, shares, evicts and unloads the models that serve requests."""
+
+    def __init__(self, settings: Settings, registry: ModelRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.resolver = registry.resolver
+        budget_mb = settings.model_memory_budget_mb
+        self.budget_bytes = (
+            budget_mb * 1024 * 1024 if budget_mb else int(psutil.virtual_memory().total * 0.6)
+        )
+        self.default_keep_alive = parse_keep_alive(settings.default_keep_alive)
+        self._loaded: dict[str, _Loaded] = {}
+        self._lock = threading.RLock()
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep_loop, daemon=True, name="model-sweeper")
+        self._sweeper.start()
+
+    # -- the namespace ------------------------------------------------------------------
+    def servable(self) -> list[ModelInfo]:
+        """Every model a request may name (language models and adapters)."""
+        return [m for m in self.registry.list() if m.kind in SERVABLE_KINDS]
+
+    def describe(self, name: str) -> ModelInfo:
+        """The registry entry of a served name, or a 404 naming close matches."""
+        name = name.strip()
+        for model in self.servable():
+            if model.name == name or name.lower() in _aliases(model):
+                return model
+        known = [m.name for m in self.servable()]
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+        hint = (
+            f" Did you mean: {', '.join(close)}?" if close else f" Available: {', '.join(known)}."
+        )
+        raise NotFound(f"Model {name!r} is not available.{hint}")
+
+    # -- leasing --------------------------------------------------------------------------
+    def acquire(
+        self, name: str, *, keep_alive: str | float | None = "default", engine: str | None = None
+    ) -> Lease:
+        """Get a loaded model for one request (loading it if needed)."""
+        info = self.describe(name)
+        seconds = (
+            self.default_keep_alive if keep_alive == "default" else parse_keep_alive(keep_alive)
+        )
+        adapter = None
+        base_info = info
+        if info.kind == ModelKind.adapter:
+            base_info = self._adapter_base(info)
+            adapter = info.name
+        loaded = self._ensure_loaded(base_info, engine, seconds)
+        if adapter is not None:
+            loaded.engine.add_adapter(adapter, info.path)
+        with self._lock:
+            loaded.pins += 1
+            loaded.last_used = time.time()
+        return Lease(self, loaded, adapter, seconds)
+
+    def _release(self, loaded: _Loaded, keep_alive: float | None) -> None:
+        with self._lock:
+            loaded.pins = max(0, loaded.pins - 1)
+            loaded.last_used = time.time()
+            loaded.keep_alive = keep_alive
+            expired = keep_alive == 0 and loaded.pins == 0 and loaded.engine.busy == 0
+        if expired:
+            self.unload(loaded.name, missing_ok=True)
+
+    def load(
+        self, name: str, *, engine: str | None = None, keep_alive: str | float | None = "default"
+    ) -> LoadedModelInfo:
+        """Load a model explicitly (without a request)."""
+        lease = self.acquire(name, keep_alive=keep_alive, engine=engine)
+        lease.release()
+        with self._lock:
+            return self._loaded[lease.name].info()
+
+    def unload(self, name: str, *, missing_ok: bool = False) -> None:
+        """Free a model now; requests still running on it are cancelled."""
+        with self._lock:
+            loaded = self._loaded.pop(name, None)
+        if loaded is None:
+            if missing_ok:
+                return
+            raise NotFound(f"Model {name!r} is not loaded.")
+        loaded.engine.close()
+        log.info("unloaded %s", name)
+
+    def loaded(self) -> list[LoadedModelInfo]:
+        with self._lock:
+            return [item.info() for item in self._loaded.values()]
+
+    def close(self) -> None:
+        self._stop.set()
+        for name in list(self._loaded):
+            self.unload(name, missing_ok=True)
+
+    # -- loading ----------------------------------------------------------------------------
+    def _ensure_loaded(self, info: ModelInfo, engine_name: str | None, keep_alive) -> _Loaded:  # noqa: ANN001
+        with self._lock:
+            current = self._loaded.get(info.name)
+            lock = self._load_locks.setdefault(info.name, threading.Lock())
+        if current is not None:
+            if engine_name and current.engine.name != engine_name:
+                raise InvalidInput(
+                    f"{info.name} is loaded with the {current.engine.name} engine; unload it "
+                    f"before loading it with {engine_name}."
+                )
+            return current
+        with lock:  # one load per model at a time; others wait and share it
+            with self._lock:
+                current = self._loaded.get(info.name)
+            if current is not None:
+                return current
+            engine = self._build_engine(info, engine_name)
+            self._make_room(self._estimate(info))
+            try:
+                engine.load()
+            except AiftError:
+                engine.close()
+                raise
+            except Exception as exc:  # noqa: BLE001 - report, keep the manager consistent
+                log.exception("loading %s failed", info.name)
+                engine.close()
+                raise ModelUnavailable(
+                    f"Loading {info.name} failed: {type(exc).__name__}: {exc}"
+                ) from None
+            loaded = _Loaded(name=info.name, engine=engine, keep_alive=keep_alive)
+            with self._lock:
+                self._loaded[info.name] = loaded
+            log.info(
+                "loaded %s with %s (%.0f MB)", info.name, engine.name, engine.memory_bytes() / 1e6
+            )
+            return loaded
+
+    def _build_engine(self, info: ModelInfo, engine_name: str | None) -> Engine:
+        fmt = ModelFormat(info.format)
+        if engine_name is None:
+            engine_name = "llamacpp" if fmt == ModelFormat.gguf else "transformers"
+        if engine_name not in ENGINES:
+            raise InvalidInput(
+                f"Unknown engine {engine_name!r}; choose one of {', '.join(ENGINES)}."
+            )
+        resolved = self._resolved(info)
+        options = {
+            "max_batch": self.settings.max_batch,
+            "context_length": self.settings.context_length,
+        }
+        if engine_name == "llamacpp":
+            if fmt != ModelFormat.gguf:
+                raise InvalidInput(
+                    f"{info.name} is not a GGUF file; the llamacpp engine needs one."
+                )
+            from aift.inference.engines.llamacpp import LlamaCppEngine
+
+            return LlamaCppEngine(resolved, **options)
+        from aift.inference.engines.transformers import TransformersEngine
+
+        model_dir = self.resolver.transformers_dir(resolved)
+        return TransformersEngine(resolved, model_dir=model_dir, **options)
+
+    def _resolved(self, info: ModelInfo) -> ResolvedModel:
+        from pathlib import Path
+
+        path = Path(info.path)
+        file = path.name if path.is_file() else None
+        return ResolvedModel(
+            requested=info.name,
+            name=info.name,
+            source=info.source,
+            format=info.format,
+            path=str(path.parent if file else path),
+            file=file,
+        )
+
+    def _adapter_base(self, adapter: ModelInfo) -> ModelInfo:
+        base = adapter.base_model
+        if not base:
+            raise InvalidInput(f"Adapter {adapter.name} does not name its base model.")
+        for model in self.servable():
+            if model.kind != ModelKind.adapter and (
+                model.name == base or model.path == base or base.lower() in _aliases(model)
+            ):
+                return model
+        resolved = self.resolver.resolve(base)
+        return self.registry.register(base, _path_of(resolved), source=resolved.source)
+
+    @staticmethod
+    def _estimate(info: ModelInfo) -> int:
+        if info.format == ModelFormat.gguf:
+            return info.size_bytes
+        return int((info.parameter_count or 0) * 4)
+
+    def _make_room(self, needed: int) -> None:
+        """Unload idle models, least recently used first, until `needed` bytes fit."""
+        while True:
+            with self._lock:
+                used = sum(item.engine.memory_bytes() for item in self._loaded.values())
+                if used + needed <= self.budget_bytes:
+                    return
+                idle = [
+                    item
+                    for item in self._loaded.values()
+                    if item.pins == 0 and item.engine.busy == 0
+                ]
+                if not idle:
+                    raise InvalidInput(
+                        f"Not enough memory budget to load this model (needs ~{needed / 1e9:.1f} "
+                        f"GB, {used / 1e9:.1f} of {self.budget_bytes / 1e9:.1f} GB in use by "
+                        "busy models). Raise AIFT_MODEL_MEMORY_BUDGET_MB or unload a model."
+                    )
+                victim = min(idle, key=lambda item: item.last_used)
+            log.info("evicting %s to make room", victim.name)
+            self.unload(victim.name, missing_ok=True)
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            now = time.time()
+            with self._lock:
+                expired = [
+                    item.name
+                    for item in self._loaded.values()
+                    if item.pins == 0
+                    and item.engine.busy == 0
+                    and (exp := item.expires_at()) is not None
+                    and exp <= now
+                ]
+            for name in expired:
+                log.info("keep_alive of %s ran out", name)
+                self.unload(name, missing_ok=True)
+
+
+def _aliases(model: ModelInfo) -> set[str]:
+    return {a.lower() for a in model.details.get("aliases", [])} | {model.name.lower()}
+
+
+def _path_of(resolved: ResolvedModel):  # noqa: ANN202
+    from pathlib import Path
+
+    return Path(resolved.path) / resolved.file if resolved.file else Path(resolved.path)

@@ -1,0 +1,1 @@
+"""Wire formats of the OpenAI- and Ollama-compatible APIs, mapped onto aift's schemas."""

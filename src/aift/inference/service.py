@@ -1,0 +1,117 @@
+"""Serving requests: names → leased engines → streams, shared by the OpenAI, Ollama and
+platform routes and the CLI."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator
+
+from aift.errors import InvalidInput, NotFound
+from aift.inference.embedders import Embedder, load_embedder
+from aift.inference.engines.base import GenerationStream
+from aift.inference.manager import Lease, ModelManager
+from aift.inference.schemas import ChatMessage, SamplingParams, TokenEvent
+from aift.models.schemas import ModelInfo, ModelKind
+
+
+class Generation:
+    """A started generation: its stream, the model lease it holds, and timing."""
+
+    def __init__(self, lease: Lease, stream: GenerationStream, load_ms: float) -> None:
+        self.lease = lease
+        self.stream = stream
+        self.load_ms = load_ms
+        self.started = time.perf_counter()
+        self._released = False
+
+    async def events(self) -> AsyncIterator[TokenEvent]:
+        """Token events until the end; the model is released however the loop ends."""
+        try:
+            async for event in self.stream:
+                yield event
+        finally:
+            self.stream.cancel()
+            self.release()
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self.lease.release()
+
+
+class ServingService:
+    """Runs chat, completion and embedding requests against managed models."""
+
+    def __init__(self, manager: ModelManager) -> None:
+        self.manager = manager
+        self._embedders: dict[str, Embedder] = {}
+        self._embed_lock = threading.Lock()
+
+    def chat(
+        self,
+        model: str,
+        messages: list[ChatMessage],
+        params: SamplingParams,
+        *,
+        keep_alive: str | float | None = "default",
+    ) -> Generation:
+        started = time.perf_counter()
+        lease = self.manager.acquire(model, keep_alive=keep_alive)
+        try:
+            stream = lease.engine.chat(messages, params, adapter=lease.adapter)
+        except BaseException:
+            lease.release()
+            raise
+        return Generation(lease, stream, (time.perf_counter() - started) * 1000)
+
+    def complete(
+        self,
+        model: str,
+        prompt: str,
+        params: SamplingParams,
+        *,
+        keep_alive: str | float | None = "default",
+    ) -> Generation:
+        started = time.perf_counter()
+        lease = self.manager.acquire(model, keep_alive=keep_alive)
+        try:
+            stream = lease.engine.generate(prompt, params, adapter=lease.adapter)
+        except BaseException:
+            lease.release()
+            raise
+        return Generation(lease, stream, (time.perf_counter() - started) * 1000)
+
+    def embedding_models(self) -> list[ModelInfo]:
+        return self.manager.registry.list(ModelKind.embedding)
+
+    def embedder(self, name: str) -> Embedder:
+        """The embedding backend of `name`, loaded once."""
+        with self._embed_lock:
+            if name in self._embedders:
+                return self._embedders[name]
+            models = self.embedding_models()
+            match = next(
+                (
+                    m
+                    for m in models
+                    if m.name == name
+                    or name.lower() in {a.lower() for a in m.details.get("aliases", [])}
+                ),
+                None,
+            )
+            if match is None:
+                if any(m.name == name for m in self.manager.servable()):
+                    raise InvalidInput(f"{name} is a language model, not an embedding model.")
+                known = ", ".join(m.name for m in models) or "none"
+                raise NotFound(f"Embedding model {name!r} is not available. Available: {known}.")
+            embedder = load_embedder(match)
+            self._embedders[name] = embedder
+            return embedder
+
+    def embed(
+        self, name: str, texts: list[str], *, is_query: bool = False
+    ) -> tuple[list[list[float]], int]:
+        """Vectors for `texts` and the number of tokens they held."""
+        embedder = self.embedder(name)
+        return embedder.embed(texts, is_query=is_query), embedder.count_tokens(texts)
