@@ -294,6 +294,148 @@ def models_pull(ref: str, workspace: WorkspaceOpt = None) -> None:
     console.print(f"{resolved.name}: {resolved.source.value} at {resolved.path}")
 
 
+# -- talking to a running server (models in memory live there) ---------------------------
+def _server():  # noqa: ANN202 - httpx.Client
+    import httpx
+
+    settings = get_settings()
+    headers = {}
+    if settings.api_key:
+        headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+    return httpx.Client(base_url=settings.server_url, headers=headers, timeout=600)
+
+
+def _check(response) -> dict | list | None:  # noqa: ANN001
+    """Raise the server's error message as a CLI error."""
+    if response.status_code >= 400:
+        try:
+            error = response.json().get("error")
+            message = error.get("message") if isinstance(error, dict) else error
+        except ValueError:
+            message = response.text
+        raise AiftError(f"{message} (HTTP {response.status_code})")
+    return response.json() if response.content else None
+
+
+def _connect_error(exc: Exception) -> AiftError:
+    return AiftError(
+        f"Cannot reach the aift server at {get_settings().server_url} ({exc}). Start it with "
+        "`aift serve` or set AIFT_SERVER_URL."
+    )
+
+
+@models_app.command("load")
+def models_load(
+    name: str,
+    engine: Annotated[str | None, typer.Option(help="transformers or llamacpp.")] = None,
+    keep_alive: Annotated[str, typer.Option(help="How long to stay loaded: 5m, 1h, -1.")] = "5m",
+) -> None:
+    """Load a model in the running server."""
+    import httpx
+
+    try:
+        with _server() as client, console.status(f"loading {name}…"):
+            info = _check(
+                client.post(
+                    f"/api/v1/models/{name}/load", json={"engine": engine, "keep_alive": keep_alive}
+                )
+            )
+    except httpx.TransportError as exc:
+        raise _connect_error(exc) from None
+    console.print(
+        f"loaded {info['name']} with {info['engine']} "
+        f"({_size(info['memory_bytes'])}, context {info['context_length']})"
+    )
+
+
+@models_app.command("unload")
+def models_unload(name: str) -> None:
+    """Unload a model from the running server."""
+    import httpx
+
+    try:
+        with _server() as client:
+            _check(client.post(f"/api/v1/models/{name}/unload"))
+    except httpx.TransportError as exc:
+        raise _connect_error(exc) from None
+    console.print(f"unloaded {name}")
+
+
+@models_app.command("ps")
+def models_ps(as_json: JsonOpt = False) -> None:
+    """Models loaded in the running server."""
+    import httpx
+
+    try:
+        with _server() as client:
+            loaded = _check(client.get("/api/v1/models/loaded"))
+    except httpx.TransportError as exc:
+        raise _connect_error(exc) from None
+    if as_json:
+        console.print_json(json.dumps(loaded))
+        return
+    table = Table("name", "engine", "memory", "context", "adapters", "busy", "expires")
+    for item in loaded:
+        table.add_row(
+            item["name"],
+            item["engine"],
+            _size(item["memory_bytes"]),
+            str(item["context_length"]),
+            ", ".join(item["adapters"]) or "-",
+            str(item["busy"]),
+            item["expires_at"] or "never",
+        )
+    console.print(table)
+
+
+@app.command()
+def chat(
+    model: str,
+    system: Annotated[str | None, typer.Option(help="A system prompt.")] = None,
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.7,
+    max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Chat with a model served by the running server (streams; /bye or Ctrl-D ends)."""
+    import httpx
+
+    messages: list[dict] = [{"role": "system", "content": system}] if system else []
+    console.print(f"[dim]chatting with {model} — /bye to end[/]")
+    with _server() as client:
+        while True:
+            try:
+                line = console.input("[bold]>>> [/]")
+            except (EOFError, KeyboardInterrupt):
+                break
+            if line.strip() in ("/bye", "/exit", "/quit"):
+                break
+            if not line.strip():
+                continue
+            messages.append({"role": "user", "content": line})
+            body = {
+                "model": model,
+                "messages": messages,
+                "stream": True,
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+            }
+            reply = []
+            try:
+                with client.stream("POST", "/v1/chat/completions", json=body) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        _check(response)
+                    for raw in response.iter_lines():
+                        if not raw.startswith("data: ") or raw == "data: [DONE]":
+                            continue
+                        delta = json.loads(raw[6:])["choices"][0]["delta"].get("content") or ""
+                        reply.append(delta)
+                        console.print(delta, end="", markup=False, highlight=False)
+            except httpx.TransportError as exc:
+                raise _connect_error(exc) from None
+            console.print()
+            messages.append({"role": "assistant", "content": "".join(reply)})
+
+
 def main() -> None:
     """Entry point: user errors print a message and exit 2, never a traceback."""
     try:

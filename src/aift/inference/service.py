@@ -82,6 +82,15 @@ class ServingService:
             raise
         return Generation(lease, stream, (time.perf_counter() - started) * 1000)
 
+    def describe(self, name: str) -> ModelInfo:
+        """Registry entry of any model a request may name (language or embedding)."""
+        for model in self.embedding_models():
+            if model.name == name or name.lower() in {
+                a.lower() for a in model.details.get("aliases", [])
+            }:
+                return model
+        return self.manager.describe(name)
+
     def embedding_models(self) -> list[ModelInfo]:
         return self.manager.registry.list(ModelKind.embedding)
 

@@ -96,6 +96,7 @@ def gguf_summary(file: Path) -> dict[str, Any]:
         "dtype": quant,
         "name": field("general.name"),
         "context_length": field(f"{field('general.architecture')}.context_length"),
+        "chat_template": field("tokenizer.chat_template"),
     }
 
 
@@ -133,5 +134,20 @@ def inspect_model(path: Path, fmt: ModelFormat) -> dict[str, Any]:
     else:
         archs = config.get("architectures") or [config.get("model_type")]
         info["architecture"] = archs[0] if archs else None
-        info["details"] = {"model_type": config.get("model_type")}
+        info["details"] = {
+            "model_type": config.get("model_type"),
+            "chat_template": _chat_template(path),
+        }
     return info
+
+
+def _chat_template(path: Path) -> str | None:
+    """The chat template a transformers folder carries (own file or tokenizer config)."""
+    jinja = path / "chat_template.jinja"
+    if jinja.exists():
+        return jinja.read_text()
+    config = path / "tokenizer_config.json"
+    if config.exists():
+        template = json.loads(config.read_text()).get("chat_template")
+        return template if isinstance(template, str) else None
+    return None

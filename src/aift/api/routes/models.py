@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from aift.api.deps import get_models
+from aift.api.deps import get_models, get_serving
+from aift.inference.manager import LoadedModelInfo
+from aift.inference.service import ServingService
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelInfo, ModelKind
 
@@ -30,6 +33,37 @@ async def scan_models(models: ModelRegistry = Depends(get_models)) -> list[Model
 async def model_defaults(models: ModelRegistry = Depends(get_models)) -> dict:
     """Configured default models and what is really used for each (fallbacks flagged)."""
     return await run_in_threadpool(models.defaults_in_use)
+
+
+@router.get("/loaded", response_model=list[LoadedModelInfo])
+async def loaded_models(serving: ServingService = Depends(get_serving)) -> list[LoadedModelInfo]:
+    """Models in memory: engine, memory, context, adapters, expiry, requests in flight."""
+    return await run_in_threadpool(serving.manager.loaded)
+
+
+class LoadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engine: str | None = Field(None, description="transformers or llamacpp; default by format.")
+    keep_alive: str | float | None = Field("default", description="Ollama syntax: 5m, -1, 0.")
+
+
+@router.post("/{name:path}/load", response_model=LoadedModelInfo)
+async def load_model(
+    name: str, request: LoadRequest | None = None, serving: ServingService = Depends(get_serving)
+) -> LoadedModelInfo:
+    """Load a model now (and keep it for keep_alive)."""
+    request = request or LoadRequest()
+    return await run_in_threadpool(
+        serving.manager.load, name, engine=request.engine, keep_alive=request.keep_alive
+    )
+
+
+@router.post("/{name:path}/unload", status_code=204)
+async def unload_model(name: str, serving: ServingService = Depends(get_serving)) -> None:
+    """Free a loaded model."""
+    info = await run_in_threadpool(serving.manager.describe, name)
+    await run_in_threadpool(serving.manager.unload, info.name)
 
 
 @router.get("/{name:path}", response_model=ModelInfo)

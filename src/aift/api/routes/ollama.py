@@ -1,0 +1,223 @@
+"""Ollama-compatible API, so tools built for Ollama work against aift unchanged.
+
+Errors use Ollama's shape, {"error": "<message>"}, with the same status codes as the
+rest of aift (404 unknown model, 400 prompt too long, 422 invalid parameters).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+from aift.api.deps import get_serving
+from aift.errors import AiftError
+from aift.inference.protocols import ollama as ol
+from aift.inference.schemas import ChatMessage
+from aift.inference.service import Generation, ServingService
+
+
+class OllamaRoute(APIRoute):
+    """Turns aift's errors into Ollama's {"error": "..."} bodies."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except AiftError as exc:
+                return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+            except RequestValidationError as exc:
+                fields = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                )
+                return JSONResponse({"error": f"invalid request — {fields}"}, status_code=422)
+
+        return route
+
+
+router = APIRouter(prefix="/api", tags=["ollama"], route_class=OllamaRoute)
+
+
+def _line(data: dict) -> str:
+    return json.dumps(data) + "\n"
+
+
+@router.get("/version")
+def version() -> dict:
+    """The Ollama API version aift is compatible with."""
+    return {"version": ol.COMPAT_VERSION}
+
+
+@router.get("/tags")
+async def tags(serving: ServingService = Depends(get_serving)) -> dict:
+    """Local models, as `ollama list` shows them."""
+    models = await run_in_threadpool(
+        lambda: serving.manager.servable() + serving.embedding_models()
+    )
+    return {"models": [ol.tag(m) for m in models]}
+
+
+@router.post("/show")
+async def show(request: ol.NameRequest, serving: ServingService = Depends(get_serving)) -> dict:
+    """Details of one model: format, family, size, template, capabilities."""
+    info = await run_in_threadpool(serving.describe, request.ref)
+    is_embedding = info.kind == "embedding"
+    return {
+        "modelfile": f"FROM {info.path}\n",
+        "parameters": "",
+        "template": info.details.get("chat_template") or "",
+        "details": ol.details(info),
+        "model_info": {
+            "general.architecture": info.architecture,
+            "general.parameter_count": info.parameter_count,
+            **({"general.base_model": info.base_model} if info.base_model else {}),
+        },
+        "capabilities": ["embedding"] if is_embedding else ["completion"],
+        "modified_at": (info.updated_at or datetime.now(UTC)).isoformat(),
+    }
+
+
+@router.get("/ps")
+async def ps(serving: ServingService = Depends(get_serving)) -> dict:
+    """Models in memory and when they expire."""
+    loaded = await run_in_threadpool(serving.manager.loaded)
+    models = []
+    for item in loaded:
+        info = await run_in_threadpool(serving.manager.describe, item.name)
+        models.append(
+            {
+                "name": item.name,
+                "model": item.name,
+                "size": item.memory_bytes,
+                "digest": "",
+                "details": ol.details(info),
+                "expires_at": (
+                    item.expires_at.isoformat() if item.expires_at else "2318-01-01T00:00:00Z"
+                ),
+                "size_vram": 0,
+                "context_length": item.context_length,
+            }
+        )
+    return {"models": models}
+
+
+async def _load_or_unload(serving: ServingService, model: str, keep_alive, kind: str) -> dict:  # noqa: ANN001
+    """An empty prompt/messages request: load the model, or unload it with keep_alive 0."""
+    if keep_alive in (0, "0", "0s", "0m"):
+        await run_in_threadpool(
+            serving.manager.unload, serving.describe(model).name, missing_ok=True
+        )
+        reason = "unload"
+    else:
+        await run_in_threadpool(serving.manager.load, model, keep_alive=keep_alive)
+        reason = "load"
+    body = {"model": model, "created_at": ol.now(), "done": True, "done_reason": reason}
+    body.update(
+        {"response": ""}
+        if kind == "generate"
+        else {"message": {"role": "assistant", "content": ""}}
+    )
+    return body
+
+
+def _respond(gen: Generation, model: str, stream: bool, shape: Callable[[str], dict]) -> Response:
+    async def lines() -> AsyncIterator[str]:
+        async for event in gen.events():
+            if event.text:
+                yield _line(
+                    {"model": model, "created_at": ol.now(), **shape(event.text), "done": False}
+                )
+        yield _line(final(""))
+
+    def final(text: str) -> dict:
+        return {
+            "model": model,
+            "created_at": ol.now(),
+            **shape(text),
+            "done": True,
+            "done_reason": gen.stream.finish_reason.value if gen.stream.finish_reason else "stop",
+            **ol.timings(gen.stream.stats, gen.load_ms),
+        }
+
+    if stream:
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    async def whole() -> JSONResponse:
+        text = "".join([event.text async for event in gen.events()])
+        return JSONResponse(final(text))
+
+    return whole()  # awaited by the caller
+
+
+@router.post("/generate", response_model=None)
+async def generate(request: ol.GenerateRequest, serving: ServingService = Depends(get_serving)):  # noqa: ANN201
+    """Complete a prompt (templated as a user turn unless raw) — NDJSON stream by default."""
+    if not request.prompt:
+        return await _load_or_unload(serving, request.model, request.keep_alive, "generate")
+    params = request.options.sampling()
+    if request.raw:
+        gen = await run_in_threadpool(
+            serving.complete, request.model, request.prompt, params, keep_alive=request.keep_alive
+        )
+    else:
+        messages = (
+            [ChatMessage(role="system", content=request.system)] if request.system else []
+        ) + [ChatMessage(role="user", content=request.prompt)]
+        gen = await run_in_threadpool(
+            serving.chat, request.model, messages, params, keep_alive=request.keep_alive
+        )
+    result = _respond(gen, request.model, request.stream, lambda text: {"response": text})
+    return result if request.stream else await result
+
+
+@router.post("/chat", response_model=None)
+async def chat(request: ol.ChatRequest, serving: ServingService = Depends(get_serving)):  # noqa: ANN201
+    """The assistant's reply to a conversation — NDJSON stream by default."""
+    if not request.messages:
+        return await _load_or_unload(serving, request.model, request.keep_alive, "chat")
+    gen = await run_in_threadpool(
+        serving.chat,
+        request.model,
+        request.messages,
+        request.options.sampling(),
+        keep_alive=request.keep_alive,
+    )
+    result = _respond(
+        gen,
+        request.model,
+        request.stream,
+        lambda text: {"message": {"role": "assistant", "content": text}},
+    )
+    return result if request.stream else await result
+
+
+@router.post("/embed")
+async def embed(request: ol.EmbedRequest, serving: ServingService = Depends(get_serving)) -> dict:
+    """Embeddings of one or more inputs."""
+    started = datetime.now(UTC)
+    vectors, tokens = await run_in_threadpool(serving.embed, request.model, request.texts)
+    elapsed_ns = int((datetime.now(UTC) - started).total_seconds() * 1e9)
+    return {
+        "model": request.model,
+        "embeddings": vectors,
+        "total_duration": elapsed_ns,
+        "load_duration": 0,
+        "prompt_eval_count": tokens,
+    }
+
+
+@router.post("/embeddings")
+async def embeddings(
+    request: ol.LegacyEmbeddingsRequest, serving: ServingService = Depends(get_serving)
+) -> dict:
+    """The older single-prompt embedding endpoint."""
+    vectors, _ = await run_in_threadpool(serving.embed, request.model, [request.prompt])
+    return {"embedding": vectors[0]}

@@ -1,0 +1,149 @@
+"""The Ollama API's request and response shapes (generate, chat, embed, tags, show, ps)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aift.inference.schemas import ChatMessage, GenerationStats, SamplingParams
+from aift.models.schemas import ModelInfo
+
+# Ollama's own defaults when a request sets no option.
+DEFAULTS = {"temperature": 0.8, "top_p": 0.9, "top_k": 40}
+COMPAT_VERSION = "0.12.0"
+
+
+class Options(BaseModel):
+    """The `options` object; unknown Ollama options are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=0)
+    num_predict: int | None = Field(None, ge=-2, le=131_072)
+    stop: list[str] | None = None
+    seed: int | None = None
+    num_ctx: int | None = Field(None, ge=1)
+
+    def sampling(self) -> SamplingParams:
+        max_tokens = self.num_predict if self.num_predict and self.num_predict > 0 else None
+        return SamplingParams(
+            temperature=DEFAULTS["temperature"] if self.temperature is None else self.temperature,
+            top_p=DEFAULTS["top_p"] if self.top_p is None else self.top_p,
+            top_k=DEFAULTS["top_k"] if self.top_k is None else self.top_k,
+            max_tokens=max_tokens,
+            stop=list(self.stop or []),
+            seed=self.seed if self.seed is None or self.seed >= 0 else None,
+        )
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(..., min_length=1, max_length=300)
+    options: Options = Field(default_factory=Options)
+    stream: bool = True
+    keep_alive: str | float | None = "default"
+
+
+class GenerateRequest(_Request):
+    prompt: str = ""
+    system: str | None = None
+    raw: bool = False
+
+
+class ChatRequest(_Request):
+    messages: list[ChatMessage] = Field(default_factory=list)
+
+
+class EmbedRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(..., min_length=1, max_length=300)
+    input: str | list[str]
+    keep_alive: str | float | None = "default"
+
+    @field_validator("input")
+    @classmethod
+    def _inputs(cls, value: str | list[str]) -> str | list[str]:
+        items = [value] if isinstance(value, str) else value
+        if not items or any(not t for t in items):
+            raise ValueError("input must be a non-empty string or list of non-empty strings")
+        return value
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class LegacyEmbeddingsRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(..., min_length=1, max_length=300)
+    prompt: str = Field(..., min_length=1)
+
+
+class NameRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    name: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return self.model or self.name or ""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _ns(ms: float) -> int:
+    return int(ms * 1_000_000)
+
+
+def timings(stats: GenerationStats | None, load_ms: float) -> dict[str, int]:
+    stats = stats or GenerationStats()
+    return {
+        "total_duration": _ns(stats.total_ms + load_ms),
+        "load_duration": _ns(load_ms),
+        "prompt_eval_count": stats.prompt_tokens,
+        "prompt_eval_duration": _ns(stats.prompt_ms),
+        "eval_count": stats.completion_tokens,
+        "eval_duration": _ns(stats.decode_ms),
+    }
+
+
+def _size_label(count: int | None) -> str:
+    if not count:
+        return ""
+    if count >= 1e9:
+        return f"{count / 1e9:.1f}B"
+    return f"{count / 1e6:.0f}M"
+
+
+def details(model: ModelInfo) -> dict[str, Any]:
+    family = (model.architecture or "").lower().removesuffix("forcausallm") or None
+    return {
+        "parent_model": model.base_model or "",
+        "format": "gguf" if model.format == "gguf" else "safetensors",
+        "family": family,
+        "families": [family] if family else None,
+        "parameter_size": _size_label(model.parameter_count),
+        "quantization_level": model.dtype or "",
+    }
+
+
+def tag(model: ModelInfo) -> dict[str, Any]:
+    modified = model.updated_at or model.created_at or datetime.now(UTC)
+    return {
+        "name": model.name,
+        "model": model.name,
+        "modified_at": modified.isoformat(),
+        "size": model.size_bytes,
+        "digest": "",
+        "details": details(model),
+    }
