@@ -249,7 +249,7 @@ class Engine(ABC):
     @property
     def busy(self) -> int:
         """Requests waiting or generating."""
-        return len(self._waiting) + len(self._active)
+        return len(self._waiting) + sum(1 for seq in list(self._active) if not seq.finished)
 
     # -- the scheduler ------------------------------------------------------------
     def _ensure_thread(self) -> None:

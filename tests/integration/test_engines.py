@@ -1,0 +1,174 @@
+"""The CPU engines on real models: batching keeps outputs independent, adapters, limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from aift.inference.engines.base import PromptTooLong
+from aift.inference.engines.llamacpp import LlamaCppEngine
+from aift.inference.engines.transformers import TransformersEngine
+from aift.inference.schemas import ChatMessage, FinishReason, SamplingParams
+from aift.models.packaged import SMOLLM2
+from aift.models.schemas import ModelFormat, ModelSource, ResolvedModel
+
+GREEDY = SamplingParams(temperature=0, max_tokens=24)
+PROMPTS = ["Hello there", "Tell me a story about a dragon who", "1 2 3 4",
+           "Why is the sky blue? Explain in detail, please, because I want to know"]
+# For the real model: prompts whose continuations are unmistakable, so each output can be
+# checked against its own prompt (llama.cpp's kernels differ slightly with batch size, so
+# long free-form texts may drift at near-ties; these do not).
+SEQUENCES = {
+    "1, 2, 3, 4, 5,": " 6",
+    "Monday, Tuesday, Wednesday,": " Thursday",
+    "a, b, c, d, e,": " f",
+    "January, February, March,": " April",
+}
+SHORT = SamplingParams(temperature=0, max_tokens=6)
+
+
+def resolved(path: Path, fmt: ModelFormat, file: str | None = None) -> ResolvedModel:
+    return ResolvedModel(requested=path.name, name=path.name, source=ModelSource.local,
+                         format=fmt, path=str(path), file=file)
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tiny_chat_model_dir: Path, tiny_adapter_dir: Path):  # noqa: ANN201
+    engine = TransformersEngine(resolved(tiny_chat_model_dir, ModelFormat.hf),
+                                model_dir=tiny_chat_model_dir, max_batch=4, dtype="float32")
+    engine.load()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def gguf_engine():  # noqa: ANN201
+    gguf = SMOLLM2.locate()
+    engine = LlamaCppEngine(resolved(gguf.parent, ModelFormat.gguf, gguf.name), max_batch=4)
+    engine.load()
+    yield engine
+    engine.close()
+
+
+def solo(engine, prompt: str, params=GREEDY, adapter=None) -> list[str]:  # noqa: ANN001
+    return engine.generate(prompt, params, adapter=adapter).text()
+
+
+def together(engine, prompts, params=GREEDY, adapters=None) -> list[str]:  # noqa: ANN001
+    adapters = adapters or [None] * len(prompts)
+    streams = [engine.generate(p, params, adapter=a) for p, a in zip(prompts, adapters, strict=True)]
+    return [s.text() for s in streams]
+
+
+def test_concurrent_requests_give_the_same_text_as_alone(tiny_engine) -> None:  # noqa: ANN001
+    alone = [solo(tiny_engine, p) for p in PROMPTS]
+    assert together(tiny_engine, PROMPTS) == alone
+    assert tiny_engine.busy == 0
+
+
+def test_concurrent_requests_on_llamacpp_stay_independent(gguf_engine) -> None:  # noqa: ANN001
+    prompts = list(SEQUENCES)
+    alone = [solo(gguf_engine, p, SHORT) for p in prompts]
+    both = together(gguf_engine, prompts * 2, SHORT)  # 8 streams over 4 slots
+    for prompt, text, again, second in zip(prompts, alone, both[:4], both[4:], strict=True):
+        assert SEQUENCES[prompt].strip() in text, (prompt, text)
+        assert again == text and second == text
+    assert gguf_engine.busy == 0
+
+
+def test_a_request_joining_mid_flight_does_not_disturb_others(tiny_engine) -> None:  # noqa: ANN001
+    engine = tiny_engine
+    long_params = SamplingParams(temperature=0, max_tokens=48)
+    expected_long = solo(engine, PROMPTS[1], long_params)
+    expected_short = solo(engine, PROMPTS[3])
+    first = engine.generate(PROMPTS[1], long_params)
+    pieces = []
+    iterator = iter(first)
+    for _ in range(5):
+        pieces.append(next(iterator).text)
+    second = engine.generate(PROMPTS[3], GREEDY)
+    pieces.extend(event.text for event in iterator)
+    assert "".join(pieces) == expected_long
+    assert second.text() == expected_short
+
+
+def test_adapter_changes_output_only_for_its_requests(tiny_engine, tiny_adapter_dir) -> None:  # noqa: ANN001
+    base_alone = solo(tiny_engine, PROMPTS[0])
+    tiny_engine.add_adapter("tiny-lora", str(tiny_adapter_dir))
+    adapted_alone = solo(tiny_engine, PROMPTS[0], adapter="tiny-lora")
+    assert adapted_alone != base_alone
+    mixed = together(tiny_engine, [PROMPTS[0], PROMPTS[0]], adapters=[None, "tiny-lora"])
+    assert mixed == [base_alone, adapted_alone]
+
+
+def test_seeded_sampling_repeats_and_seeds_differ(gguf_engine) -> None:  # noqa: ANN001
+    def sampled(seed: int) -> str:
+        return solo(gguf_engine, "Once upon a time",
+                    SamplingParams(temperature=1.0, max_tokens=16, seed=seed))
+
+    assert sampled(42) == sampled(42)
+    assert len({sampled(s) for s in (1, 2, 3)}) > 1
+
+
+def test_stop_sequences_end_generation_and_are_not_returned(gguf_engine) -> None:  # noqa: ANN001
+    full = solo(gguf_engine, "1, 2, 3, 4, 5,", SamplingParams(temperature=0, max_tokens=20))
+    assert " 8" in full
+    stream = gguf_engine.generate("1, 2, 3, 4, 5,",
+                                  SamplingParams(temperature=0, max_tokens=20, stop=[" 8"]))
+    text = stream.text()
+    assert text == full[: full.index(" 8")]
+    assert stream.finish_reason == FinishReason.stop
+
+
+def test_max_tokens_ends_with_length_and_counts(gguf_engine) -> None:  # noqa: ANN001
+    stream = gguf_engine.generate("1, 2, 3, 4, 5,", SamplingParams(temperature=0, max_tokens=7))
+    stream.text()
+    assert stream.finish_reason == FinishReason.length
+    assert stream.stats.completion_tokens == 7 and stream.stats.prompt_tokens > 5
+
+
+def test_chat_uses_the_model_template_and_answers(gguf_engine) -> None:  # noqa: ANN001
+    stream = gguf_engine.chat([ChatMessage(role="user", content="What is 2 plus 2?")],
+                              SamplingParams(temperature=0, max_tokens=40))
+    text = stream.text()
+    assert "4" in text and "<|im_end|>" not in text
+    assert stream.finish_reason == FinishReason.stop  # ended by the template's end token
+
+
+def test_prompt_longer_than_the_context_is_refused(tiny_engine) -> None:  # noqa: ANN001
+    with pytest.raises(PromptTooLong, match="context of 512"):
+        tiny_engine.generate("word " * 600, GREEDY)
+    with pytest.raises(PromptTooLong):
+        tiny_engine.generate("hi", SamplingParams(max_tokens=10_000))
+
+
+def test_cancel_frees_the_slot(gguf_engine) -> None:  # noqa: ANN001
+    stream = gguf_engine.generate("Count forever:", SamplingParams(temperature=0, max_tokens=1500))
+    first = next(iter(stream))
+    assert first.text is not None
+    stream.cancel()
+    deadline = time.monotonic() + 10
+    while gguf_engine.busy and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gguf_engine.busy == 0
+    assert solo(gguf_engine, PROMPTS[2])  # the engine still serves
+
+
+def test_many_threads_share_one_engine(gguf_engine) -> None:  # noqa: ANN001
+    prompts = list(SEQUENCES)
+    results: dict[int, str] = {}
+
+    def worker(i: int) -> None:
+        results[i] = solo(gguf_engine, prompts[i % len(prompts)], SHORT)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for i in range(8):
+        prompt = prompts[i % len(prompts)]
+        assert SEQUENCES[prompt].strip() in results[i], (prompt, results[i])

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from aift.errors import InvalidInput
+from aift.inference.keepalive import parse_keep_alive
+from aift.inference.sampling import StopMatcher, sample_token
+from aift.inference.schemas import SamplingParams
+
+LOGITS = np.array([0.1, 3.0, 2.9, -1.0, 0.5], dtype=np.float32)
+
+
+def test_temperature_zero_is_greedy() -> None:
+    rng = np.random.default_rng(0)
+    assert all(sample_token(LOGITS, SamplingParams(temperature=0), rng) == 1 for _ in range(20))
+
+
+def test_top_k_one_is_greedy_at_any_temperature() -> None:
+    rng = np.random.default_rng(0)
+    params = SamplingParams(temperature=1.5, top_k=1)
+    assert {sample_token(LOGITS, params, rng) for _ in range(50)} == {1}
+
+
+def test_top_p_keeps_only_the_nucleus() -> None:
+    rng = np.random.default_rng(0)
+    params = SamplingParams(temperature=1.0, top_p=0.5)
+    assert {sample_token(LOGITS, params, rng) for _ in range(200)} <= {1, 2}
+
+
+def test_seed_makes_sampling_reproducible() -> None:
+    params = SamplingParams(temperature=1.0, seed=7)
+    first = [sample_token(LOGITS, params, np.random.default_rng(7)) for _ in range(1)]
+    runs = [
+        [sample_token(LOGITS, params, rng) for _ in range(30)]
+        for rng in (np.random.default_rng(7), np.random.default_rng(7))
+    ]
+    assert runs[0] == runs[1] and first
+    assert len(set(runs[0])) > 1, "temperature 1 explores"
+
+
+def test_stop_matcher_holds_back_partial_stops() -> None:
+    matcher = StopMatcher(["END"])
+    assert matcher.feed("hello E") == ("hello ", False)
+    assert matcher.feed("N") == ("", False)
+    assert matcher.feed("X more") == ("ENX more", False)
+    assert matcher.feed(" and EN") == (" and ", False)
+    assert matcher.feed("D tail") == ("", True)
+
+
+def test_stop_matcher_flushes_what_it_held() -> None:
+    matcher = StopMatcher(["\n\n"])
+    assert matcher.feed("line\n") == ("line", False)
+    assert matcher.flush() == "\n"
+
+
+def test_empty_stop_strings_are_rejected() -> None:
+    with pytest.raises(ValueError):
+        SamplingParams(stop=[""])
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("5m", 300.0), ("1h", 3600.0), ("30s", 30.0), ("250ms", 0.25), (0, 0.0), ("0", 0.0),
+     (-1, None), ("-1", None), ("-5m", None), (90, 90.0), (None, None)],
+)
+def test_keep_alive_durations(value, seconds) -> None:  # noqa: ANN001
+    assert parse_keep_alive(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "5 minutes", "1d", True])
+def test_bad_keep_alive(value) -> None:  # noqa: ANN001
+    with pytest.raises(InvalidInput):
+        parse_keep_alive(value)
