@@ -1,0 +1,194 @@
+"""The OpenAI-compatible API with the official `openai` client against a real server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.integration.conftest import LiveServer, start_server, wait_for
+
+MODEL = "SmolLM2-135M-Instruct"
+COUNTING = {"1, 2, 3, 4, 5,": "6", "a, b, c, d, e,": "f", "Monday, Tuesday, Wednesday,": "Thursday",
+            "January, February, March,": "April"}
+
+
+def prepare_workspace(workspace: Path, base: Path, adapter: Path) -> None:
+    """A tiny base model in models/ and a LoRA adapter for it in outputs/."""
+    shutil.copytree(base, workspace / "models" / "tiny-chat")
+    target = workspace / "outputs" / "tiny-lora"
+    shutil.copytree(adapter, target)
+    config = json.loads((target / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "tiny-chat"
+    (target / "adapter_config.json").write_text(json.dumps(config))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_chat_model_dir: Path,
+           tiny_adapter_dir: Path) -> Iterator[LiveServer]:
+    workspace = tmp_path_factory.mktemp("openai") / "ws"
+    prepare_workspace(workspace, tiny_chat_model_dir, tiny_adapter_dir)
+    live = start_server(workspace, AIFT_MAX_BATCH="8")
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def client(server: LiveServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+
+
+def test_models_are_listed(client: openai.OpenAI) -> None:
+    ids = {m.id for m in client.models.list().data}
+    assert {MODEL, "tiny-chat", "tiny-lora", "all-MiniLM-L6-v2", "multilingual-e5-small"} <= ids
+
+
+def test_chat_completion(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "What is 2 plus 2?"}],
+        temperature=0, max_tokens=40,
+    )
+    assert "4" in reply.choices[0].message.content
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage.prompt_tokens > 10 and reply.usage.completion_tokens > 0
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+
+def test_chat_streaming_with_usage(client: openai.OpenAI) -> None:
+    chunks = list(client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "What is 2 plus 2?"}],
+        temperature=0, max_tokens=40, stream=True, stream_options={"include_usage": True},
+    ))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    whole = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "What is 2 plus 2?"}],
+        temperature=0, max_tokens=40,
+    ).choices[0].message.content
+    assert text == whole
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 3
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+def test_completion_with_stop_and_length(client: openai.OpenAI) -> None:
+    stopped = client.completions.create(model=MODEL, prompt="1, 2, 3, 4, 5,", temperature=0,
+                                        max_tokens=20, stop=[", 8"])
+    assert stopped.choices[0].text.strip().startswith("6") and "8" not in stopped.choices[0].text
+    assert stopped.choices[0].finish_reason == "stop"
+    cut = client.completions.create(model=MODEL, prompt="1, 2, 3, 4, 5,", temperature=0,
+                                    max_tokens=3)
+    assert cut.choices[0].finish_reason == "length" and cut.usage.completion_tokens == 3
+    streamed = "".join(c.choices[0].text for c in client.completions.create(
+        model=MODEL, prompt="1, 2, 3, 4, 5,", temperature=0, max_tokens=3, stream=True))
+    assert streamed == cut.choices[0].text
+
+
+def test_seed_reproduces_sampling(client: openai.OpenAI) -> None:
+    def sample(seed: int) -> str:
+        return client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=12,
+                                         temperature=1.0, seed=seed).choices[0].text
+
+    assert sample(11) == sample(11)
+
+
+def test_embeddings_float_and_base64(client: openai.OpenAI, server: LiveServer) -> None:
+    default = client.embeddings.create(model="all-MiniLM-L6-v2", input=["a cat", "a kitten"])
+    assert len(default.data) == 2 and len(default.data[0].embedding) == 384  # base64 on the wire
+    raw = httpx.post(f"{server.url}/v1/embeddings", json={
+        "model": "multilingual-e5-small", "input": "서울", "encoding_format": "float"}).json()
+    assert len(raw["data"][0]["embedding"]) == 384 and raw["usage"]["prompt_tokens"] > 0
+
+
+def test_eight_parallel_streams_complete_independently(client: openai.OpenAI) -> None:
+    prompts = list(COUNTING) * 2
+    results: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            stream = client.completions.create(model=MODEL, prompt=prompts[i], temperature=0,
+                                               max_tokens=8, stream=True)
+            results[i] = "".join(chunk.choices[0].text for chunk in stream)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert not errors, errors
+    for i, prompt in enumerate(prompts):
+        assert COUNTING[prompt] in results[i], (prompt, results[i])
+        assert results[i] == results[i % 4], "the same prompt gives the same text in the batch"
+
+
+def test_adapter_is_chosen_by_name(client: openai.OpenAI) -> None:
+    def run(model: str) -> str:
+        return client.completions.create(model=model, prompt="Hello there", temperature=0,
+                                         max_tokens=12).choices[0].text
+
+    base, adapted = run("tiny-chat"), run("tiny-lora")
+    assert base != adapted
+    assert run("tiny-lora") == adapted and run("tiny-chat") == base
+
+
+def test_client_disconnect_frees_the_slot(server: LiveServer) -> None:
+    body = {"model": MODEL, "prompt": "Count forever:", "max_tokens": 1500, "stream": True,
+            "temperature": 0}
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        with http.stream("POST", "/v1/completions", json=body) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    break  # one chunk, then hang up
+        loaded = wait_for(lambda: {m["name"]: m for m in http.get("/api/v1/models/loaded").json()},
+                          lambda m: MODEL in m and m[MODEL]["busy"] == 0, timeout=20)
+        assert loaded[MODEL]["busy"] == 0
+
+
+def test_bad_requests(client: openai.OpenAI, server: LiveServer) -> None:
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.chat.completions.create(model="gpt-17", messages=[{"role": "user", "content": "x"}])
+    assert "gpt-17" in str(missing.value)
+    with pytest.raises(openai.NotFoundError) as close:
+        client.chat.completions.create(model="SmolLM2-135M-Instruc",
+                                       messages=[{"role": "user", "content": "x"}])
+    assert MODEL in str(close.value)
+    with pytest.raises(openai.BadRequestError) as too_long:
+        client.chat.completions.create(model=MODEL, max_tokens=10,
+                                       messages=[{"role": "user", "content": "word " * 3000}])
+    assert "context of 2048" in str(too_long.value)
+    for bad in ({"temperature": 3}, {"top_p": 0}, {"max_tokens": 0}, {"n": 2}, {"stop": [""]}):
+        with pytest.raises(openai.UnprocessableEntityError):
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}],
+                                           **bad)
+    with pytest.raises(openai.UnprocessableEntityError):
+        client.chat.completions.create(model=MODEL, messages=[])
+    with pytest.raises(openai.UnprocessableEntityError, match="not an embedding model"):
+        client.embeddings.create(model=MODEL, input="x")
+    # the manager is still consistent after all that
+    assert client.completions.create(model=MODEL, prompt="1, 2,", max_tokens=2,
+                                     temperature=0).choices[0].text
+
+
+def test_load_unload_and_keep_alive(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=120) as http:
+        loaded = http.post("/api/v1/models/tiny-chat/load", json={"keep_alive": "2s"}).json()
+        assert loaded["engine"] == "transformers" and loaded["expires_at"]
+        wait_for(lambda: {m["name"] for m in http.get("/api/v1/models/loaded").json()},
+                 lambda names: "tiny-chat" not in names, timeout=30)
+        http.post(f"/api/v1/models/{MODEL}/load", json={"keep_alive": -1}).raise_for_status()
+        assert http.post(f"/api/v1/models/{MODEL}/unload").status_code == 204
+        assert http.post(f"/api/v1/models/{MODEL}/unload").status_code == 404
+        bad = http.post(f"/api/v1/models/{MODEL}/load", json={"engine": "warp-drive"})
+        assert bad.status_code == 422 and "warp-drive" in bad.text
+        wrong = http.post("/api/v1/models/tiny-chat/load", json={"engine": "llamacpp"})
+        assert wrong.status_code == 422 and "GGUF" in wrong.text
+        assert http.post("/api/v1/models/nothing/load").status_code == 404
+        time.sleep(0.1)
