@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         2048, ge=128, le=131_072, description="Context per request of a loaded model."
     )
     max_batch: int = Field(8, ge=1, le=256, description="Requests decoded together per model.")
+    ollama_url: str | None = Field(
+        None, description="A remote Ollama server whose models aift also serves (ollama/NAME)."
+    )
+    ollama_default_model: str = Field(
+        "llama3.2:3b", description="Model pulled from Ollama when none is named."
+    )
     server_url: str = Field(
         "http://127.0.0.1:8050", description="Server the CLI's chat and model commands talk to."
     )
@@ -119,7 +125,7 @@ class Settings(BaseSettings):
         parse_keep_alive(value)
         return value
 
-    @field_validator("qdrant_url", "redis_url", "server_url")
+    @field_validator("qdrant_url", "redis_url", "server_url", "ollama_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None and "://" not in value:

@@ -16,14 +16,28 @@ from aift.models.schemas import ModelFormat, ModelSource, ResolvedModel
 
 pytestmark = pytest.mark.packaged_models
 
-PROMPTS = ["What is the capital of France?", "Say hello.", "What is 2 plus 2?", "Name a color.",
-           "Who wrote Hamlet?", "Translate 'cat' to French.", "List three fruits."]
+PROMPTS = [
+    "What is the capital of France?",
+    "Say hello.",
+    "What is 2 plus 2?",
+    "Name a color.",
+    "Who wrote Hamlet?",
+    "Translate 'cat' to French.",
+    "List three fruits.",
+]
 GREEDY = SamplingParams(temperature=0, max_tokens=4)
 
 
 def first_logits(engine, ids: list[int]) -> np.ndarray:  # noqa: ANN001
-    seq = Sequence(id=10_000, prompt_ids=ids, params=GREEDY, adapter=None, max_new_tokens=1,
-                   rng=np.random.default_rng(0), stop=None)
+    seq = Sequence(
+        id=10_000,
+        prompt_ids=ids,
+        params=GREEDY,
+        adapter=None,
+        max_new_tokens=1,
+        rng=np.random.default_rng(0),
+        stop=None,
+    )
     logits = engine._prefill(seq)
     engine._release(seq)
     return logits
@@ -31,9 +45,14 @@ def first_logits(engine, ids: list[int]) -> np.ndarray:  # noqa: ANN001
 
 def test_greedy_decoding_agrees_between_engines(smollm2_transformers_dir: Path) -> None:
     gguf = SMOLLM2.locate()
-    model = ResolvedModel(requested="smollm2", name="SmolLM2-135M-Instruct",
-                          source=ModelSource.packaged, format=ModelFormat.gguf,
-                          path=str(gguf.parent), file=gguf.name)
+    model = ResolvedModel(
+        requested="smollm2",
+        name="SmolLM2-135M-Instruct",
+        source=ModelSource.packaged,
+        format=ModelFormat.gguf,
+        path=str(gguf.parent),
+        file=gguf.name,
+    )
     llama = LlamaCppEngine(model, max_batch=1)
     hf = TransformersEngine(model, model_dir=smollm2_transformers_dir, max_batch=1, dtype="float32")
     llama.load()

@@ -25,11 +25,12 @@ from aift.inference.engines import ENGINES
 from aift.inference.engines.base import Engine
 from aift.inference.keepalive import parse_keep_alive
 from aift.models.registry import ModelRegistry
-from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ResolvedModel
+from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ModelSource, ResolvedModel
 
 log = logging.getLogger(__name__)
 
 SERVABLE_KINDS = {ModelKind.base, ModelKind.finetuned, ModelKind.adapter, ModelKind.gguf}
+REMOTE_LIST_TTL = 5.0
 
 
 class LoadedModelInfo(BaseModel):
@@ -106,6 +107,7 @@ class ModelManager:
         )
         self.default_keep_alive = parse_keep_alive(settings.default_keep_alive)
         self._loaded: dict[str, _Loaded] = {}
+        self._remote_cache: tuple[float, list[ModelInfo]] | None = None
         self._lock = threading.RLock()
         self._load_locks: dict[str, threading.Lock] = {}
         self._stop = threading.Event()
@@ -114,8 +116,46 @@ class ModelManager:
 
     # -- the namespace ------------------------------------------------------------------
     def servable(self) -> list[ModelInfo]:
-        """Every model a request may name (language models and adapters)."""
-        return [m for m in self.registry.list() if m.kind in SERVABLE_KINDS]
+        """Every model a request may name: local language models, adapters, remote Ollama."""
+        local = [m for m in self.registry.list() if m.kind in SERVABLE_KINDS]
+        return local + self._remote_models()
+
+    def _remote_models(self) -> list[ModelInfo]:
+        """Models of the configured Ollama server as `ollama/NAME` (cached a few seconds)."""
+        url = self.settings.ollama_url
+        if not url:
+            return []
+        now = time.monotonic()
+        if self._remote_cache is not None and now - self._remote_cache[0] < REMOTE_LIST_TTL:
+            return self._remote_cache[1]
+        from aift.inference.engines.ollama import PREFIX, client_for
+
+        try:
+            listed = client_for(url).list().models
+        except Exception as exc:  # noqa: BLE001 - a listing never fails for a remote
+            log.warning("cannot list models of Ollama at %s: %s", url, exc)
+            listed = []
+        models = [
+            ModelInfo(
+                name=f"{PREFIX}{m.model}",
+                kind=ModelKind.base,
+                format=ModelFormat.ollama,
+                source=ModelSource.ollama,
+                path=url,
+                size_bytes=m.size or 0,
+                architecture=(m.details.family if m.details else None),
+                dtype=(m.details.quantization_level if m.details else None),
+                details={
+                    "remote": m.model,
+                    "parameter_size": m.details.parameter_size if m.details else None,
+                },
+                created_at=m.modified_at,
+                updated_at=m.modified_at,
+            )
+            for m in listed
+        ]
+        self._remote_cache = (now, models)
+        return models
 
     def describe(self, name: str) -> ModelInfo:
         """The registry entry of a served name, or a 404 naming close matches."""
@@ -230,8 +270,14 @@ class ModelManager:
 
     def _build_engine(self, info: ModelInfo, engine_name: str | None) -> Engine:
         fmt = ModelFormat(info.format)
+        if fmt == ModelFormat.ollama:
+            from aift.inference.engines.ollama import OllamaEngine
+
+            return OllamaEngine(
+                self._resolved(info), host=info.path, remote_name=info.details["remote"]
+            )
         if engine_name is None:
-            engine_name = "llamacpp" if fmt == ModelFormat.gguf else "transformers"
+            engine_name = default_engine(fmt)
         if engine_name not in ENGINES:
             raise InvalidInput(
                 f"Unknown engine {engine_name!r}; choose one of {', '.join(ENGINES)}."
@@ -249,14 +295,26 @@ class ModelManager:
             from aift.inference.engines.llamacpp import LlamaCppEngine
 
             return LlamaCppEngine(resolved, **options)
+        model_dir = self.resolver.transformers_dir(resolved)
+        if engine_name == "vllm":
+            from aift.inference.engines.vllm import VllmEngine
+
+            return VllmEngine(resolved, model_dir=model_dir, **options)
         from aift.inference.engines.transformers import TransformersEngine
 
-        model_dir = self.resolver.transformers_dir(resolved)
         return TransformersEngine(resolved, model_dir=model_dir, **options)
 
     def _resolved(self, info: ModelInfo) -> ResolvedModel:
         from pathlib import Path
 
+        if info.format == ModelFormat.ollama:
+            return ResolvedModel(
+                requested=info.name,
+                name=info.name,
+                source=info.source,
+                format=info.format,
+                path=info.path,
+            )
         path = Path(info.path)
         file = path.name if path.is_file() else None
         return ResolvedModel(
@@ -282,6 +340,8 @@ class ModelManager:
 
     @staticmethod
     def _estimate(info: ModelInfo) -> int:
+        if info.format == ModelFormat.ollama:
+            return 0
         if info.format == ModelFormat.gguf:
             return info.size_bytes
         return int((info.parameter_count or 0) * 4)
@@ -323,6 +383,16 @@ class ModelManager:
             for name in expired:
                 log.info("keep_alive of %s ran out", name)
                 self.unload(name, missing_ok=True)
+
+
+def default_engine(fmt: ModelFormat) -> str:
+    """GGUF → llama.cpp; transformers folders → vLLM on a GPU with vLLM installed, else
+    transformers."""
+    if fmt == ModelFormat.gguf:
+        return "llamacpp"
+    from aift.inference.engines.vllm import vllm_available
+
+    return "vllm" if vllm_available() else "transformers"
 
 
 def _aliases(model: ModelInfo) -> set[str]:

@@ -122,5 +122,13 @@ class ServingService:
         self, name: str, texts: list[str], *, is_query: bool = False
     ) -> tuple[list[list[float]], int]:
         """Vectors for `texts` and the number of tokens they held."""
+        from aift.inference.engines.ollama import PREFIX
+
+        if name.startswith(PREFIX):  # a remote Ollama embedding model
+            lease = self.manager.acquire(name)
+            try:
+                return lease.engine.embed(texts), sum(len(t.split()) for t in texts)
+            finally:
+                lease.release()
         embedder = self.embedder(name)
         return embedder.embed(texts, is_query=is_query), embedder.count_tokens(texts)

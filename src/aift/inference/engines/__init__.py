@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-ENGINES = ("transformers", "llamacpp")
+ENGINES = ("transformers", "llamacpp", "vllm", "ollama")
 
 
 def engine_names() -> tuple[str, ...]:

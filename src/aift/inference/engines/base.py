@@ -122,28 +122,54 @@ class GenerationStream:
         return "".join(event.text for event in self)
 
 
+def new_sequence(
+    prompt_ids: list[int],
+    params: SamplingParams,
+    adapter: str | None = None,
+    max_new_tokens: int = 0,
+) -> Sequence:
+    """A sequence for engines that generate elsewhere (a remote server, vLLM's loop)."""
+    return Sequence(
+        id=0,
+        prompt_ids=list(prompt_ids),
+        params=params,
+        adapter=adapter,
+        max_new_tokens=max_new_tokens,
+        rng=np.random.default_rng(params.seed),
+        stop=StopMatcher(params.stop),
+    )
+
+
+def finish_sequence(seq: Sequence, reason: FinishReason, stats: GenerationStats) -> None:
+    """Close a sequence's stream with its reason and stats (exactly once)."""
+    if seq.finished:
+        return
+    seq.finished = True
+    seq.out.put(TokenEvent(finish_reason=reason, stats=stats))
+    seq.out.put(_DONE)
+
+
+def fail_sequence(seq: Sequence, error: BaseException) -> None:
+    """End a sequence's stream with an error the reader will see raised."""
+    if not seq.finished:
+        seq.finished = True
+        seq.out.put(error)
+
+
 class Engine(ABC):
     """A loaded model that generates text (and possibly embeddings) for many requests."""
 
     name: ClassVar[str]
     supports_adapters: ClassVar[bool] = False
 
-    def __init__(self, model: ResolvedModel, *, max_batch: int = 8) -> None:
+    def __init__(self, model: ResolvedModel) -> None:
         self.model = model
-        self.max_batch = max_batch
         self.context_length = 0
         self.adapters: dict[str, str] = {}
-        self._waiting: deque[Sequence] = deque()
-        self._active: list[Sequence] = []
-        self._wake = threading.Condition()
-        self._running = False
-        self._next_id = 0
-        self._thread: threading.Thread | None = None
 
-    # -- what each engine implements -----------------------------------------------
     @abstractmethod
     def load(self) -> None:
-        """Load weights; set `context_length`. Called once, before any request."""
+        """Load weights (or connect); set `context_length`. Called once, before requests."""
 
     @abstractmethod
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
@@ -154,28 +180,23 @@ class Engine(ABC):
         """The prompt text of a conversation, by the model's own chat template."""
 
     @abstractmethod
-    def _prefill(self, seq: Sequence) -> np.ndarray:
-        """Process the prompt of a new sequence; return the logits of its next token."""
-
-    @abstractmethod
-    def _decode(self, seqs: list[Sequence]) -> list[np.ndarray]:
-        """Feed each sequence's last token in one batch; return each one's next logits."""
-
-    @abstractmethod
-    def _release(self, seq: Sequence) -> None:
-        """Free what the sequence holds (KV cache slot, batch row)."""
-
-    @abstractmethod
-    def _piece(self, seq: Sequence, token: int) -> str:
-        """Text that `token` adds to the sequence's output (may be '' mid-character)."""
-
-    @abstractmethod
-    def _is_end(self, token: int) -> bool:
-        """Whether `token` ends a turn (EOS / end-of-generation tokens)."""
+    def submit(
+        self, prompt_ids: list[int], params: SamplingParams, *, adapter: str | None = None
+    ) -> GenerationStream:
+        """Start generating after `prompt_ids`; the stream yields text as it comes."""
 
     @abstractmethod
     def memory_bytes(self) -> int:
         """Memory the loaded model holds, for the manager's budget."""
+
+    @property
+    @abstractmethod
+    def busy(self) -> int:
+        """Requests waiting or generating."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Cancel what is running and free the model."""
 
     def stop_sequences(self) -> list[str]:
         """Stop strings the model's template implies (beyond its end tokens)."""
@@ -191,7 +212,6 @@ class Engine(ABC):
             f"the transformers engine to use adapter {name!r}."
         )
 
-    # -- requests ----------------------------------------------------------------------
     def generate(
         self, prompt: str, params: SamplingParams, *, adapter: str | None = None
     ) -> GenerationStream:
@@ -221,6 +241,46 @@ class Engine(ABC):
             )
         return max_tokens or room
 
+
+class BatchingEngine(Engine):
+    """An engine whose scheduler thread decodes all active sequences in one batch per step.
+
+    Subclasses provide the model-specific pieces: prefill, batched decode, release,
+    incremental detokenization and end-token detection.
+    """
+
+    def __init__(self, model: ResolvedModel, *, max_batch: int = 8) -> None:
+        super().__init__(model)
+        self.max_batch = max_batch
+        self._waiting: deque[Sequence] = deque()
+        self._active: list[Sequence] = []
+        self._wake = threading.Condition()
+        self._running = False
+        self._next_id = 0
+        self._thread: threading.Thread | None = None
+
+    # -- what each engine implements -----------------------------------------------
+    @abstractmethod
+    def _prefill(self, seq: Sequence) -> np.ndarray:
+        """Process the prompt of a new sequence; return the logits of its next token."""
+
+    @abstractmethod
+    def _decode(self, seqs: list[Sequence]) -> list[np.ndarray]:
+        """Feed each sequence's last token in one batch; return each one's next logits."""
+
+    @abstractmethod
+    def _release(self, seq: Sequence) -> None:
+        """Free what the sequence holds (KV cache slot, batch row)."""
+
+    @abstractmethod
+    def _piece(self, seq: Sequence, token: int) -> str:
+        """Text that `token` adds to the sequence's output (may be '' mid-character)."""
+
+    @abstractmethod
+    def _is_end(self, token: int) -> bool:
+        """Whether `token` ends a turn (EOS / end-of-generation tokens)."""
+
+    # -- requests ----------------------------------------------------------------------
     def submit(
         self, prompt_ids: list[int], params: SamplingParams, *, adapter: str | None = None
     ) -> GenerationStream:
@@ -320,7 +380,6 @@ class Engine(ABC):
     def _finish(self, seq: Sequence, reason: FinishReason) -> None:
         if seq.finished:
             return
-        seq.finished = True
         now = time.perf_counter()
         started = seq.started_at or now
         first = seq.first_token_at or now
@@ -332,17 +391,14 @@ class Engine(ABC):
             decode_ms=(now - first) * 1000,
             total_ms=(now - seq.submitted_at) * 1000,
         )
-        seq.out.put(TokenEvent(finish_reason=reason, stats=stats))
-        seq.out.put(_DONE)
+        finish_sequence(seq, reason, stats)
 
     def _fail_all(self, error: Exception) -> None:
         with self._wake:
             victims = list(self._active) + list(self._waiting)
             self._waiting.clear()
         for seq in victims:
-            if not seq.finished:
-                seq.finished = True
-                seq.out.put(error)
+            fail_sequence(seq, error)
             try:
                 self._release(seq)
             except Exception:  # noqa: BLE001 - best effort while failing

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from aift.errors import InvalidInput
-from aift.inference.engines.base import Engine, Sequence
+from aift.inference.engines.base import BatchingEngine, Sequence
 from aift.inference.schemas import ChatMessage
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONTEXT_PER_SEQUENCE = 2048
 
 
-class LlamaCppEngine(Engine):
+class LlamaCppEngine(BatchingEngine):
     """Serves one GGUF file with batched decoding across concurrent requests."""
 
     name = "llamacpp"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from aift.errors import InvalidInput
-from aift.inference.engines.base import Engine, Sequence
+from aift.inference.engines.base import BatchingEngine, Sequence
 from aift.inference.schemas import ChatMessage
 from aift.models.policy import plan_loading
 from aift.models.schemas import ModelFormat
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 BASE_ADAPTER = "__base__"
 
 
-class TransformersEngine(Engine):
+class TransformersEngine(BatchingEngine):
     """Serves a transformers model folder with batched decoding and per-request adapters."""
 
     name = "transformers"
