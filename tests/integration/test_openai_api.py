@@ -247,3 +247,43 @@ def test_load_unload_and_keep_alive(server: LiveServer) -> None:
         assert wrong.status_code == 422 and "GGUF" in wrong.text
         assert http.post("/api/v1/models/nothing/load").status_code == 404
         time.sleep(0.1)
+
+
+def test_cli_chat_and_model_commands(server: LiveServer, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import aift_env
+
+    env = aift_env(tmp_path / "cli-ws", AIFT_SERVER_URL=server.url)
+
+    def aift(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "aift.cli", *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    chat = aift(
+        "chat", MODEL, "--temperature", "0", "--max-tokens", "40", stdin="What is 2 plus 2?\n/bye\n"
+    )
+    assert chat.returncode == 0, chat.stderr
+    assert "4" in chat.stdout
+    loaded = aift("models", "load", "tiny-chat", "--keep-alive", "10m")
+    assert loaded.returncode == 0 and "transformers" in loaded.stdout
+    ps = json.loads(aift("models", "ps", "--json").stdout)
+    assert "tiny-chat" in {m["name"] for m in ps}
+    assert aift("models", "unload", "tiny-chat").returncode == 0
+    missing = aift("models", "load", "no-such-model")
+    assert missing.returncode == 2 and "not available" in missing.stderr
+    down = subprocess.run(
+        [sys.executable, "-m", "aift.cli", "models", "ps"],
+        env={**env, "AIFT_SERVER_URL": "http://127.0.0.1:9"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert down.returncode == 2 and "aift serve" in down.stderr
