@@ -14,6 +14,7 @@ Run: .venv/bin/python benchmarks/serving_throughput.py [--max-tokens 128]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -71,13 +72,31 @@ def one_stream(
     return "".join(parts), first or 0.0, time.perf_counter() - started
 
 
+def one_request(
+    client: openai.OpenAI, model: str, prompt: str, max_tokens: int
+) -> tuple[str, float, float]:
+    """(answer, 0, seconds) of one non-streamed chat."""
+    started = time.perf_counter()
+    reply = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": prompt}],
+        temperature=0,
+        max_tokens=max_tokens,
+    )
+    return reply.choices[0].message.content or "", 0.0, time.perf_counter() - started
+
+
 def measure(base_url: str, model: str, streams: int, max_tokens: int, count) -> dict:  # noqa: ANN001
+    """One stream: streamed, for time to first token and decode speed. Several: plain
+    requests in parallel, for aggregate throughput (llama_cpp.server drops queued
+    streaming requests, so streaming would not measure it fairly)."""
     client = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0, timeout=600)
     one_stream(client, model, "Hello", 8)  # warm-up (load, caches)
     results: list[tuple[str, float, float]] = [None] * streams  # type: ignore[list-item]
+    call = one_stream if streams == 1 else one_request
 
     def run(i: int) -> None:
-        results[i] = one_stream(client, model, PROMPTS[i % len(PROMPTS)], max_tokens)
+        results[i] = call(client, model, PROMPTS[i % len(PROMPTS)], max_tokens)
 
     started = time.perf_counter()
     threads = [threading.Thread(target=run, args=(i,)) for i in range(streams)]
@@ -86,8 +105,13 @@ def measure(base_url: str, model: str, streams: int, max_tokens: int, count) -> 
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    empty = [i for i, (text, _, _) in enumerate(results) if not text]
+    if empty:
+        raise RuntimeError(f"{base_url}: streams {empty} returned no text")
     tokens = [count(text) for text, _, _ in results]
-    per_stream = [n / max(total - ttft, 1e-9) for n, (_, ttft, total) in zip(tokens, results)]
+    per_stream = [
+        n / max(total - ttft, 1e-9) for n, (_, ttft, total) in zip(tokens, results, strict=True)
+    ]
     return {
         "aggregate": sum(tokens) / wall,
         "decode": statistics.mean(per_stream),
@@ -149,6 +173,12 @@ def main() -> None:
             "2048",
             "--host",
             "127.0.0.1",
+            # the same threads as aift (its default is half the cores), and queue
+            # concurrent requests instead of aborting the running one
+            "--n_threads",
+            str(os.cpu_count()),
+            "--interrupt_requests",
+            "False",
         ],
         f"http://127.0.0.1:{peer_port}/v1/models",
         log=work / "peer.log",
@@ -186,7 +216,7 @@ Ratios, aift llamacpp / peer: single-stream decode {ours[levels[0]]["decode"] / 
 
 Memory-bandwidth ceiling for one stream (≈ 30 GB/s read ÷ bytes read per token): the Q4_1 GGUF is {gguf_bytes / 1e6:.0f} MB → ≈ {BANDWIDTH / gguf_bytes:.0f} tok/s; the transformers copy in fp32 (≈ 540 MB) → ≈ {BANDWIDTH / 540e6:.0f} tok/s, in bf16 → ≈ {BANDWIDTH / 270e6:.0f} tok/s. Batched streams share each weight read, so aggregate throughput can exceed the single-stream ceiling until compute (≈ 2 × 135 M FLOP per token) becomes the limit.
 
-Greedy chat completions, {args.max_tokens} max tokens, the same 8 prompts for every server; decode tok/s excludes the time to first token.
+Greedy chat completions, {args.max_tokens} max tokens, the same 8 prompts for every server. One stream is measured streamed (decode tok/s excludes the time to first token); several are plain requests sent in parallel, since llama_cpp.server drops queued *streaming* requests. The peer runs with 2 threads (its default is half the cores) and `--interrupt_requests False` so it queues instead of aborting.
 """
     )
     record(

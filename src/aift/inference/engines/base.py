@@ -336,15 +336,22 @@ class BatchingEngine(Engine):
                 log.exception("engine %s failed a step", self.name)
                 self._fail_all(EngineError(f"Generation failed: {type(exc).__name__}: {exc}"))
 
+    def _prefill_many(self, seqs: list[Sequence]) -> list[np.ndarray]:
+        """Prefill several new sequences; engines that can pack prompts together override."""
+        return [self._prefill(seq) for seq in seqs]
+
     def _step(self, admitted: list[Sequence]) -> None:
+        starting = []
         for seq in admitted:
             if seq.cancelled.is_set():
                 self._finish(seq, FinishReason.cancelled)
-                continue
-            seq.started_at = time.perf_counter()
-            logits = self._prefill(seq)
-            self._active.append(seq)
-            self._accept(seq, sample_token(logits, seq.params, seq.rng))
+            else:
+                seq.started_at = time.perf_counter()
+                starting.append(seq)
+        if starting:
+            for seq, logits in zip(starting, self._prefill_many(starting), strict=True):
+                self._active.append(seq)
+                self._accept(seq, sample_token(logits, seq.params, seq.rng))
         running = [s for s in self._active if not s.finished and not s.cancelled.is_set()]
         for seq in self._active:
             if seq.cancelled.is_set() and not seq.finished:

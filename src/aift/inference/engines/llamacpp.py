@@ -159,19 +159,36 @@ class LlamaCppEngine(BatchingEngine):
         ).copy()
 
     def _prefill(self, seq: Sequence) -> np.ndarray:
-        seq.slot = self._free_slots.pop(0)
-        ids = seq.prompt_ids
-        chunk = self._batch._n_tokens
-        for start in range(0, len(ids), chunk):
-            part = ids[start : start + chunk]
-            last_chunk = start + chunk >= len(ids)
-            self._run(
-                [
-                    (token, start + i, seq.slot, last_chunk and i == len(part) - 1)
-                    for i, token in enumerate(part)
-                ]
-            )
-        return self._logits(len(ids) - (len(ids) - 1) // chunk * chunk - 1)
+        return self._prefill_many([seq])[0]
+
+    def _prefill_many(self, seqs: list[Sequence]) -> list[np.ndarray]:
+        """Pack the prompts of new sequences into as few llama_decode calls as fit a batch."""
+        capacity = self._batch._n_tokens
+        pending: list[tuple[int, int, int, bool]] = []  # token, position, slot, wants logits
+        owners: list[int] = []  # for entries wanting logits: index of their sequence
+        logits: list[np.ndarray | None] = [None] * len(seqs)
+
+        def flush() -> None:
+            if not pending:
+                return
+            self._run(pending)
+            rows = [i for i, entry in enumerate(pending) if entry[3]]
+            for row, owner in zip(rows, owners, strict=True):
+                logits[owner] = self._logits(row)
+            pending.clear()
+            owners.clear()
+
+        for index, seq in enumerate(seqs):
+            seq.slot = self._free_slots.pop(0)
+            last = len(seq.prompt_ids) - 1
+            for position, token in enumerate(seq.prompt_ids):
+                if len(pending) == capacity:
+                    flush()
+                pending.append((token, position, seq.slot, position == last))
+                if position == last:
+                    owners.append(index)
+        flush()
+        return logits  # type: ignore[return-value]
 
     def _decode(self, seqs: list[Sequence]) -> list[np.ndarray]:
         entries = [
