@@ -344,7 +344,14 @@ class ModelManager:
             return 0
         if info.format == ModelFormat.gguf:
             return info.size_bytes
-        return int((info.parameter_count or 0) * 4)
+        from aift.models.policy import BYTES_PER_PARAM, plan_loading
+        from aift.monitoring.system import detect_devices
+
+        params = info.parameter_count or 0
+        if params <= 0:
+            return 0
+        plan = plan_loading(params, list(detect_devices()))
+        return int(params * BYTES_PER_PARAM[plan.quantization or plan.dtype])
 
     def _make_room(self, needed: int) -> None:
         """Unload idle models, least recently used first, until `needed` bytes fit."""

@@ -124,7 +124,11 @@ def inspect_model(path: Path, fmt: ModelFormat) -> dict[str, Any]:
     config_path = path / ("adapter_config.json" if fmt == ModelFormat.peft else "config.json")
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
     weights = sorted(path.rglob("*.safetensors"))
-    params, dtype = safetensors_summary(weights) if weights else (None, None)
+    problem = None
+    try:
+        params, dtype = safetensors_summary(weights) if weights else (None, None)
+    except (OSError, ValueError, struct.error, KeyError) as exc:  # truncated or corrupt file
+        params, dtype, problem = None, None, f"weights unreadable: {exc}"
     info.update(parameter_count=params, dtype=dtype or config.get("torch_dtype"))
     if fmt == ModelFormat.peft:
         info["architecture"] = config.get("peft_type")
@@ -139,6 +143,8 @@ def inspect_model(path: Path, fmt: ModelFormat) -> dict[str, Any]:
             "model_type": config.get("model_type"),
             "chat_template": _chat_template(path),
         }
+    if problem:
+        info["details"]["problem"] = problem
     return info
 
 
