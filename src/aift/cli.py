@@ -287,11 +287,24 @@ def models_resolve(
 
 @models_app.command("pull")
 def models_pull(ref: str, workspace: WorkspaceOpt = None) -> None:
-    """Download a model from the hub into the cache (needs hub access)."""
+    """Fetch a model: a hub repo id, or `ollama/NAME` into the configured Ollama server."""
+    from aift.inference.pull import pull
+
     runtime = _runtime(workspace)
-    with console.status(f"fetching {ref}…"):
-        resolved = runtime.models.resolver.resolve(ref, allow_download=True)
-    console.print(f"{resolved.name}: {resolved.source.value} at {resolved.path}")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+    ) as bar:
+        task = bar.add_task(f"pull {ref}", total=1.0, status="")
+        result = pull(
+            runtime.settings,
+            ref,
+            lambda fraction, status: bar.update(task, completed=fraction, status=status),
+        )
+    console.print(f"{result['model']}: {result['source']}")
 
 
 # -- talking to a running server (models in memory live there) ---------------------------

@@ -55,3 +55,30 @@ def test_an_unreachable_ollama_does_not_break_listing(server_factory, tmp_path: 
         json={"model": "ollama/llama3.2:3b", "messages": [{"role": "user", "content": "x"}]},
     )
     assert missing.status_code == 404 and "ollama/llama3.2:3b" in missing.text
+
+
+def test_pull_through_the_remote_ollama_and_from_the_hub(server_factory, tmp_path: Path) -> None:  # noqa: ANN001
+    from tests.integration.conftest import wait_for
+
+    upstream = server_factory(tmp_path / "upstream")
+    local = server_factory(tmp_path / "local", AIFT_OLLAMA_URL=upstream.url)
+
+    def pull(model: str) -> dict:
+        job = httpx.post(f"{local.url}/api/v1/models/pull", json={"model": model})
+        assert job.status_code == 202, job.text
+        return wait_for(
+            lambda: httpx.get(f"{local.url}/api/v1/jobs/{job.json()['id']}").json(),
+            lambda j: j["status"] in {"succeeded", "failed"},
+            timeout=60,
+        )
+
+    present = pull("ollama/SmolLM2-135M-Instruct")
+    assert present["status"] == "succeeded" and present["result"]["model"] == (
+        "ollama/SmolLM2-135M-Instruct"
+    )
+    absent = pull("ollama/no-such-model:1b")
+    assert absent["status"] == "failed" and "no-such-model" in absent["error"]
+    offline = pull("someorg/some-model")
+    assert offline["status"] == "failed" and "not available" in offline["error"]
+    bad = httpx.post(f"{local.url}/api/v1/models/pull", json={"model": ""})
+    assert bad.status_code == 422

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[["JobContext", Any], dict[str, Any] | None]
 
-BUILTIN_KIND_MODULES = ("aift.jobs.builtin",)
+BUILTIN_KIND_MODULES = ("aift.jobs.builtin", "aift.inference.pull")
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from aift.api.deps import get_models, get_serving
+from aift.api.deps import get_jobs, get_models, get_serving
 from aift.inference.manager import LoadedModelInfo
+from aift.inference.pull import PullRequest
 from aift.inference.service import ServingService
+from aift.jobs.schemas import JobCreate, JobInfo
+from aift.jobs.service import JobService
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelInfo, ModelKind
 
@@ -33,6 +36,16 @@ async def scan_models(models: ModelRegistry = Depends(get_models)) -> list[Model
 async def model_defaults(models: ModelRegistry = Depends(get_models)) -> dict:
     """Configured default models and what is really used for each (fallbacks flagged)."""
     return await run_in_threadpool(models.defaults_in_use)
+
+
+@router.post("/pull", response_model=JobInfo, status_code=202)
+async def pull_model(request: PullRequest, jobs: JobService = Depends(get_jobs)) -> JobInfo:
+    """Fetch a model (hub repo id, or `ollama/NAME` into the remote Ollama) as a job."""
+    return await run_in_threadpool(
+        jobs.submit,
+        JobCreate(kind="models.pull", config=request.model_dump(), title=f"pull {request.model}"),
+        internal=True,
+    )
 
 
 @router.get("/loaded", response_model=list[LoadedModelInfo])

@@ -6,6 +6,7 @@ rest of aift (404 unknown model, 400 prompt too long, 422 invalid parameters).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -16,11 +17,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from aift.api.deps import get_serving
-from aift.errors import AiftError
+from aift.api.deps import get_jobs, get_serving
+from aift.errors import AiftError, NotFound
 from aift.inference.protocols import ollama as ol
 from aift.inference.schemas import ChatMessage
 from aift.inference.service import Generation, ServingService
+from aift.jobs.schemas import JobCreate, JobStatus
+from aift.jobs.service import JobService
 
 
 class OllamaRoute(APIRoute):
@@ -221,3 +224,59 @@ async def embeddings(
     """The older single-prompt embedding endpoint."""
     vectors, _ = await run_in_threadpool(serving.embed, request.model, [request.prompt])
     return {"embedding": vectors[0]}
+
+
+@router.post("/pull", response_model=None)
+async def pull(
+    request: ol.PullRequest,
+    serving: ServingService = Depends(get_serving),
+    jobs: JobService = Depends(get_jobs),
+):  # noqa: ANN201
+    """Make a model available: already local → success; else a `models.pull` job whose
+    progress is streamed in Ollama's pull format."""
+    try:
+        await run_in_threadpool(serving.describe, request.model)
+        done = {"status": "success"}
+        return (
+            StreamingResponse(iter([_line(done)]), media_type="application/x-ndjson")
+            if request.stream
+            else done
+        )
+    except NotFound:
+        pass
+    job = await run_in_threadpool(
+        jobs.submit,
+        JobCreate(
+            kind="models.pull", config={"model": request.model}, title=f"pull {request.model}"
+        ),
+        internal=True,
+    )
+
+    async def updates() -> AsyncIterator[dict]:
+        last = None
+        while True:
+            info = await run_in_threadpool(jobs.get, job.id)
+            if info.status == JobStatus.succeeded:
+                yield {"status": "success"}
+                return
+            if info.status.is_terminal:
+                yield {"error": info.error or f"pull {info.status.value}"}
+                return
+            if (info.message, info.progress) != last:
+                last = (info.message, info.progress)
+                yield {"status": info.message, "completed": int(info.progress * 100), "total": 100}
+            await asyncio.sleep(0.5)
+
+    if request.stream:
+
+        async def lines() -> AsyncIterator[str]:
+            async for update in updates():
+                yield _line(update)
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+    final: dict = {}
+    async for update in updates():
+        final = update
+    if "error" in final:
+        return JSONResponse(final, status_code=404)
+    return final

@@ -86,6 +86,13 @@ class LegacyEmbeddingsRequest(BaseModel):
     prompt: str = Field(..., min_length=1)
 
 
+class PullRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(..., min_length=1, max_length=300)
+    stream: bool = True
+
+
 class NameRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
