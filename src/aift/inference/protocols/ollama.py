@@ -48,6 +48,12 @@ class _Request(BaseModel):
     stream: bool = True
     keep_alive: str | float | None = "default"
 
+    @field_validator("keep_alive")
+    @classmethod
+    def _null_is_default(cls, value: str | float | None) -> str | float:
+        """Ollama treats a null keep_alive as the server default."""
+        return "default" if value is None else value
+
 
 class GenerateRequest(_Request):
     prompt: str = ""
