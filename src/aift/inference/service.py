@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aift.errors import InvalidInput, NotFound
 from aift.inference.embedders import Embedder, load_embedder
@@ -56,14 +56,12 @@ class ServingService:
         *,
         keep_alive: str | float | None = "default",
     ) -> Generation:
-        started = time.perf_counter()
-        lease = self.manager.acquire(model, keep_alive=keep_alive)
-        try:
-            stream = lease.engine.chat(messages, params, adapter=lease.adapter)
-        except BaseException:
-            lease.release()
-            raise
-        return Generation(lease, stream, (time.perf_counter() - started) * 1000)
+        """Start the assistant's reply to `messages` with `model`."""
+        return self._start(
+            model,
+            keep_alive,
+            lambda lease: lease.engine.chat(messages, params, adapter=lease.adapter),
+        )
 
     def complete(
         self,
@@ -73,10 +71,20 @@ class ServingService:
         *,
         keep_alive: str | float | None = "default",
     ) -> Generation:
+        """Start a raw continuation of `prompt` with `model`."""
+        return self._start(
+            model,
+            keep_alive,
+            lambda lease: lease.engine.generate(prompt, params, adapter=lease.adapter),
+        )
+
+    def _start(
+        self, model: str, keep_alive: str | float | None, begin: Callable[[Lease], GenerationStream]
+    ) -> Generation:
         started = time.perf_counter()
         lease = self.manager.acquire(model, keep_alive=keep_alive)
         try:
-            stream = lease.engine.generate(prompt, params, adapter=lease.adapter)
+            stream = begin(lease)
         except BaseException:
             lease.release()
             raise
