@@ -27,8 +27,10 @@ app = typer.Typer(
 )
 jobs_app = typer.Typer(help="Long-running work: list, watch, cancel, resume.", no_args_is_help=True)
 models_app = typer.Typer(help="Models available locally.", no_args_is_help=True)
+datasets_app = typer.Typer(help="Training datasets.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(models_app, name="models")
+app.add_typer(datasets_app, name="datasets")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -307,6 +309,93 @@ def models_pull(ref: str, workspace: WorkspaceOpt = None) -> None:
     console.print(f"{result['model']}: {result['source']}")
 
 
+# -- datasets --------------------------------------------------------------------------
+@datasets_app.command("add")
+def datasets_add(
+    file: Path,
+    val_file: Annotated[Path | None, typer.Option(help="Validation rows (no split).")] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    format: Annotated[str | None, typer.Option(help="alpaca, chat, sharegpt or text.")] = None,
+    val_ratio: Annotated[float, typer.Option(help="Share held out for validation.")] = 0.1,
+    skip_invalid: Annotated[bool, typer.Option(help="Keep only the valid rows.")] = False,
+    base_model: Annotated[str | None, typer.Option(help="Tokenizer for stats.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Report longer examples.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Validate and store a training dataset (JSONL, JSON, CSV, Parquet)."""
+    from aift.training.schemas import DatasetOptions
+
+    for path in (file, val_file):
+        if path is not None and not path.is_file():
+            raise AiftError(f"{path} is not a file.")
+    runtime = _runtime(workspace)
+    options = DatasetOptions(
+        name=name,
+        format=format,
+        val_ratio=val_ratio,
+        skip_invalid=skip_invalid,
+        base_model=base_model,
+        max_length=max_length,
+    )
+    with console.status(f"checking {file.name}…"):
+        report = runtime.datasets.add(file, file.name, options, val_file)
+    info = report.dataset
+    console.print(
+        f"dataset [bold]{info.id}[/] {info.name} ({info.format.value}): "
+        f"{info.rows_train} train, {info.rows_val} validation, "
+        f"{info.rows_skipped} skipped"
+    )
+    tokens = info.stats.get("tokens")
+    if tokens:
+        console.print(
+            f"tokens per example: min {tokens['min']}, median {tokens['p50']}, "
+            f"p95 {tokens['p95']}, max {tokens['max']}"
+        )
+    for error in report.errors[:10]:
+        err_console.print(f"[yellow]skipped[/] {error.reason}")
+    if report.preview:
+        console.rule("first example as the model sees it")
+        console.print(report.preview[0], markup=False, highlight=False)
+
+
+@datasets_app.command("list")
+def datasets_list(as_json: JsonOpt = False, workspace: WorkspaceOpt = None) -> None:
+    """List training datasets."""
+    items = _runtime(workspace).datasets.list()
+    if as_json:
+        console.print_json(json.dumps([d.model_dump(mode="json") for d in items]))
+        return
+    table = Table("id", "name", "format", "train", "val", "skipped", "created")
+    for d in items:
+        table.add_row(
+            d.id,
+            d.name,
+            d.format.value,
+            str(d.rows_train),
+            str(d.rows_val),
+            str(d.rows_skipped),
+            d.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+@datasets_app.command("show")
+def datasets_show(dataset_id: str, workspace: WorkspaceOpt = None) -> None:
+    """Show a dataset and its first examples as the model will see them."""
+    runtime = _runtime(workspace)
+    console.print_json(runtime.datasets.get(dataset_id).model_dump_json())
+    for example in runtime.datasets.preview(dataset_id):
+        console.rule()
+        console.print(example, markup=False, highlight=False)
+
+
+@datasets_app.command("rm")
+def datasets_rm(dataset_id: str, workspace: WorkspaceOpt = None) -> None:
+    """Delete a dataset."""
+    _runtime(workspace).datasets.delete(dataset_id)
+    console.print(f"deleted {dataset_id}")
+
+
 # -- talking to a running server (models in memory live there) ---------------------------
 def _server():  # noqa: ANN202 - httpx.Client
     import httpx
@@ -451,10 +540,17 @@ def chat(
 
 def main() -> None:
     """Entry point: user errors print a message and exit 2, never a traceback."""
+    from pydantic import ValidationError
+
     try:
         app()
     except AiftError as exc:
         err_console.print(f"[red]error:[/] {exc.message}")
+        sys.exit(2)
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            err_console.print(f"[red]error:[/] {field}: {err['msg']}")
         sys.exit(2)
 
 

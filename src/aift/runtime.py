@@ -62,6 +62,12 @@ class Runtime:
 
         return ServingService(self.model_manager)
 
+    @cached_property
+    def datasets(self):  # noqa: ANN201 - aift.training.datasets.DatasetService
+        from aift.training.datasets import DatasetService
+
+        return DatasetService(self.settings, self.db, self.workspace, self.models.resolver)
+
     def close(self) -> None:
         if "model_manager" in self.__dict__:
             self.model_manager.close()

@@ -17,7 +17,17 @@ from starlette.middleware.cors import CORSMiddleware
 from aift import __version__
 from aift.api.errors import install_error_handlers
 from aift.api.middleware import ApiKeyMiddleware, RequestIdMiddleware
-from aift.api.routes import health, jobs, models, ollama, openai, pages, system, ws
+from aift.api.routes import (
+    datasets,
+    health,
+    jobs,
+    models,
+    ollama,
+    openai,
+    pages,
+    system,
+    ws,
+)
 from aift.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -67,7 +77,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
     app.state.runtime = runtime
     app.state.worker = worker
     install_error_handlers(app)
-    for module in (health, system, jobs, models, openai, ollama, ws, pages):
+    for module in (health, system, jobs, models, datasets, openai, ollama, ws, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 

@@ -1,0 +1,89 @@
+"""Training datasets: upload (multipart), list, show with preview, delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from aift.api.deps import get_runtime
+from aift.api.uploads import save_upload
+from aift.errors import InvalidInput
+from aift.runtime import Runtime
+from aift.training.schemas import DatasetFormat, DatasetInfo, DatasetOptions, DatasetReport
+
+router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+
+
+def _options(**values: object) -> DatasetOptions:
+    try:
+        return DatasetOptions(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()
+        ]
+        raise InvalidInput(
+            "Invalid dataset options — "
+            + "; ".join(f"{d['field']}: {d['message']}" for d in details),
+            details=details,
+        ) from None
+
+
+@router.post("", response_model=DatasetReport, status_code=201)
+async def upload_dataset(
+    request: Request,
+    file: UploadFile = File(..., description="JSONL, JSON, CSV or Parquet."),
+    val_file: UploadFile | None = File(None, description="Validation rows (instead of a split)."),
+    name: str | None = Form(None),
+    format: DatasetFormat | None = Form(None),
+    val_ratio: float | None = Form(None),
+    seed: int | None = Form(None),
+    skip_invalid: bool | None = Form(None),
+    base_model: str | None = Form(None),
+    max_length: int | None = Form(None),
+) -> DatasetReport:
+    """Validate every row, split train/validation, and store the dataset."""
+    runtime: Runtime = get_runtime(request)
+    options = _options(
+        name=name,
+        format=format,
+        val_ratio=val_ratio,
+        seed=seed,
+        skip_invalid=skip_invalid,
+        base_model=base_model,
+        max_length=max_length,
+    )
+    limit = runtime.settings.max_upload_mb * 1024 * 1024
+    temp = runtime.workspace.temp_uploads
+    saved = await save_upload(file, temp, limit)
+    val_saved = await save_upload(val_file, temp, limit) if val_file is not None else None
+    try:
+        return await run_in_threadpool(
+            runtime.datasets.add, saved, file.filename or "dataset", options, val_saved
+        )
+    finally:
+        saved.unlink(missing_ok=True)
+        if val_saved is not None:
+            val_saved.unlink(missing_ok=True)
+
+
+@router.get("", response_model=list[DatasetInfo])
+async def list_datasets(runtime: Runtime = Depends(get_runtime)) -> list[DatasetInfo]:
+    return await run_in_threadpool(runtime.datasets.list)
+
+
+@router.get("/{dataset_id}", response_model=DatasetReport)
+async def get_dataset(
+    dataset_id: str,
+    base_model: str | None = Query(None, description="Render the preview for this model."),
+    runtime: Runtime = Depends(get_runtime),
+) -> DatasetReport:
+    """The dataset with its first examples rendered by the model's chat template."""
+    info = await run_in_threadpool(runtime.datasets.get, dataset_id)
+    preview = await run_in_threadpool(runtime.datasets.preview, dataset_id, base_model)
+    return DatasetReport(dataset=info, preview=preview)
+
+
+@router.delete("/{dataset_id}", status_code=204)
+async def delete_dataset(dataset_id: str, runtime: Runtime = Depends(get_runtime)) -> None:
+    await run_in_threadpool(runtime.datasets.delete, dataset_id)

@@ -1,0 +1,1 @@
+"""Fine-tuning: datasets and chat templates, trainers (LoRA, DoRA, full), merge."""

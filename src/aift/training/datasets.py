@@ -1,0 +1,263 @@
+"""Training datasets: accept an upload, validate every row, split, store, describe.
+
+An upload is checked in `temp_uploads/` and moves to `data/datasets/<id>/` only when it
+is accepted: the original file, `train.jsonl` and `val.jsonl` (canonical examples) and a
+row in the database with counts and token statistics. The same file uploaded twice with
+the same options is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from aift.config import Settings
+from aift.errors import InvalidInput, NotFound
+from aift.models.resolver import ModelResolver
+from aift.models.tokenizers import load_tokenizer, render
+from aift.store import Database, utcnow
+from aift.store.tables import DatasetRow
+from aift.training.formats import detect_format, normalise, read_rows
+from aift.training.schemas import (
+    DatasetInfo,
+    DatasetOptions,
+    DatasetReport,
+    RowError,
+    TokenStats,
+)
+from aift.workspace import Workspace, safe_name
+
+log = logging.getLogger(__name__)
+
+PREVIEW_ROWS = 3
+STATS_SAMPLE = 2000
+ERRORS_SHOWN = 100
+
+
+class DatasetService:
+    """Adds, lists, describes and deletes training datasets."""
+
+    def __init__(
+        self, settings: Settings, db: Database, workspace: Workspace, resolver: ModelResolver
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.workspace = workspace
+        self.resolver = resolver
+        self.root = workspace.data / "datasets"
+
+    # -- adding -------------------------------------------------------------------------
+    def add(
+        self,
+        upload: Path,
+        original_name: str,
+        options: DatasetOptions,
+        val_upload: Path | None = None,
+    ) -> DatasetReport:
+        """Validate and store an uploaded file (and an optional validation file)."""
+        limit = self.settings.max_upload_mb * 1024 * 1024
+        size = upload.stat().st_size
+        if size > limit:
+            raise InvalidInput(
+                f"The file is {size / 1e6:.0f} MB; the limit is "
+                f"{self.settings.max_upload_mb} MB (AIFT_MAX_UPLOAD_MB)."
+            )
+        if options.base_model:
+            load_tokenizer(self.resolver, options.base_model)  # an unknown model fails first
+        digest = _sha256(upload, val_upload, options)
+        existing = self._by_hash(digest)
+        if existing is not None:
+            return DatasetReport(dataset=existing, preview=self.preview(existing.id))
+        rows = read_rows(upload)
+        if not rows:
+            raise InvalidInput("The dataset has no rows.")
+        fmt = options.format or detect_format(rows)
+        examples, errors = normalise(rows, fmt)
+        self._refuse_errors(errors, len(rows), options.skip_invalid)
+        if not examples:
+            raise InvalidInput("No row of the dataset is usable.")
+        if val_upload is not None:
+            val_examples, val_errors = normalise(read_rows(val_upload), fmt)
+            self._refuse_errors(
+                [RowError(row=e.row, reason=f"validation file: {e.reason}") for e in val_errors],
+                len(val_examples) + len(val_errors),
+                options.skip_invalid,
+            )
+            train = examples
+        else:
+            train, val_examples = split(examples, options.val_ratio, options.seed)
+        stats = self._token_stats(train + val_examples, options)
+        dataset_id = uuid.uuid4().hex
+        name = safe_name(options.name or Path(original_name).stem or "dataset")
+        folder = self.root / dataset_id
+        staging = self.workspace.temp_uploads / f"dataset-{dataset_id}"
+        staging.mkdir(parents=True)
+        try:
+            suffix = safe_name(Path(original_name).suffix.lstrip(".") or "data")
+            shutil.copyfile(upload, staging / f"source.{suffix}")
+            _write_jsonl(staging / "train.jsonl", train)
+            _write_jsonl(staging / "val.jsonl", val_examples)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging.replace(folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        row = DatasetRow(
+            id=dataset_id,
+            name=name,
+            format=fmt.value,
+            source_file=safe_name(original_name),
+            size_bytes=size,
+            sha256=digest,
+            rows_train=len(train),
+            rows_val=len(val_examples),
+            rows_skipped=len(errors),
+            stats=stats,
+            created_at=utcnow(),
+        )
+        try:
+            with self.db.session() as session:
+                session.add(row)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        info = self.get(dataset_id)
+        log.info(
+            "dataset %s (%s): %d train, %d val, %d skipped",
+            name,
+            fmt.value,
+            len(train),
+            len(val_examples),
+            len(errors),
+        )
+        return DatasetReport(
+            dataset=info, errors=errors[:ERRORS_SHOWN], preview=self.preview(dataset_id)
+        )
+
+    @staticmethod
+    def _refuse_errors(errors: list[RowError], total: int, skip_invalid: bool) -> None:
+        if errors and not skip_invalid:
+            shown = "; ".join(e.reason for e in errors[:3])
+            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+            raise InvalidInput(
+                f"{len(errors)} of {total} rows cannot be used: {shown}{more}. Fix them, or "
+                "upload with skip_invalid to keep only the valid rows.",
+                details=[e.model_dump() for e in errors[:ERRORS_SHOWN]],
+            )
+
+    def _token_stats(self, examples: list[dict], options: DatasetOptions) -> dict:
+        try:
+            tokenizer = load_tokenizer(self.resolver, options.base_model)
+        except Exception as exc:  # noqa: BLE001 - stats are a report, not a gate
+            if options.base_model:
+                raise
+            log.warning("no tokenizer for token statistics: %s", exc)
+            return {}
+        sample = examples[:STATS_SAMPLE]
+        lengths = np.array([len(tokenizer(render(tokenizer, e))["input_ids"]) for e in sample])
+        over = int((lengths > options.max_length).sum()) if options.max_length else 0
+        stats = TokenStats(
+            tokenizer=str(tokenizer.name_or_path),
+            examples=len(sample),
+            min=int(lengths.min()),
+            mean=float(lengths.mean()),
+            p50=int(np.percentile(lengths, 50)),
+            p95=int(np.percentile(lengths, 95)),
+            max=int(lengths.max()),
+            over_max_length=over,
+            max_length=options.max_length,
+        )
+        return {"tokens": stats.model_dump()}
+
+    # -- reading ----------------------------------------------------------------------
+    def _by_hash(self, digest: str) -> DatasetInfo | None:
+        with self.db.session() as session:
+            row = session.scalars(select(DatasetRow).where(DatasetRow.sha256 == digest)).first()
+            return DatasetInfo.model_validate(row) if row else None
+
+    def get(self, dataset_id: str) -> DatasetInfo:
+        with self.db.session() as session:
+            row = session.get(DatasetRow, dataset_id)
+            if row is None:
+                raise NotFound(
+                    f"No dataset with id {dataset_id!r}. List them with GET /api/v1/datasets."
+                )
+            return DatasetInfo.model_validate(row)
+
+    def list(self) -> list[DatasetInfo]:
+        with self.db.session() as session:
+            rows = session.scalars(select(DatasetRow).order_by(DatasetRow.created_at.desc()))
+            return [DatasetInfo.model_validate(r) for r in rows]
+
+    def examples(self, dataset_id: str, split_name: str = "train") -> Iterator[dict]:
+        """The canonical examples of one split."""
+        if split_name not in ("train", "val"):
+            raise InvalidInput("split must be train or val.")
+        self.get(dataset_id)
+        with open(self.root / dataset_id / f"{split_name}.jsonl", encoding="utf-8") as handle:
+            for line in handle:
+                yield json.loads(line)
+
+    def preview(self, dataset_id: str, base_model: str | None = None) -> list[str]:
+        """The first training examples rendered as the model will see them."""
+        try:
+            tokenizer = load_tokenizer(self.resolver, base_model)
+        except Exception:  # noqa: BLE001 - a preview without a tokenizer shows raw JSON
+            tokenizer = None
+        shown = []
+        for example in self.examples(dataset_id):
+            shown.append(render(tokenizer, example) if tokenizer else json.dumps(example))
+            if len(shown) == PREVIEW_ROWS:
+                break
+        return shown
+
+    def delete(self, dataset_id: str) -> None:
+        """Remove a dataset's files and row."""
+        self.get(dataset_id)
+        with self.db.session() as session:
+            session.delete(session.get(DatasetRow, dataset_id))
+        shutil.rmtree(self.root / dataset_id, ignore_errors=True)
+
+
+def split(examples: list[dict], val_ratio: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Shuffle with `seed` and hold out `val_ratio` of the examples for validation."""
+    if val_ratio == 0:
+        return list(examples), []
+    n_val = round(len(examples) * val_ratio)
+    if n_val < 1 or n_val >= len(examples):
+        raise InvalidInput(
+            f"{len(examples)} usable rows are too few for val_ratio {val_ratio}: it leaves "
+            f"{n_val} for validation and {len(examples) - n_val} for training. Add rows, "
+            "change val_ratio, or set it to 0."
+        )
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    val = [examples[i] for i in sorted(order[:n_val])]
+    train = [examples[i] for i in sorted(order[n_val:])]
+    return train, val
+
+
+def _write_jsonl(path: Path, examples: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for example in examples:
+            handle.write(json.dumps(example, ensure_ascii=False) + "\n")
+
+
+def _sha256(upload: Path, val_upload: Path | None, options: DatasetOptions) -> str:
+    digest = hashlib.sha256()
+    for path in (upload, val_upload):
+        if path is not None:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    digest.update(options.model_dump_json(exclude={"name"}).encode())
+    return digest.hexdigest()

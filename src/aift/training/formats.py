@@ -1,0 +1,214 @@
+"""Reading training files and turning each row into one canonical example.
+
+Files: JSONL, JSON (a list of rows), CSV, Parquet — recognised by content, not name.
+Row formats: alpaca (`instruction`/`input`/`output`), chat (`messages` with roles),
+ShareGPT (`conversations` with `from`/`value`), raw text (`text`). Every row becomes
+either `{"messages": [...]}` or `{"text": "..."}`; a row that cannot becomes a RowError
+with its number and the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from aift.errors import InvalidInput
+from aift.training.schemas import DatasetFormat, RowError
+
+ROLES = {"system", "user", "assistant"}
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "model": "assistant",
+    "chatgpt": "assistant",
+}
+MAX_ROWS = 2_000_000
+
+
+def sniff_kind(head: bytes) -> str:
+    """File kind from its first bytes: parquet, json, jsonl or csv."""
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        raise InvalidInput("The file is empty.")
+    if b"\x00" in head:
+        raise InvalidInput("This is a binary file, not JSONL, JSON, CSV or Parquet.")
+    if text.startswith(b"["):
+        return "json"
+    if text.startswith(b"{"):
+        first_line = text.split(b"\n", 1)[0].strip()
+        try:
+            json.loads(first_line)
+            return "jsonl"
+        except ValueError:
+            return "json"  # one pretty-printed object
+    return "csv"
+
+
+def read_rows(path: Path) -> list[Any]:
+    """Rows of a JSONL, JSON, CSV or Parquet file (by content); per-line JSON errors fail."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    kind = sniff_kind(head)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path).to_pylist()
+        except Exception as exc:  # noqa: BLE001 - corrupt parquet of any kind
+            raise InvalidInput(f"The Parquet file cannot be read: {exc}") from None
+    text = path.read_bytes().decode("utf-8-sig", errors="strict") if kind != "parquet" else ""
+    if kind == "jsonl":
+        rows, errors = [], []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError as exc:
+                errors.append(f"line {number}: {exc.msg}")
+        if errors:
+            shown = "; ".join(errors[:5]) + (
+                f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+            )
+            raise InvalidInput(f"Invalid JSON lines — {shown}", details=errors[:100])
+        return _unwrap(rows[0]) if len(rows) == 1 else rows
+    if kind == "json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InvalidInput(f"Invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        return _unwrap(data) if isinstance(data, dict) else list(data)
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    if not reader.fieldnames or len(reader.fieldnames) < 1:
+        raise InvalidInput("The CSV file has no header row.")
+    return list(reader)
+
+
+ROW_KEYS = {"messages", "conversations", "instruction", "text"}
+
+
+def _unwrap(data: dict) -> list[Any]:
+    """A single object holding the rows in a list ({"data": [...]}) → those rows."""
+    if not ROW_KEYS & data.keys():
+        for value in data.values():
+            if isinstance(value, list):
+                return list(value)
+    return [data]
+
+
+def detect_format(rows: list[Any]) -> DatasetFormat:
+    """The row format most rows follow (by their keys)."""
+    votes = {fmt: 0 for fmt in DatasetFormat}
+    for row in rows[:200]:
+        if not isinstance(row, dict):
+            continue
+        if "messages" in row:
+            votes[DatasetFormat.chat] += 1
+        elif "conversations" in row:
+            votes[DatasetFormat.sharegpt] += 1
+        elif "instruction" in row and "output" in row:
+            votes[DatasetFormat.alpaca] += 1
+        elif "text" in row:
+            votes[DatasetFormat.text] += 1
+    best = max(votes, key=votes.get)
+    if votes[best] == 0:
+        raise InvalidInput(
+            "Cannot tell the format: rows need `instruction`+`output` (alpaca), `messages` "
+            "(chat), `conversations` (ShareGPT) or `text` (raw text). Name it with `format`."
+        )
+    return best
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:  # NaN from CSV/Parquet
+        return None
+    return str(value)
+
+
+def _check_turns(messages: list[dict[str, str]]) -> str | None:
+    """Why a conversation cannot train, or None."""
+    if not any(m["role"] == "assistant" for m in messages):
+        return "has no assistant turn to learn from"
+    if not any(m["role"] == "user" for m in messages):
+        return "has no user turn"
+    if any(not m["content"].strip() for m in messages):
+        return "has an empty message"
+    if messages[-1]["role"] != "assistant":
+        return "does not end with an assistant turn"
+    return None
+
+
+def to_example(row: Any, fmt: DatasetFormat) -> dict[str, Any] | str:
+    """The canonical example of a row, or the reason it is unusable."""
+    if not isinstance(row, dict):
+        return f"is a {type(row).__name__}, not an object"
+    if fmt == DatasetFormat.text:
+        text = _text(row.get("text"))
+        return {"text": text} if text and text.strip() else "has no `text`"
+    if fmt == DatasetFormat.alpaca:
+        instruction, output = _text(row.get("instruction")), _text(row.get("output"))
+        if not instruction or not instruction.strip():
+            return "has an empty `instruction`"
+        if not output or not output.strip():
+            return "has an empty `output`"
+        extra = _text(row.get("input"))
+        user = instruction + (f"\n\n{extra}" if extra and extra.strip() else "")
+        messages = [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
+        system = _text(row.get("system"))
+        if system and system.strip():
+            messages.insert(0, {"role": "system", "content": system})
+        return {"messages": messages}
+    key = "messages" if fmt == DatasetFormat.chat else "conversations"
+    turns = row.get(key)
+    if isinstance(turns, str):
+        try:
+            turns = json.loads(turns)  # CSV cells hold JSON
+        except ValueError:
+            return f"has a `{key}` that is not a list"
+    if not isinstance(turns, list) or not turns:
+        return f"has no `{key}` list"
+    messages = []
+    for index, turn in enumerate(turns, start=1):
+        if not isinstance(turn, dict):
+            return f"turn {index} is not an object"
+        if fmt == DatasetFormat.chat:
+            role, content = turn.get("role"), _text(turn.get("content"))
+            if role not in ROLES:
+                return f"turn {index} has role {role!r}; use system, user or assistant"
+        else:
+            role = SHAREGPT_ROLES.get(str(turn.get("from", "")).lower())
+            content = _text(turn.get("value"))
+            if role is None:
+                return f"turn {index} has from={turn.get('from')!r}; use human, gpt or system"
+        messages.append({"role": role, "content": content or ""})
+    problem = _check_turns(messages)
+    return problem if problem else {"messages": messages}
+
+
+def normalise(rows: list[Any], fmt: DatasetFormat) -> tuple[list[dict[str, Any]], list[RowError]]:
+    """Canonical examples of the usable rows, and an error for each unusable one."""
+    if len(rows) > MAX_ROWS:
+        raise InvalidInput(f"The file has {len(rows)} rows; at most {MAX_ROWS} are accepted.")
+    examples, errors = [], []
+    for number, row in enumerate(rows, start=1):
+        result = to_example(row, fmt)
+        if isinstance(result, str):
+            errors.append(RowError(row=number, reason=f"row {number} {result}"))
+        else:
+            examples.append(result)
+    return examples, errors
