@@ -309,6 +309,34 @@ def models_pull(ref: str, workspace: WorkspaceOpt = None) -> None:
     console.print(f"{result['model']}: {result['source']}")
 
 
+# -- training ----------------------------------------------------------------------------
+@app.command()
+def train(
+    config_file: Path,
+    wait: Annotated[bool, typer.Option(help="Follow progress until it ends.")] = True,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Start a fine-tuning run from a YAML (or JSON) run config; a worker runs it."""
+    import yaml
+
+    from aift.training.config import TrainingConfig
+
+    if not config_file.is_file():
+        raise AiftError(f"{config_file} is not a file.")
+    try:
+        raw = yaml.safe_load(config_file.read_text())
+    except yaml.YAMLError as exc:
+        raise AiftError(f"{config_file} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise AiftError(f"{config_file} must hold a mapping of settings (base_model, dataset…).")
+    config = TrainingConfig.model_validate(raw)
+    runtime = _runtime(workspace)
+    job = runtime.training.submit(config)
+    console.print(f"queued training job [bold]{job.id}[/] ({job.title})")
+    if wait:
+        _follow(runtime, job.id)
+
+
 # -- datasets --------------------------------------------------------------------------
 @datasets_app.command("add")
 def datasets_add(

@@ -68,6 +68,12 @@ class Runtime:
 
         return DatasetService(self.settings, self.db, self.workspace, self.models.resolver)
 
+    @cached_property
+    def training(self):  # noqa: ANN201 - aift.training.service.TrainingService
+        from aift.training.service import TrainingService
+
+        return TrainingService(self.workspace, self.jobs, self.datasets, self.models.resolver)
+
     def close(self) -> None:
         if "model_manager" in self.__dict__:
             self.model_manager.close()

@@ -26,6 +26,7 @@ from aift.api.routes import (
     openai,
     pages,
     system,
+    training,
     ws,
 )
 from aift.runtime import Runtime
@@ -77,7 +78,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
     app.state.runtime = runtime
     app.state.worker = worker
     install_error_handlers(app)
-    for module in (health, system, jobs, models, datasets, openai, ollama, ws, pages):
+    for module in (health, system, jobs, models, datasets, training, openai, ollama, ws, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 

@@ -70,6 +70,16 @@ class JobContext:
         if message:
             self.log.info("progress %.1f%% %s", fraction * 100, message)
 
+    def metrics(self, values: dict) -> None:
+        """Publish the latest live metrics (loss, learning rate, tokens/s…) of the job."""
+        clean = {k: v for k, v in values.items() if isinstance(v, int | float | str | None)}
+        with self.db.session() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == self.job_id, JobRow.status == "running")
+                .values(metrics=clean, updated_at=utcnow())
+            )
+
     def cancelled(self) -> bool:
         """Whether a stop was requested (signal from the worker, or the flag in the DB)."""
         if self.cancel_event.is_set():

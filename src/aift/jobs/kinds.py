@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[["JobContext", Any], dict[str, Any] | None]
 
-BUILTIN_KIND_MODULES = ("aift.jobs.builtin", "aift.inference.pull")
+BUILTIN_KIND_MODULES = ("aift.jobs.builtin", "aift.inference.pull", "aift.training.trainer")
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class JobInfo(BaseModel):
     message: str
     error: str | None
     result: dict[str, Any] | None
+    metrics: dict[str, Any] | None = None
     resumable: bool
     attempt: int
     cancel_requested: bool
@@ -77,6 +78,7 @@ class JobEvent(BaseModel):
     message: str
     error: str | None = None
     result: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
     updated_at: datetime
 
     @classmethod
@@ -88,6 +90,7 @@ class JobEvent(BaseModel):
             message=info.message,
             error=info.error,
             result=info.result,
+            metrics=info.metrics,
             updated_at=info.updated_at,
         )
 

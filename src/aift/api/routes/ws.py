@@ -31,7 +31,7 @@ async def job_events(websocket: WebSocket, job_id: str) -> None:
     try:
         while True:
             event = JobEvent.from_info(info)
-            key = (event.status, event.progress, event.message, event.error)
+            key = (event.status, event.progress, event.message, event.error, str(event.metrics))
             if key != last:
                 await websocket.send_text(event.model_dump_json())
                 last = key

@@ -1,0 +1,385 @@
+"""A fine-tuning run as a job: LoRA, DoRA or full, on CPU or GPU, with checkpoints.
+
+Read top to bottom: `setup` loads the tokenizer, the model and the data; `fit` runs the
+transformers Trainer with aift's progress callback; `finish` writes the output folder
+(model or adapter, tokenizer, config, metrics, model card) and registers it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from aift.errors import CapabilityMissing, InvalidInput
+from aift.jobs.context import JobCancelled, JobContext
+from aift.jobs.kinds import job_kind
+from aift.models.schemas import ResolvedModel
+from aift.training.config import Method, Precision, TrainingConfig
+from aift.training.examples import (
+    Collator,
+    pack,
+    supervised_tokens,
+    tokenize_example,
+    unpacked,
+)
+
+log = logging.getLogger(__name__)
+
+
+class TrainingJobConfig(TrainingConfig):
+    """The run config plus what the service fixed at submission (so resume is exact)."""
+
+    output_dir: str = Field(..., description="Absolute output folder, chosen at submission.")
+    base: ResolvedModel = Field(..., description="Where the base model's files are.")
+
+    @property
+    def base_name(self) -> str:
+        return self.base.name
+
+
+@dataclass
+class Prepared:
+    tokenizer: Any
+    model: Any
+    train_rows: list[dict]
+    val_rows: list[dict]
+    truncated: int
+    supervised_tokens: int
+
+
+def choose_precision(precision: Precision, on_gpu: bool) -> str:
+    """bf16 where the hardware computes it natively (auto), else what was asked."""
+    if precision != Precision.auto:
+        return precision.value
+    if on_gpu:
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    from aift.monitoring.system import cpu_supports_bf16
+
+    return "bf16" if cpu_supports_bf16() else "fp32"
+
+
+def setup(config: TrainingJobConfig, examples: dict[str, list[dict]], model_dir: Path) -> Prepared:
+    """Tokenizer, model (with LoRA/DoRA when asked) and packed training rows."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    on_gpu = torch.cuda.is_available()
+    if config.method == Method.qlora and not on_gpu:
+        raise CapabilityMissing("QLoRA needs a GPU (bitsandbytes 4-bit); use lora on CPU.")
+    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if config.method == Method.qlora:
+        from transformers import BitsAndBytesConfig
+
+        kwargs = {
+            "quantization_config": BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+            ),
+            "device_map": "auto",
+        }
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    if config.method != Method.full:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=config.lora.rank,
+            lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout,
+            target_modules=config.lora.target_modules,
+            use_dora=config.method == Method.dora,
+            task_type="CAUSAL_LM",
+        )
+        try:
+            model = get_peft_model(model, lora)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"{config.method.value} cannot be applied to this model: {exc}"
+            ) from None
+    items = {
+        name: [tokenize_example(tokenizer, e, config.max_length, config.loss_on) for e in rows]
+        for name, rows in examples.items()
+    }
+    build = (
+        (lambda xs, seed: pack(xs, config.max_length, seed))
+        if config.packing
+        else (lambda xs, seed: unpacked(xs))
+    )
+    train_rows = build(items["train"], config.seed)
+    val_rows = build(items["val"], config.seed)
+    return Prepared(
+        tokenizer,
+        model,
+        train_rows,
+        val_rows,
+        sum(t.truncated for t in items["train"] + items["val"]),
+        supervised_tokens(train_rows),
+    )
+
+
+class _Rows:
+    """A list of rows as the torch Dataset the Trainer expects."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.rows[index]
+
+
+def _progress_callback(ctx: JobContext, metrics_file: Path, tokens_per_step: float):  # noqa: ANN202
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """Reports step, loss, learning rate, grad norm, tokens/s and ETA; honours cancel."""
+
+        def __init__(self) -> None:
+            self.started = time.monotonic()
+            self.first_step: int | None = None
+            self.cancelled = False
+            self.last: dict[str, float] = {}
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+            logs = dict(logs or {})
+            logs["step"] = state.global_step
+            self.last.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
+            with open(metrics_file, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(logs) + "\n")
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            if self.first_step is None:
+                self.first_step, self.started = state.global_step - 1, time.monotonic()
+            done = state.global_step - self.first_step
+            elapsed = max(time.monotonic() - self.started, 1e-9)
+            rate = done / elapsed
+            eta = (state.max_steps - state.global_step) / rate if rate else 0
+            tokens_s = rate * tokens_per_step
+            loss = self.last.get("loss")
+            parts = [f"step {state.global_step}/{state.max_steps}"]
+            if loss is not None:
+                parts.append(f"loss {loss:.4f}")
+            if "learning_rate" in self.last:
+                parts.append(f"lr {self.last['learning_rate']:.2e}")
+            if "grad_norm" in self.last:
+                parts.append(f"grad {self.last['grad_norm']:.3f}")
+            if "eval_loss" in self.last:
+                parts.append(f"val {self.last['eval_loss']:.4f}")
+            parts += [f"{tokens_s:.0f} tok/s", f"ETA {eta:.0f}s"]
+            ctx.progress(state.global_step / max(state.max_steps, 1), ", ".join(parts))
+            ctx.metrics(
+                {
+                    **self.last,
+                    "step": state.global_step,
+                    "max_steps": state.max_steps,
+                    "tokens_per_second": tokens_s,
+                    "eta_seconds": eta,
+                }
+            )
+            if ctx.cancelled():
+                self.cancelled = True
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+    return Progress()
+
+
+def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[str, Any]:
+    """Run the Trainer, resuming from the newest checkpoint when one exists."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    output = Path(config.output_dir)
+    checkpoints = output / "checkpoints"
+    on_gpu = torch.cuda.is_available()
+    precision = choose_precision(config.precision, on_gpu)
+    has_val = bool(prepared.val_rows) and config.eval_steps is not None
+    steps_per_epoch = math.ceil(
+        len(prepared.train_rows) / (config.batch_size * config.gradient_accumulation)
+    )
+    tokens_per_step = prepared.supervised_tokens / max(steps_per_epoch, 1)
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(output / "tensorboard")  # this job's process
+    args = TrainingArguments(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of all steps
+        weight_decay=config.weight_decay,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if has_val else "no",
+        eval_steps=config.eval_steps if has_val else None,
+        save_strategy="steps" if config.save_steps else "epoch",
+        save_steps=config.save_steps or 500,
+        save_total_limit=config.save_total_limit,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not on_gpu,
+        report_to=["tensorboard"],
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    progress = _progress_callback(ctx, output / "metrics.jsonl", tokens_per_step)
+    trainer = Trainer(
+        model=prepared.model,
+        args=args,
+        train_dataset=_Rows(prepared.train_rows),
+        eval_dataset=_Rows(prepared.val_rows) if has_val else None,
+        data_collator=Collator(prepared.tokenizer.pad_token_id, config.packing),
+        callbacks=[progress],
+    )
+    resume = _latest_checkpoint(checkpoints)
+    if resume:
+        ctx.log.info("resuming from %s", resume.name)
+    started = time.monotonic()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if progress.cancelled:
+        raise JobCancelled()
+    final = {
+        "train_loss": result.training_loss,
+        "steps": trainer.state.global_step,
+        "runtime_seconds": time.monotonic() - started,
+        "precision": precision,
+        "resumed_from": resume.name if resume else None,
+        "truncated_examples": prepared.truncated,
+        "supervised_tokens_per_epoch": prepared.supervised_tokens,
+    }
+    if has_val:
+        final["eval_loss"] = trainer.evaluate()["eval_loss"]
+    history = [e for e in trainer.state.log_history if "loss" in e]
+    if history:
+        final["first_loss"], final["last_loss"] = history[0]["loss"], history[-1]["loss"]
+    return final
+
+
+def _latest_checkpoint(folder: Path) -> Path | None:
+    found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return found[-1] if found else None
+
+
+def finish(
+    ctx: JobContext, config: TrainingJobConfig, prepared: Prepared, metrics: dict[str, Any]
+) -> dict[str, Any]:
+    """Write the model (or adapter), tokenizer, config, metrics and card; register it."""
+    from aift.config import get_settings
+    from aift.models.registry import ModelRegistry
+    from aift.models.schemas import ModelKind, ModelSource
+    from aift.store import Database
+    from aift.workspace import Workspace
+
+    output = Path(config.output_dir)
+    prepared.model.save_pretrained(output, safe_serialization=True)
+    prepared.tokenizer.save_pretrained(output)
+    adapter_config = output / "adapter_config.json"
+    if adapter_config.exists():  # point the adapter at the served base name
+        data = json.loads(adapter_config.read_text())
+        data["base_model_name_or_path"] = config.base_name
+        adapter_config.write_text(json.dumps(data, indent=2))
+    run = config.model_dump(mode="json")
+    (output / "run_config.json").write_text(json.dumps(run, indent=2))
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (output / "README.md").write_text(_model_card(config, metrics))
+    settings = get_settings()
+    registry = ModelRegistry(
+        settings, Database(settings.effective_database_url), Workspace.from_settings(settings)
+    )
+    kind = ModelKind.finetuned if config.method == Method.full else ModelKind.adapter
+    info = registry.register(
+        output.name,
+        output,
+        source=ModelSource.workspace,
+        kind=kind,
+        extra={"training": {"method": config.method.value, "dataset": config.dataset, **metrics}},
+    )
+    return {"model": info.name, "kind": info.kind.value, "output_dir": str(output), **metrics}
+
+
+def _model_card(config: TrainingJobConfig, metrics: dict[str, Any]) -> str:
+    lines = [
+        f"# {Path(config.output_dir).name}",
+        "",
+        f"Fine-tuned from `{config.base_name}` with aift ({config.method.value}).",
+        "",
+        "| setting | value |",
+        "|---|---|",
+    ]
+    for key in (
+        "dataset",
+        "learning_rate",
+        "lr_scheduler",
+        "epochs",
+        "max_steps",
+        "batch_size",
+        "gradient_accumulation",
+        "max_length",
+        "packing",
+        "loss_on",
+        "seed",
+    ):
+        lines.append(f"| {key} | {getattr(config, key)} |")
+    if config.method != Method.full:
+        lines.append(
+            f"| lora | rank {config.lora.rank}, alpha {config.lora.alpha}, "
+            f"dropout {config.lora.dropout}, targets {config.lora.target_modules} |"
+        )
+    lines += ["", "## Metrics", "", "```json", json.dumps(metrics, indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+@job_kind("training.run", config=TrainingJobConfig, resumable=True)
+def run_training(ctx: JobContext, config: TrainingJobConfig) -> dict[str, Any]:
+    """Fine-tune a model."""
+    from aift.config import get_settings
+    from aift.models.resolver import ModelResolver
+    from aift.store import Database
+    from aift.training.datasets import DatasetService
+    from aift.workspace import Workspace
+
+    settings = get_settings()
+    workspace = Workspace.from_settings(settings)
+    resolver = ModelResolver(settings, workspace)
+    datasets = DatasetService(
+        settings, Database(settings.effective_database_url), workspace, resolver
+    )
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    ctx.progress(0.0, "loading the model and the data", force=True)
+    examples = {
+        "train": list(datasets.examples(config.dataset, "train")),
+        "val": list(datasets.examples(config.dataset, "val")),
+    }
+    prepared = setup(config, examples, resolver.transformers_dir(config.base))
+    ctx.log.info(
+        "%d training rows (%d examples, %d truncated), %d validation rows",
+        len(prepared.train_rows),
+        len(examples["train"]),
+        prepared.truncated,
+        len(prepared.val_rows),
+    )
+    ctx.check_cancelled()
+    metrics = fit(ctx, config, prepared)
+    ctx.progress(0.99, "saving", force=True)
+    return finish(ctx, config, prepared, metrics)

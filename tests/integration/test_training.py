@@ -1,0 +1,198 @@
+"""Fine-tuning runs as real jobs in a real worker process, on a tiny Llama."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aift.config import load_settings
+from aift.errors import CapabilityMissing, InvalidInput, NotFound
+from aift.jobs.schemas import JobStatus
+from aift.runtime import Runtime
+from aift.training.config import TrainingConfig
+from aift.training.schemas import DatasetOptions
+from tests.integration.conftest import aift_env, wait_for
+
+FACTS = [
+    {
+        "instruction": f"What is the code of item {i}?",
+        "output": f"The code of item {i} is X{i * 7}.",
+    }
+    for i in range(40)
+]
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, tiny_chat_model_dir: Path) -> Iterator[Runtime]:
+    rt = Runtime.start(load_settings(workspace=tmp_path / "ws", offline=True))
+    shutil.copytree(tiny_chat_model_dir, rt.workspace.models / "tiny-chat")
+    rt.models.scan()
+    yield rt
+    rt.close()
+
+
+def start_worker(runtime: Runtime) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "aift.cli", "worker"],
+        env=aift_env(runtime.settings.workspace),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def worker(runtime: Runtime) -> Iterator[subprocess.Popen]:
+    process = start_worker(runtime)
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def dataset_id(runtime: Runtime, tmp_path: Path) -> str:
+    path = tmp_path / "facts.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in FACTS))
+    return runtime.datasets.add(path, "facts.jsonl", DatasetOptions(val_ratio=0.1)).dataset.id
+
+
+def finished(runtime: Runtime, job_id: str, timeout: float = 240) -> dict:
+    return wait_for(
+        lambda: runtime.jobs.get(job_id).model_dump(),
+        lambda j: j["status"] in {"succeeded", "failed", "cancelled", "interrupted"},
+        timeout,
+    )
+
+
+def config(dataset_id: str, **overrides: object) -> TrainingConfig:
+    values = {
+        "base_model": "tiny-chat",
+        "dataset": dataset_id,
+        "max_steps": 20,
+        "batch_size": 4,
+        "learning_rate": 2e-3,
+        "eval_steps": 10,
+        "save_steps": 10,
+        "warmup_ratio": 0.0,
+    }
+    return TrainingConfig(**{**values, **overrides})
+
+
+@pytest.mark.parametrize("method", ["lora", "dora", "full"])
+def test_a_run_trains_saves_and_registers(
+    runtime: Runtime,
+    worker,
+    dataset_id: str,  # noqa: ANN001
+    method: str,
+) -> None:
+    lr = 2e-3 if method == "full" else 2e-2  # a random tiny model needs a push
+    job = runtime.training.submit(config(dataset_id, method=method, learning_rate=lr))
+    done = finished(runtime, job.id)
+    assert done["status"] == "succeeded", (done["error"], runtime.jobs.log_tail(job.id)[-20:])
+    result = done["result"]
+    assert result["last_loss"] < result["first_loss"] - 0.5, "the loss falls"
+    assert result["steps"] == 20 and "eval_loss" in result
+    out = Path(result["output_dir"])
+    assert out.name.startswith(f"{method}_tiny-chat_")
+    for name in ("run_config.json", "metrics.json", "README.md", "tokenizer_config.json"):
+        assert (out / name).exists(), name
+    assert list((out / "tensorboard").rglob("events.out.tfevents*"))
+    assert done["metrics"] and "tokens_per_second" in done["metrics"]
+    model = runtime.models.get(out.name)
+    if method == "full":
+        assert model.kind == "finetuned" and (out / "model.safetensors").exists()
+        from transformers import AutoModelForCausalLM
+
+        assert AutoModelForCausalLM.from_pretrained(out).config.num_hidden_layers == 2
+    else:
+        assert model.kind == "adapter" and model.base_model == "tiny-chat"
+        adapter = json.loads((out / "adapter_config.json").read_text())
+        assert adapter["use_dora"] == (method == "dora")
+
+
+def test_a_killed_run_resumes_from_its_checkpoint(runtime: Runtime, dataset_id: str) -> None:
+    first = start_worker(runtime)
+    job = runtime.training.submit(
+        config(dataset_id, max_steps=60, save_steps=5, eval_steps=None, learning_rate=1e-3)
+    )
+    wait_for(
+        lambda: runtime.jobs.get(job.id).model_dump(),
+        lambda j: (j["metrics"] or {}).get("step", 0) >= 12,
+        timeout=240,
+    )
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    second = start_worker(runtime)
+    try:
+        interrupted = wait_for(
+            lambda: runtime.jobs.get(job.id).model_dump(),
+            lambda j: j["status"] == "interrupted",
+            timeout=60,
+        )
+        assert interrupted["resumable"]
+        runtime.jobs.resume(job.id)
+        done = finished(runtime, job.id)
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    assert done["status"] == "succeeded", done["error"]
+    result = done["result"]
+    resumed_at = int(result["resumed_from"].split("-")[1])
+    assert resumed_at >= 10 and result["steps"] == 60
+    entries = [
+        json.loads(line)
+        for line in (Path(result["output_dir"]) / "metrics.jsonl").read_text().splitlines()
+    ]
+    entries = [e for e in entries if "loss" in e]
+    logged = [e["step"] for e in entries]
+    restart = len(logged) - 1 - logged[::-1].index(resumed_at + 1)  # the second attempt
+    assert logged[restart:] == list(range(resumed_at + 1, 61)), "continues the same steps"
+    assert logged[:restart] == list(range(1, restart + 1)), "the first attempt's steps"
+    # Steps done twice (after the checkpoint, before the kill) saw the same batches at the
+    # same learning rate: same schedule, same data order.
+    redone = [
+        (entries[k - 1], entries[restart + k - resumed_at - 1])
+        for k in range(resumed_at + 1, restart + 1)
+    ]
+    assert redone, "the kill came after the checkpoint"
+    for before, again in redone:
+        assert before["learning_rate"] == pytest.approx(again["learning_rate"])
+        assert before["loss"] == pytest.approx(again["loss"], abs=1e-3)
+
+
+def test_bad_runs_are_refused_before_they_start(
+    runtime: Runtime, dataset_id: str, tmp_path: Path
+) -> None:
+    before = runtime.jobs.list().total
+    with pytest.raises(NotFound, match="dataset"):
+        runtime.training.submit(config("nope"))
+    with pytest.raises(InvalidInput, match="not a causal language model|sentence-transformers"):
+        runtime.training.submit(config(dataset_id, base_model="all-MiniLM-L6-v2"))
+    with pytest.raises(CapabilityMissing, match="GPU"):
+        runtime.training.submit(config(dataset_id, method="qlora"))
+    with pytest.raises(Exception, match="not available"):
+        runtime.training.submit(config(dataset_id, base_model="no-such-model"))
+    no_val = tmp_path / "noval.jsonl"
+    no_val.write_text("\n".join(json.dumps(r) for r in FACTS[:10]))
+    plain = runtime.datasets.add(no_val, "noval.jsonl", DatasetOptions(val_ratio=0)).dataset.id
+    with pytest.raises(InvalidInput, match="no validation rows"):
+        runtime.training.submit(config(plain))
+    from pydantic import ValidationError
+
+    for bad in (
+        {"learning_rate": -1},
+        {"batch_size": 0},
+        {"lora": {"rank": 0}},
+        {"method": "full", "lora": {"rank": 4}},
+        {"surprise": True},
+    ):
+        with pytest.raises(ValidationError):
+            config(dataset_id, **bad)
+    assert runtime.jobs.list().total == before, "no job was created"
