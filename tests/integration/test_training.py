@@ -15,7 +15,6 @@ import pytest
 
 from aift.config import load_settings
 from aift.errors import CapabilityMissing, InvalidInput, NotFound
-from aift.jobs.schemas import JobStatus
 from aift.runtime import Runtime
 from aift.training.config import TrainingConfig
 from aift.training.schemas import DatasetOptions

@@ -56,6 +56,10 @@ class _Loaded:
     keep_alive: float | None = 300.0
     pins: int = 0
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, self.engine.name)
+
     def expires_at(self) -> float | None:
         if self.keep_alive is None:
             return None
@@ -106,10 +110,10 @@ class ModelManager:
             budget_mb * 1024 * 1024 if budget_mb else int(psutil.virtual_memory().total * 0.6)
         )
         self.default_keep_alive = parse_keep_alive(settings.default_keep_alive)
-        self._loaded: dict[str, _Loaded] = {}
+        self._loaded: dict[tuple[str, str], _Loaded] = {}  # (name, engine)
         self._remote_cache: tuple[float, list[ModelInfo]] | None = None
         self._lock = threading.RLock()
-        self._load_locks: dict[str, threading.Lock] = {}
+        self._load_locks: dict[tuple[str, str], threading.Lock] = {}
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_loop, daemon=True, name="model-sweeper")
         self._sweeper.start()
@@ -184,6 +188,7 @@ class ModelManager:
         if info.kind == ModelKind.adapter:
             base_info = self._adapter_base(info)
             adapter = info.name
+            engine = engine or adapter_engine()
         loaded = self._ensure_loaded(base_info, engine, seconds)
         if adapter is not None:
             loaded.engine.add_adapter(adapter, info.path)
@@ -199,7 +204,7 @@ class ModelManager:
             loaded.keep_alive = keep_alive
             expired = keep_alive == 0 and loaded.pins == 0 and loaded.engine.busy == 0
         if expired:
-            self.unload(loaded.name, missing_ok=True)
+            self._unload_key(loaded.key)
 
     def load(
         self, name: str, *, engine: str | None = None, keep_alive: str | float | None = "default"
@@ -208,18 +213,23 @@ class ModelManager:
         lease = self.acquire(name, keep_alive=keep_alive, engine=engine)
         lease.release()
         with self._lock:
-            return self._loaded[lease.name].info()
+            return lease._loaded.info()
 
     def unload(self, name: str, *, missing_ok: bool = False) -> None:
-        """Free a model now; requests still running on it are cancelled."""
+        """Free a model (with every engine it is loaded by); running requests are cancelled."""
         with self._lock:
-            loaded = self._loaded.pop(name, None)
-        if loaded is None:
-            if missing_ok:
-                return
+            keys = [key for key in self._loaded if key[0] == name]
+        if not keys and not missing_ok:
             raise NotFound(f"Model {name!r} is not loaded.")
-        loaded.engine.close()
-        log.info("unloaded %s", name)
+        for key in keys:
+            self._unload_key(key)
+
+    def _unload_key(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            loaded = self._loaded.pop(key, None)
+        if loaded is not None:
+            loaded.engine.close()
+            log.info("unloaded %s (%s)", *key)
 
     def loaded(self) -> list[LoadedModelInfo]:
         with self._lock:
@@ -227,24 +237,25 @@ class ModelManager:
 
     def close(self) -> None:
         self._stop.set()
-        for name in list(self._loaded):
-            self.unload(name, missing_ok=True)
+        for key in list(self._loaded):
+            self._unload_key(key)
 
     # -- loading ----------------------------------------------------------------------------
     def _ensure_loaded(self, info: ModelInfo, engine_name: str | None, keep_alive) -> _Loaded:  # noqa: ANN001
+        """The model loaded by `engine_name` (by any engine when None), loading it once."""
         with self._lock:
-            current = self._loaded.get(info.name)
-            lock = self._load_locks.setdefault(info.name, threading.Lock())
+            if engine_name is None:
+                engine_name = next(
+                    (key[1] for key in self._loaded if key[0] == info.name), None
+                ) or default_engine(ModelFormat(info.format))
+            key = (info.name, engine_name)
+            current = self._loaded.get(key)
+            lock = self._load_locks.setdefault(key, threading.Lock())
         if current is not None:
-            if engine_name and current.engine.name != engine_name:
-                raise InvalidInput(
-                    f"{info.name} is loaded with the {current.engine.name} engine; unload it "
-                    f"before loading it with {engine_name}."
-                )
             return current
-        with lock:  # one load per model at a time; others wait and share it
+        with lock:  # one load per model and engine at a time; others wait and share it
             with self._lock:
-                current = self._loaded.get(info.name)
+                current = self._loaded.get(key)
             if current is not None:
                 return current
             engine = self._build_engine(info, engine_name)
@@ -262,7 +273,7 @@ class ModelManager:
                 ) from None
             loaded = _Loaded(name=info.name, engine=engine, keep_alive=keep_alive)
             with self._lock:
-                self._loaded[info.name] = loaded
+                self._loaded[key] = loaded
             log.info(
                 "loaded %s with %s (%.0f MB)", info.name, engine.name, engine.memory_bytes() / 1e6
             )
@@ -372,24 +383,31 @@ class ModelManager:
                         "busy models). Raise AIFT_MODEL_MEMORY_BUDGET_MB or unload a model."
                     )
                 victim = min(idle, key=lambda item: item.last_used)
-            log.info("evicting %s to make room", victim.name)
-            self.unload(victim.name, missing_ok=True)
+            log.info("evicting %s (%s) to make room", *victim.key)
+            self._unload_key(victim.key)
 
     def _sweep_loop(self) -> None:
         while not self._stop.wait(1.0):
             now = time.time()
             with self._lock:
                 expired = [
-                    item.name
+                    item.key
                     for item in self._loaded.values()
                     if item.pins == 0
                     and item.engine.busy == 0
                     and (exp := item.expires_at()) is not None
                     and exp <= now
                 ]
-            for name in expired:
-                log.info("keep_alive of %s ran out", name)
-                self.unload(name, missing_ok=True)
+            for key in expired:
+                log.info("keep_alive of %s (%s) ran out", *key)
+                self._unload_key(key)
+
+
+def adapter_engine() -> str:
+    """The engine that serves adapters here: vLLM on a GPU with vLLM, else transformers."""
+    from aift.inference.engines.vllm import vllm_available
+
+    return "vllm" if vllm_available() else "transformers"
 
 
 def default_engine(fmt: ModelFormat) -> str:
