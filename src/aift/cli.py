@@ -337,6 +337,24 @@ def train(
         _follow(runtime, job.id)
 
 
+@app.command()
+def merge(
+    adapter: str,
+    name: Annotated[str | None, typer.Option(help="Name of the merged model.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow progress until it ends.")] = True,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Merge an adapter into its base model as a new full model (a worker runs it)."""
+    from aift.training.merge import MergeRequest
+
+    runtime = _runtime(workspace)
+    runtime.models.scan()
+    job = runtime.training.merge(MergeRequest(adapter=adapter, name=name), runtime.models)
+    console.print(f"queued merge job [bold]{job.id}[/]")
+    if wait:
+        _follow(runtime, job.id)
+
+
 # -- datasets --------------------------------------------------------------------------
 @datasets_app.command("add")
 def datasets_add(

@@ -14,7 +14,7 @@ def test_migrations_create_the_schema_and_are_idempotent(settings: Settings) -> 
     tables = set(inspect(runtime.db.engine).get_table_names())
     assert {"jobs", "models", "alembic_version"} <= tables
     with runtime.db.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0003"
         assert conn.execute(text("pragma journal_mode")).scalar() == "wal"
     assert (settings.workspace / "metadata" / "aift.db").exists()
 

@@ -195,3 +195,72 @@ def test_bad_runs_are_refused_before_they_start(
         with pytest.raises(ValidationError):
             config(dataset_id, **bad)
     assert runtime.jobs.list().total == before, "no job was created"
+
+
+@pytest.mark.parametrize("method", ["lora", "dora"])
+def test_merge_gives_a_full_model_with_the_adapters_outputs(
+    runtime: Runtime,
+    worker,
+    dataset_id: str,
+    method: str,  # noqa: ANN001
+) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from aift.training.merge import MergeRequest
+
+    trained = finished(
+        runtime,
+        runtime.training.submit(
+            config(dataset_id, method=method, max_steps=4, eval_steps=None, learning_rate=2e-2)
+        ).id,
+    )
+    assert trained["status"] == "succeeded", trained["error"]
+    adapter = trained["result"]["model"]
+    merged = finished(
+        runtime, runtime.training.merge(MergeRequest(adapter=adapter), runtime.models).id
+    )
+    assert merged["status"] == "succeeded", merged["error"]
+    assert merged["result"]["method"] == ("peft" if method == "dora" else "streaming")
+    info = runtime.models.get(merged["result"]["model"])
+    assert info.kind == "finetuned" and info.details["merged_from"] == adapter
+    base_dir = runtime.workspace.models / "tiny-chat"
+    ids = torch.tensor([[1, 520, 9531, 198, 2683, 359]])
+    with torch.no_grad():
+        expected = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(base_dir), trained["result"]["output_dir"]
+        )(ids).logits
+        plain = AutoModelForCausalLM.from_pretrained(base_dir)(ids).logits
+        got = AutoModelForCausalLM.from_pretrained(info.path)(ids).logits
+    assert torch.allclose(got, expected, atol=1e-4)
+    assert not torch.allclose(got, plain, atol=1e-3), "the merge changed the weights"
+    with pytest.raises(InvalidInput, match="not an adapter"):
+        runtime.training.merge(MergeRequest(adapter="tiny-chat"), runtime.models)
+
+
+def test_cancel_keeps_a_checkpoint_and_resume_finishes(
+    runtime: Runtime,
+    worker,  # noqa: ANN001
+    dataset_id: str,
+) -> None:
+    job = runtime.training.submit(
+        config(dataset_id, max_steps=30, save_steps=1000, eval_steps=None, learning_rate=1e-3)
+    )
+    wait_for(
+        lambda: runtime.jobs.get(job.id).model_dump(),
+        lambda j: (j["metrics"] or {}).get("step", 0) >= 5,
+        timeout=240,
+    )
+    runtime.jobs.cancel(job.id)
+    stopped = finished(runtime, job.id)
+    assert stopped["status"] == "cancelled"
+    checkpoints = list((Path(job.config["output_dir"]) / "checkpoints").glob("checkpoint-*"))
+    assert checkpoints, "cancel saved a checkpoint although save_steps was not reached"
+    saved_at = int(checkpoints[0].name.split("-")[1])
+    assert 5 <= saved_at < 30
+    runtime.jobs.resume(job.id)
+    done = finished(runtime, job.id)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["result"]["resumed_from"] == f"checkpoint-{saved_at}"
+    assert done["result"]["steps"] == 30

@@ -20,7 +20,12 @@ if TYPE_CHECKING:
 
 Handler = Callable[["JobContext", Any], dict[str, Any] | None]
 
-BUILTIN_KIND_MODULES = ("aift.jobs.builtin", "aift.inference.pull", "aift.training.trainer")
+BUILTIN_KIND_MODULES = (
+    "aift.jobs.builtin",
+    "aift.inference.pull",
+    "aift.training.trainer",
+    "aift.training.merge",
+)
 
 
 @dataclass(frozen=True)

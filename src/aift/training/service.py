@@ -94,6 +94,33 @@ class TrainingService:
         params, _ = safetensors_summary(sorted(Path(base.path).glob("*.safetensors")))
         return params
 
+    def merge(self, request, registry) -> JobInfo:  # noqa: ANN001 - MergeRequest, ModelRegistry
+        """Queue the merge of an adapter into its base (a new full model)."""
+        from aift.models.schemas import ModelKind
+        from aift.training.merge import MergeJobConfig, output_for
+
+        adapter = registry.get(request.adapter)
+        if adapter.kind != ModelKind.adapter:
+            raise InvalidInput(f"{adapter.name} is a {adapter.kind.value} model, not an adapter.")
+        if not adapter.base_model:
+            raise InvalidInput(f"Adapter {adapter.name} does not name its base model.")
+        base = self.resolver.resolve(adapter.base_model)
+        self._check_base(base)
+        job_config = MergeJobConfig(
+            **request.model_dump(),
+            adapter_dir=adapter.path,
+            base=base,
+            output_dir=str(output_for(self.workspace.outputs, request)),
+        )
+        return self.jobs.submit(
+            JobCreate(
+                kind="training.merge",
+                config=job_config.model_dump(mode="json"),
+                title=f"merge {adapter.name}",
+            ),
+            internal=True,
+        )
+
     @staticmethod
     def _check_memory(config: TrainingConfig, params: int) -> None:
         need = params * TRAINING_BYTES[config.method] * 1.3

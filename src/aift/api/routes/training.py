@@ -9,6 +9,7 @@ from aift.api.deps import get_runtime
 from aift.jobs.schemas import JobInfo
 from aift.runtime import Runtime
 from aift.training.config import TrainingConfig
+from aift.training.merge import MergeRequest
 
 router = APIRouter(prefix="/api/v1/training", tags=["training"])
 
@@ -19,3 +20,9 @@ async def start_training(
 ) -> JobInfo:
     """Validate the run config (dataset, base model, method, memory) and queue the run."""
     return await run_in_threadpool(runtime.training.submit, config)
+
+
+@router.post("/merge", response_model=JobInfo, status_code=202)
+async def merge_adapter(request: MergeRequest, runtime: Runtime = Depends(get_runtime)) -> JobInfo:
+    """Merge an adapter into its base as a new full model (a job; registered when done)."""
+    return await run_in_threadpool(runtime.training.merge, request, runtime.models)
