@@ -95,9 +95,10 @@ def baseline(model_dir: Path, train: list[dict], steps: int, out: Path) -> tuple
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     rows = []
     for example in train:
-        ids = tokenizer.apply_chat_template(example["messages"], tokenize=True)
-        ids = ids["input_ids"] if isinstance(ids, dict) else list(ids)
-        rows.append({"input_ids": ids})
+        encoded = tokenizer.apply_chat_template(
+            example["messages"], tokenize=True, return_dict=True
+        )
+        rows.append({"input_ids": list(encoded["input_ids"])})
 
     def collate(batch: list[dict]) -> dict:
         width = max(len(r["input_ids"]) for r in batch)
