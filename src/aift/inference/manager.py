@@ -165,7 +165,7 @@ class ModelManager:
         """The registry entry of a served name, or a 404 naming close matches."""
         name = name.strip()
         for model in self.servable():
-            if model.name == name or name.lower() in _aliases(model):
+            if names_model(model, name):
                 return model
         known = [m.name for m in self.servable()]
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
@@ -342,9 +342,7 @@ class ModelManager:
         if not base:
             raise InvalidInput(f"Adapter {adapter.name} does not name its base model.")
         for model in self.servable():
-            if model.kind != ModelKind.adapter and (
-                model.name == base or model.path == base or base.lower() in _aliases(model)
-            ):
+            if model.kind != ModelKind.adapter and (model.path == base or names_model(model, base)):
                 return model
         resolved = self.resolver.resolve(base)
         return self.registry.register(base, _path_of(resolved), source=resolved.source)
@@ -420,8 +418,10 @@ def default_engine(fmt: ModelFormat) -> str:
     return "vllm" if vllm_available() else "transformers"
 
 
-def _aliases(model: ModelInfo) -> set[str]:
-    return {a.lower() for a in model.details.get("aliases", [])} | {model.name.lower()}
+def names_model(model: ModelInfo, name: str) -> bool:
+    """Whether `name` is the model's name or one of its aliases (case-insensitive)."""
+    aliases = {a.lower() for a in model.details.get("aliases", [])} | {model.name.lower()}
+    return name.strip().lower() in aliases
 
 
 def _path_of(resolved: ResolvedModel):  # noqa: ANN202

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from aift.errors import InvalidInput, NotFound
 from aift.inference.embedders import Embedder, load_embedder
 from aift.inference.engines.base import GenerationStream
-from aift.inference.manager import Lease, ModelManager
+from aift.inference.manager import Lease, ModelManager, names_model
 from aift.inference.schemas import ChatMessage, SamplingParams, TokenEvent
 from aift.models.schemas import ModelInfo, ModelKind
 
@@ -93,9 +93,7 @@ class ServingService:
     def describe(self, name: str) -> ModelInfo:
         """Registry entry of any model a request may name (language or embedding)."""
         for model in self.embedding_models():
-            if model.name == name or name.lower() in {
-                a.lower() for a in model.details.get("aliases", [])
-            }:
+            if names_model(model, name):
                 return model
         return self.manager.describe(name)
 
@@ -108,15 +106,7 @@ class ServingService:
             if name in self._embedders:
                 return self._embedders[name]
             models = self.embedding_models()
-            match = next(
-                (
-                    m
-                    for m in models
-                    if m.name == name
-                    or name.lower() in {a.lower() for a in m.details.get("aliases", [])}
-                ),
-                None,
-            )
+            match = next((m for m in models if names_model(m, name)), None)
             if match is None:
                 if any(m.name == name for m in self.manager.servable()):
                     raise InvalidInput(f"{name} is a language model, not an embedding model.")

@@ -21,7 +21,13 @@ from aift.inference.engines.base import (
     finish_sequence,
     new_sequence,
 )
-from aift.inference.schemas import ChatMessage, FinishReason, GenerationStats, SamplingParams
+from aift.inference.schemas import (
+    ChatMessage,
+    FinishReason,
+    GenerationStats,
+    SamplingParams,
+    TokenEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +176,7 @@ class OllamaEngine(Engine):
                     return
                 text = text_of(chunk)
                 if text:
-                    seq.out.put_nowait(_event(text))
+                    seq.out.put_nowait(TokenEvent(text=text))
                 last = chunk
             reason = (
                 FinishReason.length
@@ -200,9 +206,3 @@ class OllamaEngine(Engine):
         with self._lock:
             for seq in self._sequences:
                 seq.cancelled.set()
-
-
-def _event(text: str):  # noqa: ANN202
-    from aift.inference.schemas import TokenEvent
-
-    return TokenEvent(text=text)
