@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     server_url: str = Field(
         "http://127.0.0.1:8050", description="Server the CLI's chat and model commands talk to."
     )
+    wandb_project: str | None = Field(
+        None,
+        description="Also report training runs to this Weights & Biases project "
+        "(needs the wandb extra; WANDB_MODE=offline works without a network).",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

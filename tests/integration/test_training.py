@@ -104,11 +104,14 @@ def test_a_run_trains_saves_and_registers(
         assert (out / name).exists(), name
     assert list((out / "tensorboard").rglob("events.out.tfevents*"))
     assert done["metrics"] and "tokens_per_second" in done["metrics"]
+    assert result["attention"] == "packed", "packed rows train with per-example attention"
     model = runtime.models.get(out.name)
     if method == "full":
         assert model.kind == "finetuned" and (out / "model.safetensors").exists()
         from transformers import AutoModelForCausalLM
 
+        saved = json.loads((out / "config.json").read_text())
+        assert saved.get("use_cache", True) and saved.get("attn_implementation") in (None, "sdpa")
         assert AutoModelForCausalLM.from_pretrained(out).config.num_hidden_layers == 2
     else:
         assert model.kind == "adapter" and model.base_model == "tiny-chat"

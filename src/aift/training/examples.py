@@ -3,8 +3,9 @@
 Labels are the token ids where the loss counts and -100 elsewhere: with `loss_on=assistant`
 only the assistant turns (their text and end-of-turn token) count, so the model learns
 to answer, not to repeat prompts. Packing puts several examples into one row of at most
-`max_length` tokens with position ids restarting per example; transformers then builds a
-block-diagonal causal mask, so packed examples never attend to each other.
+`max_length` tokens with position ids restarting per example; attention then runs per
+example (`packed_attention`), or through transformers' block-diagonal mask for other
+architectures, so packed examples never attend to each other.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from aift.models.resolver import ModelResolver
 from aift.models.schemas import ModelFormat
 from aift.training.config import Method, TrainingConfig
 from aift.training.datasets import DatasetService
-from aift.training.trainer import TrainingJobConfig
+from aift.training.trainer import TrainingJobConfig, reporters
 from aift.workspace import Workspace, safe_name
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class TrainingService:
                     "QLoRA needs a GPU (4-bit bitsandbytes, `pip install 'aift[gpu]'`); use "
                     "method lora or dora on this machine."
                 )
+        reporters(self.resolver.settings.wandb_project)  # a configured W&B needs its package
         base = self.resolver.resolve(config.base_model)
         params = self._check_base(base)
         self._check_memory(config, params)

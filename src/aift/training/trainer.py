@@ -30,6 +30,8 @@ from aift.training.examples import (
     tokenize_example,
     unpacked,
 )
+from aift.training.packed_attention import supports_packed_attention, use_packed_attention
+from aift.training.supervised_loss import supervised_trainer_class
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class Prepared:
     val_rows: list[dict]
     truncated: int
     supervised_tokens: int
+    attention: str
 
 
 def choose_precision(precision: Precision, on_gpu: bool) -> str:
@@ -66,6 +69,20 @@ def choose_precision(precision: Precision, on_gpu: bool) -> str:
     from aift.monitoring.system import cpu_supports_bf16
 
     return "bf16" if cpu_supports_bf16() else "fp32"
+
+
+def reporters(wandb_project: str | None) -> list[str]:
+    """Where the Trainer logs: TensorBoard always, W&B when a project is configured."""
+    if not wandb_project:
+        return ["tensorboard"]
+    import importlib.util
+
+    if importlib.util.find_spec("wandb") is None:
+        raise CapabilityMissing(
+            "AIFT_WANDB_PROJECT is set but wandb is not installed: `pip install 'aift[wandb]'` "
+            "or unset AIFT_WANDB_PROJECT."
+        )
+    return ["tensorboard", "wandb"]
 
 
 def setup(config: TrainingJobConfig, examples: dict[str, list[dict]], model_dir: Path) -> Prepared:
@@ -91,6 +108,11 @@ def setup(config: TrainingJobConfig, examples: dict[str, list[dict]], model_dir:
             "device_map": "auto",
         }
     model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    model.config.use_cache = False  # a cache would also disable transformers' packing masks
+    attention = model.config._attn_implementation
+    if config.packing and supports_packed_attention(model.config, config.max_length):
+        use_packed_attention(model)
+        attention = "packed"
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if config.method != Method.full:
@@ -128,6 +150,7 @@ def setup(config: TrainingJobConfig, examples: dict[str, list[dict]], model_dir:
         val_rows,
         sum(t.truncated for t in items["train"] + items["val"]),
         supervised_tokens(train_rows),
+        attention,
     )
 
 
@@ -204,7 +227,7 @@ def _progress_callback(ctx: JobContext, metrics_file: Path, tokens_per_step: flo
 def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[str, Any]:
     """Run the Trainer, resuming from the newest checkpoint when one exists."""
     import torch
-    from transformers import Trainer, TrainingArguments
+    from transformers import TrainingArguments
 
     output = Path(config.output_dir)
     checkpoints = output / "checkpoints"
@@ -216,6 +239,12 @@ def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[
     )
     tokens_per_step = prepared.supervised_tokens / max(steps_per_epoch, 1)
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(output / "tensorboard")  # this job's process
+    from aift.config import get_settings
+
+    report_to = reporters(get_settings().wandb_project)
+    if "wandb" in report_to:
+        os.environ["WANDB_PROJECT"] = get_settings().wandb_project or ""
+        os.environ.setdefault("WANDB_DIR", str(output))
     args = TrainingArguments(
         output_dir=str(checkpoints),
         per_device_train_batch_size=config.batch_size,
@@ -238,13 +267,16 @@ def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=not on_gpu,
-        report_to=["tensorboard"],
+        report_to=report_to,
+        run_name=output.name,
         remove_unused_columns=False,
+        label_names=["labels"],
+        prediction_loss_only=True,
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
     progress = _progress_callback(ctx, output / "metrics.jsonl", tokens_per_step)
-    trainer = Trainer(
+    trainer = supervised_trainer_class()(
         model=prepared.model,
         args=args,
         train_dataset=_Rows(prepared.train_rows),
@@ -264,6 +296,7 @@ def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[
         "steps": trainer.state.global_step,
         "runtime_seconds": time.monotonic() - started,
         "precision": precision,
+        "attention": prepared.attention,
         "resumed_from": resume.name if resume else None,
         "truncated_examples": prepared.truncated,
         "supervised_tokens_per_epoch": prepared.supervised_tokens,
@@ -292,6 +325,7 @@ def finish(
     from aift.workspace import Workspace
 
     output = Path(config.output_dir)
+    _restore_inference_settings(prepared.model)
     prepared.model.save_pretrained(output, safe_serialization=True)
     prepared.tokenizer.save_pretrained(output)
     adapter_config = output / "adapter_config.json"
@@ -316,6 +350,14 @@ def finish(
         extra={"training": {"method": config.method.value, "dataset": config.dataset, **metrics}},
     )
     return {"model": info.name, "kind": info.kind.value, "output_dir": str(output), **metrics}
+
+
+def _restore_inference_settings(model: Any) -> None:
+    """Undo the training-only switches so a saved full model loads as a normal one."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.config.use_cache = True
+    if base.config._attn_implementation != "sdpa":
+        base.set_attn_implementation("sdpa")
 
 
 def _model_card(config: TrainingJobConfig, metrics: dict[str, Any]) -> str:

@@ -1,0 +1,120 @@
+"""Packed rows train exactly like separate examples, and the loss only where labels are."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aift.training.examples import IGNORE, Collator
+from aift.training.packed_attention import (
+    example_bounds,
+    supports_packed_attention,
+    use_packed_attention,
+)
+from aift.training.supervised_loss import next_token_targets, supervised_trainer_class
+
+LENGTHS = (7, 12, 5)
+
+
+@pytest.fixture()
+def tiny_llama():
+    """A random 2-layer Llama with grouped-query attention, in training mode."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=128,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
+    model = LlamaForCausalLM(config)
+    model.config.use_cache = False
+    return model.train()
+
+
+def _examples() -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    return [torch.randint(0, 128, (n,), generator=generator) for n in LENGTHS]
+
+
+def _packed(examples: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.cat(examples).unsqueeze(0)
+    positions = torch.cat([torch.arange(len(e)) for e in examples]).unsqueeze(0)
+    return ids, positions
+
+
+def test_example_bounds_split_where_positions_restart() -> None:
+    assert example_bounds(torch.tensor([0, 1, 2, 0, 1, 0])) == [0, 3, 5, 6]
+    assert example_bounds(torch.tensor([3, 4, 0, 1])) == [0, 2, 4]
+
+
+@pytest.mark.parametrize("attention", ["packed", "sdpa"])
+def test_packed_row_equals_examples_run_alone(tiny_llama, attention: str) -> None:
+    examples = _examples()
+    with torch.no_grad():
+        alone = torch.cat([tiny_llama(input_ids=e.unsqueeze(0)).logits for e in examples], 1)
+        if attention == "packed":
+            use_packed_attention(tiny_llama)
+        ids, positions = _packed(examples)
+        packed = tiny_llama(input_ids=ids, position_ids=positions).logits
+    assert torch.allclose(packed, alone, atol=1e-5)
+
+
+def test_packed_attention_handles_a_padded_batch_of_rows(tiny_llama) -> None:
+    examples = _examples()
+    rows = [
+        {
+            "input_ids": torch.cat(examples[:2]).tolist(),
+            "labels": [IGNORE] * 19,
+            "position_ids": list(range(7)) + list(range(12)),
+        },
+        {"input_ids": examples[2].tolist(), "labels": [IGNORE] * 5, "position_ids": list(range(5))},
+    ]
+    batch = Collator(pad_id=0, packed=True)(rows)
+    use_packed_attention(tiny_llama)
+    with torch.no_grad():
+        logits = tiny_llama(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits
+        alone = tiny_llama(input_ids=examples[2].unsqueeze(0)).logits
+    assert torch.allclose(logits[1:, :5], alone, atol=1e-5)
+
+
+def test_next_token_targets_keep_only_positions_before_a_label() -> None:
+    labels = torch.tensor([[IGNORE, IGNORE, 5, 6, IGNORE], [IGNORE, 9, IGNORE, IGNORE, IGNORE]])
+    keep, targets = next_token_targets(labels)
+    assert keep.tolist() == [0, 1, 2]
+    assert targets.tolist() == [[IGNORE, 5, 6], [9, IGNORE, IGNORE]]
+
+
+def test_next_token_targets_without_labels_keep_one_ignored_position() -> None:
+    keep, targets = next_token_targets(torch.full((1, 4), IGNORE))
+    assert keep.tolist() == [3] and targets.tolist() == [[IGNORE]]
+
+
+def test_supervised_loss_equals_the_models_own_loss(tiny_llama, tmp_path) -> None:
+    from transformers import TrainingArguments
+
+    ids = torch.randint(0, 128, (2, 16), generator=torch.Generator().manual_seed(2))
+    labels = torch.full_like(ids, IGNORE)
+    labels[0, 5:9] = ids[0, 5:9]
+    labels[1, 12:] = ids[1, 12:]
+    trainer = supervised_trainer_class()(
+        model=tiny_llama,
+        args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[]),
+    )
+    with torch.no_grad():
+        ours = trainer.compute_loss(tiny_llama, {"input_ids": ids, "labels": labels})
+        reference = tiny_llama(input_ids=ids, labels=labels).loss
+    assert torch.allclose(ours, reference, atol=1e-6)
+
+
+def test_packed_attention_only_for_plain_attention_architectures() -> None:
+    from transformers import GemmaConfig, LlamaConfig, MistralConfig
+
+    assert supports_packed_attention(LlamaConfig(), 1024)
+    assert not supports_packed_attention(GemmaConfig(), 1024)
+    assert supports_packed_attention(MistralConfig(sliding_window=4096), 1024)
+    assert not supports_packed_attention(MistralConfig(sliding_window=512), 1024)
