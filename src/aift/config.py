@@ -94,13 +94,26 @@ class Settings(BaseSettings):
     server_url: str = Field(
         "http://127.0.0.1:8050", description="Server the CLI's chat and model commands talk to."
     )
+    ocr_engine: str = Field(
+        "rapidocr", description="OCR for scanned pages: rapidocr, easyocr or tesseract."
+    )
+    ocr_languages: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["en", "ko"],
+        description="Language hints for OCR (ISO codes, comma-separated).",
+    )
+    parse_page_timeout_seconds: float = Field(
+        120.0, gt=0, description="Longest a single page may take to parse before the file fails."
+    )
+    index_wait_seconds: float = Field(
+        600.0, gt=0, description="How long an ingestion job waits for the server to index."
+    )
     wandb_project: str | None = Field(
         None,
         description="Also report training runs to this Weights & Biases project "
         "(needs the wandb extra; WANDB_MODE=offline works without a network).",
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "ocr_languages", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):

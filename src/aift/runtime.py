@@ -74,6 +74,25 @@ class Runtime:
 
         return TrainingService(self.workspace, self.jobs, self.datasets, self.models.resolver)
 
+    @cached_property
+    def knowledge(self):  # noqa: ANN201 - aift.rag.service.KnowledgeService
+        from aift.rag.service import KnowledgeService
+        from aift.rag.store import KnowledgeStore
+
+        return KnowledgeService(
+            KnowledgeStore(self.db), self.workspace, self.jobs, self.models.resolver, self.serving
+        )
+
+    def own_vector_index(self):  # noqa: ANN201 - aift.rag.syncer.IndexSyncer
+        """Open the vector index in this process and keep it synced (the server only)."""
+        from aift.rag.index import VectorIndex
+        from aift.rag.syncer import IndexSyncer
+
+        syncer = IndexSyncer(self.knowledge.store, VectorIndex(self.settings))
+        self.knowledge.syncer = syncer
+        syncer.start()
+        return syncer
+
     def close(self) -> None:
         if "model_manager" in self.__dict__:
             self.model_manager.close()

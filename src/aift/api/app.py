@@ -21,6 +21,7 @@ from aift.api.routes import (
     datasets,
     health,
     jobs,
+    knowledge,
     models,
     ollama,
     openai,
@@ -59,6 +60,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(runtime.own_vector_index)  # the server owns embedded Qdrant
         if worker is not None:
             worker.start()
         sweeper = asyncio.create_task(_watch_orphans(runtime))
@@ -68,6 +70,9 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
             await run_in_threadpool(runtime.model_manager.close)
         if worker is not None:
             await run_in_threadpool(worker.stop)
+        if "knowledge" in runtime.__dict__ and runtime.knowledge.syncer is not None:
+            runtime.knowledge.syncer.stop()
+            runtime.knowledge.syncer.index.close()
 
     app = FastAPI(
         title="aift",
@@ -78,7 +83,19 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
     app.state.runtime = runtime
     app.state.worker = worker
     install_error_handlers(app)
-    for module in (health, system, jobs, models, datasets, training, openai, ollama, ws, pages):
+    for module in (
+        health,
+        system,
+        jobs,
+        models,
+        datasets,
+        training,
+        knowledge,
+        openai,
+        ollama,
+        ws,
+        pages,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 

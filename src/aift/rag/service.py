@@ -1,0 +1,262 @@
+"""Knowledge bases: create, list, show, delete; upload documents; delete documents;
+re-index. Validates everything a user sends before anything is stored or queued."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+from pathlib import Path
+
+from aift.errors import Conflict, InvalidInput
+from aift.jobs.schemas import JobCreate
+from aift.jobs.service import JobService
+from aift.models.resolver import ModelResolver
+from aift.models.schemas import Purpose
+from aift.rag import filetypes
+from aift.rag.index import collection_name
+from aift.rag.ingest import pages_file, password_file
+from aift.rag.schemas import (
+    DocumentInfo,
+    DocumentStatus,
+    IngestJobConfig,
+    KnowledgeBaseCreate,
+    KnowledgeBaseInfo,
+    ReindexJobConfig,
+    ReindexRequest,
+    RejectedFile,
+    UploadResult,
+)
+from aift.rag.store import KnowledgeStore, now
+from aift.store.tables import DocumentRow, KnowledgeBaseRow
+from aift.workspace import Workspace, safe_name
+
+
+class KnowledgeService:
+    """The knowledge-base capability; `syncer` is set in the process owning the index."""
+
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        workspace: Workspace,
+        jobs: JobService,
+        resolver: ModelResolver,
+        serving,  # noqa: ANN001 - aift.inference.service.ServingService
+    ) -> None:
+        self.store = store
+        self.resolver = resolver
+        self.workspace = workspace
+        self.jobs = jobs
+        self.serving = serving
+        self.syncer = None  # aift.rag.syncer.IndexSyncer in the server
+
+    # knowledge bases -------------------------------------------------------------------
+
+    def _embedder(self, ref: str | None):  # noqa: ANN202
+        """(embedder, requested name, warning) for a model reference or the default."""
+        requested = ref or self.resolver.default_ref(Purpose.embedding)
+        # only the configured default may fall back to a packaged stand-in
+        resolved = self.resolver.resolve(requested, purpose=Purpose.embedding, fallback=ref is None)
+        return self.serving.embedder(resolved.name), requested, resolved.warning
+
+    def create(self, request: KnowledgeBaseCreate) -> KnowledgeBaseInfo:
+        """A new knowledge base bound to an embedding model (dimension recorded)."""
+        name = request.name.strip()
+        if not name:
+            raise InvalidInput("The knowledge base name is empty.")
+        if any(kb.name == name for kb in self.store.list_kbs()):
+            raise Conflict(f"A knowledge base named {name!r} already exists.")
+        embedder, requested, warning = self._embedder(request.embedding_model)
+        budget = embedder.passage_token_budget()
+        effective = min(request.chunking.chunk_tokens, budget)
+        if effective < request.chunking.chunk_tokens:
+            note = (
+                f"{embedder.name} reads at most {budget} tokens per passage, so chunks hold "
+                f"{effective} tokens instead of {request.chunking.chunk_tokens}."
+            )
+            warning = f"{warning} {note}" if warning else note
+        row = KnowledgeBaseRow(
+            id=uuid.uuid4().hex,
+            name=name,
+            description=request.description,
+            embedding_model=embedder.name,
+            embedding_requested=requested,
+            dimension=embedder.dimension,
+            chunking=request.chunking.model_dump(),
+            effective_chunk_tokens=effective,
+            generation=1,
+            status="ready",
+            warning=warning,
+            created_at=now(),
+            updated_at=now(),
+        )
+        self.store.add_kb(row)
+        return self.store.kb_info(row)
+
+    def get(self, ref: str) -> KnowledgeBaseInfo:
+        return self.store.kb_info(self.store.kb_row(ref))
+
+    def list(self) -> list[KnowledgeBaseInfo]:
+        return [self.store.kb_info(row) for row in self.store.list_kbs()]
+
+    def delete(self, ref: str) -> None:
+        """The knowledge base, its documents, files, chunks and vectors."""
+        kb = self.store.kb_row(ref)
+        with self._index_lock():
+            self.store.delete_kb(kb.id)
+            if self.syncer is not None:
+                for generation in (kb.generation, kb.generation + 1):
+                    self.syncer.index.drop(collection_name(kb.id, generation))
+        shutil.rmtree(self._folder(kb.id), ignore_errors=True)
+
+    # documents -------------------------------------------------------------------------
+
+    def _folder(self, kb_id: str) -> Path:
+        return self.workspace.data / "kb" / kb_id
+
+    def add_files(
+        self, ref: str, files: list[tuple[Path, str]], password: str | None = None
+    ) -> UploadResult:
+        """Accept the valid files of an upload (moved from temp_uploads/ to data/) and
+        queue one ingestion job for them; report duplicates and rejected files."""
+        kb = self.store.kb_row(ref)
+        if kb.status == "reindexing":
+            raise Conflict(f"{kb.name} is being re-indexed; upload when that job has finished.")
+        result = UploadResult()
+        folder = self._folder(kb.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        seen: set[str] = set()
+        for temp, original in files:
+            name = _display_name(original)
+            try:
+                content_type = filetypes.detect(temp, name)
+            except filetypes.UnsupportedFile as exc:
+                result.rejected.append(RejectedFile(name=name, reason=str(exc)))
+                continue
+            digest = _sha256(temp)
+            existing = self.store.find_document(kb.id, digest)
+            if existing is not None or digest in seen:
+                if existing is not None:
+                    result.duplicates.append(self.store.info(existing))
+                continue
+            seen.add(digest)
+            doc_id = uuid.uuid4().hex
+            target = folder / f"{doc_id}{filetypes.suffix(content_type)}"
+            shutil.move(temp, target)
+            row = DocumentRow(
+                id=doc_id,
+                kb_id=kb.id,
+                name=name,
+                content_type=content_type,
+                sha256=digest,
+                size_bytes=target.stat().st_size,
+                path=str(target),
+                status=DocumentStatus.queued.value,
+                timings={},
+                created_at=now(),
+                updated_at=now(),
+            )
+            if password and content_type == filetypes.PDF:
+                _write_secret(password_file(row), password)
+            self.store.add_document(row)
+            result.accepted.append(self.store.info(row))
+        if result.accepted:
+            job = self._submit([d.id for d in result.accepted], kb)
+            result.job_id = job.id
+            for doc in result.accepted:
+                self.store.update_document(doc.id, job_id=job.id)
+                doc.job_id = job.id
+        return result
+
+    def _submit(self, doc_ids: list[str], kb: KnowledgeBaseRow):  # noqa: ANN202
+        return self.jobs.submit(
+            JobCreate(
+                kind="rag.ingest",
+                config=IngestJobConfig(kb_id=kb.id, document_ids=doc_ids).model_dump(),
+                title=f"ingest {len(doc_ids)} document(s) into {kb.name}",
+            ),
+            internal=True,
+        )
+
+    def documents(self, ref: str, status: str | None = None) -> list[DocumentInfo]:
+        kb = self.store.kb_row(ref)
+        return [self.store.info(row) for row in self.store.documents(kb.id, status)]
+
+    def document(self, ref: str, doc_id: str) -> DocumentInfo:
+        kb = self.store.kb_row(ref)
+        return self.store.info(self.store.document(doc_id, kb.id))
+
+    def retry(self, ref: str, doc_id: str, password: str | None = None) -> DocumentInfo:
+        """Ingest a failed document again (with a password for an encrypted PDF)."""
+        kb = self.store.kb_row(ref)
+        row = self.store.document(doc_id, kb.id)
+        if row.status not in (DocumentStatus.failed.value, DocumentStatus.needs_password.value):
+            raise Conflict(f"{row.name} is {row.status}; only failed documents can be retried.")
+        if password:
+            _write_secret(password_file(row), password)
+        job = self._submit([row.id], kb)
+        self.store.update_document(
+            row.id, status=DocumentStatus.queued.value, error=None, job_id=job.id
+        )
+        return self.store.info(self.store.document(row.id))
+
+    def delete_document(self, ref: str, doc_id: str) -> None:
+        """The document's rows, vectors and files; other documents are untouched."""
+        kb = self.store.kb_row(ref)
+        row = self.store.document(doc_id, kb.id)
+        with self._index_lock():
+            self.store.delete_document(row.id)
+            if self.syncer is not None:
+                for generation in (kb.generation, kb.generation + 1):
+                    self.syncer.index.delete_where(
+                        collection_name(kb.id, generation), "document_id", row.id
+                    )
+        for path in (Path(row.path), pages_file(row), password_file(row)):
+            path.unlink(missing_ok=True)
+
+    def reindex(self, ref: str, request: ReindexRequest):  # noqa: ANN201 - JobInfo
+        """Queue a re-index into a new generation; search keeps the old one meanwhile."""
+        kb = self.store.kb_row(ref)
+        if kb.status == "reindexing":
+            raise Conflict(f"{kb.name} is already being re-indexed.")
+        embedder, requested, _ = self._embedder(request.embedding_model or kb.embedding_model)
+        config = ReindexJobConfig(
+            kb_id=kb.id,
+            generation=kb.generation + 1,
+            embedding_model=embedder.name,
+            embedding_requested=request.embedding_model or kb.embedding_requested,
+            dimension=embedder.dimension,
+            chunking=request.chunking or kb.chunking,
+        )
+        self.store.update_kb(kb.id, status="reindexing")
+        return self.jobs.submit(
+            JobCreate(kind="rag.reindex", config=config.model_dump(), title=f"re-index {kb.name}"),
+            internal=True,
+        )
+
+    def _index_lock(self):  # noqa: ANN202
+        import contextlib
+
+        return self.syncer.lock if self.syncer is not None else contextlib.nullcontext()
+
+
+def _display_name(original: str) -> str:
+    """The file's own name (no folders), made safe for display and the file system."""
+    base = original.replace("\\", "/").rsplit("/", 1)[-1]
+    try:
+        return safe_name(base)
+    except InvalidInput:
+        return "document"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(secret)

@@ -1,0 +1,246 @@
+"""Knowledge bases, documents and chunks in the metadata database."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from aift.errors import NotFound
+from aift.rag.schemas import ChunkingSettings, DocumentInfo, DocumentStatus, KnowledgeBaseInfo
+from aift.store import Database
+from aift.store.tables import ChunkRow, DocumentRow, KnowledgeBaseRow
+
+# Point ids derive from content: the same chunk of the same file in the same knowledge
+# base generation is the same point, so a re-run never duplicates anything.
+_POINTS = uuid.UUID("5d1c6f8e-3b4a-4c1e-9a8e-2f6d7b9c0a11")
+
+
+def point_id(kb_id: str, generation: int, sha256: str, index: int, text: str) -> str:
+    return str(uuid.uuid5(_POINTS, f"{kb_id}/{generation}/{sha256}/{index}/{text}"))
+
+
+def pack_vector(vector: list[float]) -> bytes:
+    return struct.pack(f"<{len(vector)}f", *vector)
+
+
+def unpack_vector(blob: bytes) -> list[float]:
+    return list(struct.unpack(f"<{len(blob) // 4}f", blob))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class KnowledgeStore:
+    """Reads and writes the rows of knowledge bases, documents and chunks."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # knowledge bases -------------------------------------------------------------------
+
+    def kb_row(self, ref: str) -> KnowledgeBaseRow:
+        """A knowledge base by id or name."""
+        with self.db.session() as session:
+            row = (
+                session.get(KnowledgeBaseRow, ref)
+                or session.scalars(
+                    select(KnowledgeBaseRow).where(KnowledgeBaseRow.name == ref)
+                ).first()
+            )
+            if row is None:
+                names = session.scalars(select(KnowledgeBaseRow.name)).all()
+                known = ", ".join(names) or "none yet (aift kb create NAME)"
+                raise NotFound(f"Knowledge base {ref!r} does not exist. Known: {known}.")
+            session.expunge(row)
+            return row
+
+    def kb_info(self, row: KnowledgeBaseRow) -> KnowledgeBaseInfo:
+        with self.db.session() as session:
+            documents = session.scalar(
+                select(func.count()).select_from(DocumentRow).where(DocumentRow.kb_id == row.id)
+            )
+            chunks = session.scalar(
+                select(func.coalesce(func.sum(DocumentRow.chunks), 0)).where(
+                    DocumentRow.kb_id == row.id
+                )
+            )
+        return KnowledgeBaseInfo(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            embedding_model=row.embedding_model,
+            embedding_requested=row.embedding_requested,
+            dimension=row.dimension,
+            chunking=ChunkingSettings(**row.chunking),
+            effective_chunk_tokens=row.effective_chunk_tokens,
+            generation=row.generation,
+            status=row.status,
+            documents=documents or 0,
+            chunks=chunks or 0,
+            warning=row.warning,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def list_kbs(self) -> list[KnowledgeBaseRow]:
+        with self.db.session() as session:
+            rows = session.scalars(select(KnowledgeBaseRow).order_by(KnowledgeBaseRow.name)).all()
+            session.expunge_all()
+            return list(rows)
+
+    def add_kb(self, row: KnowledgeBaseRow) -> None:
+        with self.db.session() as session:
+            session.add(row)
+            session.commit()
+
+    def update_kb(self, kb_id: str, **values: Any) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(KnowledgeBaseRow)
+                .where(KnowledgeBaseRow.id == kb_id)
+                .values(**values, updated_at=now())
+            )
+            session.commit()
+
+    def delete_kb(self, kb_id: str) -> None:
+        with self.db.session() as session:
+            doc_ids = select(DocumentRow.id).where(DocumentRow.kb_id == kb_id)
+            session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(doc_ids)))
+            session.execute(delete(DocumentRow).where(DocumentRow.kb_id == kb_id))
+            session.execute(delete(KnowledgeBaseRow).where(KnowledgeBaseRow.id == kb_id))
+            session.commit()
+
+    # documents -------------------------------------------------------------------------
+
+    def document(self, doc_id: str, kb_id: str | None = None) -> DocumentRow:
+        with self.db.session() as session:
+            row = session.get(DocumentRow, doc_id)
+            if row is None or (kb_id is not None and row.kb_id != kb_id):
+                raise NotFound(f"Document {doc_id!r} is not in this knowledge base.")
+            session.expunge(row)
+            return row
+
+    def find_document(self, kb_id: str, sha256: str) -> DocumentRow | None:
+        with self.db.session() as session:
+            row = session.scalars(
+                select(DocumentRow).where(DocumentRow.kb_id == kb_id, DocumentRow.sha256 == sha256)
+            ).first()
+            if row is not None:
+                session.expunge(row)
+            return row
+
+    def documents(self, kb_id: str, status: str | None = None) -> list[DocumentRow]:
+        with self.db.session() as session:
+            query = select(DocumentRow).where(DocumentRow.kb_id == kb_id)
+            if status:
+                query = query.where(DocumentRow.status == status)
+            rows = session.scalars(query.order_by(DocumentRow.created_at)).all()
+            session.expunge_all()
+            return list(rows)
+
+    def add_document(self, row: DocumentRow) -> None:
+        with self.db.session() as session:
+            session.add(row)
+            session.commit()
+
+    def update_document(self, doc_id: str, **values: Any) -> bool:
+        """Update a document; False when it was deleted meanwhile."""
+        with self.db.session() as session:
+            done = session.execute(
+                update(DocumentRow)
+                .where(DocumentRow.id == doc_id)
+                .values(**values, updated_at=now())
+            )
+            session.commit()
+            return bool(done.rowcount)
+
+    def delete_document(self, doc_id: str) -> None:
+        with self.db.session() as session:
+            session.execute(delete(ChunkRow).where(ChunkRow.document_id == doc_id))
+            session.execute(delete(DocumentRow).where(DocumentRow.id == doc_id))
+            session.commit()
+
+    @staticmethod
+    def info(row: DocumentRow) -> DocumentInfo:
+        return DocumentInfo.model_validate(row)
+
+    # chunks ----------------------------------------------------------------------------
+
+    def replace_chunks(self, doc_id: str, generation: int, rows: list[ChunkRow]) -> bool:
+        """Store a document's chunks of one generation (replacing earlier ones) in one
+        transaction; False when the document was deleted meanwhile."""
+        with self.db.session() as session:
+            if session.get(DocumentRow, doc_id) is None:
+                return False
+            session.execute(
+                delete(ChunkRow).where(
+                    ChunkRow.document_id == doc_id, ChunkRow.generation == generation
+                )
+            )
+            session.add_all(rows)
+            session.commit()
+            return True
+
+    def pending_chunks(self, limit: int) -> list[ChunkRow]:
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(ChunkRow).where(ChunkRow.indexed.is_(False)).limit(limit)
+            ).all()
+            session.expunge_all()
+            return list(rows)
+
+    def mark_indexed(self, chunk_ids: list[str]) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(ChunkRow)
+                .where(ChunkRow.id.in_(chunk_ids))
+                .values(indexed=True, dense=None, sparse=None)
+            )
+            session.commit()
+
+    def finish_indexed_documents(self) -> int:
+        """Documents waiting for the index whose chunks are all written → indexed."""
+        with self.db.session() as session:
+            waiting = session.scalars(
+                select(DocumentRow.id).where(DocumentRow.status == DocumentStatus.indexing.value)
+            ).all()
+            done = 0
+            for doc_id in waiting:
+                pending = session.scalar(
+                    select(func.count())
+                    .select_from(ChunkRow)
+                    .where(ChunkRow.document_id == doc_id, ChunkRow.indexed.is_(False))
+                )
+                if not pending:
+                    session.execute(
+                        update(DocumentRow)
+                        .where(DocumentRow.id == doc_id)
+                        .values(status=DocumentStatus.indexed.value, updated_at=now())
+                    )
+                    done += 1
+            session.commit()
+            return done
+
+    def unindexed_chunks(self, kb_id: str, generation: int) -> int:
+        with self.db.session() as session:
+            return session.scalar(
+                select(func.count())
+                .select_from(ChunkRow)
+                .where(
+                    ChunkRow.kb_id == kb_id,
+                    ChunkRow.generation == generation,
+                    ChunkRow.indexed.is_(False),
+                )
+            )
+
+    def delete_generation(self, kb_id: str, generation: int) -> None:
+        with self.db.session() as session:
+            session.execute(
+                delete(ChunkRow).where(ChunkRow.kb_id == kb_id, ChunkRow.generation == generation)
+            )
+            session.commit()

@@ -1,0 +1,211 @@
+"""Knowledge bases and ingestion through the real server: real PDFs from ../shared/data,
+real pypdfium2 + rapidocr in the parser process, the packaged MiniLM, embedded Qdrant
+owned by the server, real SQLite."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import LiveServer, start_server, wait_for
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+PDFS = SHARED / "pdfs"
+KORQUAD = SHARED / "retrieval" / "korquad_v1_dev_part1.json"
+
+pytestmark = pytest.mark.skipif(not PDFS.exists(), reason="../shared/data is not present")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(tmp_path_factory.mktemp("rag") / "ws", AIFT_MAX_UPLOAD_MB="5")
+    yield live
+    live.stop()
+
+
+def api(server: LiveServer, method: str, path: str, **kwargs) -> httpx.Response:  # noqa: ANN003
+    return httpx.request(method, f"{server.url}/api/v1{path}", timeout=120, **kwargs)
+
+
+def create_kb(server: LiveServer, name: str) -> dict:
+    response = api(server, "POST", "/kb", json={"name": name, "embedding_model": "minilm"})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def upload(server: LiveServer, kb: str, files: list[tuple[str, bytes]], **form: str) -> dict:
+    response = api(
+        server,
+        "POST",
+        f"/kb/{kb}/documents",
+        files=[("files", (name, data)) for name, data in files],
+        data=form,
+    )
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def finished_job(server: LiveServer, job_id: str, timeout: float = 240) -> dict:
+    return wait_for(
+        lambda: api(server, "GET", f"/jobs/{job_id}").json(),
+        lambda job: job["status"] in ("succeeded", "failed", "cancelled", "interrupted"),
+        timeout,
+    )
+
+
+def documents(server: LiveServer, kb: str) -> dict[str, dict]:
+    return {d["name"]: d for d in api(server, "GET", f"/kb/{kb}/documents").json()}
+
+
+def search(server: LiveServer, kb: str, query: str, mode: str = "keywords") -> list[dict]:
+    response = api(server, "POST", f"/kb/{kb}/search", json={"query": query, "mode": mode})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def scanned_pdf(source: Path, page: int) -> bytes:
+    """A PDF whose only page is a picture of `page` of `source` (no text layer)."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    image = pdfium.PdfDocument(str(source))[page].render(scale=2).to_pil()
+    out = io.BytesIO()
+    image.convert("RGB").save(out, format="PDF")
+    return out.getvalue()
+
+
+def test_a_batch_of_real_pdfs_each_succeeds_or_fails_alone(server: LiveServer) -> None:
+    kb = create_kb(server, "pdfs")
+    assert kb["embedding_model"] == "all-MiniLM-L6-v2" and kb["dimension"] == 384
+    assert kb["effective_chunk_tokens"] == 254 and "254 tokens" in kb["warning"]  # MiniLM: 256
+    meta = {f["file"]: f for f in json.loads((PDFS / "files.json").read_text())}
+    names = [
+        "minimal-document.pdf",
+        "pdflatex-4-pages.pdf",
+        "habibi.pdf",
+        "libreoffice-writer-password.pdf",
+        "multicolumn.pdf",
+    ]
+    truncated = (PDFS / "pdflatex-4-pages.pdf").read_bytes()[:3000]
+    batch = [(n, (PDFS / n).read_bytes()) for n in names] + [
+        ("truncated.pdf", truncated),
+        ("not-a-pdf.pdf", b"just some words, not a PDF\x00\x01"),
+        ("../../etc/notes.md", b"# Notes\n\nThe cafeteria opens at 7:30."),
+    ]
+    result = upload(server, kb["id"], batch)
+    assert [r["name"] for r in result["rejected"]] == ["not-a-pdf.pdf"]
+    assert "not a PDF" in result["rejected"][0]["reason"]
+    accepted = {d["name"] for d in result["accepted"]}
+    assert "notes.md" in accepted and "truncated.pdf" in accepted  # path stripped from name
+    job = finished_job(server, result["job_id"])
+    assert job["status"] == "succeeded", job
+    docs = documents(server, kb["id"])
+    for name in ("minimal-document.pdf", "pdflatex-4-pages.pdf", "habibi.pdf", "multicolumn.pdf"):
+        assert docs[name]["status"] == "indexed", docs[name]
+        assert docs[name]["pages"] == meta[name]["pages"], name
+        assert docs[name]["chunks"] >= 1
+    assert docs["libreoffice-writer-password.pdf"]["status"] == "needs_password"
+    assert "password" in docs["libreoffice-writer-password.pdf"]["error"]
+    assert docs["truncated.pdf"]["status"] == "failed" and docs["truncated.pdf"]["error"]
+    assert docs["notes.md"]["status"] == "indexed"
+    assert not any((server.workspace / "temp_uploads").iterdir()), "temp files cleaned up"
+
+    # text found on the right pages; the Arabic one extracted
+    hits = search(server, kb["id"], "cafeteria")
+    assert hits and hits[0]["document"] == "notes.md"
+    hits = search(server, kb["id"], "habibi")
+    assert hits[0]["document"] == "habibi.pdf" and hits[0]["page_start"] == 1
+    pages_json = Path(next((server.workspace / "data" / "kb" / kb["id"]).glob("*.pages.json")))
+    assert pages_json.exists()
+    arabic = [
+        json.loads(p.read_text())
+        for p in (server.workspace / "data" / "kb" / kb["id"]).glob("*.pages.json")
+        if any("\u0600" <= c <= "\u06ff" for c in p.read_text(encoding="utf-8"))
+        or "\\u06" in p.read_text()
+    ]
+    assert arabic, "the Arabic text was extracted"
+
+    # the same file again is stored and indexed once
+    again = upload(server, kb["id"], [("copy.pdf", (PDFS / "minimal-document.pdf").read_bytes())])
+    assert not again["accepted"] and again["duplicates"][0]["name"] == "minimal-document.pdf"
+
+    # the encrypted one works with its password
+    locked = docs["libreoffice-writer-password.pdf"]
+    retried = api(
+        server,
+        "POST",
+        f"/kb/{kb['id']}/documents/{locked['id']}/retry",
+        json={"password": "openpassword"},
+    )
+    assert retried.status_code == 202, retried.text
+    finished_job(server, retried.json()["job_id"])
+    assert documents(server, kb["id"])["libreoffice-writer-password.pdf"]["status"] == "indexed"
+
+    # deleting a document takes its vectors and rows, and nothing else
+    four = docs["pdflatex-4-pages.pdf"]
+    before = search(server, kb["id"], "Hello here is some text without a meaning")
+    assert any(h["document_id"] == four["id"] for h in before)
+    assert api(server, "DELETE", f"/kb/{kb['id']}/documents/{four['id']}").status_code == 204
+    after = search(server, kb["id"], "Hello here is some text without a meaning")
+    assert not any(h["document_id"] == four["id"] for h in after)
+    assert "pdflatex-4-pages.pdf" not in documents(server, kb["id"])
+    assert search(server, kb["id"], "cafeteria")[0]["document"] == "notes.md"
+
+
+def test_a_scanned_page_comes_out_through_ocr(server: LiveServer) -> None:
+    kb = create_kb(server, "scans")
+    data = scanned_pdf(PDFS / "google-doc-document.pdf", 0)
+    result = upload(server, kb["id"], [("scan.pdf", data)])
+    assert finished_job(server, result["job_id"])["status"] == "succeeded"
+    doc = documents(server, kb["id"])["scan.pdf"]
+    assert doc["status"] == "indexed" and doc["ocr_pages"] == 1, doc
+    hits = search(server, kb["id"], "Beautiful is better than ugly")
+    assert hits and "beautiful" in hits[0]["text"].lower()
+
+
+def test_korean_text_is_findable_through_the_keyword_index(server: LiveServer) -> None:
+    kb = create_kb(server, "korquad")
+    articles = json.loads(KORQUAD.read_text())["data"][:3]
+    files = []
+    for number, article in enumerate(articles):
+        text = "\n\n".join(p["context"] for p in article["paragraphs"])
+        files.append((f"article-{number}.txt", text.encode()))
+    result = upload(server, kb["id"], files)
+    assert finished_job(server, result["job_id"])["status"] == "succeeded"
+    paragraph = articles[1]["paragraphs"][0]
+    question = paragraph["qas"][0]["question"]
+    hits = search(server, kb["id"], question)
+    assert hits[0]["document"] == "article-1.txt", (question, hits[:2])
+    assert any(paragraph["qas"][0]["answers"][0]["text"] in h["text"] for h in hits[:3])
+
+
+def test_bad_requests_get_clear_errors(server: LiveServer) -> None:
+    assert api(server, "GET", "/kb/nope").status_code == 404
+    assert (
+        api(server, "POST", "/kb", json={"name": "x", "embedding_model": "no-such"}).status_code
+        == 404
+    )
+    kb = create_kb(server, "errors")
+    assert api(server, "POST", "/kb", json={"name": "errors"}).status_code == 409
+    big = upload_raw = api(
+        server,
+        "POST",
+        f"/kb/{kb['id']}/documents",
+        files=[("files", ("big.txt", b"a" * (6 * 1024 * 1024)))],
+    )
+    assert big.status_code == 413 and "5 MB" in big.json()["error"]["message"]
+    assert upload_raw is big
+    empty = api(server, "POST", f"/kb/{kb['id']}/search", json={"query": "   "})
+    assert empty.status_code == 422
+    bad = api(
+        server,
+        "POST",
+        "/kb",
+        json={"name": "y", "chunking": {"chunk_tokens": 64, "overlap_tokens": 64}},
+    )
+    assert bad.status_code == 422
