@@ -31,6 +31,8 @@ datasets_app = typer.Typer(help="Training datasets.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(models_app, name="models")
 app.add_typer(datasets_app, name="datasets")
+kb_app = typer.Typer(help="Knowledge bases (RAG) in the running server.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -534,6 +536,185 @@ def models_ps(as_json: JsonOpt = False) -> None:
             item["expires_at"] or "never",
         )
     console.print(table)
+
+
+def _call(method: str, path: str, **kwargs):  # noqa: ANN003, ANN202
+    """One request to the running server; its errors become CLI errors."""
+    import httpx
+
+    try:
+        with _server() as client:
+            return _check(client.request(method, path, **kwargs))
+    except httpx.TransportError as exc:
+        raise _connect_error(exc) from None
+
+
+@kb_app.command("create")
+def kb_create(
+    name: str,
+    embedding_model: Annotated[
+        str | None, typer.Option(help="Default: the configured one.")
+    ] = None,
+    chunk_tokens: Annotated[int, typer.Option(help="Tokens per chunk.")] = 512,
+    overlap_tokens: Annotated[int, typer.Option(help="Tokens shared by neighbours.")] = 128,
+    description: str = "",
+) -> None:
+    """Create a knowledge base bound to an embedding model."""
+    info = _call(
+        "POST",
+        "/api/v1/kb",
+        json={
+            "name": name,
+            "description": description,
+            "embedding_model": embedding_model,
+            "chunking": {"chunk_tokens": chunk_tokens, "overlap_tokens": overlap_tokens},
+        },
+    )
+    console.print(
+        f"created {info['name']} ({info['id']}): {info['embedding_model']}, "
+        f"{info['dimension']} dims, chunks of {info['effective_chunk_tokens']} tokens"
+    )
+    if info.get("warning"):
+        console.print(f"[yellow]{info['warning']}[/yellow]")
+
+
+@kb_app.command("list")
+def kb_list(as_json: JsonOpt = False) -> None:
+    """Knowledge bases with their model, documents and chunks."""
+    items = _call("GET", "/api/v1/kb")
+    if as_json:
+        console.print_json(json.dumps(items))
+        return
+    table = Table("name", "id", "embedding model", "dims", "documents", "chunks", "status")
+    for kb in items:
+        table.add_row(
+            kb["name"],
+            kb["id"],
+            kb["embedding_model"],
+            str(kb["dimension"]),
+            str(kb["documents"]),
+            str(kb["chunks"]),
+            kb["status"],
+        )
+    console.print(table)
+
+
+@kb_app.command("show")
+def kb_show(kb: str) -> None:
+    """A knowledge base and the status of each of its documents."""
+    console.print_json(json.dumps(_call("GET", f"/api/v1/kb/{kb}")))
+    table = Table("document", "id", "status", "pages", "OCR pages", "chunks", "error")
+    for doc in _call("GET", f"/api/v1/kb/{kb}/documents"):
+        table.add_row(
+            doc["name"],
+            doc["id"],
+            doc["status"],
+            str(doc["pages"] or "-"),
+            str(doc["ocr_pages"]),
+            str(doc["chunks"]),
+            doc["error"] or "",
+        )
+    console.print(table)
+
+
+@kb_app.command("rm")
+def kb_rm(kb: str) -> None:
+    """Delete a knowledge base with its documents and vectors."""
+    _call("DELETE", f"/api/v1/kb/{kb}")
+    console.print(f"deleted {kb}")
+
+
+@kb_app.command("rm-doc")
+def kb_rm_doc(kb: str, document_id: str) -> None:
+    """Delete one document (its rows, vectors and files)."""
+    _call("DELETE", f"/api/v1/kb/{kb}/documents/{document_id}")
+    console.print(f"deleted {document_id}")
+
+
+@kb_app.command("reindex")
+def kb_reindex(
+    kb: str,
+    embedding_model: Annotated[str | None, typer.Option(help="Switch to this model.")] = None,
+) -> None:
+    """Re-embed every document (a job); search keeps working on the old index meanwhile."""
+    job = _call("POST", f"/api/v1/kb/{kb}/reindex", json={"embedding_model": embedding_model})
+    _follow_remote(job["id"])
+
+
+def _collect(paths: list[Path]) -> list[Path]:
+    """Files under the given paths (folders recursively), hidden files skipped."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(
+                p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise AiftError(f"{path} does not exist.")
+    if not found:
+        raise AiftError("No files to ingest.")
+    return found
+
+
+def _follow_remote(job_id: str) -> dict:
+    """A progress bar for a job of the running server, until it ends."""
+    import time
+
+    from rich.progress import Progress
+
+    with Progress(console=console) as bar:
+        task = bar.add_task("queued", total=1.0)
+        while True:
+            job = _call("GET", f"/api/v1/jobs/{job_id}")
+            bar.update(
+                task, completed=job["progress"], description=job["message"][:60] or job["status"]
+            )
+            if job["status"] in ("succeeded", "failed", "cancelled", "interrupted"):
+                break
+            time.sleep(0.5)
+    if job["status"] != "succeeded":
+        raise AiftError(f"job {job_id} {job['status']}: {job.get('error') or ''}")
+    return job
+
+
+@app.command()
+def ingest(
+    kb: str,
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursively).")],
+    password: Annotated[str | None, typer.Option(help="For encrypted PDFs.")] = None,
+) -> None:
+    """Upload documents into a knowledge base and follow their ingestion."""
+    files = _collect(paths)
+    handles = [open(f, "rb") for f in files]  # noqa: SIM115 - closed below
+    try:
+        result = _call(
+            "POST",
+            f"/api/v1/kb/{kb}/documents",
+            files=[("files", (str(f), h)) for f, h in zip(files, handles, strict=True)],
+            data={"password": password} if password else {},
+        )
+    finally:
+        for handle in handles:
+            handle.close()
+    for rejected in result["rejected"]:
+        console.print(f"[red]rejected[/red] {rejected['name']}: {rejected['reason']}")
+    for duplicate in result["duplicates"]:
+        console.print(f"already in {kb}: {duplicate['name']}")
+    if not result["job_id"]:
+        return
+    _follow_remote(result["job_id"])
+    ids = {d["id"] for d in result["accepted"]}
+    for doc in _call("GET", f"/api/v1/kb/{kb}/documents"):
+        if doc["id"] in ids:
+            colour = "green" if doc["status"] == "indexed" else "red"
+            detail = (
+                f"{doc['pages']} pages, {doc['chunks']} chunks"
+                if doc["status"] == "indexed"
+                else doc["error"]
+            )
+            console.print(f"[{colour}]{doc['status']}[/{colour}] {doc['name']}: {detail}")
 
 
 @app.command()

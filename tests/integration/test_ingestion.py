@@ -209,3 +209,81 @@ def test_bad_requests_get_clear_errors(server: LiveServer) -> None:
         json={"name": "y", "chunking": {"chunk_tokens": 64, "overlap_tokens": 64}},
     )
     assert bad.status_code == 422
+
+
+def test_cli_ingests_a_folder_and_reindex_keeps_search_working(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import aift_env
+
+    folder = tmp_path / "docs" / "nested"
+    folder.mkdir(parents=True)
+    (folder / "a.txt").write_text("The lighthouse keeper counts seventeen gulls every morning.")
+    (tmp_path / "docs" / "b.md").write_text("# Harbour\n\nFerries leave at noon.")
+    env = aift_env(server.workspace, AIFT_SERVER_URL=server.url)
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "aift.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    created = run("kb", "create", "cli-kb", "--embedding-model", "minilm")
+    assert created.returncode == 0, created.stderr
+    done = run("ingest", "cli-kb", str(tmp_path / "docs"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "indexed a.txt" in done.stdout and "indexed b.md" in done.stdout
+    missing = run("ingest", "cli-kb", str(tmp_path / "nothing-here"))
+    said = " ".join((missing.stdout + missing.stderr).split())  # rich wraps lines
+    assert missing.returncode == 2 and "does not exist" in said
+    before = api(server, "GET", "/kb/cli-kb").json()
+    reindex = run("kb", "reindex", "cli-kb")
+    assert reindex.returncode == 0, reindex.stdout + reindex.stderr
+    after = api(server, "GET", "/kb/cli-kb").json()
+    assert after["generation"] == before["generation"] + 1 and after["status"] == "ready"
+    assert after["points"] == before["points"] == after["chunks"]
+    assert search(server, "cli-kb", "gulls")[0]["document"] == "a.txt"
+
+
+def test_a_worker_killed_mid_ingestion_resumes_and_indexes_each_document_once(
+    server: LiveServer,
+) -> None:
+    import os
+    import signal
+
+    kb = create_kb(server, "resume")
+    articles = json.loads(KORQUAD.read_text())["data"][:12]
+    files = [
+        (f"k{n}.txt", "\n\n".join(p["context"] for p in a["paragraphs"]).encode())
+        for n, a in enumerate(articles)
+    ]
+    files.append(("GeoTopo.pdf", (PDFS / "GeoTopo-komprimiert.pdf").read_bytes()))
+    result = upload(server, kb["id"], files)
+    job_id = result["job_id"]
+    running = wait_for(
+        lambda: api(server, "GET", f"/jobs/{job_id}").json(),
+        lambda j: j["status"] == "running" and j["progress"] > 0.3,
+        timeout=180,
+    )
+    os.kill(running["worker_pid"], signal.SIGKILL)
+    wait_for(
+        lambda: api(server, "GET", f"/jobs/{job_id}").json(),
+        lambda j: j["status"] == "interrupted",
+        timeout=60,
+    )
+    wait_for(
+        lambda: api(server, "GET", "/system").json()["worker"],
+        lambda w: w["alive"] and w["pid"] != running["worker_pid"],
+        timeout=60,
+    )
+    assert api(server, "POST", f"/jobs/{job_id}/resume").status_code == 202
+    done = finished_job(server, job_id, timeout=400)
+    assert done["status"] == "succeeded" and done["attempt"] == 2, done
+    docs = documents(server, kb["id"])
+    assert all(d["status"] == "indexed" for d in docs.values()), docs
+    assert docs["GeoTopo.pdf"]["pages"] == 117
+    info = api(server, "GET", f"/kb/{kb['id']}").json()
+    assert info["points"] == info["chunks"] == sum(d["chunks"] for d in docs.values())

@@ -55,6 +55,7 @@ class KnowledgeBaseInfo(BaseModel):
     status: str = Field(..., description="ready or reindexing")
     documents: int = 0
     chunks: int = 0
+    points: int | None = Field(None, description="Points in the active index generation.")
     warning: str | None = None
     created_at: datetime
     updated_at: datetime

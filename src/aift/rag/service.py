@@ -94,7 +94,11 @@ class KnowledgeService:
         return self.store.kb_info(row)
 
     def get(self, ref: str) -> KnowledgeBaseInfo:
-        return self.store.kb_info(self.store.kb_row(ref))
+        row = self.store.kb_row(ref)
+        info = self.store.kb_info(row)
+        if self.syncer is not None:
+            info.points = self.syncer.index.count(collection_name(row.id, row.generation))
+        return info
 
     def list(self) -> list[KnowledgeBaseInfo]:
         return [self.store.kb_info(row) for row in self.store.list_kbs()]
