@@ -10,7 +10,23 @@ import pytest
 from aift.config import Settings, get_settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _find_shared_data() -> Path:
+    """The project's shared test data: AIFT_TEST_SHARED_DATA, next to the checkout, or
+    the team machine's /work/shared/data (a clone elsewhere still finds it)."""
+    candidates = [
+        os.environ.get("AIFT_TEST_SHARED_DATA"),
+        REPO.parent / "shared" / "data",
+        "/work/shared/data",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "pdfs").is_dir():
+            return Path(candidate)
+    return REPO.parent / "shared" / "data"
+
+
+SHARED_DATA = _find_shared_data()
 
 
 @pytest.fixture(autouse=True)

@@ -33,6 +33,10 @@ app.add_typer(models_app, name="models")
 app.add_typer(datasets_app, name="datasets")
 kb_app = typer.Typer(help="Knowledge bases (RAG) in the running server.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+history_app = typer.Typer(help="Past searches and questions.", no_args_is_help=True)
+app.add_typer(history_app, name="history")
+eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -715,6 +719,198 @@ def ingest(
                 else doc["error"]
             )
             console.print(f"[{colour}]{doc['status']}[/{colour}] {doc['name']}: {detail}")
+
+
+def _pages(hit: dict) -> str:
+    start, end = hit["page_start"], hit["page_end"]
+    return f"p. {start}" if start == end else f"pp. {start}-{end}"
+
+
+@app.command("search")
+def search_command(
+    kb: str,
+    query: str,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or keywords.")] = "hybrid",
+    fusion: Annotated[str, typer.Option(help="weighted or rrf.")] = "weighted",
+    limit: int = 5,
+    rerank: Annotated[bool, typer.Option(help="Re-rank with a cross-encoder.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search a knowledge base; shows each hit's document, pages and scores."""
+    body = {"query": query, "mode": mode, "fusion": fusion, "limit": limit, "rerank": rerank}
+    result = _call("POST", f"/api/v1/kb/{kb}/search", json=body)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    for note in result["notes"]:
+        console.print(f"[yellow]{note}[/yellow]")
+    table = Table("#", "document", "pages", "dense", "keyword", "fused", "rerank", "text")
+    for number, hit in enumerate(result["hits"], start=1):
+        score = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        table.add_row(
+            str(number),
+            hit["document"],
+            _pages(hit),
+            score(hit["dense_score"]),
+            score(hit["keyword_score"]),
+            score(hit["fused_score"]),
+            score(hit["rerank_score"]),
+            hit["text"][:80].replace("\n", " "),
+        )
+    console.print(table)
+    console.print(f"{result['latency_ms']:.0f} ms")
+
+
+@app.command("ask")
+def ask_command(
+    kb: str,
+    question: str,
+    model: Annotated[str | None, typer.Option(help="Any served model.")] = None,
+    max_tokens: int = 512,
+    limit: Annotated[int, typer.Option(help="Sources given to the model.")] = 5,
+) -> None:
+    """Ask a knowledge base; the answer streams, then its sources with pages."""
+    import httpx
+
+    body = {
+        "query": question,
+        "model": model,
+        "max_tokens": max_tokens,
+        "limit": limit,
+        "stream": True,
+    }
+    done = None
+    try:
+        with (
+            _server() as client,
+            client.stream("POST", f"/api/v1/kb/{kb}/ask", json=body) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                _check(response)
+            kind = None
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    data = json.loads(line[6:])
+                    if kind == "token":
+                        console.out(data["text"], end="", highlight=False)
+                    elif kind == "done":
+                        done = data
+                    elif kind == "error":
+                        raise AiftError(data["message"])
+    except httpx.TransportError as exc:
+        raise _connect_error(exc) from None
+    console.print()
+    if done is None:
+        raise AiftError("The answer stream ended early.")
+    for citation in done["citations"]:
+        console.print(f"[{citation['number']}] {citation['document']}, {_pages(citation)}")
+    for source in done["uncited_sources"]:
+        console.print(
+            f"[dim]not cited: [{source['number']}] {source['document']}, {_pages(source)}[/dim]"
+        )
+    for note in done["notes"]:
+        console.print(f"[yellow]{note}[/yellow]")
+
+
+@history_app.command("list")
+def history_list(kb: str | None = None, limit: int = 20, as_json: JsonOpt = False) -> None:
+    """Recent searches and questions."""
+    entries = _call("GET", "/api/v1/history", params={"limit": limit, **({"kb": kb} if kb else {})})
+    if as_json:
+        console.print_json(json.dumps(entries))
+        return
+    table = Table("id", "when", "kind", "knowledge base", "query", "model", "ms")
+    for e in entries:
+        table.add_row(
+            e["id"],
+            e["created_at"][:19],
+            e["kind"],
+            e["kb_name"],
+            e["query"][:50],
+            e["model"] or "-",
+            f"{e['latency_ms']:.0f}",
+        )
+    console.print(table)
+
+
+@history_app.command("show")
+def history_show(entry_id: str) -> None:
+    """One search or question with its hits and answer."""
+    console.print_json(json.dumps(_call("GET", f"/api/v1/history/{entry_id}")))
+
+
+@history_app.command("rm")
+def history_rm(entry_id: str) -> None:
+    """Delete a history entry."""
+    _call("DELETE", f"/api/v1/history/{entry_id}")
+    console.print(f"deleted {entry_id}")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    files: Annotated[list[Path], typer.Argument(help="SQuAD-format JSON files.")],
+    embedding_model: Annotated[
+        str | None, typer.Option(help="Default: the configured one.")
+    ] = None,
+    reranker: Annotated[str | None, typer.Option(help="Default: the configured one.")] = None,
+    max_questions: Annotated[int | None, typer.Option(help="Evaluate only the first N.")] = None,
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Recall@1/5/10, MRR@10, nDCG@10 of dense, keyword, hybrid and re-ranked search."""
+    from aift.inference.embedders import load_embedder
+    from aift.models.schemas import Purpose
+    from aift.rag.evaluation import evaluate
+    from aift.rag.rerank import Rerankers
+
+    runtime = _runtime(workspace)
+    resolver = runtime.models.resolver
+    ref = embedding_model or resolver.default_ref(Purpose.embedding)
+    resolved = resolver.resolve(ref, purpose=Purpose.embedding, fallback=embedding_model is None)
+    if resolved.warning and not as_json:
+        console.print(f"[yellow]{resolved.warning}[/yellow]")
+    runtime.models.scan()  # packaged and workspace models into the registry
+    embedder = load_embedder(runtime.models.get(resolved.name))
+    loaded_reranker, why = Rerankers(resolver).get(reranker)
+    reports = []
+    for path in files:
+        if not path.is_file():
+            raise AiftError(f"{path} does not exist.")
+        reports.append(
+            evaluate(
+                path,
+                embedder,
+                loaded_reranker,
+                runtime.settings,
+                max_questions=max_questions,
+                progress=lambda m: None if as_json else console.print(f"[dim]{m}[/dim]"),
+            )
+        )
+        if why:
+            reports[-1]["notes"] = [why]
+    if as_json:
+        print(json.dumps(reports, indent=2))
+        return
+    for report in reports:
+        console.print(
+            f"{report['file']}: {report['paragraphs']} paragraphs, "
+            f"{report['questions']} questions, {report['embedding_model']}"
+        )
+        table = Table("method", "recall@1", "recall@5", "recall@10", "MRR@10", "nDCG@10")
+        for name, m in report["methods"].items():
+            table.add_row(
+                name,
+                *(
+                    f"{m[k]:.3f}"
+                    for k in ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+                ),
+            )
+        console.print(table)
+        for note in report.get("notes", []):
+            console.print(f"[yellow]{note}[/yellow]")
 
 
 @app.command()

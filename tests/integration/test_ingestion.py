@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import SHARED_DATA
 from tests.integration.conftest import LiveServer, start_server, wait_for
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-PDFS = SHARED / "pdfs"
-KORQUAD = SHARED / "retrieval" / "korquad_v1_dev_part1.json"
+PDFS = SHARED_DATA / "pdfs"
+KORQUAD = SHARED_DATA / "retrieval" / "korquad_v1_dev_part1.json"
 
 pytestmark = pytest.mark.skipif(not PDFS.exists(), reason="../shared/data is not present")
 
@@ -62,9 +62,10 @@ def documents(server: LiveServer, kb: str) -> dict[str, dict]:
 
 
 def search(server: LiveServer, kb: str, query: str, mode: str = "keywords") -> list[dict]:
-    response = api(server, "POST", f"/kb/{kb}/search", json={"query": query, "mode": mode})
+    body = {"query": query, "mode": mode, "limit": 10, "rerank": False}
+    response = api(server, "POST", f"/kb/{kb}/search", json=body)
     assert response.status_code == 200, response.text
-    return response.json()
+    return response.json()["hits"]
 
 
 def scanned_pdf(source: Path, page: int) -> bytes:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import inspect, text
 
 from aift.config import Settings
 from aift.runtime import Runtime
+
+MIGRATIONS = (
+    Path(__file__).resolve().parents[2] / "src" / "aift" / "store" / "migrations" / "versions"
+)
 
 
 def test_migrations_create_the_schema_and_are_idempotent(settings: Settings) -> None:
@@ -14,7 +20,11 @@ def test_migrations_create_the_schema_and_are_idempotent(settings: Settings) -> 
     tables = set(inspect(runtime.db.engine).get_table_names())
     assert {"jobs", "models", "alembic_version"} <= tables
     with runtime.db.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0003"
+        head = max(p.name[:4] for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == head
+    tables = set(inspect(runtime.db.engine).get_table_names())
+    assert {"knowledge_bases", "documents", "chunks", "search_history"} <= tables
+    with runtime.db.engine.connect() as conn:
         assert conn.execute(text("pragma journal_mode")).scalar() == "wal"
     assert (settings.workspace / "metadata" / "aift.db").exists()
 

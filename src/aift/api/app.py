@@ -97,6 +97,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
         pages,
     ):
         app.include_router(module.router)
+    app.include_router(knowledge.history_router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     api_key = runtime.settings.api_key.get_secret_value() if runtime.settings.api_key else None

@@ -48,6 +48,8 @@ def open_pdf(path: Path, password: str | None):  # noqa: ANN201 - pypdfium2.PdfD
                 "This PDF is encrypted: upload it again with its password "
                 "(or retry the document with one).",
             ) from None
+        if "success" in str(exc).lower():  # pdfium's answer to an empty page tree
+            raise ExtractionError("empty", "The PDF has no pages.") from None
         raise ExtractionError(
             "corrupt", f"The PDF cannot be read ({exc}); it may be corrupt or truncated."
         ) from None

@@ -131,21 +131,23 @@ class VectorIndex:
         with self.lock:
             return [c.name for c in self.client.get_collections().collections]
 
-    def count(self, name: str, **where: str) -> int:
+    def count(self, name: str, where: Any = None) -> int:
         """Points in a collection (0 when it does not exist), optionally filtered."""
         with self.lock:
             if not self.client.collection_exists(name):
                 return 0
-            return self.client.count(name, count_filter=_filter(where), exact=True).count
+            return self.client.count(name, count_filter=where, exact=True).count
 
     def search_dense(
-        self, name: str, vector: list[float], limit: int, **where: Any
+        self, name: str, vector: list[float], limit: int, where: Any = None
     ) -> list[IndexHit]:
+        """Nearest chunks by cosine; `where` from `chunk_filter`."""
         return self._query(name, vector, DENSE, limit, where)
 
     def search_keywords(
-        self, name: str, indices: list[int], values: list[float], limit: int, **where: Any
+        self, name: str, indices: list[int], values: list[float], limit: int, where: Any = None
     ) -> list[IndexHit]:
+        """Best chunks by BM25 (term frequencies stored, IDF applied by Qdrant)."""
         from qdrant_client import models
 
         if not indices:
@@ -153,7 +155,7 @@ class VectorIndex:
         query = models.SparseVector(indices=indices, values=values)
         return self._query(name, query, KEYWORDS, limit, where)
 
-    def _query(self, name: str, query: Any, using: str, limit: int, where: dict) -> list[IndexHit]:
+    def _query(self, name: str, query: Any, using: str, limit: int, where: Any) -> list[IndexHit]:
         with self.lock:
             if not self.client.collection_exists(name):
                 return []
@@ -162,7 +164,7 @@ class VectorIndex:
                 query=query,
                 using=using,
                 limit=limit,
-                query_filter=_filter(where),
+                query_filter=where,
                 with_payload=True,
             )
         return [IndexHit(str(p.id), float(p.score), p.payload or {}) for p in found.points]
@@ -172,17 +174,19 @@ class VectorIndex:
             self.client.close()
 
 
-def _filter(where: dict[str, Any]) -> Any:
+def chunk_filter(
+    documents: list[str] | None = None, page_from: int | None = None, page_to: int | None = None
+) -> Any:
+    """Chunks of these documents that overlap the page range (None: no condition)."""
     from qdrant_client import models
 
-    if not where:
-        return None
-    conditions = []
-    for key, value in where.items():
-        match = (
-            models.MatchAny(any=list(value))
-            if isinstance(value, list | tuple | set)
-            else models.MatchValue(value=value)
+    conditions: list[Any] = []
+    if documents:
+        conditions.append(
+            models.FieldCondition(key="document_id", match=models.MatchAny(any=list(documents)))
         )
-        conditions.append(models.FieldCondition(key=key, match=match))
-    return models.Filter(must=conditions)
+    if page_from is not None:
+        conditions.append(models.FieldCondition(key="page_end", range=models.Range(gte=page_from)))
+    if page_to is not None:
+        conditions.append(models.FieldCondition(key="page_start", range=models.Range(lte=page_to)))
+    return models.Filter(must=conditions) if conditions else None

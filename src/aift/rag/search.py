@@ -1,18 +1,55 @@
-"""Searching a knowledge base's active index generation: dense (the knowledge base's
-own embedding model, query prefix applied) or keyword (BM25 through the sparse vector).
-Runs in the process that owns the vector index."""
+"""Search in a knowledge base: dense + keyword (BM25) candidates from Qdrant, fused
+(weighted sum of per-query normalised scores by default, reciprocal rank fusion as an
+option), re-ranked by a cross-encoder when one can be had. Every hit carries each score
+so a user can see why it ranked.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from aift.errors import InvalidInput, ServiceUnavailable
-from aift.rag import keywords
-from aift.rag.index import collection_name
+from aift.errors import InvalidInput
+from aift.rag import fusion, keywords
+from aift.rag.index import VectorIndex, chunk_filter
 
 MAX_QUERY_CHARS = 2000
+
+
+class SearchRequest(BaseModel):
+    """One query, shared by the search and ask endpoints, the CLI and the evaluation."""
+
+    query: str = Field(..., max_length=MAX_QUERY_CHARS)
+    mode: Literal["hybrid", "dense", "keywords"] = "hybrid"
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    dense_weight: float = Field(0.7, ge=0.0, le=1.0)
+    keyword_weight: float = Field(0.3, ge=0.0, le=1.0)
+    limit: int = Field(5, ge=1, le=100, description="Hits returned.")
+    candidates: int = Field(50, ge=1, le=1000, description="Taken from each method.")
+    rerank: bool = Field(True, description="Re-rank with a cross-encoder when one is available.")
+    reranker: str | None = Field(None, description="Default: AIFT_DEFAULT_RERANKER.")
+    rerank_top: int = Field(20, ge=1, le=200, description="Fused candidates re-ranked.")
+    documents: list[str] | None = Field(None, description="Only these document ids.")
+    page_from: int | None = Field(None, ge=1)
+    page_to: int | None = Field(None, ge=1)
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the query is empty")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SearchRequest:
+        if self.mode == "hybrid" and self.dense_weight + self.keyword_weight == 0:
+            raise ValueError("dense_weight and keyword_weight cannot both be 0")
+        if self.page_from and self.page_to and self.page_from > self.page_to:
+            raise ValueError("page_from is after page_to")
+        return self
 
 
 class SearchHit(BaseModel):
@@ -23,48 +60,185 @@ class SearchHit(BaseModel):
     page_end: int
     chunk_index: int
     text: str
-    score: float
+    dense_score: float | None = Field(None, description="Cosine similarity to the query.")
+    keyword_score: float | None = Field(None, description="BM25 score (0: no shared term).")
+    fused_score: float
+    rerank_score: float | None = None
 
 
-class SearchRequest(BaseModel):
-    query: str = Field(..., max_length=MAX_QUERY_CHARS)
-    mode: Literal["dense", "keywords"] = "dense"
-    limit: int = Field(10, ge=1, le=100)
+class SearchResponse(BaseModel):
+    query: str
+    knowledge_base: str
+    embedding_model: str
+    mode: str
+    fusion: str
+    reranked: bool
+    reranker: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    hits: list[SearchHit]
+    latency_ms: float
 
 
-def search(knowledge, kb_ref: str, request: SearchRequest) -> list[SearchHit]:  # noqa: ANN001
-    """The best chunks for a query in one knowledge base."""
-    query = request.query.strip()
-    if not query:
-        raise InvalidInput("The query is empty.")
+@dataclass
+class Corpus:
+    """What a search runs against: one index collection and its embedding model."""
+
+    index: VectorIndex
+    collection: str
+    embedder: Any
+    document_names: dict[str, str]
+
+
+def _scores(hits: list) -> dict[str, float]:
+    return {h.id: h.score for h in hits}
+
+
+def _id_filter(ids: list[str], base: Any) -> Any:
+    from qdrant_client import models
+
+    must = [models.HasIdCondition(has_id=ids)]
+    if base is not None:
+        must += list(base.must or [])
+    return models.Filter(must=must)
+
+
+def search(corpus: Corpus, request: SearchRequest, reranker: Any = None) -> list[SearchHit]:
+    """The best chunks for the request, each with its dense, keyword, fused and re-rank
+    scores."""
+    where = chunk_filter(request.documents, request.page_from, request.page_to)
+    vector = corpus.embedder.embed([request.query], is_query=True)[0]
+    indices, values = keywords.query_vector(request.query)
+    dense = keyword = {}
+    payloads: dict[str, dict] = {}
+    if request.mode != "keywords":
+        found = corpus.index.search_dense(corpus.collection, vector, request.candidates, where)
+        dense = _scores(found)
+        payloads.update({h.id: h.payload for h in found})
+    if request.mode != "dense":
+        found = corpus.index.search_keywords(
+            corpus.collection, indices, values, request.candidates, where
+        )
+        keyword = _scores(found)
+        payloads.update({h.id: h.payload for h in found})
+    if request.mode == "dense":
+        fused = dict(dense)
+    elif request.mode == "keywords":
+        fused = dict(keyword)
+    elif request.fusion == "rrf":
+        fused = fusion.reciprocal_rank(
+            dense, keyword, request.dense_weight or 1.0, request.keyword_weight or 1.0
+        )
+    else:
+        fused = fusion.weighted(dense, keyword, request.dense_weight, request.keyword_weight)
+    ranked = sorted(fused, key=lambda key: -fused[key])
+    top = ranked[: max(request.limit, request.rerank_top if reranker is not None else 0)]
+    dense, keyword = _complete(corpus, top, vector, indices, values, dense, keyword, where)
+    hits = [
+        SearchHit(
+            chunk_id=key,
+            document_id=payloads[key]["document_id"],
+            document=corpus.document_names.get(payloads[key]["document_id"], "?"),
+            page_start=payloads[key]["page_start"],
+            page_end=payloads[key]["page_end"],
+            chunk_index=payloads[key]["chunk_index"],
+            text=payloads[key]["text"],
+            dense_score=dense.get(key),
+            keyword_score=keyword.get(key, 0.0),
+            fused_score=fused[key],
+        )
+        for key in top
+        if payloads[key]["document_id"] in corpus.document_names
+    ]
+    if reranker is not None and hits:
+        for hit, score in zip(
+            hits, reranker.score(request.query, [h.text for h in hits]), strict=True
+        ):
+            hit.rerank_score = score
+        hits.sort(key=lambda h: -(h.rerank_score or 0.0))
+    return hits[: request.limit]
+
+
+def _complete(corpus, top, vector, indices, values, dense, keyword, where):  # noqa: ANN001, ANN202
+    """Fill in the score a method did not give a top hit, so every hit shows both."""
+    dense, keyword = dict(dense), dict(keyword)
+    missing_dense = [k for k in top if k not in dense]
+    if missing_dense:
+        found = corpus.index.search_dense(
+            corpus.collection, vector, len(missing_dense), _id_filter(missing_dense, where)
+        )
+        dense.update(_scores(found))
+    missing_keyword = [k for k in top if k not in keyword]
+    if missing_keyword and indices:
+        found = corpus.index.search_keywords(
+            corpus.collection,
+            indices,
+            values,
+            len(missing_keyword),
+            _id_filter(missing_keyword, where),
+        )
+        keyword.update(_scores(found))
+    return dense, keyword
+
+
+def search_knowledge_base(
+    knowledge,  # noqa: ANN001 - aift.rag.service.KnowledgeService
+    kb_ref: str,
+    request: SearchRequest,
+    *,
+    record: bool = False,
+) -> SearchResponse:
+    """Search one knowledge base with its own embedding model (in the index owner);
+    `record` writes the search to the history."""
+    from aift.errors import ServiceUnavailable
+    from aift.rag.index import collection_name
+
+    started = time.perf_counter()
     if knowledge.syncer is None:
         raise ServiceUnavailable("Search runs in the aift server (it owns the vector index).")
     kb = knowledge.store.kb_row(kb_ref)
-    name = collection_name(kb.id, kb.generation)
-    index = knowledge.syncer.index
-    if request.mode == "dense":
-        vector = knowledge.serving.embedder(kb.embedding_model).embed([query], is_query=True)[0]
-        if len(vector) != kb.dimension:
-            raise InvalidInput(
-                f"{kb.embedding_model} gave {len(vector)} dimensions; {kb.name} holds "
-                f"{kb.dimension}. Re-index the knowledge base."
-            )
-        hits = index.search_dense(name, vector, request.limit)
-    else:
-        indices, values = keywords.query_vector(query)
-        hits = index.search_keywords(name, indices, values, request.limit)
     names = {d.id: d.name for d in knowledge.store.documents(kb.id)}
-    return [
-        SearchHit(
-            chunk_id=h.id,
-            document_id=h.payload["document_id"],
-            document=names.get(h.payload["document_id"], "?"),
-            page_start=h.payload["page_start"],
-            page_end=h.payload["page_end"],
-            chunk_index=h.payload["chunk_index"],
-            text=h.payload["text"],
-            score=h.score,
+    if request.documents:
+        unknown = [d for d in request.documents if d not in names]
+        if unknown:
+            raise InvalidInput(f"Not documents of {kb.name}: {', '.join(unknown)}.")
+    notes = []
+    if not any(True for _ in names):
+        notes.append(f"{kb.name} has no documents yet.")
+    embedder = knowledge.serving.embedder(kb.embedding_model)
+    if embedder.dimension != kb.dimension:
+        raise InvalidInput(
+            f"{kb.embedding_model} gives {embedder.dimension} dimensions but {kb.name} holds "
+            f"{kb.dimension}; re-index the knowledge base."
         )
-        for h in hits
-        if h.payload.get("document_id") in names
-    ]
+    reranker = None
+    if request.rerank:
+        reranker, why = knowledge.rerankers.get(request.reranker)
+        if why:
+            notes.append(why)
+    corpus = Corpus(knowledge.syncer.index, collection_name(kb.id, kb.generation), embedder, names)
+    hits = search(corpus, request, reranker)
+    response = SearchResponse(
+        query=request.query,
+        knowledge_base=kb.name,
+        embedding_model=kb.embedding_model,
+        mode=request.mode,
+        fusion=request.fusion if request.mode == "hybrid" else request.mode,
+        reranked=reranker is not None,
+        reranker=reranker.name if reranker is not None else None,
+        notes=notes,
+        hits=hits,
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+    if record:
+        from aift.rag.history import SearchHistory, hit_summary
+
+        SearchHistory(knowledge.store.db).record(
+            kind="search",
+            kb_id=kb.id,
+            kb_name=kb.name,
+            query=request.query,
+            request=request.model_dump(mode="json"),
+            hits=[hit_summary(h) for h in hits],
+            latency_ms=response.latency_ms,
+        )
+    return response

@@ -16,6 +16,7 @@ from aift.models.schemas import Purpose
 from aift.rag import filetypes
 from aift.rag.index import collection_name
 from aift.rag.ingest import pages_file, password_file
+from aift.rag.rerank import Rerankers
 from aift.rag.schemas import (
     DocumentInfo,
     DocumentStatus,
@@ -49,6 +50,7 @@ class KnowledgeService:
         self.jobs = jobs
         self.serving = serving
         self.syncer = None  # aift.rag.syncer.IndexSyncer in the server
+        self.rerankers = Rerankers(resolver)
 
     # knowledge bases -------------------------------------------------------------------
 

@@ -182,3 +182,22 @@ class ChunkRow(Base):
     dense: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     sparse: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     indexed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class SearchHistoryRow(Base):
+    """One search or question asked of a knowledge base, with what came back."""
+
+    __tablename__ = "search_history"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # search | ask
+    kb_id: Mapped[str] = mapped_column(String(32), index=True)
+    kb_name: Mapped[str] = mapped_column(String(80))
+    query: Mapped[str] = mapped_column(Text)
+    request: Mapped[dict] = mapped_column(JSON, default=dict)
+    hits: Mapped[list] = mapped_column(JSON, default=list)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    citations: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -3,13 +3,20 @@ search. Ingestion runs as a job; watch it through /api/v1/jobs and /ws/jobs."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
+
 from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_runtime
 from aift.api.uploads import save_upload
-from aift.errors import InvalidInput
+from aift.errors import AiftError, InvalidInput
 from aift.jobs.schemas import JobInfo
+from aift.rag import ask
+from aift.rag.answer import AskRequest, AskResponse
+from aift.rag.history import HistoryEntry, SearchHistory
 from aift.rag.schemas import (
     DocumentInfo,
     KnowledgeBaseCreate,
@@ -17,7 +24,7 @@ from aift.rag.schemas import (
     ReindexRequest,
     UploadResult,
 )
-from aift.rag.search import SearchHit, SearchRequest, search
+from aift.rag.search import SearchRequest, SearchResponse, search_knowledge_base
 from aift.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/kb", tags=["knowledge bases"])
@@ -123,9 +130,60 @@ async def reindex(
     return await run_in_threadpool(runtime.knowledge.reindex, kb, request)
 
 
-@router.post("/{kb}/search", response_model=list[SearchHit])
+@router.post("/{kb}/search", response_model=SearchResponse)
 async def search_kb(
     kb: str, request: SearchRequest, runtime: Runtime = Depends(get_runtime)
-) -> list[SearchHit]:
-    """The best chunks for a query (dense or keyword)."""
-    return await run_in_threadpool(search, runtime.knowledge, kb, request)
+) -> SearchResponse:
+    """Hybrid (or dense / keyword) search, fused and re-ranked; every score shown."""
+    return await run_in_threadpool(
+        lambda: search_knowledge_base(runtime.knowledge, kb, request, record=True)
+    )
+
+
+@router.post("/{kb}/ask", response_model=AskResponse)
+async def ask_kb(kb: str, request: AskRequest, runtime: Runtime = Depends(get_runtime)):  # noqa: ANN201
+    """An answer from the knowledge base citing its sources as [n]; with `stream: true`
+    server-sent events: `sources`, `token`…, `done` (the checked answer)."""
+    prepared = await run_in_threadpool(ask.prepare, runtime.knowledge, kb, request)
+    stream = ask.events(runtime.knowledge, prepared)
+    if request.stream:
+        return StreamingResponse(_sse(stream), media_type="text/event-stream")
+    async for item in stream:
+        if item["event"] == "done":
+            return item["data"]
+    raise RuntimeError("the answer stream ended without a result")
+
+
+async def _sse(stream: AsyncIterator[dict]) -> AsyncIterator[str]:
+    try:
+        async for item in stream:
+            yield f"event: {item['event']}\ndata: {json.dumps(item['data'])}\n\n"
+    except AiftError as exc:
+        yield f"event: error\ndata: {json.dumps({'message': str(exc)})}\n\n"
+
+
+history_router = APIRouter(prefix="/api/v1/history", tags=["search history"])
+
+
+@history_router.get("", response_model=list[HistoryEntry])
+async def list_history(
+    kb: str | None = Query(None, description="Only this knowledge base (id or name)."),
+    limit: int = Query(50, ge=1, le=1000),
+    runtime: Runtime = Depends(get_runtime),
+) -> list[HistoryEntry]:
+    def run() -> list[HistoryEntry]:
+        kb_id = runtime.knowledge.store.kb_row(kb).id if kb else None
+        return SearchHistory(runtime.db).list(kb_id, limit)
+
+    return await run_in_threadpool(run)
+
+
+@history_router.get("/{entry_id}", response_model=HistoryEntry)
+async def get_history(entry_id: str, runtime: Runtime = Depends(get_runtime)) -> HistoryEntry:
+    return await run_in_threadpool(SearchHistory(runtime.db).get, entry_id)
+
+
+@history_router.delete("/{entry_id}", status_code=204)
+async def delete_history(entry_id: str, runtime: Runtime = Depends(get_runtime)) -> Response:
+    await run_in_threadpool(SearchHistory(runtime.db).delete, entry_id)
+    return Response(status_code=204)

@@ -1,0 +1,89 @@
+"""The parser process: real pypdfium2 and rapidocr in a separate process, with limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aift.rag.extract import ExtractionError, usable
+from aift.rag.parser_process import ParserOptions, ParserProcess
+from tests.conftest import SHARED_DATA
+
+PDFS = SHARED_DATA / "pdfs"
+
+
+@pytest.fixture()
+def parser():
+    process = ParserProcess(ParserOptions("rapidocr", ["en"], 60))
+    yield process
+    process.close()
+
+
+def parse(parser: ParserProcess, path: Path, password: str | None = None) -> tuple[int, list]:
+    items = list(parser.parse(path, "application/pdf", password))
+    return items[0], items[1:]
+
+
+def zero_page_pdf() -> bytes:
+    """A well-formed PDF whose page tree is empty."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 3\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+
+
+def test_zero_pages_and_broken_files_fail_alone_and_the_parser_goes_on(parser, tmp_path) -> None:
+    import pypdfium2 as pdfium
+
+    empty = tmp_path / "empty.pdf"
+    empty.write_bytes(zero_page_pdf())
+    with pytest.raises(ExtractionError) as caught:
+        parse(parser, empty)
+    assert caught.value.kind == "empty"
+    garbage = tmp_path / "garbage.pdf"
+    garbage.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 10)
+    with pytest.raises(ExtractionError) as caught:
+        parse(parser, garbage)
+    assert caught.value.kind == "corrupt" and "corrupt" in str(caught.value)
+    text = tmp_path / "a.pdf"
+    page = pdfium.PdfDocument.new()
+    page.new_page(200, 200)
+    page.save(str(text))
+    total, pages = parse(parser, text)  # the same process answers the next file
+    assert total == 1 and len(pages) == 1
+
+
+@pytest.mark.skipif(not PDFS.exists(), reason="../shared/data is not present")
+def test_a_wrong_password_says_so(parser) -> None:
+    locked = PDFS / "libreoffice-writer-password.pdf"
+    with pytest.raises(ExtractionError) as caught:
+        parse(parser, locked, "wrong")
+    assert caught.value.kind == "needs_password" and "wrong" in str(caught.value)
+    total, pages = parse(parser, locked, "openpassword")
+    assert total == 1 and "Lorem ipsum" in pages[0].text
+
+
+@pytest.mark.skipif(not PDFS.exists(), reason="../shared/data is not present")
+def test_a_parser_that_takes_too_long_is_killed_and_replaced() -> None:
+    slow = ParserProcess(ParserOptions("rapidocr", ["en"], 0.001))  # nothing is that fast
+    try:
+        with pytest.raises(ExtractionError) as caught:
+            list(slow.parse(PDFS / "minimal-document.pdf", "application/pdf", None))
+        assert caught.value.kind == "timeout" and "no progress" in str(caught.value)
+        assert slow._process is None, "the stuck process was killed"
+        slow.options.page_timeout_seconds = 60
+        items = list(slow.parse(PDFS / "minimal-document.pdf", "application/pdf", None))
+        assert items[0] == 1, "a fresh parser took over"
+    finally:
+        slow.close()
+
+
+def test_usable_text_layer_heuristic() -> None:
+    assert usable("A real sentence with enough characters.")
+    assert not usable("  3  ")
+    assert not usable("\ufffd" * 40)

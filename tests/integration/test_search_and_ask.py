@@ -1,0 +1,209 @@
+"""Hybrid search, re-ranking, cited answers and history through the real server, with
+real documents from ../shared/data, embedded Qdrant and the packaged models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SHARED_DATA
+from tests.integration.conftest import LiveServer, start_server, wait_for
+
+PDFS = SHARED_DATA / "pdfs"
+KORQUAD = SHARED_DATA / "retrieval" / "korquad_v1_dev_part1.json"
+pytestmark = pytest.mark.skipif(not PDFS.exists(), reason="../shared/data is not present")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(tmp_path_factory.mktemp("ask") / "ws")
+    yield live
+    live.stop()
+
+
+def api(server: LiveServer, method: str, path: str, **kwargs) -> httpx.Response:  # noqa: ANN003
+    return httpx.request(method, f"{server.url}/api/v1{path}", timeout=300, **kwargs)
+
+
+def ingest(server: LiveServer, name: str, model: str, files: list[tuple[str, bytes]]) -> str:
+    created = api(server, "POST", "/kb", json={"name": name, "embedding_model": model})
+    assert created.status_code == 201, created.text
+    kb = created.json()["id"]
+    upload = api(server, "POST", f"/kb/{kb}/documents", files=[("files", (n, d)) for n, d in files])
+    assert upload.status_code == 202, upload.text
+    job = wait_for(
+        lambda: api(server, "GET", f"/jobs/{upload.json()['job_id']}").json(),
+        lambda j: j["status"] in ("succeeded", "failed"),
+        timeout=300,
+    )
+    assert job["status"] == "succeeded", job
+    return kb
+
+
+@pytest.fixture(scope="module")
+def geotopo(server: LiveServer) -> str:
+    files = [
+        (n, (PDFS / n).read_bytes())
+        for n in ("GeoTopo-komprimiert.pdf", "pdflatex-4-pages.pdf", "multicolumn.pdf")
+    ]
+    return ingest(server, "geotopo", "minilm", files)
+
+
+@pytest.fixture(scope="module")
+def tiny_reranker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (random) cross-encoder folder: BERT with one output, MiniLM's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from aift.models.packaged import ALL_MINILM_L6_V2
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("reranker")
+    tokenizer = AutoTokenizer.from_pretrained(str(ALL_MINILM_L6_V2.locate()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=1,
+    )
+    BertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def search(server: LiveServer, kb: str, **body) -> dict:  # noqa: ANN003
+    response = api(server, "POST", f"/kb/{kb}/search", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+QUESTION = "Was besagt der Satz von der Gebietstreue von Brouwer?"
+
+
+def test_hybrid_search_finds_the_right_page_and_shows_every_score(server, geotopo) -> None:  # noqa: ANN001
+    result = search(server, geotopo, query=QUESTION)
+    assert result["mode"] == "hybrid" and result["fusion"] == "weighted"
+    assert not result["reranked"] and "re-ranking skipped" in result["notes"][0]
+    top = result["hits"][0]
+    assert (
+        top["document"] == "GeoTopo-komprimiert.pdf" and top["page_start"] <= 28 <= top["page_end"]
+    )
+    assert "Gebietstreue" in top["text"]
+    for hit in result["hits"]:
+        assert hit["dense_score"] is not None and hit["keyword_score"] is not None
+        assert 0.0 <= hit["fused_score"] <= 1.0
+    rrf = search(server, geotopo, query=QUESTION, fusion="rrf")
+    assert rrf["fusion"] == "rrf" and rrf["hits"][0]["page_start"] <= 28
+    keyword_only = search(server, geotopo, query="Gebietstreue", mode="keywords")
+    assert all("ebietstreue" in h["text"] for h in keyword_only["hits"][:1])
+    pages = search(server, geotopo, query=QUESTION, page_from=30, page_to=40)
+    assert pages["hits"] and all(
+        h["page_end"] >= 30 and h["page_start"] <= 40 for h in pages["hits"]
+    )
+    docs = api(server, "GET", f"/kb/{geotopo}/documents").json()
+    other = next(d for d in docs if d["name"] == "multicolumn.pdf")
+    only = search(server, geotopo, query=QUESTION, documents=[other["id"]])
+    assert {h["document"] for h in only["hits"]} == {"multicolumn.pdf"}
+
+
+def test_a_cross_encoder_re_ranks_the_candidates(server, geotopo, tiny_reranker) -> None:  # noqa: ANN001
+    result = search(server, geotopo, query=QUESTION, reranker=str(tiny_reranker), limit=5)
+    assert result["reranked"] and result["reranker"]
+    scores = [h["rerank_score"] for h in result["hits"]]
+    assert all(s is not None for s in scores) and scores == sorted(scores, reverse=True)
+
+
+def test_an_answer_streams_and_cites_checked_sources(server, geotopo) -> None:  # noqa: ANN001
+    body = {
+        "query": QUESTION,
+        "stream": True,
+        "max_tokens": 48,
+        "limit": 3,
+        "model": "SmolLM2-135M-Instruct",
+    }
+    events = []
+    with httpx.stream(
+        "POST", f"{server.url}/api/v1/kb/{geotopo}/ask", json=body, timeout=300
+    ) as response:
+        assert response.status_code == 200
+        kind = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "sources" and kinds[-1] == "done" and kinds.count("token") > 3
+    sources = events[0][1]["sources"]
+    assert sources[0]["number"] == 1 and sources[0]["page_start"] <= 28 <= sources[0]["page_end"]
+    done = events[-1][1]
+    assert done["found"] and done["model"] == "SmolLM2-135M-Instruct" and done["first_token_ms"]
+    streamed = "".join(d["text"] for k, d in events if k == "token")
+    assert done["answer"].split() and len(done["answer"]) <= len(streamed) + 1
+    numbers = {c["number"] for c in done["citations"]} | {
+        c["number"] for c in done["uncited_sources"]
+    }
+    assert numbers == {s["number"] for s in sources}, "every source is cited or listed apart"
+    for citation in done["citations"]:
+        source = sources[citation["number"] - 1]
+        assert (citation["document"], citation["page_start"]) == (
+            source["document"],
+            source["page_start"],
+        )
+    entry = api(server, "GET", f"/history/{done['id']}").json()
+    assert entry["kind"] == "ask" and entry["answer"] == done["answer"] and entry["hits"]
+
+
+def test_nothing_relevant_gives_an_honest_answer(server, geotopo) -> None:  # noqa: ANN001
+    response = api(
+        server,
+        "POST",
+        f"/kb/{geotopo}/ask",
+        json={"query": "How do I bake sourdough bread?", "min_score": 0.9},
+    )
+    assert response.status_code == 200, response.text
+    done = response.json()
+    assert not done["found"] and "could not find" in done["answer"] and done["model"] is None
+
+
+def test_korean_questions_find_korean_paragraphs(server) -> None:  # noqa: ANN001
+    articles = json.loads(KORQUAD.read_text())["data"][:4]
+    files = [
+        (f"ko-{n}.txt", "\n\n".join(p["context"] for p in a["paragraphs"]).encode())
+        for n, a in enumerate(articles)
+    ]
+    kb = ingest(server, "korquad", "multilingual-e5-small", files)
+    found = 0
+    questions = [
+        (n, q["question"]) for n, a in enumerate(articles) for q in a["paragraphs"][0]["qas"][:2]
+    ]
+    for number, question in questions:
+        hits = search(server, kb, query=question, limit=3)["hits"]
+        found += hits[0]["document"] == f"ko-{number}.txt"
+    assert found >= len(questions) - 1, f"{found}/{len(questions)}"
+
+
+def test_history_lists_and_deletes(server, geotopo) -> None:  # noqa: ANN001
+    search(server, geotopo, query="Euler")
+    entries = api(server, "GET", "/history", params={"kb": "geotopo"}).json()
+    assert entries and entries[0]["query"] == "Euler" and entries[0]["kind"] == "search"
+    assert api(server, "DELETE", f"/history/{entries[0]['id']}").status_code == 204
+    assert api(server, "GET", f"/history/{entries[0]['id']}").status_code == 404
+
+
+def test_bad_questions_get_clear_errors(server, geotopo) -> None:  # noqa: ANN001
+    assert api(server, "POST", f"/kb/{geotopo}/search", json={"query": "  "}).status_code == 422
+    long = api(server, "POST", f"/kb/{geotopo}/search", json={"query": "x" * 3000})
+    assert long.status_code == 422
+    assert api(server, "POST", "/kb/nope/search", json={"query": "x"}).status_code == 404
+    unknown = api(server, "POST", f"/kb/{geotopo}/ask", json={"query": "x", "model": "no-such"})
+    assert unknown.status_code == 404
+    empty = api(server, "POST", "/kb", json={"name": "empty", "embedding_model": "minilm"})
+    result = search(server, empty.json()["id"], query="anything")
+    assert result["hits"] == [] and any("no documents" in n for n in result["notes"])
