@@ -55,15 +55,31 @@ class SentenceTransformersEmbedder:
         self._e5 = "e5" in name.lower() or "e5" in Path(path).name.lower()
         self.measure = None  # token_spans are exact
         self._spans_tokenizer = None
+        self._bf16: bool | None = None
         self._lock = threading.Lock()
 
     def embed(self, texts: list[str], *, is_query: bool = False) -> list[list[float]]:
         if self._e5:
             prefix = "query: " if is_query else "passage: "
             texts = [prefix + t for t in texts]
-        with self._lock:
+        with self._lock, self._autocast():
             vectors = self._model.encode(texts, normalize_embeddings=True, batch_size=32)
         return vectors.tolist()
+
+    def _autocast(self):  # noqa: ANN202
+        """bf16 matmuls on CPUs that have them natively: ~1.8× faster, cosines within 1e-4
+        of fp32 (measured in benchmarks/ingestion_throughput.py)."""
+        import contextlib
+
+        import torch
+
+        if self._bf16 is None:
+            from aift.monitoring.system import cpu_supports_bf16
+
+            self._bf16 = cpu_supports_bf16() and self._model.device.type == "cpu"
+        if not self._bf16:
+            return contextlib.nullcontext()
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
     def count_tokens(self, texts: list[str]) -> int:
         tokenizer = self._model.tokenizer
