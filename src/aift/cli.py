@@ -478,6 +478,17 @@ def _connect_error(exc: Exception) -> AiftError:
     )
 
 
+def _call(method: str, path: str, **kwargs):  # noqa: ANN003, ANN202
+    """One request to the running server; its errors become CLI errors."""
+    import httpx
+
+    try:
+        with _server() as client:
+            return _check(client.request(method, path, **kwargs))
+    except httpx.TransportError as exc:
+        raise _connect_error(exc) from None
+
+
 @models_app.command("load")
 def models_load(
     name: str,
@@ -505,26 +516,14 @@ def models_load(
 @models_app.command("unload")
 def models_unload(name: str) -> None:
     """Unload a model from the running server."""
-    import httpx
-
-    try:
-        with _server() as client:
-            _check(client.post(f"/api/v1/models/{name}/unload"))
-    except httpx.TransportError as exc:
-        raise _connect_error(exc) from None
+    _call("POST", f"/api/v1/models/{name}/unload")
     console.print(f"unloaded {name}")
 
 
 @models_app.command("ps")
 def models_ps(as_json: JsonOpt = False) -> None:
     """Models loaded in the running server."""
-    import httpx
-
-    try:
-        with _server() as client:
-            loaded = _check(client.get("/api/v1/models/loaded"))
-    except httpx.TransportError as exc:
-        raise _connect_error(exc) from None
+    loaded = _call("GET", "/api/v1/models/loaded")
     if as_json:
         console.print_json(json.dumps(loaded))
         return
@@ -540,17 +539,6 @@ def models_ps(as_json: JsonOpt = False) -> None:
             item["expires_at"] or "never",
         )
     console.print(table)
-
-
-def _call(method: str, path: str, **kwargs):  # noqa: ANN003, ANN202
-    """One request to the running server; its errors become CLI errors."""
-    import httpx
-
-    try:
-        with _server() as client:
-            return _check(client.request(method, path, **kwargs))
-    except httpx.TransportError as exc:
-        raise _connect_error(exc) from None
 
 
 @kb_app.command("create")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 PDF = "application/pdf"
@@ -31,11 +32,15 @@ def detect(path: Path, name: str) -> str:
 
 
 def _is_text(path: Path) -> bool:
-    decoder_input = path.read_bytes()
-    if b"\x00" in decoder_input:
-        return False
+    """UTF-8 without NUL bytes, read in blocks (uploads can be large)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        decoder_input.decode("utf-8")
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                if b"\x00" in block:
+                    return False
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
     return True

@@ -202,7 +202,7 @@ def search_knowledge_base(
         if unknown:
             raise InvalidInput(f"Not documents of {kb.name}: {', '.join(unknown)}.")
     notes = []
-    if not any(True for _ in names):
+    if not names:
         notes.append(f"{kb.name} has no documents yet.")
     embedder = knowledge.serving.embedder(kb.embedding_model)
     if embedder.dimension != kb.dimension:
