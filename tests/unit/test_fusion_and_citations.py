@@ -26,6 +26,22 @@ def test_weighted_sum_uses_normalised_scores_so_bm25_scale_does_not_dominate() -
     assert max(fused, key=fused.get) == "b"
 
 
+def test_a_flat_dense_ranking_does_not_outvote_a_clear_keyword_match() -> None:
+    dense = {"a": 0.86, "b": 0.85}  # nearly tied; the corpus floor is far below
+    keyword = {"a": 1.0, "b": 10.0}  # b clearly matches the query's terms
+    candidates_only = weighted(dense, keyword, 0.7, 0.3)
+    assert max(candidates_only, key=candidates_only.get) == "a"  # a 0.01 gap became 1.0
+    floored = weighted(dense, keyword, 0.7, 0.3, dense_floor=0.70, keyword_floor=0.0)
+    assert floored["a"] == pytest.approx(0.7 * 1.0 + 0.3 * 0.1)
+    assert floored["b"] == pytest.approx(0.7 * 0.15 / 0.16 + 0.3 * 1.0)
+    assert max(floored, key=floored.get) == "b"
+
+
+def test_min_max_floor_below_every_score_maps_to_zero() -> None:
+    assert min_max({"a": 0.8, "b": 0.9}, floor=0.5) == pytest.approx({"a": 0.75, "b": 1.0})
+    assert min_max({"a": 0.4, "b": 0.9}, floor=0.5)["a"] == 0.0  # a stale floor is clamped
+
+
 def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     fused = reciprocal_rank({"a": 0.9, "b": 0.8}, {"b": 5.0, "c": 4.0})
     assert max(fused, key=fused.get) == "b"

@@ -144,6 +144,13 @@ class VectorIndex:
         """Nearest chunks by cosine; `where` from `chunk_filter`."""
         return self._query(name, vector, DENSE, limit, where)
 
+    def lowest_dense(self, name: str, vector: list[float], where: Any = None) -> float | None:
+        """The lowest cosine any chunk (matching `where`) has to the vector: the floor of
+        the dense scale for score fusion. Found as the best match of the opposite vector
+        (cos(-v, d) = -cos(v, d)), one more nearest-neighbour query."""
+        found = self._query(name, [-x for x in vector], DENSE, 1, where, with_payload=False)
+        return -found[0].score if found else None
+
     def search_keywords(
         self, name: str, indices: list[int], values: list[float], limit: int, where: Any = None
     ) -> list[IndexHit]:
@@ -155,7 +162,16 @@ class VectorIndex:
         query = models.SparseVector(indices=indices, values=values)
         return self._query(name, query, KEYWORDS, limit, where)
 
-    def _query(self, name: str, query: Any, using: str, limit: int, where: Any) -> list[IndexHit]:
+    def _query(
+        self,
+        name: str,
+        query: Any,
+        using: str,
+        limit: int,
+        where: Any,
+        *,
+        with_payload: bool = True,
+    ) -> list[IndexHit]:
         with self.lock:
             if not self.client.collection_exists(name):
                 return []
@@ -165,7 +181,7 @@ class VectorIndex:
                 using=using,
                 limit=limit,
                 query_filter=where,
-                with_payload=True,
+                with_payload=with_payload,
             )
         return [IndexHit(str(p.id), float(p.score), p.payload or {}) for p in found.points]
 

@@ -129,7 +129,19 @@ def search(corpus: Corpus, request: SearchRequest, reranker: Any = None) -> list
             dense, keyword, request.dense_weight or 1.0, request.keyword_weight or 1.0
         )
     else:
-        fused = fusion.weighted(dense, keyword, request.dense_weight, request.keyword_weight)
+        # Every candidate gets both its scores (not 0 for "outside the other method's
+        # top n"), normalised from the corpus floor.
+        dense, keyword = _complete(
+            corpus, dense.keys() | keyword.keys(), vector, indices, values, dense, keyword, where
+        )
+        fused = fusion.weighted(
+            dense,
+            keyword,
+            request.dense_weight,
+            request.keyword_weight,
+            dense_floor=corpus.index.lowest_dense(corpus.collection, vector, where),
+            keyword_floor=0.0,
+        )
     ranked = sorted(fused, key=lambda key: -fused[key])
     top = ranked[: max(request.limit, request.rerank_top if reranker is not None else 0)]
     dense, keyword = _complete(corpus, top, vector, indices, values, dense, keyword, where)
@@ -158,16 +170,17 @@ def search(corpus: Corpus, request: SearchRequest, reranker: Any = None) -> list
     return hits[: request.limit]
 
 
-def _complete(corpus, top, vector, indices, values, dense, keyword, where):  # noqa: ANN001, ANN202
-    """Fill in the score a method did not give a top hit, so every hit shows both."""
+def _complete(corpus, keys, vector, indices, values, dense, keyword, where):  # noqa: ANN001, ANN202
+    """Fill in the score a method did not give these hits (outside its candidates), so
+    every hit shows both; a chunk sharing no term with the query has no keyword score."""
     dense, keyword = dict(dense), dict(keyword)
-    missing_dense = [k for k in top if k not in dense]
+    missing_dense = [k for k in keys if k not in dense]
     if missing_dense:
         found = corpus.index.search_dense(
             corpus.collection, vector, len(missing_dense), _id_filter(missing_dense, where)
         )
         dense.update(_scores(found))
-    missing_keyword = [k for k in top if k not in keyword]
+    missing_keyword = [k for k in keys if k not in keyword]
     if missing_keyword and indices:
         found = corpus.index.search_keywords(
             corpus.collection,
