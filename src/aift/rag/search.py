@@ -61,7 +61,11 @@ class SearchHit(BaseModel):
     chunk_index: int
     text: str
     dense_score: float | None = Field(None, description="Cosine similarity to the query.")
-    keyword_score: float | None = Field(None, description="BM25 score (0: no shared term).")
+    keyword_score: float | None = Field(
+        None,
+        description="BM25 score; null when the chunk was not among the keyword candidates "
+        "(no shared term, or below them: it counts as 0 in the fusion) or mode is dense.",
+    )
     fused_score: float
     rerank_score: float | None = None
 
@@ -93,22 +97,14 @@ def _scores(hits: list) -> dict[str, float]:
     return {h.id: h.score for h in hits}
 
 
-def _id_filter(ids: list[str], base: Any) -> Any:
-    from qdrant_client import models
-
-    must = [models.HasIdCondition(has_id=ids)]
-    if base is not None:
-        must += list(base.must or [])
-    return models.Filter(must=must)
-
-
 def search(corpus: Corpus, request: SearchRequest, reranker: Any = None) -> list[SearchHit]:
     """The best chunks for the request, each with its dense, keyword, fused and re-rank
     scores."""
     where = chunk_filter(request.documents, request.page_from, request.page_to)
     vector = corpus.embedder.embed([request.query], is_query=True)[0]
     indices, values = keywords.query_vector(request.query)
-    dense = keyword = {}
+    dense: dict[str, float] = {}
+    keyword: dict[str, float] = {}
     payloads: dict[str, dict] = {}
     if request.mode != "keywords":
         found = corpus.index.search_dense(corpus.collection, vector, request.candidates, where)
@@ -129,11 +125,9 @@ def search(corpus: Corpus, request: SearchRequest, reranker: Any = None) -> list
             dense, keyword, request.dense_weight or 1.0, request.keyword_weight or 1.0
         )
     else:
-        # Every candidate gets both its scores (not 0 for "outside the other method's
-        # top n"), normalised from the corpus floor.
-        dense, keyword = _complete(
-            corpus, dense.keys() | keyword.keys(), vector, indices, values, dense, keyword, where
-        )
+        # Keyword-only candidates get their real cosine (not 0); the scales start at the
+        # query's floor in the searched chunks (see aift.rag.fusion).
+        dense.update(corpus.index.cosines(corpus.collection, vector, keyword.keys() - dense))
         fused = fusion.weighted(
             dense,
             keyword,
@@ -144,7 +138,7 @@ def search(corpus: Corpus, request: SearchRequest, reranker: Any = None) -> list
         )
     ranked = sorted(fused, key=lambda key: -fused[key])
     top = ranked[: max(request.limit, request.rerank_top if reranker is not None else 0)]
-    dense, keyword = _complete(corpus, top, vector, indices, values, dense, keyword, where)
+    dense.update(corpus.index.cosines(corpus.collection, vector, set(top) - dense.keys()))
     hits = [
         SearchHit(
             chunk_id=key,
@@ -155,7 +149,7 @@ def search(corpus: Corpus, request: SearchRequest, reranker: Any = None) -> list
             chunk_index=payloads[key]["chunk_index"],
             text=payloads[key]["text"],
             dense_score=dense.get(key),
-            keyword_score=keyword.get(key, 0.0),
+            keyword_score=keyword.get(key),
             fused_score=fused[key],
         )
         for key in top
@@ -168,29 +162,6 @@ def search(corpus: Corpus, request: SearchRequest, reranker: Any = None) -> list
             hit.rerank_score = score
         hits.sort(key=lambda h: -(h.rerank_score or 0.0))
     return hits[: request.limit]
-
-
-def _complete(corpus, keys, vector, indices, values, dense, keyword, where):  # noqa: ANN001, ANN202
-    """Fill in the score a method did not give these hits (outside its candidates), so
-    every hit shows both; a chunk sharing no term with the query has no keyword score."""
-    dense, keyword = dict(dense), dict(keyword)
-    missing_dense = [k for k in keys if k not in dense]
-    if missing_dense:
-        found = corpus.index.search_dense(
-            corpus.collection, vector, len(missing_dense), _id_filter(missing_dense, where)
-        )
-        dense.update(_scores(found))
-    missing_keyword = [k for k in keys if k not in keyword]
-    if missing_keyword and indices:
-        found = corpus.index.search_keywords(
-            corpus.collection,
-            indices,
-            values,
-            len(missing_keyword),
-            _id_filter(missing_keyword, where),
-        )
-        keyword.update(_scores(found))
-    return dense, keyword
 
 
 def search_knowledge_base(
