@@ -136,10 +136,13 @@ def time_to_first_token() -> tuple[float, float]:
             "model": "SmolLM2-135M-Instruct",
             "min_score": 0,
         }
-        httpx.post(f"{url}/api/v1/kb/{kb}/ask", json=body, timeout=300)  # loads the model
+        warm = httpx.post(f"{url}/api/v1/kb/{kb}/ask", json=body, timeout=300)  # loads the model
+        print(warm.status_code, warm.text[:500], flush=True)
         firsts, searches = [], []
         for _ in range(5):
-            done = httpx.post(f"{url}/api/v1/kb/{kb}/ask", json=body, timeout=300).json()
+            answer = httpx.post(f"{url}/api/v1/kb/{kb}/ask", json=body, timeout=300)
+            answer.raise_for_status()
+            done = answer.json()
             firsts.append(done["first_token_ms"])
             searches.append(done["search_ms"])
         return statistics.median(firsts), statistics.median(searches)
@@ -151,6 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--skip-answer", action="store_true", help="Search figures only.")
     parser.add_argument(
         "--budget-ms", type=float, default=300, help="Acceptable hybrid search p95."
     )
@@ -178,6 +182,8 @@ def main() -> None:
             print(rows[-1], flush=True)
             index.drop(name)
         index.close()
+    if args.skip_answer:
+        return
     first_ms, search_ms = time_to_first_token()
     takeover = crossover(measured, args.budget_ms)
     rows += [

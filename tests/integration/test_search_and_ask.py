@@ -160,6 +160,19 @@ def test_an_answer_streams_and_cites_checked_sources(server, geotopo) -> None:  
     assert entry["kind"] == "ask" and entry["answer"] == done["answer"] and entry["hits"]
 
 
+def test_sources_beyond_the_models_context_are_dropped_not_refused(server, geotopo) -> None:  # noqa: ANN001
+    body = {"query": QUESTION, "limit": 20, "min_score": 0, "max_tokens": 16}
+    body["model"] = "SmolLM2-135M-Instruct"  # 2048 tokens: 20 sources do not fit
+    response = api(server, "POST", f"/kb/{geotopo}/ask", json=body)
+    assert response.status_code == 200, response.text
+    done = response.json()
+    note = next(n for n in done["notes"] if n.startswith("only the best"))
+    used = int(note.split()[3])
+    assert 1 <= used < 20 and "of 20 sources fit" in note and "2048" in note
+    numbers = {c["number"] for c in done["citations"] + done["uncited_sources"]}
+    assert numbers == set(range(1, used + 1))
+
+
 def test_nothing_relevant_gives_an_honest_answer(server, geotopo) -> None:  # noqa: ANN001
     response = api(
         server,

@@ -63,6 +63,34 @@ class ServingService:
             lambda lease: lease.engine.chat(messages, params, adapter=lease.adapter),
         )
 
+    def chat_trimmed(
+        self,
+        model: str,
+        messages_for: Callable[[int], list[ChatMessage]],
+        most: int,
+        params: SamplingParams,
+        *,
+        keep_alive: str | float | None = "default",
+    ) -> tuple[Generation, int]:
+        """Start a reply to `messages_for(n)` with the largest n ≤ `most` whose prompt
+        leaves `max_tokens` in the model's context (at least 1), and say which n: a
+        prompt built from many pieces (RAG sources) shrinks to the model instead of
+        being refused. Engines that cannot count tokens get all `most`."""
+        used = most
+
+        def begin(lease: Lease) -> GenerationStream:
+            nonlocal used
+            engine, room = lease.engine, lease.engine.context_length - (params.max_tokens or 0)
+            while used > 1:
+                tokens = engine.chat_prompt_tokens(messages_for(used))
+                if tokens is None or tokens <= room:
+                    break
+                used -= 1
+            return engine.chat(messages_for(used), params, adapter=lease.adapter)
+
+        generation = self._start(model, keep_alive, begin)
+        return generation, used
+
     def complete(
         self,
         model: str,

@@ -60,34 +60,51 @@ def prepare(knowledge, kb_ref: str, request: AskRequest) -> Prepared:  # noqa: A
 async def events(knowledge, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:  # noqa: ANN001
     """sources → token… → done (the checked answer); the history row is written at the end."""
     request, sources = prepared.request, prepared.sources
-    yield {
-        "event": "sources",
-        "data": {
-            "sources": [{"number": n, **h.model_dump()} for n, h in enumerate(sources, 1)],
-            "notes": prepared.search.notes,
-            "min_score": prepared.floor,
-        },
-    }
-    text, first_token_ms = "", None
+    notes = list(prepared.search.notes)
+    generation = None
     if sources:
         params = SamplingParams(max_tokens=request.max_tokens, temperature=request.temperature)
-        messages = build_messages(request.query, sources)
-        generation = await asyncio.to_thread(
-            knowledge.serving.chat, prepared.model, messages, params
+        generation, used = await asyncio.to_thread(
+            knowledge.serving.chat_trimmed,
+            prepared.model,
+            lambda n: build_messages(request.query, sources[:n]),
+            len(sources),
+            params,
         )
-        async for event in generation.events():
-            if event.text:
-                if first_token_ms is None:
-                    first_token_ms = (time.perf_counter() - prepared.started) * 1000
-                text += event.text
-                yield {"event": "token", "data": {"text": event.text}}
-    else:
-        text = NOT_FOUND
-        yield {"event": "token", "data": {"text": text}}
+        if used < len(sources):
+            notes.append(
+                f"only the best {used} of {len(sources)} sources fit {prepared.model}'s "
+                f"context of {generation.lease.engine.context_length} tokens with max_tokens "
+                f"{request.max_tokens}"
+            )
+            sources = sources[:used]
+    try:
+        yield {
+            "event": "sources",
+            "data": {
+                "sources": [{"number": n, **h.model_dump()} for n, h in enumerate(sources, 1)],
+                "notes": notes,
+                "min_score": prepared.floor,
+            },
+        }
+        text, first_token_ms = "", None
+        if generation is not None:
+            async for event in generation.events():
+                if event.text:
+                    if first_token_ms is None:
+                        first_token_ms = (time.perf_counter() - prepared.started) * 1000
+                    text += event.text
+                    yield {"event": "token", "data": {"text": event.text}}
+        else:
+            text = NOT_FOUND
+            yield {"event": "token", "data": {"text": text}}
+    finally:  # a client gone before the tokens leaves no model lease behind
+        if generation is not None:
+            generation.stream.cancel()
+            generation.release()
     check = check_citations(text, len(sources))
     cited, uncited = citations_of(check, sources)
     total_ms = (time.perf_counter() - prepared.started) * 1000
-    notes = list(prepared.search.notes)
     if check.invalid:
         notes.append(
             "removed citations of sources that do not exist: "

@@ -229,6 +229,13 @@ class Engine(ABC):
         params = params.model_copy(update={"stop": stops})
         return self.submit(self.tokenize(prompt, special=True), params, adapter=adapter)
 
+    def chat_prompt_tokens(self, messages: list[ChatMessage]) -> int | None:
+        """Tokens the conversation's prompt takes (None: this engine cannot count them)."""
+        try:
+            return len(self.tokenize(self.render_chat(messages), special=True))
+        except CapabilityMissing:
+            return None
+
     def check_fits(self, prompt_tokens: int, max_tokens: int | None) -> int:
         """Tokens that may be generated; raise PromptTooLong when the prompt does not fit."""
         room = self.context_length - prompt_tokens
