@@ -61,8 +61,8 @@ def main() -> None:
     lines += [
         "",
         "The weighted fusion maps each method's scores to [0, 1] from the query's floor in "
-        "the corpus (BM25 0, lowest cosine) to its best, after looking up both scores of "
-        "every candidate (docs/rag.md). The earlier normalisation — min-max between the "
+        "the corpus (BM25 0, lowest cosine) to its best, keyword-only candidates "
+        "getting their real cosine (docs/rag.md). The earlier normalisation — min-max between the "
         "candidates' own scores, a method's miss counted as 0 — gave hybrid nDCG@10 0.945 "
         "(SQuAD) and 0.948 (KorQuAD, below keywords' 0.956) with this script on 2026-11-24.",
     ]
