@@ -58,6 +58,7 @@ def known(replies: list[str]) -> int:
     return sum(key in reply for reply, (_, _, key) in zip(replies, FACTS, strict=True))
 
 
+@pytest.mark.timeout(900)  # ~90 s alone; the wait below allows a loaded machine 600 s
 def test_lora_teaches_smollm2_new_facts(server_factory, tmp_path: Path) -> None:  # noqa: ANN001
     server = server_factory(tmp_path / "ws")
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0, timeout=300)
