@@ -31,8 +31,12 @@ class Generation:
             async for event in self.stream:
                 yield event
         finally:
-            self.stream.cancel()
-            self.release()
+            self.close()
+
+    def close(self) -> None:
+        """Stop generating (if still running) and give the model back; safe to repeat."""
+        self.stream.cancel()
+        self.release()
 
     def release(self) -> None:
         if not self._released:

@@ -100,8 +100,7 @@ async def events(knowledge, prepared: Prepared) -> AsyncIterator[dict[str, Any]]
             yield {"event": "token", "data": {"text": text}}
     finally:  # a client gone before the tokens leaves no model lease behind
         if generation is not None:
-            generation.stream.cancel()
-            generation.release()
+            generation.close()
     check = check_citations(text, len(sources))
     cited, uncited = citations_of(check, sources)
     total_ms = (time.perf_counter() - prepared.started) * 1000
