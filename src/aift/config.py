@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from aift.errors import ConfigError
 
+# A key that guards a network-facing server must not be guessable.
+MIN_PUBLIC_KEY_LENGTH = 16
+KEY_RECIPE = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
 DEFAULT_CORS_ORIGINS = [
     "http://localhost:8050",
     "http://127.0.0.1:8050",
@@ -120,6 +124,15 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_key_is_no_key(cls, value: Any) -> Any:
+        """An empty or blank AIFT_API_KEY (an empty line in .env or compose) means no key."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        return raw.strip() if isinstance(raw, str) else raw
+
     @field_validator("log_level")
     @classmethod
     def _check_level(cls, value: str) -> str:
@@ -180,12 +193,20 @@ class Settings(BaseSettings):
             return False
 
     def check_bind_is_safe(self) -> None:
-        """Refuse to expose the server beyond this machine without an API key."""
-        if not self.host_is_loopback and self.api_key is None:
+        """Refuse to expose the server beyond this machine without a key worth the name."""
+        if self.host_is_loopback:
+            return
+        if self.api_key is None:
             raise ConfigError(
                 f"Refusing to listen on {self.host}: a non-loopback address needs an API key. "
-                "Set AIFT_API_KEY (clients then send 'Authorization: Bearer <key>') "
-                "or bind to 127.0.0.1."
+                f"Set AIFT_API_KEY (make one with: {KEY_RECIPE}; clients then send "
+                "'Authorization: Bearer <key>') or bind to 127.0.0.1."
+            )
+        if len(self.api_key.get_secret_value()) < MIN_PUBLIC_KEY_LENGTH:
+            raise ConfigError(
+                f"Refusing to listen on {self.host}: AIFT_API_KEY is shorter than "
+                f"{MIN_PUBLIC_KEY_LENGTH} characters, too easy to guess on a network. "
+                f"Make one with: {KEY_RECIPE}"
             )
 
     def public_view(self) -> dict[str, Any]:

@@ -101,10 +101,24 @@ def test_non_loopback_bind_without_a_key_is_refused(tmp_path) -> None:  # noqa: 
         env=aift_env(tmp_path / "ws"),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "AIFT_API_KEY" in result.stderr and "0.0.0.0" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["", "   ", "too-short"])
+def test_blank_or_short_key_does_not_open_a_public_bind(tmp_path, key: str) -> None:  # noqa: ANN001
+    """An empty AIFT_API_KEY line (.env, compose) used to start an open public server."""
+    result = subprocess.run(
+        [sys.executable, "-m", "aift.cli", "serve", "--port", str(free_port())],
+        env=aift_env(tmp_path / "ws", AIFT_API_KEY=key, AIFT_HOST="0.0.0.0"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "AIFT_API_KEY" in result.stderr and "token_urlsafe" in result.stderr
 
 
 def test_invalid_settings_stop_the_start_naming_the_variable(tmp_path) -> None:  # noqa: ANN001

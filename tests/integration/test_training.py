@@ -38,10 +38,10 @@ def runtime(tmp_path: Path, tiny_chat_model_dir: Path) -> Iterator[Runtime]:
     rt.close()
 
 
-def start_worker(runtime: Runtime) -> subprocess.Popen:
+def start_worker(runtime: Runtime, **env: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "aift.cli", "worker"],
-        env=aift_env(runtime.settings.workspace),
+        env=aift_env(runtime.settings.workspace, **env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -242,28 +242,47 @@ def test_merge_gives_a_full_model_with_the_adapters_outputs(
         runtime.training.merge(MergeRequest(adapter="tiny-chat"), runtime.models)
 
 
-def test_cancel_keeps_a_checkpoint_and_resume_finishes(
-    runtime: Runtime,
-    worker,  # noqa: ANN001
-    dataset_id: str,
-) -> None:
-    job = runtime.training.submit(
-        config(dataset_id, max_steps=30, save_steps=1000, eval_steps=None, learning_rate=1e-3)
-    )
-    wait_for(
-        lambda: runtime.jobs.get(job.id).model_dump(),
-        lambda j: (j["metrics"] or {}).get("step", 0) >= 5,
-        timeout=240,
-    )
-    runtime.jobs.cancel(job.id)
-    stopped = finished(runtime, job.id)
-    assert stopped["status"] == "cancelled"
-    checkpoints = list((Path(job.config["output_dir"]) / "checkpoints").glob("checkpoint-*"))
-    assert checkpoints, "cancel saved a checkpoint although save_steps was not reached"
-    saved_at = int(checkpoints[0].name.split("-")[1])
-    assert 5 <= saved_at < 30
-    runtime.jobs.resume(job.id)
-    done = finished(runtime, job.id)
+def test_cancel_keeps_a_checkpoint_and_resume_finishes(runtime: Runtime, dataset_id: str) -> None:
+    # No configured grace at all: the run's own stop budget (its step and save times) is
+    # what keeps the supervisor from killing it before the checkpoint is written.
+    worker = start_worker(runtime, AIFT_JOB_CANCEL_GRACE_SECONDS="0")
+    try:
+        job = runtime.training.submit(
+            config(dataset_id, max_steps=30, save_steps=1000, eval_steps=None, learning_rate=1e-3)
+        )
+        wait_for(
+            lambda: runtime.jobs.get(job.id).model_dump(),
+            lambda j: (j["metrics"] or {}).get("step", 0) >= 5,
+            timeout=600,
+        )
+        runtime.jobs.cancel(job.id)
+        stopped = finished(runtime, job.id, timeout=600)
+        assert stopped["status"] == "cancelled", stopped
+        assert "without a checkpoint" not in stopped["message"], stopped["message"]
+        assert any("saving checkpoint at step" in line for line in runtime.jobs.log_tail(job.id))
+        checkpoints = list((Path(job.config["output_dir"]) / "checkpoints").glob("checkpoint-*"))
+        assert checkpoints, "cancel saved a checkpoint although save_steps was not reached"
+        saved_at = int(checkpoints[0].name.split("-")[1])
+        assert 5 <= saved_at < 30
+        assert (checkpoints[0] / "trainer_state.json").exists(), "the save completed"
+        runtime.jobs.resume(job.id)
+        done = finished(runtime, job.id, timeout=600)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
     assert done["status"] == "succeeded", done["error"]
     assert done["result"]["resumed_from"] == f"checkpoint-{saved_at}"
     assert done["result"]["steps"] == 30
+
+
+def test_a_checkpoint_cut_short_is_not_resumed_from(tmp_path: Path) -> None:
+    """A kill in the middle of a save leaves a folder without trainer_state.json."""
+    from aift.training.trainer import _latest_checkpoint
+
+    for step, complete in ((5, True), (10, True), (15, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-latest").mkdir()
+    assert _latest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"

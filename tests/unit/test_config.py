@@ -69,7 +69,11 @@ def test_public_view_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         ("::1", None, True),
         ("0.0.0.0", None, False),
         ("192.168.1.10", None, False),
-        ("0.0.0.0", "k", True),
+        ("0.0.0.0", "k" * 16, True),
+        ("0.0.0.0", "", False),
+        ("0.0.0.0", "   ", False),
+        ("0.0.0.0", "short-key", False),
+        ("127.0.0.1", "short-key", True),
     ],
 )
 def test_non_loopback_bind_needs_a_key(host: str, key: str | None, safe: bool) -> None:
@@ -79,3 +83,30 @@ def test_non_loopback_bind_needs_a_key(host: str, key: str | None, safe: bool) -
     else:
         with pytest.raises(ConfigError, match="AIFT_API_KEY"):
             settings.check_bind_is_safe()
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t"])
+def test_a_blank_api_key_is_no_key(monkeypatch: pytest.MonkeyPatch, blank: str) -> None:
+    monkeypatch.setenv("AIFT_API_KEY", blank)
+    settings = load_settings()
+    assert settings.api_key is None
+    assert settings.public_view()["api_key"] is None
+
+
+def test_a_blank_key_line_in_dotenv_is_no_key(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("AIFT_API_KEY=\nAIFT_HOST=0.0.0.0\n")
+    settings = load_settings()
+    assert settings.api_key is None
+    with pytest.raises(ConfigError, match="needs an API key"):
+        settings.check_bind_is_safe()
+
+
+def test_a_short_key_on_a_public_bind_says_how_to_make_one() -> None:
+    with pytest.raises(ConfigError, match="shorter than 16") as err:
+        load_settings(host="0.0.0.0", api_key="hunter2").check_bind_is_safe()
+    assert "secrets.token_urlsafe" in err.value.message
+
+
+def test_surrounding_spaces_are_not_part_of_the_key() -> None:
+    key = load_settings(api_key="  a-long-enough-secret-key \n").api_key
+    assert key is not None and key.get_secret_value() == "a-long-enough-secret-key"

@@ -26,6 +26,11 @@ API_KEY_COOKIE = "aift_api_key"
 PUBLIC_PREFIXES = ("/healthz", "/static/", "/login", "/favicon.ico")
 
 
+def keys_match(presented: str, expected: str) -> bool:
+    """Compare a presented key with the configured one in constant time."""
+    return secrets.compare_digest(presented.encode(), expected.encode())
+
+
 class RequestIdMiddleware:
     """Give every request an id (kept from X-Request-ID when sane) and log it."""
 
@@ -72,7 +77,8 @@ class ApiKeyMiddleware:
 
     def __init__(self, app: ASGIApp, api_key: str | None) -> None:
         self.app = app
-        self.api_key = api_key
+        # A blank key is no key (Settings normalises it too; this guards other callers).
+        self.api_key = api_key.strip() if api_key and api_key.strip() else None
 
     def _presented(self, scope: Scope) -> str | None:
         headers = dict(scope["headers"])
@@ -99,7 +105,7 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         presented = self._presented(scope)
-        if presented and secrets.compare_digest(presented.encode(), self.api_key.encode()):
+        if presented and keys_match(presented, self.api_key):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":

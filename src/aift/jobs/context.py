@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ class JobContext:
 
     PROGRESS_MIN_INTERVAL = 0.2
     CANCEL_POLL_INTERVAL = 0.5
+    STOP_BUDGET_REFRESH = 5.0
 
     def __init__(
         self,
@@ -48,6 +50,7 @@ class JobContext:
         self.cancel_event = threading.Event()
         self._last_progress_write = 0.0
         self._last_cancel_poll = 0.0
+        self._stop_budget: tuple[float, float] | None = None  # (seconds, when written)
 
     @property
     def is_resume(self) -> bool:
@@ -78,6 +81,34 @@ class JobContext:
                 update(JobRow)
                 .where(JobRow.id == self.job_id, JobRow.status == "running")
                 .values(metrics=clean, updated_at=utcnow())
+            )
+
+    def stop_needs(self, seconds: float) -> None:
+        """Declare that, if asked to stop from now on, this job needs `seconds` to stop
+        cleanly (finish the unit of work in hand and save it).
+
+        The supervisor then waits that long after a cancel before it kills the process,
+        so a cancel never destroys a checkpoint the user asked to keep. Call it again
+        whenever the estimate changes (e.g. after each step, before a save); repeated
+        calls with a similar estimate are written at most every few seconds.
+        """
+        now = time.monotonic()
+        seconds = max(0.0, float(seconds))
+        if self._stop_budget is not None:
+            previous, written = self._stop_budget
+            similar = abs(seconds - previous) <= 0.1 * previous
+            if similar and now - written < self.STOP_BUDGET_REFRESH:
+                return
+        self._stop_budget = (seconds, now)
+        with self.db.session() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == self.job_id, JobRow.status == "running")
+                # + the refresh interval: a throttled estimate must not run out early.
+                .values(
+                    stop_deadline_at=utcnow()
+                    + timedelta(seconds=seconds + self.STOP_BUDGET_REFRESH)
+                )
             )
 
     def cancelled(self) -> bool:

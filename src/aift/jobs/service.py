@@ -201,6 +201,7 @@ class JobService:
                 .values(
                     status=JobStatus.queued.value,
                     cancel_requested=False,
+                    stop_deadline_at=None,
                     error=None,
                     message="queued to resume",
                     finished_at=None,

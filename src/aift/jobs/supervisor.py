@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import update
 
@@ -44,6 +46,7 @@ def claim(db: Database, job_id: str) -> bool:
                 worker_host=HOSTNAME,
                 worker_pid=os.getpid(),
                 process_pid=None,
+                stop_deadline_at=None,
                 message="starting",
             )
         ).rowcount
@@ -69,7 +72,7 @@ def supervise(db: Database, workspace: Workspace, job_id: str, grace_seconds: fl
             )
         log.info("job %s started in process %s", job_id, proc.pid)
         _set(db, job_id, process_pid=proc.pid)
-        returncode, forced = _watch(db, job_id, proc, grace_seconds)
+        returncode, stop = _watch(db, job_id, proc, grace_seconds)
     except Exception as exc:  # noqa: BLE001 - never leave a job "running" with nobody watching
         log.exception("supervising job %s failed", job_id)
         if proc is not None and proc.poll() is None:
@@ -85,54 +88,88 @@ def supervise(db: Database, workspace: Workspace, job_id: str, grace_seconds: fl
             updated_at=utcnow(),
         )
         return
-    _finalize(db, job_id, returncode, forced)
+    _finalize(db, job_id, returncode, stop)
+
+
+@dataclass
+class _Stop:
+    """A cancel in progress: when it was asked and when the job must be gone."""
+
+    asked_at: float
+    kill_at: float
+    killed: bool = False
 
 
 def _watch(
     db: Database, job_id: str, proc: subprocess.Popen, grace_seconds: float
-) -> tuple[int, bool]:
-    """Wait for the child, beating the heartbeat and enforcing cancel with a grace period.
+) -> tuple[int, _Stop | None]:
+    """Wait for the child, beating the heartbeat and enforcing cancel.
 
-    Returns the exit code and whether the child had to be killed after the grace period.
+    After a cancel the child gets the configured grace or the time it declared it needs
+    to stop cleanly (`JobContext.stop_needs`), whichever is longer; only then is it
+    killed. Returns the exit code and the cancel, if there was one.
     """
     last_beat = 0.0
-    kill_at: float | None = None
+    stop: _Stop | None = None
     while True:
         try:
-            return proc.wait(timeout=POLL_INTERVAL), kill_at == float("inf")
+            return proc.wait(timeout=POLL_INTERVAL), stop
         except subprocess.TimeoutExpired:
             pass
         now = time.monotonic()
-        if now - last_beat >= HEARTBEAT_INTERVAL:
+        beat = now - last_beat >= HEARTBEAT_INTERVAL
+        if beat:
             last_beat = now
-            if kill_at is None and _beat(db, job_id):
-                log.info("job %s: cancel requested, sending SIGTERM", job_id)
-                proc.send_signal(signal.SIGTERM)
-                kill_at = now + grace_seconds
-        elif kill_at is None and _cancel_requested(db, job_id):
+            state = _beat(db, job_id)
+        elif stop is None:
+            state = _state(db, job_id)
+        else:
+            state = None
+        if state is not None and stop is None and state.cancel_requested:
+            log.info("job %s: cancel requested, sending SIGTERM", job_id)
             proc.send_signal(signal.SIGTERM)
-            kill_at = now + grace_seconds
-        if kill_at is not None and now >= kill_at:
-            log.warning("job %s did not stop within %.0fs; killing it", job_id, grace_seconds)
+            stop = _Stop(asked_at=now, kill_at=now + grace_seconds)
+        if state is not None and stop is not None and not stop.killed:
+            stop.kill_at = max(stop.kill_at, _monotonic_at(state.stop_deadline_at, now))
+        if stop is not None and not stop.killed and now >= stop.kill_at:
+            log.warning(
+                "job %s did not stop within %.0fs of the cancel; killing it",
+                job_id,
+                now - stop.asked_at,
+            )
             proc.kill()
-            kill_at = float("inf")
+            stop.killed = True
 
 
-def _beat(db: Database, job_id: str) -> bool:
-    """Record a heartbeat; return whether a cancel was requested."""
+@dataclass
+class _RowState:
+    cancel_requested: bool
+    stop_deadline_at: datetime | None
+
+
+def _beat(db: Database, job_id: str) -> _RowState | None:
+    """Record a heartbeat; return what the job row says about stopping."""
     with db.session() as session:
         session.execute(update(JobRow).where(JobRow.id == job_id).values(heartbeat_at=utcnow()))
-        row = session.get(JobRow, job_id)
-        return bool(row and row.cancel_requested)
+    return _state(db, job_id)
 
 
-def _cancel_requested(db: Database, job_id: str) -> bool:
+def _state(db: Database, job_id: str) -> _RowState | None:
     with db.session() as session:
         row = session.get(JobRow, job_id)
-        return bool(row and row.cancel_requested)
+        if row is None:
+            return None
+        return _RowState(bool(row.cancel_requested), row.stop_deadline_at)
 
 
-def _finalize(db: Database, job_id: str, returncode: int, forced: bool) -> None:
+def _monotonic_at(moment: datetime | None, now: float) -> float:
+    """A wall-clock moment (from the job, same host) on this process's monotonic clock."""
+    if moment is None:
+        return now - 1.0
+    return now + (moment - utcnow()).total_seconds()
+
+
+def _finalize(db: Database, job_id: str, returncode: int, stop: _Stop | None) -> None:
     """Give a final status to a job whose process ended without writing one."""
     now = utcnow()
     with db.session() as session:
@@ -141,11 +178,20 @@ def _finalize(db: Database, job_id: str, returncode: int, forced: bool) -> None:
             return
         if row.cancel_requested:
             row.status = JobStatus.cancelled.value
-            row.message = (
-                "cancelled (killed: it did not stop within the grace period)"
-                if forced
-                else "cancelled"
-            )
+            row.message = "cancelled"
+            if stop is not None and stop.killed:
+                waited = stop.kill_at - stop.asked_at
+                lost = "stopped without a checkpoint" if row.resumable else "stopped unfinished"
+                row.message = (
+                    f"cancelled — {lost}: the process did not stop within {waited:.0f}s of "
+                    "the cancel and was killed"
+                    + (
+                        "; resume continues from the last checkpoint saved before, if any"
+                        if row.resumable
+                        else ""
+                    )
+                )
+                row.error = row.message
         else:
             row.status = JobStatus.failed.value
             row.error = _describe_exit(returncode)

@@ -70,6 +70,9 @@ class JobRow(Base):
     worker_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     process_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # If told to stop now, the job needs until then to stop cleanly (finish a step, save
+    # a checkpoint); the supervisor waits at least that long before killing it.
+    stop_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -31,6 +31,7 @@ from aift.training.examples import (
     unpacked,
 )
 from aift.training.packed_attention import supports_packed_attention, use_packed_attention
+from aift.training.stopping import StopBudget, checkpoint_bytes
 from aift.training.supervised_loss import supervised_trainer_class
 
 log = logging.getLogger(__name__)
@@ -167,17 +168,29 @@ class _Rows:
         return self.rows[index]
 
 
-def _progress_callback(ctx: JobContext, metrics_file: Path, tokens_per_step: float):  # noqa: ANN202
+def _progress_callback(  # noqa: ANN202 - a TrainerCallback made on demand (lazy import)
+    ctx: JobContext, metrics_file: Path, tokens_per_step: float, budget: StopBudget
+):
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
-        """Reports step, loss, learning rate, grad norm, tokens/s and ETA; honours cancel."""
+        """Reports step, loss, learning rate, grad norm, tokens/s and ETA; honours cancel.
+
+        After each step it tells the supervisor how long a clean stop would take now
+        (`budget`), and says "saving checkpoint…" while one is written.
+        """
 
         def __init__(self) -> None:
             self.started = time.monotonic()
             self.first_step: int | None = None
             self.cancelled = False
             self.last: dict[str, float] = {}
+            self.step_started: float | None = None
+            self.eval_started: float | None = None
+            self.save_started: float | None = None
+
+        def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            self.step_started = time.monotonic()
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
             logs = dict(logs or {})
@@ -187,25 +200,18 @@ def _progress_callback(ctx: JobContext, metrics_file: Path, tokens_per_step: flo
                 handle.write(json.dumps(logs) + "\n")
 
         def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            now = time.monotonic()
+            if self.step_started is not None:
+                budget.step_took(now - self.step_started)
             if self.first_step is None:
-                self.first_step, self.started = state.global_step - 1, time.monotonic()
+                self.first_step, self.started = state.global_step - 1, now
             done = state.global_step - self.first_step
-            elapsed = max(time.monotonic() - self.started, 1e-9)
+            elapsed = max(now - self.started, 1e-9)
             rate = done / elapsed
             eta = (state.max_steps - state.global_step) / rate if rate else 0
             tokens_s = rate * tokens_per_step
-            loss = self.last.get("loss")
-            parts = [f"step {state.global_step}/{state.max_steps}"]
-            if loss is not None:
-                parts.append(f"loss {loss:.4f}")
-            if "learning_rate" in self.last:
-                parts.append(f"lr {self.last['learning_rate']:.2e}")
-            if "grad_norm" in self.last:
-                parts.append(f"grad {self.last['grad_norm']:.3f}")
-            if "eval_loss" in self.last:
-                parts.append(f"val {self.last['eval_loss']:.4f}")
-            parts += [f"{tokens_s:.0f} tok/s", f"ETA {eta:.0f}s"]
-            ctx.progress(state.global_step / max(state.max_steps, 1), ", ".join(parts))
+            message = _step_message(state.global_step, state.max_steps, self.last, tokens_s, eta)
+            fraction = state.global_step / max(state.max_steps, 1)
             ctx.metrics(
                 {
                     **self.last,
@@ -215,13 +221,58 @@ def _progress_callback(ctx: JobContext, metrics_file: Path, tokens_per_step: flo
                     "eta_seconds": eta,
                 }
             )
-            if ctx.cancelled():
+            if ctx.cancelled() and not self.cancelled:
                 self.cancelled = True
                 control.should_save = True
+                control.should_evaluate = False  # the checkpoint first, nothing else
                 control.should_training_stop = True
+            evaluating = bool(control.should_evaluate)
+            if control.should_save:
+                ctx.stop_needs(budget.needed(evaluating=evaluating, saving=True))
+                prefix = "cancel requested — " if self.cancelled else ""
+                ctx.progress(
+                    fraction, f"{prefix}saving checkpoint at step {state.global_step}…", force=True
+                )
+                self.save_started = time.monotonic()
+            else:
+                ctx.stop_needs(budget.needed(evaluating=evaluating))
+                ctx.progress(fraction, message)
+            if evaluating:
+                self.eval_started = time.monotonic()
             return control
 
+        def on_evaluate(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            if self.eval_started is not None:
+                budget.eval_took(time.monotonic() - self.eval_started)
+                self.eval_started = None
+            if self.save_started is not None:  # the save runs after the evaluation
+                self.save_started = time.monotonic()
+
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            if self.save_started is not None:
+                budget.save_took(time.monotonic() - self.save_started)
+                self.save_started = None
+                ctx.log.info("checkpoint saved at step %d", state.global_step)
+                ctx.stop_needs(budget.needed())
+
     return Progress()
+
+
+def _step_message(
+    step: int, max_steps: int, last: dict[str, float], tokens_s: float, eta: float
+) -> str:
+    """The one-line progress message of a training step."""
+    parts = [f"step {step}/{max_steps}"]
+    if "loss" in last:
+        parts.append(f"loss {last['loss']:.4f}")
+    if "learning_rate" in last:
+        parts.append(f"lr {last['learning_rate']:.2e}")
+    if "grad_norm" in last:
+        parts.append(f"grad {last['grad_norm']:.3f}")
+    if "eval_loss" in last:
+        parts.append(f"val {last['eval_loss']:.4f}")
+    parts += [f"{tokens_s:.0f} tok/s", f"ETA {eta:.0f}s"]
+    return ", ".join(parts)
 
 
 def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[str, Any]:
@@ -275,7 +326,11 @@ def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
-    progress = _progress_callback(ctx, output / "metrics.jsonl", tokens_per_step)
+    budget = StopBudget(
+        checkpoint_bytes(prepared.model),
+        eval_batches=math.ceil(len(prepared.val_rows) / config.batch_size) if has_val else 0,
+    )
+    progress = _progress_callback(ctx, output / "metrics.jsonl", tokens_per_step, budget)
     trainer = supervised_trainer_class()(
         model=prepared.model,
         args=args,
@@ -284,6 +339,7 @@ def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[
         data_collator=Collator(prepared.tokenizer.pad_token_id, config.packing),
         callbacks=[progress],
     )
+    _drop_incomplete_checkpoints(ctx, checkpoints)
     resume = _latest_checkpoint(checkpoints)
     if resume:
         ctx.log.info("resuming from %s", resume.name)
@@ -309,9 +365,30 @@ def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[
     return final
 
 
+def _checkpoint_folders(folder: Path) -> list[Path]:
+    found = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    """The Trainer writes trainer_state.json last: without it a save was cut short."""
+    return (checkpoint / "trainer_state.json").is_file()
+
+
 def _latest_checkpoint(folder: Path) -> Path | None:
-    found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return found[-1] if found else None
+    """The newest checkpoint that was saved completely."""
+    complete = [p for p in _checkpoint_folders(folder) if _is_complete(p)]
+    return complete[-1] if complete else None
+
+
+def _drop_incomplete_checkpoints(ctx: JobContext, folder: Path) -> None:
+    """Remove checkpoints whose save was cut short (a kill mid-save); they cannot resume."""
+    import shutil
+
+    for checkpoint in _checkpoint_folders(folder):
+        if not _is_complete(checkpoint):
+            ctx.log.warning("removing %s: its save did not finish", checkpoint.name)
+            shutil.rmtree(checkpoint, ignore_errors=True)
 
 
 def finish(
@@ -423,5 +500,7 @@ def run_training(ctx: JobContext, config: TrainingJobConfig) -> dict[str, Any]:
     )
     ctx.check_cancelled()
     metrics = fit(ctx, config, prepared)
-    ctx.progress(0.99, "saving", force=True)
+    final_save = StopBudget(checkpoint_bytes(prepared.model), eval_batches=0)
+    ctx.stop_needs(final_save.needed(saving=True))
+    ctx.progress(0.99, "saving the trained model…", force=True)
     return finish(ctx, config, prepared, metrics)

@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from aift import __version__
 from aift.api.deps import get_runtime
-from aift.api.middleware import API_KEY_COOKIE
+from aift.api.middleware import API_KEY_COOKIE, keys_match
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parents[2] / "web" / "templates"))
 
@@ -40,10 +40,10 @@ def login_page(request: Request) -> HTMLResponse:
 def login(request: Request, api_key: str = Form(...)) -> HTMLResponse | RedirectResponse:
     settings = get_runtime(request).settings
     expected = settings.api_key.get_secret_value() if settings.api_key else None
-    if expected is not None and api_key != expected:
+    if expected is not None and not keys_match(api_key.strip(), expected):
         response = _render(request, "login.html", page="login", error="That key is not right.")
         response.status_code = 401
         return response
     response = RedirectResponse("/jobs", status_code=303)
-    response.set_cookie(API_KEY_COOKIE, api_key, httponly=True, samesite="strict")
+    response.set_cookie(API_KEY_COOKIE, api_key.strip(), httponly=True, samesite="strict")
     return response
