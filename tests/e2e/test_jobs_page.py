@@ -19,22 +19,22 @@ def test_start_watch_cancel_and_resume_from_the_jobs_page(page: Page, tmp_path) 
     page.fill("input[name=seconds_per_step]", "0.3")
     page.click("#benchmark-form button")
     first = page.locator("#jobs-table tbody tr").first
-    expect(first.locator(".status")).to_have_text("succeeded", timeout=30_000)
+    expect(first.locator(".status")).to_have_text("succeeded", timeout=120_000)
     expect(first).to_contain_text("100%")
 
     page.fill("input[name=steps]", "200")
     page.click("#benchmark-form button")
     long_job = page.locator("#jobs-table tbody tr").first
-    expect(long_job.locator(".status")).to_have_text("running", timeout=30_000)
-    expect(long_job).to_contain_text(re.compile(r"step \d+/200"), timeout=30_000)
+    expect(long_job.locator(".status")).to_have_text("running", timeout=120_000)
+    expect(long_job).to_contain_text(re.compile(r"step \d+/200"), timeout=120_000)
     long_job.get_by_role("button", name="Cancel").click()
-    expect(long_job.locator(".status")).to_have_text("cancelled", timeout=30_000)
+    expect(long_job.locator(".status")).to_have_text("cancelled", timeout=120_000)
     page.screenshot(path=str(tmp_path / "jobs.png"), full_page=True)
 
     long_job.get_by_role("button", name="Resume").click()
-    expect(long_job.locator(".status")).to_have_text("running", timeout=30_000)
+    expect(long_job.locator(".status")).to_have_text("running", timeout=120_000)
     long_job.get_by_role("button", name="Cancel").click()
-    expect(long_job.locator(".status")).to_have_text("cancelled", timeout=30_000)
+    expect(long_job.locator(".status")).to_have_text("cancelled", timeout=120_000)
 
     long_job.get_by_role("button", name="Log").click()
     expect(page.locator("#log-lines")).to_contain_text("resuming at step")

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-STARTUP_TIMEOUT = 60.0
+STARTUP_TIMEOUT = 240.0
 
 
 def free_port() -> int:
@@ -47,7 +47,7 @@ class LiveServer:
     log_file: Path
 
     def client(self, **kwargs: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+        return httpx.Client(base_url=self.url, timeout=120, **kwargs)
 
     @property
     def ws_url(self) -> str:
@@ -58,7 +58,7 @@ class LiveServer:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -85,7 +85,7 @@ def start_server(workspace: Path, *, args: tuple[str, ...] = (), **env: str) -> 
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass
@@ -118,7 +118,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 def wait_for(
-    fetch: Callable[[], dict], predicate: Callable[[dict], bool], timeout: float = 60.0
+    fetch: Callable[[], dict], predicate: Callable[[dict], bool], timeout: float = 240.0
 ) -> dict:
     """Poll `fetch` until `predicate` holds; fail with the last value seen."""
     deadline = time.monotonic() + timeout

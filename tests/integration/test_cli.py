@@ -12,7 +12,7 @@ import pytest
 from tests.integration.conftest import aift_env
 
 
-def aift(workspace: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def aift(workspace: Path, *args: str, timeout: float = 480) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "aift.cli", *args],
         env=aift_env(workspace),
@@ -32,7 +32,7 @@ def worker(tmp_path: Path):  # noqa: ANN201
     )
     yield process
     process.terminate()
-    process.wait(timeout=30)
+    process.wait(timeout=60)
 
 
 def test_submit_and_wait_shows_the_result(tmp_path: Path, worker) -> None:  # noqa: ANN001
@@ -104,7 +104,7 @@ def test_unreachable_hub_falls_back_to_packaged_models(tmp_path: Path) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=480,
         )
 
     resolved = run(

@@ -47,7 +47,7 @@ def test_server_and_worker_on_postgresql_and_redis(
 ) -> None:
     server = start_server(tmp_path / "ws", AIFT_DATABASE_URL=postgres_url, AIFT_REDIS_URL=redis_url)
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
             system = client.get("/api/v1/system").json()
             assert system["queue"]["backend"] == "redis"
             assert "postgresql" in system["settings"]["effective_database_url"]

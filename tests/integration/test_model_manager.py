@@ -39,7 +39,7 @@ def test_a_model_is_loaded_once_for_concurrent_requests(runtime: Runtime) -> Non
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=600)
     assert len({id(lease.engine) for lease in leases}) == 1
     assert [m.name for m in manager.loaded()] == ["tiny-a"]
     assert manager.loaded()[0].busy == 6

@@ -109,7 +109,7 @@ def test_keep_alive_load_ps_and_unload(client: ollama.Client) -> None:
     wait_for(
         lambda: {"names": {m.model for m in client.ps().models}},
         lambda v: MODEL not in v["names"],
-        timeout=15,
+        timeout=120,
     )
 
 

@@ -69,7 +69,7 @@ def test_pull_through_the_remote_ollama_and_from_the_hub(server_factory, tmp_pat
         return wait_for(
             lambda: httpx.get(f"{local.url}/api/v1/jobs/{job.json()['id']}").json(),
             lambda j: j["status"] in {"succeeded", "failed"},
-            timeout=60,
+            timeout=240,
         )
 
     present = pull("ollama/SmolLM2-135M-Instruct")

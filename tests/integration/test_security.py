@@ -48,11 +48,11 @@ def test_browser_login_sets_a_cookie(server_factory) -> None:  # noqa: ANN001
 def test_websocket_needs_the_key_too(server_factory) -> None:  # noqa: ANN001
     server: LiveServer = server_factory(AIFT_API_KEY=KEY)
     with pytest.raises(InvalidStatus) as refused:
-        with connect(f"{server.ws_url}/ws/jobs/abc", open_timeout=10) as socket:
+        with connect(f"{server.ws_url}/ws/jobs/abc", open_timeout=60) as socket:
             socket.recv(timeout=5)
     assert refused.value.response.status_code == 403
-    with connect(f"{server.ws_url}/ws/jobs/abc?token={KEY}", open_timeout=10) as socket:
-        assert json.loads(socket.recv(timeout=10))["code"] == "not_found"
+    with connect(f"{server.ws_url}/ws/jobs/abc?token={KEY}", open_timeout=60) as socket:
+        assert json.loads(socket.recv(timeout=60))["code"] == "not_found"
 
 
 def test_cors_allows_localhost_origins_only(server: LiveServer) -> None:
@@ -127,7 +127,7 @@ def test_invalid_settings_stop_the_start_naming_the_variable(tmp_path) -> None: 
         env=aift_env(tmp_path / "ws", AIFT_PORT="eighty"),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "AIFT_PORT" in result.stderr

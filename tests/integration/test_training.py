@@ -52,7 +52,7 @@ def worker(runtime: Runtime) -> Iterator[subprocess.Popen]:
     process = start_worker(runtime)
     yield process
     process.terminate()
-    process.wait(timeout=30)
+    process.wait(timeout=60)
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def dataset_id(runtime: Runtime, tmp_path: Path) -> str:
     return runtime.datasets.add(path, "facts.jsonl", DatasetOptions(val_ratio=0.1)).dataset.id
 
 
-def finished(runtime: Runtime, job_id: str, timeout: float = 240) -> dict:
+def finished(runtime: Runtime, job_id: str, timeout: float = 600) -> dict:
     return wait_for(
         lambda: runtime.jobs.get(job_id).model_dump(),
         lambda j: j["status"] in {"succeeded", "failed", "cancelled", "interrupted"},
@@ -127,7 +127,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(runtime: Runtime, dataset_id: 
     wait_for(
         lambda: runtime.jobs.get(job.id).model_dump(),
         lambda j: (j["metrics"] or {}).get("step", 0) >= 12,
-        timeout=240,
+        timeout=600,
     )
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
@@ -136,14 +136,14 @@ def test_a_killed_run_resumes_from_its_checkpoint(runtime: Runtime, dataset_id: 
         interrupted = wait_for(
             lambda: runtime.jobs.get(job.id).model_dump(),
             lambda j: j["status"] == "interrupted",
-            timeout=60,
+            timeout=240,
         )
         assert interrupted["resumable"]
         runtime.jobs.resume(job.id)
         done = finished(runtime, job.id)
     finally:
         second.terminate()
-        second.wait(timeout=30)
+        second.wait(timeout=60)
     assert done["status"] == "succeeded", done["error"]
     result = done["result"]
     resumed_at = int(result["resumed_from"].split("-")[1])
