@@ -23,17 +23,22 @@ run: setup
 	$(BIN)/aift serve
 
 # Debian packages the tests use: Chromium for the browser tests (Playwright drives it;
-# no browser download), Redis and PostgreSQL for the multi-machine backends.
+# no browser download), Redis and PostgreSQL for the multi-machine backends, Node.js
+# for the official Node clients.
 test-setup: setup
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "missing Debian packages:$$missing (their tests fail or skip)"; fi; \
 	fi
+	@# Official Node.js clients the API tests drive (openai-node), pinned by the lock file.
+	@if command -v npm >/dev/null; then npm ci --prefix tests/node --no-audit --no-fund --silent; \
+	else echo "npm not found: the Node.js client tests will be skipped"; fi
 
 test: test-setup
 	$(BIN)/python -m pytest -q tests

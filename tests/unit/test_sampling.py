@@ -71,13 +71,21 @@ def test_empty_stop_strings_are_rejected() -> None:
         ("-5m", None),
         (90, 90.0),
         (None, None),
+        ("1h30m", 5400.0),
+        ("1h30m45.5s", 5445.5),
+        ("1.5h", 5400.0),
+        ("300ms", 0.3),
+        ("90", 90.0),
+        ("87600h", 315_360_000.0),
     ],
 )
 def test_keep_alive_durations(value, seconds) -> None:  # noqa: ANN001
     assert parse_keep_alive(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["soon", "5 minutes", "1d", True])
+@pytest.mark.parametrize(
+    "value", ["soon", "5 minutes", "1d", True, "", "h", 99999999999999, 1e308, "87601h", "1h-5m"]
+)
 def test_bad_keep_alive(value) -> None:  # noqa: ANN001
     with pytest.raises(InvalidInput):
         parse_keep_alive(value)

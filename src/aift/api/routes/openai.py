@@ -104,11 +104,25 @@ async def completions(
 async def embeddings(
     request: oa.EmbeddingRequest, serving: ServingService = Depends(get_serving)
 ) -> dict:
-    vectors, tokens = await run_in_threadpool(serving.embed, request.model, request.texts)
+    """Vectors of texts or token ids; `encoding_format: base64` as OpenAI sends it
+    (little-endian float32), which openai-node asks for by default."""
+    texts = request.texts
+    if texts is not None:
+        vectors, tokens = await run_in_threadpool(serving.embed, request.model, texts)
+    else:
+        vectors, tokens = await run_in_threadpool(
+            serving.embed_token_ids, request.model, request.token_ids
+        )
+    oa.check_dimensions(request.model, request.dimensions, vectors)
     return {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": oa.encode_embedding(v, request.encoding_format),
+            }
+            for i, v in enumerate(vectors)
         ],
         "model": request.model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aift.inference.schemas import ChatMessage, GenerationStats, SamplingParams
+from aift.inference.keepalive import KeepAlive
+from aift.inference.schemas import (
+    MAX_SEED,
+    MAX_STOP_SEQUENCES,
+    ChatMessage,
+    GenerationStats,
+    SamplingParams,
+    StopSequence,
+)
 from aift.models.schemas import ModelInfo
 
 # Ollama's own defaults when a request sets no option.
@@ -24,9 +32,11 @@ class Options(BaseModel):
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     top_k: int | None = Field(None, ge=0)
     num_predict: int | None = Field(None, ge=-2, le=131_072)
-    stop: list[str] | None = None
-    seed: int | None = None
-    num_ctx: int | None = Field(None, ge=1)
+    stop: Annotated[list[StopSequence], Field(max_length=MAX_STOP_SEQUENCES)] | None = None
+    seed: int | None = Field(
+        None, ge=-MAX_SEED - 1, le=MAX_SEED, description="Negative: a random seed."
+    )
+    num_ctx: int | None = Field(None, ge=1, le=1_048_576)
 
     def sampling(self) -> SamplingParams:
         max_tokens = self.num_predict if self.num_predict and self.num_predict > 0 else None
@@ -46,7 +56,7 @@ class _Request(BaseModel):
     model: str = Field(..., min_length=1, max_length=300)
     options: Options = Field(default_factory=Options)
     stream: bool = True
-    keep_alive: str | float | None = "default"
+    keep_alive: KeepAlive = "default"
 
     @field_validator("keep_alive")
     @classmethod
@@ -70,7 +80,7 @@ class EmbedRequest(BaseModel):
 
     model: str = Field(..., min_length=1, max_length=300)
     input: str | list[str]
-    keep_alive: str | float | None = "default"
+    keep_alive: KeepAlive = "default"
 
     @field_validator("input")
     @classmethod

@@ -5,12 +5,17 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aift.inference.schemas import ChatMessage, GenerationStats, SamplingParams
+from aift.errors import InvalidInput
+from aift.inference.schemas import ChatMessage, GenerationStats, SamplingParams, Seed, StopSequence
+
+# OpenAI allows up to 4 stop sequences.
+MAX_OPENAI_STOPS = 4
+OpenAIStops = Annotated[list[StopSequence], Field(max_length=MAX_OPENAI_STOPS)]
 
 
 class _Request(BaseModel):
@@ -20,21 +25,13 @@ class _Request(BaseModel):
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     max_tokens: int | None = Field(None, ge=1, le=131_072)
-    stop: str | list[str] | None = None
-    seed: int | None = Field(None, ge=0)
+    stop: (
+        StopSequence | Annotated[list[StopSequence], Field(max_length=MAX_OPENAI_STOPS)] | None
+    ) = None
+    seed: Seed | None = None
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     n: int = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
-
-    @field_validator("stop")
-    @classmethod
-    def _stops(cls, value: str | list[str] | None) -> str | list[str] | None:
-        items = [value] if isinstance(value, str) else (value or [])
-        if len(items) > 4:
-            raise ValueError("at most 4 stop sequences")
-        if any(not s for s in items):
-            raise ValueError("stop sequences must not be empty")
-        return value
 
     def sampling(self) -> SamplingParams:
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
@@ -78,26 +75,45 @@ class CompletionRequest(_Request):
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
 
 
+TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+
+
 class EmbeddingRequest(BaseModel):
+    """OpenAI's embedding request: text, texts, or token ids (one list or a list of lists).
+
+    Token ids are read in the embedding model's own vocabulary, as vLLM does (not
+    OpenAI's tiktoken ids).
+    """
+
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(..., min_length=1, max_length=300)
-    input: str | list[str]
+    input: (
+        Annotated[str, Field(min_length=1)]
+        | Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=2048)]
+        | TokenIds
+        | Annotated[list[TokenIds], Field(min_length=1, max_length=2048)]
+    )
     encoding_format: Literal["float", "base64"] = "float"
-
-    @field_validator("input")
-    @classmethod
-    def _inputs(cls, value: str | list[str]) -> str | list[str]:
-        items = [value] if isinstance(value, str) else value
-        if not items or len(items) > 2048:
-            raise ValueError("send between 1 and 2048 inputs")
-        if any(not isinstance(t, str) or not t for t in items):
-            raise ValueError("inputs must be non-empty strings")
-        return value
+    dimensions: int | None = Field(None, ge=1, description="Only the model's own size.")
 
     @property
-    def texts(self) -> list[str]:
-        return [self.input] if isinstance(self.input, str) else list(self.input)
+    def texts(self) -> list[str] | None:
+        """The inputs as texts, or None when they are token ids."""
+        if isinstance(self.input, str):
+            return [self.input]
+        if all(isinstance(item, str) for item in self.input):
+            return list(self.input)  # type: ignore[arg-type]
+        return None
+
+    @property
+    def token_ids(self) -> list[list[int]]:
+        """The inputs as lists of token ids (empty when they are texts)."""
+        if self.texts is not None:
+            return []
+        if all(isinstance(item, int) for item in self.input):
+            return [list(self.input)]  # type: ignore[arg-type]
+        return [list(ids) for ids in self.input]  # type: ignore[arg-type]
 
 
 def encode_embedding(vector: list[float], encoding_format: str) -> list[float] | str:
@@ -105,6 +121,16 @@ def encode_embedding(vector: list[float], encoding_format: str) -> list[float] |
     if encoding_format == "base64":
         return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
     return vector
+
+
+def check_dimensions(model: str, asked: int | None, vectors: list[list[float]]) -> None:
+    """`dimensions` can only name the model's own size: these models are not trained to
+    be cut shorter, so a shortened vector would silently lose quality."""
+    if asked is not None and vectors and asked != len(vectors[0]):
+        raise InvalidInput(
+            f"{model} makes {len(vectors[0])}-dimensional vectors; dimensions={asked} is not "
+            "supported. Leave dimensions out or choose a model of that size."
+        )
 
 
 def new_id(prefix: str) -> str:
