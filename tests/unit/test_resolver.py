@@ -28,6 +28,13 @@ def test_missing_explicit_path_is_an_error(resolver: ModelResolver, tmp_path: Pa
         resolver.resolve(str(tmp_path / "nope"))
 
 
+@pytest.mark.parametrize("ref", ["~no-such-user-aift/model", "~\x9a\x16garbage"])
+def test_a_home_of_nobody_is_a_clear_error(resolver: ModelResolver, ref: str) -> None:
+    """Found by the API fuzzer: `~user` of an unknown user raised RuntimeError (a 500)."""
+    with pytest.raises(ModelUnavailable, match="cannot be read as a path"):
+        resolver.resolve(ref)
+
+
 def test_workspace_models_by_name(resolver: ModelResolver, tiny_llama_dir: Path) -> None:
     shutil.copytree(tiny_llama_dir, resolver.workspace.models / "my-tiny")
     resolved = resolver.resolve("my-tiny")

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
 from aift import __version__
-from aift.api.errors import install_error_handlers
+from aift.api.errors import API_ERRORS, OLLAMA_ERRORS, install_error_handlers
 from aift.api.middleware import ApiKeyMiddleware, RequestIdMiddleware, UnexpectedErrorMiddleware
 from aift.api.routes import (
     datasets,
@@ -92,12 +92,12 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
         training,
         knowledge,
         openai,
-        ollama,
         ws,
         pages,
     ):
-        app.include_router(module.router)
-    app.include_router(knowledge.history_router)
+        app.include_router(module.router, responses=API_ERRORS)
+    app.include_router(knowledge.history_router, responses=API_ERRORS)
+    app.include_router(ollama.router, responses=OLLAMA_ERRORS)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     api_key = runtime.settings.api_key.get_secret_value() if runtime.settings.api_key else None

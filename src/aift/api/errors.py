@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aift.errors import AiftError
@@ -25,6 +26,47 @@ HTTP_CODES = {
     413: "too_large",
     422: "invalid_input",
 }
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(..., description="Stable machine-readable code, e.g. not_found.")
+    message: str = Field(..., description="What went wrong and what to do.")
+    details: Any = Field(None, description="Per-field problems of a validation error.")
+    request_id: str = Field(..., description="The X-Request-ID of the request, for the logs.")
+
+
+class ErrorBody(BaseModel):
+    """aift's one error shape."""
+
+    error: ErrorDetail
+
+
+class OllamaError(BaseModel):
+    """Ollama's error shape, kept on the Ollama-compatible routes."""
+
+    error: str
+
+
+_MEANINGS = {
+    400: "The request cannot be carried out as sent (e.g. a prompt over the context).",
+    401: "Missing or wrong API key (when AIFT_API_KEY is set).",
+    404: "The named job, model, knowledge base, document or dataset does not exist.",
+    409: "The request clashes with the current state (e.g. cancel a finished job).",
+    413: "The upload is larger than AIFT_MAX_UPLOAD_MB.",
+    422: "A field is missing, malformed or out of range; the message names it.",
+    500: "A bug: nothing sent was lost; report the request id.",
+    501: "The feature needs hardware or an optional extra this machine lacks.",
+    503: "A backing service (job queue, model hub, Ollama) cannot be reached.",
+}
+
+
+def documented_errors(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """The error responses every API route may give, for the OpenAPI document."""
+    return {code: {"model": model, "description": text} for code, text in _MEANINGS.items()}
+
+
+API_ERRORS = documented_errors(ErrorBody)
+OLLAMA_ERRORS = documented_errors(OllamaError)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -57,11 +99,26 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
     )
 
 
-async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = HTTP_CODES.get(exc.status_code, "http_error")
-    return JSONResponse(
-        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
-    )
+    headers = dict(exc.headers or {})
+    message = str(exc.detail)
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{request.method} is not allowed here; use {' or '.join(allowed)}."
+    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts on this path (Starlette names only the first
+    route that matched the path, e.g. GET but not POST on /api/v1/jobs)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(request.url.path):
+            methods |= set(route_methods)
+    return sorted(methods)
 
 
 def unexpected_error_message() -> str:

@@ -85,9 +85,17 @@ class ModelResolver:
 
     # -- the steps, in order ---------------------------------------------------------
     def _from_local_path(self, ref: str) -> ResolvedModel | None:
-        path = Path(ref).expanduser()
         explicit = ref.startswith(("/", "./", "../", "~"))
-        if not path.exists():
+        try:
+            path = Path(ref).expanduser()
+            exists = path.exists()
+        except (RuntimeError, OSError, ValueError):  # "~nobody/x", names too long, NUL
+            if explicit:
+                raise ModelUnavailable(
+                    f"No model at local path {ref!r}: it cannot be read as a path on this machine."
+                ) from None
+            return None
+        if not exists:
             if explicit:
                 raise ModelUnavailable(f"No model at local path {ref!r}: it does not exist.")
             return None

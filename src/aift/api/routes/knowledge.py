@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_runtime
+from aift.api.responses import SSE_RESPONSE
 from aift.api.uploads import save_upload
 from aift.errors import AiftError, InvalidInput
 from aift.jobs.schemas import JobInfo
@@ -140,7 +141,7 @@ async def search_kb(
     )
 
 
-@router.post("/{kb}/ask", response_model=AskResponse)
+@router.post("/{kb}/ask", response_model=AskResponse, responses=SSE_RESPONSE)
 async def ask_kb(kb: str, request: AskRequest, runtime: Runtime = Depends(get_runtime)):  # noqa: ANN201
     """An answer from the knowledge base citing its sources as [n]; with `stream: true`
     server-sent events: `sources`, `token`…, `done` (the checked answer)."""

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_jobs, get_serving
 from aift.api.errors import unexpected_error_message
+from aift.api.responses import NDJSON_RESPONSE
 from aift.errors import AiftError, NotFound
 from aift.inference.keepalive import parse_keep_alive
 from aift.inference.protocols import ollama as ol
@@ -181,7 +182,7 @@ def _respond(gen: Generation, model: str, stream: bool, shape: Callable[[str], d
     return whole()  # awaited by the caller
 
 
-@router.post("/generate", response_model=None)
+@router.post("/generate", response_model=None, responses=NDJSON_RESPONSE)
 async def generate(request: ol.GenerateRequest, serving: ServingService = Depends(get_serving)):  # noqa: ANN201
     """Complete a prompt (templated as a user turn unless raw) — NDJSON stream by default."""
     if not request.prompt:
@@ -202,7 +203,7 @@ async def generate(request: ol.GenerateRequest, serving: ServingService = Depend
     return result if request.stream else await result
 
 
-@router.post("/chat", response_model=None)
+@router.post("/chat", response_model=None, responses=NDJSON_RESPONSE)
 async def chat(request: ol.ChatRequest, serving: ServingService = Depends(get_serving)):  # noqa: ANN201
     """The assistant's reply to a conversation — NDJSON stream by default."""
     if not request.messages:
@@ -247,7 +248,7 @@ async def embeddings(
     return {"embedding": vectors[0]}
 
 
-@router.post("/pull", response_model=None)
+@router.post("/pull", response_model=None, responses=NDJSON_RESPONSE)
 async def pull(
     request: ol.PullRequest,
     serving: ServingService = Depends(get_serving),

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_serving
+from aift.api.responses import SSE_RESPONSE
 from aift.inference.protocols import openai as oa
 from aift.inference.service import Generation, ServingService
 
@@ -46,7 +47,7 @@ async def _collect(gen: Generation) -> tuple[str, str, object]:
     return "".join(parts), oa.openai_finish(gen.stream.finish_reason), gen.stream.stats
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post("/chat/completions", response_model=None, responses=SSE_RESPONSE)
 async def chat_completions(
     request: oa.ChatCompletionRequest, serving: ServingService = Depends(get_serving)
 ):  # noqa: ANN201
@@ -72,7 +73,7 @@ async def chat_completions(
     return StreamingResponse(stream(), media_type="text/event-stream")
 
 
-@router.post("/completions", response_model=None)
+@router.post("/completions", response_model=None, responses=SSE_RESPONSE)
 async def completions(
     request: oa.CompletionRequest, serving: ServingService = Depends(get_serving)
 ):  # noqa: ANN201
