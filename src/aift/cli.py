@@ -308,7 +308,7 @@ def models_pull(ref: str, workspace: WorkspaceOpt = None) -> None:
     ) as bar:
         task = bar.add_task(f"pull {ref}", total=1.0, status="")
         result = pull(
-            runtime.settings,
+            runtime.models,
             ref,
             lambda fraction, status: bar.update(task, completed=fraction, status=status),
         )

@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     @field_validator("default_keep_alive")
     @classmethod
     def _check_keep_alive(cls, value: str) -> str:
-        from aift.inference.keepalive import parse_keep_alive
+        from aift.keepalive import parse_keep_alive
 
         parse_keep_alive(value)
         return value

@@ -1,19 +1,32 @@
 """The wired-up services of one process: settings, workspace, database, queue, jobs.
 
-The CLI, the web app and the worker each build one Runtime and pass it down; services
-never reach for globals.
+The one wiring point: the CLI, the web app, the worker and each job process build one
+Runtime and pass it down (a job handler finds it on `ctx.runtime`); services never
+reach for globals or build each other. Services are created on first use, so a process
+imports only what it uses; `close()` owns all shutdown.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from aift.config import Settings
 from aift.jobs.queue import JobQueue
 from aift.jobs.service import JobService
 from aift.store import Database
 from aift.workspace import Workspace
+
+if TYPE_CHECKING:
+    from aift.inference.manager import ModelManager
+    from aift.inference.service import ServingService
+    from aift.models.registry import ModelRegistry
+    from aift.rag.service import KnowledgeService
+    from aift.rag.store import KnowledgeStore
+    from aift.rag.syncer import IndexSyncer
+    from aift.training.datasets import DatasetService
+    from aift.training.service import TrainingService
 
 
 @dataclass
@@ -45,45 +58,50 @@ class Runtime:
         )
 
     @cached_property
-    def models(self):  # noqa: ANN201 - aift.models.registry.ModelRegistry
+    def models(self) -> ModelRegistry:
         from aift.models.registry import ModelRegistry
 
         return ModelRegistry(self.settings, self.db, self.workspace)
 
     @cached_property
-    def model_manager(self):  # noqa: ANN201 - aift.inference.manager.ModelManager
+    def model_manager(self) -> ModelManager:
         from aift.inference.manager import ModelManager
 
         return ModelManager(self.settings, self.models)
 
     @cached_property
-    def serving(self):  # noqa: ANN201 - aift.inference.service.ServingService
+    def serving(self) -> ServingService:
         from aift.inference.service import ServingService
 
         return ServingService(self.model_manager)
 
     @cached_property
-    def datasets(self):  # noqa: ANN201 - aift.training.datasets.DatasetService
+    def datasets(self) -> DatasetService:
         from aift.training.datasets import DatasetService
 
         return DatasetService(self.settings, self.db, self.workspace, self.models.resolver)
 
     @cached_property
-    def training(self):  # noqa: ANN201 - aift.training.service.TrainingService
+    def training(self) -> TrainingService:
         from aift.training.service import TrainingService
 
         return TrainingService(self.workspace, self.jobs, self.datasets, self.models.resolver)
 
     @cached_property
-    def knowledge(self):  # noqa: ANN201 - aift.rag.service.KnowledgeService
-        from aift.rag.service import KnowledgeService
+    def knowledge_store(self) -> KnowledgeStore:
         from aift.rag.store import KnowledgeStore
 
+        return KnowledgeStore(self.db)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeService:
+        from aift.rag.service import KnowledgeService
+
         return KnowledgeService(
-            KnowledgeStore(self.db), self.workspace, self.jobs, self.models.resolver, self.serving
+            self.knowledge_store, self.workspace, self.jobs, self.models.resolver, self.serving
         )
 
-    def own_vector_index(self):  # noqa: ANN201 - aift.rag.syncer.IndexSyncer
+    def own_vector_index(self) -> IndexSyncer:
         """Open the vector index in this process and keep it synced (the server only)."""
         from aift.rag.index import VectorIndex
         from aift.rag.syncer import IndexSyncer
@@ -94,6 +112,13 @@ class Runtime:
         return syncer
 
     def close(self) -> None:
+        """Stop what this process started, in order: models, the index syncer, the
+        database. Safe to call more than once."""
         if "model_manager" in self.__dict__:
             self.model_manager.close()
+        knowledge = self.__dict__.get("knowledge")
+        if knowledge is not None and knowledge.syncer is not None:
+            knowledge.syncer.stop()
+            knowledge.syncer.index.close()
+            knowledge.syncer = None
         self.db.dispose()

@@ -254,3 +254,14 @@ def test_a_500_carries_its_request_id_and_ollama_routes_keep_their_shape(
     assert ollama.status_code == 500 and set(ollama.json()) == {"error"}
     rid = ollama.headers["x-request-id"]
     assert len(rid) == 16 and rid in ollama.json()["error"]
+
+
+def test_a_405_lists_every_method_of_the_path(server: LiveServer) -> None:
+    """Starlette named only the first route matching the path (GET of GET+POST)."""
+    with server.client() as client:
+        jobs = client.put("/api/v1/jobs")
+        assert jobs.status_code == 405
+        assert {m.strip() for m in jobs.headers["allow"].split(",")} == {"GET", "POST"}
+        assert "use GET or POST" in jobs.json()["error"]["message"]
+        chat = client.get("/api/chat")
+        assert chat.status_code == 405 and chat.headers["allow"] == "POST"

@@ -2,7 +2,7 @@ import pytest
 
 from aift.errors import InvalidInput
 from aift.models.policy import plan_loading
-from aift.models.schemas import DeviceInfo
+from aift.monitoring.schemas import DeviceInfo
 
 GIB = 1024**3
 B = 1_000_000_000

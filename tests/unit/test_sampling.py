@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from aift.errors import InvalidInput
-from aift.inference.keepalive import parse_keep_alive
 from aift.inference.sampling import StopMatcher, sample_token
 from aift.inference.schemas import SamplingParams
+from aift.keepalive import parse_keep_alive
 
 LOGITS = np.array([0.1, 3.0, 2.9, -1.0, 0.5], dtype=np.float32)
 

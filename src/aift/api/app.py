@@ -66,13 +66,9 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
         sweeper = asyncio.create_task(_watch_orphans(runtime))
         yield
         sweeper.cancel()
-        if "model_manager" in runtime.__dict__:
-            await run_in_threadpool(runtime.model_manager.close)
         if worker is not None:
             await run_in_threadpool(worker.stop)
-        if "knowledge" in runtime.__dict__ and runtime.knowledge.syncer is not None:
-            runtime.knowledge.syncer.stop()
-            runtime.knowledge.syncer.index.close()
+        await run_in_threadpool(runtime.close)
 
     app = FastAPI(
         title="aift",

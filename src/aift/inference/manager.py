@@ -23,7 +23,7 @@ from aift.config import Settings
 from aift.errors import AiftError, InvalidInput, ModelUnavailable, NotFound
 from aift.inference.engines import ENGINES
 from aift.inference.engines.base import Engine
-from aift.inference.keepalive import parse_keep_alive
+from aift.keepalive import parse_keep_alive
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ModelSource, ResolvedModel
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,9 @@ from aift.config import Settings
 from aift.errors import InvalidInput, ModelUnavailable, ServiceUnavailable
 from aift.jobs.context import JobContext
 from aift.jobs.kinds import job_kind
+
+if TYPE_CHECKING:
+    from aift.models.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +33,13 @@ class PullRequest(BaseModel):
     model: str = Field(..., min_length=1, max_length=300, examples=["ollama/llama3.2:3b"])
 
 
-def pull(settings: Settings, ref: str, progress: Progress) -> dict[str, Any]:
+def pull(registry: ModelRegistry, ref: str, progress: Progress) -> dict[str, Any]:
     """Fetch `ref`; return where it landed. Raise a user error saying what went wrong."""
     from aift.inference.engines.ollama import PREFIX
 
     if ref.startswith(PREFIX):
-        return _pull_ollama(settings, ref.removeprefix(PREFIX), progress)
-    return _pull_hub(settings, ref, progress)
+        return _pull_ollama(registry.settings, ref.removeprefix(PREFIX), progress)
+    return _pull_hub(registry, ref, progress)
 
 
 def _pull_ollama(settings: Settings, name: str, progress: Progress) -> dict[str, Any]:
@@ -61,12 +64,7 @@ def _pull_ollama(settings: Settings, name: str, progress: Progress) -> dict[str,
     return {"model": f"ollama/{name}", "source": "ollama", "status": status}
 
 
-def _pull_hub(settings: Settings, ref: str, progress: Progress) -> dict[str, Any]:
-    from aift.models.registry import ModelRegistry
-    from aift.runtime import Runtime
-
-    runtime = Runtime.start(settings, migrate=False)
-    registry: ModelRegistry = runtime.models
+def _pull_hub(registry: ModelRegistry, ref: str, progress: Progress) -> dict[str, Any]:
     progress(0.0, f"fetching {ref}")
     resolved = registry.resolver.resolve(ref, allow_download=True)
     progress(0.95, f"found {resolved.name} ({resolved.source.value})")
@@ -78,6 +76,4 @@ def _pull_hub(settings: Settings, ref: str, progress: Progress) -> dict[str, Any
 @job_kind("models.pull", config=PullRequest, resumable=True)
 def pull_job(ctx: JobContext, config: PullRequest) -> dict[str, Any]:
     """Pull a model."""
-    from aift.config import get_settings
-
-    return pull(get_settings(), config.model, lambda f, m: ctx.progress(f, m))
+    return pull(ctx.runtime.models, config.model, lambda f, m: ctx.progress(f, m))

@@ -11,11 +11,16 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aift.runtime import Runtime
+    from aift.store import Database
 
 STOP_REQUESTED = threading.Event()
 
 
-def _finish(db, job_id: str, **values: object) -> None:  # noqa: ANN001 - aift.store.Database
+def _finish(db: Database, job_id: str, **values: object) -> None:
     from sqlalchemy import update
 
     from aift.jobs.schemas import JobStatus
@@ -33,23 +38,30 @@ def _finish(db, job_id: str, **values: object) -> None:  # noqa: ANN001 - aift.s
 
 def run(job_id: str) -> int:
     """Run one job to its end; the exit code says whether it succeeded."""
+    from aift.config import get_settings
+    from aift.procutil import exit_with_parent
+    from aift.runtime import Runtime
+
+    exit_with_parent(signal.SIGKILL)
+    runtime = Runtime.start(get_settings(), migrate=False)  # the one wiring point
+    try:
+        return _run(runtime, job_id)
+    finally:
+        runtime.close()
+
+
+def _run(runtime: Runtime, job_id: str) -> int:
+    """Run the job's handler with a context carrying `runtime`; record the outcome."""
     import logging
     import traceback
 
-    from aift.config import get_settings
     from aift.errors import AiftError
     from aift.jobs.context import JobCancelled, JobContext
     from aift.jobs.kinds import get_kind
     from aift.jobs.schemas import JobStatus
-    from aift.procutil import exit_with_parent
-    from aift.store import Database
     from aift.store.tables import JobRow
-    from aift.workspace import Workspace
 
-    exit_with_parent(signal.SIGKILL)
-    settings = get_settings()
-    workspace = Workspace.from_settings(settings)
-    db = Database(settings.effective_database_url)
+    settings, workspace, db = runtime.settings, runtime.workspace, runtime.db
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -72,7 +84,7 @@ def run(job_id: str) -> int:
         _finish(db, job_id, status=JobStatus.failed.value, error=exc.message, message="failed")
         return 1
     ctx = JobContext(
-        db=db,
+        runtime=runtime,
         job_id=job_id,
         kind=kind_name,
         config=config,

@@ -15,7 +15,7 @@ from aift.store import utcnow
 from aift.store.tables import JobRow
 
 if TYPE_CHECKING:
-    from aift.store import Database
+    from aift.runtime import Runtime
 
 
 class JobCancelled(Exception):
@@ -23,7 +23,11 @@ class JobCancelled(Exception):
 
 
 class JobContext:
-    """The running job as seen from its handler (inside the job's own process)."""
+    """The running job as seen from its handler (inside the job's own process).
+
+    `runtime` is the process's one wiring point: handlers take every service from it
+    (`ctx.runtime.models`, `ctx.runtime.knowledge`…) and never build their own.
+    """
 
     PROGRESS_MIN_INTERVAL = 0.2
     CANCEL_POLL_INTERVAL = 0.5
@@ -32,7 +36,7 @@ class JobContext:
     def __init__(
         self,
         *,
-        db: Database,
+        runtime: Runtime,
         job_id: str,
         kind: str,
         config: Any,
@@ -40,7 +44,8 @@ class JobContext:
         work_dir: Path,
         logger: logging.Logger,
     ) -> None:
-        self.db = db
+        self.runtime = runtime
+        self.db = runtime.db
         self.job_id = job_id
         self.kind = kind
         self.config = config

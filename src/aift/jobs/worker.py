@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from aift.jobs.schemas import JobStatus
 from aift.jobs.service import HOSTNAME, kill_job_process
-from aift.runtime import Runtime
 from aift.store import utcnow
 from aift.store.tables import JobRow
+
+if TYPE_CHECKING:
+    from aift.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ model does not fit the GPU(s) the rest is offloaded to CPU RAM, then to disk.
 from __future__ import annotations
 
 from aift.errors import InvalidInput
-from aift.models.schemas import DeviceInfo, LoadingPlan
+from aift.models.schemas import LoadingPlan
+from aift.monitoring.schemas import DeviceInfo
 
 GIB = 1024**3
 BILLION = 1_000_000_000

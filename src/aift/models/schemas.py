@@ -77,16 +77,6 @@ class ResolvedModel(BaseModel):
     warning: str | None = None
 
 
-class DeviceInfo(BaseModel):
-    """One compute device as the loading policy sees it."""
-
-    kind: str = Field(..., pattern="^(cpu|cuda)$")
-    index: int = 0
-    name: str = ""
-    total_memory_bytes: int
-    supports_bf16: bool = False
-
-
 class LoadingPlan(BaseModel):
     """How to load a model on the available devices (from `plan_loading`)."""
 

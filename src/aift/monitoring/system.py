@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 
-from aift.models.schemas import DeviceInfo
+from aift.monitoring.schemas import DeviceInfo
 
 log = logging.getLogger(__name__)
 

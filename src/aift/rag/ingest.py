@@ -15,9 +15,9 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aift.config import Settings, get_settings
+from aift.config import Settings
 from aift.jobs.context import JobContext
 from aift.jobs.kinds import job_kind
 from aift.rag import keywords
@@ -26,8 +26,10 @@ from aift.rag.extract import ExtractionError, PageText
 from aift.rag.parser_process import ParserOptions, ParserProcess
 from aift.rag.schemas import DocumentStatus, IngestJobConfig, ReindexJobConfig
 from aift.rag.store import KnowledgeStore, pack_vector, point_id
-from aift.store import Database
-from aift.store.tables import ChunkRow, DocumentRow
+from aift.store.tables import ChunkRow, DocumentRow, KnowledgeBaseRow
+
+if TYPE_CHECKING:
+    from aift.runtime import Runtime
 
 EMBED_BATCH = 32
 DONE = {DocumentStatus.indexing.value, DocumentStatus.indexed.value}
@@ -57,19 +59,26 @@ class Pipeline:
 
     @classmethod
     def open(
-        cls, kb_id: str, embedding_model: str, generation: int, chunk_tokens: int, overlap: int
+        cls,
+        runtime: Runtime,
+        kb_id: str,
+        embedding_model: str,
+        generation: int,
+        chunk_tokens: int,
+        overlap: int,
     ) -> Pipeline:
         from aift.inference.embedders import load_embedder
-        from aift.models.registry import ModelRegistry
-        from aift.workspace import Workspace
 
-        settings = get_settings()
-        db = Database(settings.effective_database_url)
-        registry = ModelRegistry(settings, db, Workspace.from_settings(settings))
-        embedder = load_embedder(registry.get(embedding_model))
+        embedder = load_embedder(runtime.models.get(embedding_model))
         size = min(chunk_tokens, embedder.passage_token_budget())
         return cls(
-            settings, KnowledgeStore(db), embedder, kb_id, generation, size, min(overlap, size // 2)
+            runtime.settings,
+            runtime.knowledge_store,
+            embedder,
+            kb_id,
+            generation,
+            size,
+            min(overlap, size // 2),
         )
 
     def chunk_and_embed(
@@ -238,11 +247,11 @@ def _wait_for_index(ctx: JobContext, pipeline: Pipeline, doc_ids: list[str]) -> 
 @job_kind("rag.ingest", config=IngestJobConfig, resumable=True)
 def run_ingest(ctx: JobContext, config: IngestJobConfig) -> dict[str, Any]:
     """Ingest documents into a knowledge base."""
-    settings = get_settings()
-    store = KnowledgeStore(Database(settings.effective_database_url))
+    settings, store = ctx.runtime.settings, ctx.runtime.knowledge_store
     kb = store.kb_row(config.kb_id)
     ctx.progress(0.0, f"loading {kb.embedding_model}", force=True)
     pipeline = Pipeline.open(
+        ctx.runtime,
         kb.id,
         kb.embedding_model,
         kb.generation,
@@ -286,8 +295,7 @@ def run_ingest(ctx: JobContext, config: IngestJobConfig) -> dict[str, Any]:
 @job_kind("rag.reindex", config=ReindexJobConfig, resumable=True)
 def run_reindex(ctx: JobContext, config: ReindexJobConfig) -> dict[str, Any]:
     """Re-embed every document of a knowledge base into a new index generation."""
-    settings = get_settings()
-    store = KnowledgeStore(Database(settings.effective_database_url))
+    settings, store = ctx.runtime.settings, ctx.runtime.knowledge_store
     kb = store.kb_row(config.kb_id)
     store.update_kb(kb.id, status="reindexing")
     try:
@@ -298,8 +306,15 @@ def run_reindex(ctx: JobContext, config: ReindexJobConfig) -> dict[str, Any]:
         raise
 
 
-def _reindex(ctx: JobContext, settings: Settings, store: KnowledgeStore, kb, config) -> dict:  # noqa: ANN001
+def _reindex(
+    ctx: JobContext,
+    settings: Settings,
+    store: KnowledgeStore,
+    kb: KnowledgeBaseRow,
+    config: ReindexJobConfig,
+) -> dict:
     pipeline = Pipeline.open(
+        ctx.runtime,
         kb.id,
         config.embedding_model,
         config.generation,

@@ -111,16 +111,10 @@ def merge_with_peft(base_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
 @job_kind("training.merge", config=MergeJobConfig)
 def run_merge(ctx: JobContext, config: MergeJobConfig) -> dict[str, Any]:
     """Merge an adapter into its base."""
-    from aift.config import get_settings
-    from aift.models.registry import ModelRegistry
-    from aift.models.resolver import ModelResolver
     from aift.models.schemas import ModelKind, ModelSource
-    from aift.store import Database
-    from aift.workspace import Workspace
 
-    settings = get_settings()
-    workspace = Workspace.from_settings(settings)
-    base_dir = ModelResolver(settings, workspace).transformers_dir(config.base)
+    registry = ctx.runtime.models
+    base_dir = registry.resolver.transformers_dir(config.base)
     adapter_dir, out_dir = Path(config.adapter_dir), Path(config.output_dir)
     staging = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -135,7 +129,6 @@ def run_merge(ctx: JobContext, config: MergeJobConfig) -> dict[str, Any]:
         if source.exists() and not (staging / name).exists():
             shutil.copy(source, staging / name)
     staging.replace(out_dir)
-    registry = ModelRegistry(settings, Database(settings.effective_database_url), workspace)
     info = registry.register(
         out_dir.name,
         out_dir,

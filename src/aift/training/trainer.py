@@ -290,11 +290,10 @@ def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[
     )
     tokens_per_step = prepared.supervised_tokens / max(steps_per_epoch, 1)
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(output / "tensorboard")  # this job's process
-    from aift.config import get_settings
-
-    report_to = reporters(get_settings().wandb_project)
+    wandb_project = ctx.runtime.settings.wandb_project
+    report_to = reporters(wandb_project)
     if "wandb" in report_to:
-        os.environ["WANDB_PROJECT"] = get_settings().wandb_project or ""
+        os.environ["WANDB_PROJECT"] = wandb_project or ""
         os.environ.setdefault("WANDB_DIR", str(output))
     args = TrainingArguments(
         output_dir=str(checkpoints),
@@ -395,11 +394,7 @@ def finish(
     ctx: JobContext, config: TrainingJobConfig, prepared: Prepared, metrics: dict[str, Any]
 ) -> dict[str, Any]:
     """Write the model (or adapter), tokenizer, config, metrics and card; register it."""
-    from aift.config import get_settings
-    from aift.models.registry import ModelRegistry
     from aift.models.schemas import ModelKind, ModelSource
-    from aift.store import Database
-    from aift.workspace import Workspace
 
     output = Path(config.output_dir)
     _restore_inference_settings(prepared.model)
@@ -414,10 +409,7 @@ def finish(
     (output / "run_config.json").write_text(json.dumps(run, indent=2))
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (output / "README.md").write_text(_model_card(config, metrics))
-    settings = get_settings()
-    registry = ModelRegistry(
-        settings, Database(settings.effective_database_url), Workspace.from_settings(settings)
-    )
+    registry = ctx.runtime.models
     kind = ModelKind.finetuned if config.method == Method.full else ModelKind.adapter
     info = registry.register(
         output.name,
@@ -472,18 +464,7 @@ def _model_card(config: TrainingJobConfig, metrics: dict[str, Any]) -> str:
 @job_kind("training.run", config=TrainingJobConfig, resumable=True)
 def run_training(ctx: JobContext, config: TrainingJobConfig) -> dict[str, Any]:
     """Fine-tune a model."""
-    from aift.config import get_settings
-    from aift.models.resolver import ModelResolver
-    from aift.store import Database
-    from aift.training.datasets import DatasetService
-    from aift.workspace import Workspace
-
-    settings = get_settings()
-    workspace = Workspace.from_settings(settings)
-    resolver = ModelResolver(settings, workspace)
-    datasets = DatasetService(
-        settings, Database(settings.effective_database_url), workspace, resolver
-    )
+    datasets, resolver = ctx.runtime.datasets, ctx.runtime.models.resolver
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
     ctx.progress(0.0, "loading the model and the data", force=True)
     examples = {

@@ -7,12 +7,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_jobs, get_models, get_serving
-from aift.inference.keepalive import KeepAlive
 from aift.inference.manager import LoadedModelInfo
 from aift.inference.pull import PullRequest
 from aift.inference.service import ServingService
 from aift.jobs.schemas import JobCreate, JobInfo
 from aift.jobs.service import JobService
+from aift.keepalive import KeepAlive
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelInfo, ModelKind
 

@@ -22,12 +22,12 @@ from aift.api.deps import get_jobs, get_serving
 from aift.api.errors import unexpected_error_message
 from aift.api.responses import NDJSON_RESPONSE
 from aift.errors import AiftError, NotFound
-from aift.inference.keepalive import parse_keep_alive
 from aift.inference.protocols import ollama as ol
 from aift.inference.schemas import ChatMessage
 from aift.inference.service import Generation, ServingService
 from aift.jobs.schemas import JobCreate, JobStatus
 from aift.jobs.service import JobService
+from aift.keepalive import parse_keep_alive
 
 log = logging.getLogger(__name__)
 

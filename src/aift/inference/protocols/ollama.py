@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aift.inference.keepalive import KeepAlive
 from aift.inference.schemas import (
     MAX_SEED,
     MAX_STOP_SEQUENCES,
@@ -16,6 +15,7 @@ from aift.inference.schemas import (
     SamplingParams,
     StopSequence,
 )
+from aift.keepalive import KeepAlive
 from aift.models.schemas import ModelInfo
 
 # Ollama's own defaults when a request sets no option.
