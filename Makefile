@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup test-setup lint clean
+.PHONY: run test test-fast setup test-setup lint clean
 
 # The virtualenv with aift and its dependencies (re-run when pyproject.toml changes).
 $(STAMP): pyproject.toml
@@ -40,8 +40,16 @@ test-setup: setup
 	@if command -v npm >/dev/null; then npm ci --prefix tests/node --no-audit --no-fund --silent; \
 	else echo "npm not found: the Node.js client tests will be skipped"; fi
 
+# The whole suite; the slowest tests are listed at the end to keep an eye on its time.
 test: test-setup
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
+
+# The edit loop (~2 minutes): unit tests and the quick integration tests.
+FAST_TESTS := tests/unit tests/integration/test_job_stopping.py tests/integration/test_store.py \
+	tests/integration/test_registry.py tests/integration/test_security.py \
+	tests/integration/test_vector_index.py tests/integration/test_parser_process.py
+test-fast: setup
+	$(BIN)/python -m pytest -q $(FAST_TESTS)
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
