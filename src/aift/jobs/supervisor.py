@@ -117,20 +117,19 @@ def _watch(
         except subprocess.TimeoutExpired:
             pass
         now = time.monotonic()
-        beat = now - last_beat >= HEARTBEAT_INTERVAL
-        if beat:
+        state = None
+        if now - last_beat >= HEARTBEAT_INTERVAL:
             last_beat = now
             state = _beat(db, job_id)
-        elif stop is None:
+        elif stop is None:  # before a cancel, look for one at every poll
             state = _state(db, job_id)
-        else:
-            state = None
-        if state is not None and stop is None and state.cancel_requested:
-            log.info("job %s: cancel requested, sending SIGTERM", job_id)
-            proc.send_signal(signal.SIGTERM)
-            stop = _Stop(asked_at=now, kill_at=now + grace_seconds)
-        if state is not None and stop is not None and not stop.killed:
-            stop.kill_at = max(stop.kill_at, _monotonic_at(state.stop_deadline_at, now))
+        if state is not None:
+            if stop is None and state.cancel_requested:
+                log.info("job %s: cancel requested, sending SIGTERM", job_id)
+                proc.send_signal(signal.SIGTERM)
+                stop = _Stop(asked_at=now, kill_at=now + grace_seconds)
+            if stop is not None and not stop.killed:
+                stop.kill_at = max(stop.kill_at, _monotonic_at(state.stop_deadline_at, now))
         if stop is not None and not stop.killed and now >= stop.kill_at:
             log.warning(
                 "job %s did not stop within %.0fs of the cancel; killing it",
@@ -149,13 +148,14 @@ class _RowState:
 
 def _beat(db: Database, job_id: str) -> _RowState | None:
     """Record a heartbeat; return what the job row says about stopping."""
-    with db.session() as session:
-        session.execute(update(JobRow).where(JobRow.id == job_id).values(heartbeat_at=utcnow()))
-    return _state(db, job_id)
+    return _state(db, job_id, beat=True)
 
 
-def _state(db: Database, job_id: str) -> _RowState | None:
+def _state(db: Database, job_id: str, *, beat: bool = False) -> _RowState | None:
+    """What the job row says about stopping (after recording a heartbeat, if `beat`)."""
     with db.session() as session:
+        if beat:
+            session.execute(update(JobRow).where(JobRow.id == job_id).values(heartbeat_at=utcnow()))
         row = session.get(JobRow, job_id)
         if row is None:
             return None

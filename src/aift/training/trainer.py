@@ -361,6 +361,7 @@ def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[
     history = [e for e in trainer.state.log_history if "loss" in e]
     if history:
         final["first_loss"], final["last_loss"] = history[0]["loss"], history[-1]["loss"]
+    ctx.stop_needs(budget.needed(saving=True))  # the final save comes next, timed as before
     return final
 
 
@@ -481,7 +482,5 @@ def run_training(ctx: JobContext, config: TrainingJobConfig) -> dict[str, Any]:
     )
     ctx.check_cancelled()
     metrics = fit(ctx, config, prepared)
-    final_save = StopBudget(checkpoint_bytes(prepared.model), eval_batches=0)
-    ctx.stop_needs(final_save.needed(saving=True))
     ctx.progress(0.99, "saving the trained model…", force=True)
     return finish(ctx, config, prepared, metrics)
