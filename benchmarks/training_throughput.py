@@ -21,12 +21,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, record  # noqa: E402
 
+from aift.config import load_settings  # noqa: E402
 from aift.models.packaged import SMOLLM2, gguf_to_transformers  # noqa: E402
 from aift.training.examples import IGNORE, tokenize_example  # noqa: E402
 
@@ -66,8 +68,11 @@ class _Ctx:
 
     log = logging.getLogger("bench")
 
+    runtime = SimpleNamespace(settings=load_settings(offline=True))  # fit reads settings only
+
     def progress(self, *args, **kwargs) -> None: ...
     def metrics(self, *args, **kwargs) -> None: ...
+    def stop_needs(self, seconds: float) -> None: ...
     def cancelled(self) -> bool:
         return False
 
