@@ -3,7 +3,7 @@ answer token on CPU.
 
 Synthetic chunks (random unit vectors of 384 dimensions, keyword vectors from random
 words) are written straight into embedded Qdrant collections; queries go through the
-same `search()` as the server (dense + keyword + weighted fusion, no re-ranking) with a
+same `rank()` as the server (dense + keyword + weighted fusion, no re-ranking) with a
 fixed query vector, so the figures are the store's and the fusion's, not the embedder's.
 The answer figure asks the packaged SmolLM2 through a real server over a real PDF.
 
@@ -27,7 +27,8 @@ from common import ROOT, record  # noqa: E402
 from aift.config import load_settings  # noqa: E402
 from aift.rag import keywords  # noqa: E402
 from aift.rag.index import IndexPoint, VectorIndex  # noqa: E402
-from aift.rag.search import Corpus, SearchRequest, search  # noqa: E402
+from aift.rag.retrieval import Corpus, rank
+from aift.rag.schemas import SearchRequest  # noqa: E402
 
 DIM = 384
 WORDS = [f"w{i}" for i in range(20_000)]
@@ -87,7 +88,7 @@ def latencies(index: VectorIndex, name: str, queries: int, rng: random.Random) -
         for _ in range(queries):
             query = " ".join(rng.choices(WORDS, k=8))
             started = time.perf_counter()
-            search(corpus, SearchRequest(query=query, mode=mode, rerank=False, limit=10), None)
+            rank(corpus, SearchRequest(query=query, mode=mode, rerank=False, limit=10), None)
             times.append((time.perf_counter() - started) * 1000)
         times.sort()
         results[mode] = (statistics.median(times), times[int(len(times) * 0.95) - 1])

@@ -34,15 +34,22 @@ class Runtime:
     settings: Settings
     workspace: Workspace
     db: Database
+    owns_vector_index: bool = False
 
     @classmethod
-    def start(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
-        """Create the workspace folders and bring the database schema up to date."""
+    def start(
+        cls, settings: Settings, *, migrate: bool = True, owns_vector_index: bool = False
+    ) -> Runtime:
+        """Create the workspace folders and bring the database schema up to date.
+
+        `owns_vector_index`: this process (the server) opens the vector index and keeps it
+        in sync; embedded Qdrant allows one such process per workspace.
+        """
         workspace = Workspace.from_settings(settings).ensure()
         db = Database(settings.effective_database_url)
         if migrate:
             db.migrate()
-        return cls(settings=settings, workspace=workspace, db=db)
+        return cls(settings, workspace, db, owns_vector_index)
 
     @cached_property
     def queue(self) -> JobQueue:
@@ -98,16 +105,24 @@ class Runtime:
         from aift.rag.service import KnowledgeService
 
         return KnowledgeService(
-            self.knowledge_store, self.workspace, self.jobs, self.models.resolver, self.serving
+            self.knowledge_store,
+            self.workspace,
+            self.jobs,
+            self.models.resolver,
+            self.serving,
+            self.index_syncer,
         )
 
-    def own_vector_index(self) -> IndexSyncer:
-        """Open the vector index in this process and keep it synced (the server only)."""
+    @cached_property
+    def index_syncer(self) -> IndexSyncer | None:
+        """The open vector index, kept in sync with the database by a background thread;
+        None unless this process owns the index."""
+        if not self.owns_vector_index:
+            return None
         from aift.rag.index import VectorIndex
         from aift.rag.syncer import IndexSyncer
 
-        syncer = IndexSyncer(self.knowledge.store, VectorIndex(self.settings))
-        self.knowledge.syncer = syncer
+        syncer = IndexSyncer(self.knowledge_store, VectorIndex(self.settings))
         syncer.start()
         return syncer
 
@@ -116,9 +131,8 @@ class Runtime:
         database. Safe to call more than once."""
         if "model_manager" in self.__dict__:
             self.model_manager.close()
-        knowledge = self.__dict__.get("knowledge")
-        if knowledge is not None and knowledge.syncer is not None:
-            knowledge.syncer.stop()
-            knowledge.syncer.index.close()
-            knowledge.syncer = None
+        syncer = self.__dict__.pop("index_syncer", None)
+        if syncer is not None:
+            syncer.stop()
+            syncer.index.close()
         self.db.dispose()

@@ -211,7 +211,7 @@ def test_merge_gives_a_full_model_with_the_adapters_outputs(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from aift.training.merge import MergeRequest
+    from aift.training.schemas import MergeRequest
 
     trained = finished(
         runtime,

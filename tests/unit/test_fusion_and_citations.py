@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from aift.rag.citations import check_citations
 from aift.rag.fusion import min_max, reciprocal_rank, weighted
-from aift.rag.search import SearchRequest
+from aift.rag.schemas import SearchRequest
 
 
 def test_min_max_scales_per_query() -> None:

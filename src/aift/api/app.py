@@ -60,7 +60,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(runtime.own_vector_index)  # the server owns embedded Qdrant
+        await run_in_threadpool(lambda: runtime.index_syncer)  # open the index before requests
         if worker is not None:
             worker.start()
         sweeper = asyncio.create_task(_watch_orphans(runtime))

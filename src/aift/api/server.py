@@ -83,7 +83,7 @@ class LocalWorker:
 def serve(settings: Settings, *, with_worker: bool = True) -> None:
     """Run the web app on settings.host:port until stopped; refuse unsafe binds."""
     settings.check_bind_is_safe()
-    runtime = Runtime.start(settings)
+    runtime = Runtime.start(settings, owns_vector_index=True)  # the server owns the index
     setup_logging(settings.log_level, runtime.workspace.logs / "server.log")
     runtime.jobs.recover_orphans()
     runtime.models.scan()

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import psutil
-from pydantic import BaseModel
 
 from aift.config import Settings
 from aift.errors import AiftError, InvalidInput, ModelUnavailable, NotFound
 from aift.inference.engines import ENGINES
 from aift.inference.engines.base import Engine
+from aift.inference.schemas import LoadedModelInfo
 from aift.keepalive import parse_keep_alive
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ModelSource, ResolvedModel
@@ -31,20 +31,6 @@ log = logging.getLogger(__name__)
 
 SERVABLE_KINDS = {ModelKind.base, ModelKind.finetuned, ModelKind.adapter, ModelKind.gguf}
 REMOTE_LIST_TTL = 5.0
-
-
-class LoadedModelInfo(BaseModel):
-    """A model in memory, as /api/ps and /api/v1/models/loaded report it."""
-
-    name: str
-    engine: str
-    memory_bytes: int
-    context_length: int
-    adapters: list[str]
-    loaded_at: datetime
-    last_used_at: datetime
-    expires_at: datetime | None
-    busy: int
 
 
 @dataclass

@@ -10,10 +10,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from aift.config import Settings
 from aift.errors import InvalidInput, ModelUnavailable, ServiceUnavailable
+from aift.inference.schemas import PullRequest
 from aift.jobs.context import JobContext
 from aift.jobs.kinds import job_kind
 
@@ -23,14 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-
-
-class PullRequest(BaseModel):
-    """What to fetch: a hub repo id (`org/name`) or a remote Ollama model (`ollama/NAME`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(..., min_length=1, max_length=300, examples=["ollama/llama3.2:3b"])
 
 
 def pull(registry: ModelRegistry, ref: str, progress: Progress) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from aift.keepalive import KeepAlive
 
 MAX_STOP_SEQUENCES = 8
 MAX_SEED = 2**63 - 1
@@ -64,3 +67,34 @@ class TokenEvent(BaseModel):
     text: str = ""
     finish_reason: FinishReason | None = None
     stats: GenerationStats | None = None
+
+
+class LoadedModelInfo(BaseModel):
+    """A model in memory, as /api/ps and /api/v1/models/loaded report it."""
+
+    name: str
+    engine: str
+    memory_bytes: int
+    context_length: int
+    adapters: list[str]
+    loaded_at: datetime
+    last_used_at: datetime
+    expires_at: datetime | None
+    busy: int
+
+
+class LoadRequest(BaseModel):
+    """How to load a model now: which engine, and how long to keep it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: str | None = Field(None, description="transformers or llamacpp; default by format.")
+    keep_alive: KeepAlive = "default"
+
+
+class PullRequest(BaseModel):
+    """What to fetch: a hub repo id (`org/name`) or a remote Ollama model (`ollama/NAME`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(..., min_length=1, max_length=300, examples=["ollama/llama3.2:3b"])

@@ -16,7 +16,8 @@ from aift.config import Settings
 from aift.errors import InvalidInput
 from aift.rag import keywords
 from aift.rag.index import IndexPoint, VectorIndex
-from aift.rag.search import Corpus, SearchRequest, search
+from aift.rag.retrieval import Corpus, rank
+from aift.rag.schemas import SearchRequest
 
 CUTOFF = 10
 EMBED_BATCH = 32
@@ -133,7 +134,7 @@ def evaluate(
                 ranks = []
                 for question, relevant in questions:
                     request = SearchRequest(query=question, limit=CUTOFF, **options)
-                    hits = search(corpus, request, method_reranker)
+                    hits = rank(corpus, request, method_reranker)
                     order = [h.chunk_index for h in hits]
                     ranks.append(order.index(relevant) + 1 if relevant in order else None)
                 results[name] = metrics(ranks)

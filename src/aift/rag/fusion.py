@@ -6,7 +6,7 @@ reciprocal rank fusion uses ranks only.
 
 The floor of each scale is the lowest score the query gets in the searched chunks, not
 the lowest among the candidates: for BM25 that is 0 (a chunk sharing no term), for
-cosine the search finds it (see `aift.rag.search`). Min-max over the candidates alone
+cosine the search finds it (see `aift.rag.retrieval`). Min-max over the candidates alone
 stretches a flat dense ranking (every candidate within 0.02 of the best) to the full
 [0, 1] range and lets an unsure method outvote a sure one; measured on KorQuAD this
 costs 0.01 nDCG@10 (docs/benchmarks.md).

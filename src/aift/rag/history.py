@@ -3,40 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, select
 
 from aift.errors import NotFound
+from aift.rag.schemas import HistoryEntry, SearchHit
 from aift.rag.store import now
 from aift.store import Database
 from aift.store.tables import SearchHistoryRow
 
 
-class HistoryEntry(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    kind: str
-    kb_id: str
-    kb_name: str
-    query: str
-    request: dict[str, Any]
-    hits: list[dict[str, Any]]
-    answer: str | None = None
-    model: str | None = None
-    citations: dict[str, Any] | None = None
-    latency_ms: float
-    created_at: datetime
-
-
 class SearchHistory:
+    """Every search and question asked, newest first."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def record(self, **values: Any) -> str:
+        """Store one search or question (columns of SearchHistoryRow); returns its id."""
         entry_id = uuid.uuid4().hex
         with self.db.session() as session:
             session.add(SearchHistoryRow(id=entry_id, created_at=now(), **values))
@@ -65,7 +50,7 @@ class SearchHistory:
             session.commit()
 
 
-def hit_summary(hit: Any) -> dict[str, Any]:
+def hit_summary(hit: SearchHit) -> dict[str, Any]:
     """What history keeps of a hit: where it is and how it scored (not the whole text)."""
     return {
         "chunk_id": hit.chunk_id,

@@ -1,11 +1,13 @@
-"""Schemas of knowledge bases and their documents, shared by the API, the CLI and the jobs."""
+"""Schemas of knowledge bases, their documents, searches, answers and history, shared by
+the API, the CLI and the jobs."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ChunkingSettings(BaseModel):
@@ -137,3 +139,126 @@ class ReindexJobConfig(BaseModel):
     embedding_requested: str
     dimension: int
     chunking: ChunkingSettings
+
+
+# search ------------------------------------------------------------------------------
+MAX_QUERY_CHARS = 2000
+
+
+class SearchRequest(BaseModel):
+    """One query, shared by the search and ask endpoints, the CLI and the evaluation."""
+
+    query: str = Field(..., max_length=MAX_QUERY_CHARS)
+    mode: Literal["hybrid", "dense", "keywords"] = "hybrid"
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    dense_weight: float = Field(0.7, ge=0.0, le=1.0)
+    keyword_weight: float = Field(0.3, ge=0.0, le=1.0)
+    limit: int = Field(5, ge=1, le=100, description="Hits returned.")
+    candidates: int = Field(50, ge=1, le=1000, description="Taken from each method.")
+    rerank: bool = Field(True, description="Re-rank with a cross-encoder when one is available.")
+    reranker: str | None = Field(None, description="Default: AIFT_DEFAULT_RERANKER.")
+    rerank_top: int = Field(20, ge=1, le=200, description="Fused candidates re-ranked.")
+    documents: list[str] | None = Field(None, description="Only these document ids.")
+    page_from: int | None = Field(None, ge=1)
+    page_to: int | None = Field(None, ge=1)
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the query is empty")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SearchRequest:
+        if self.mode == "hybrid" and self.dense_weight + self.keyword_weight == 0:
+            raise ValueError("dense_weight and keyword_weight cannot both be 0")
+        if self.page_from and self.page_to and self.page_from > self.page_to:
+            raise ValueError("page_from is after page_to")
+        return self
+
+
+class SearchHit(BaseModel):
+    chunk_id: str
+    document_id: str
+    document: str
+    page_start: int
+    page_end: int
+    chunk_index: int
+    text: str
+    dense_score: float | None = Field(None, description="Cosine similarity to the query.")
+    keyword_score: float | None = Field(
+        None,
+        description="BM25 score; null when the chunk was not among the keyword candidates "
+        "(no shared term, or below them: it counts as 0 in the fusion) or mode is dense.",
+    )
+    fused_score: float
+    rerank_score: float | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    knowledge_base: str
+    embedding_model: str
+    mode: str
+    fusion: str
+    reranked: bool
+    reranker: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    hits: list[SearchHit]
+    latency_ms: float
+
+
+# answers -----------------------------------------------------------------------------
+class AskRequest(SearchRequest):
+    """A question: how to search (as for search), and how to answer."""
+
+    model: str | None = Field(None, description="Any served model; default AIFT_DEFAULT_LLM.")
+    max_tokens: int = Field(512, ge=1, le=8192)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    min_score: float | None = Field(
+        None,
+        description="Least relevance of the best source (re-rank score if re-ranked, else "
+        "dense cosine). Default depends on the models (see docs/rag.md).",
+    )
+    stream: bool = False
+
+
+class Citation(SearchHit):
+    number: int
+
+
+class AskResponse(BaseModel):
+    """The checked answer, what it cites and what it was given."""
+
+    id: str = Field(..., description="History id.")
+    question: str
+    knowledge_base: str
+    model: str | None
+    answer: str
+    found: bool = Field(..., description="False when nothing relevant enough was found.")
+    citations: list[Citation] = Field(default_factory=list)
+    invalid_citations: list[int] = Field(default_factory=list)
+    uncited_sources: list[Citation] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    search_ms: float
+    first_token_ms: float | None = None
+    total_ms: float
+
+
+# history -----------------------------------------------------------------------------
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    kb_id: str
+    kb_name: str
+    query: str
+    request: dict[str, Any]
+    hits: list[dict[str, Any]]
+    answer: str | None = None
+    model: str | None = None
+    citations: dict[str, Any] | None = None
+    latency_ms: float
+    created_at: datetime

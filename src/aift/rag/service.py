@@ -3,38 +3,57 @@ re-index. Validates everything a user sends before anything is stored or queued.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import shutil
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aift.errors import Conflict, InvalidInput
-from aift.jobs.schemas import JobCreate
+from aift.jobs.schemas import JobCreate, JobInfo
 from aift.jobs.service import JobService
 from aift.models.resolver import ModelResolver
 from aift.models.schemas import Purpose
 from aift.rag import filetypes
+from aift.rag.answering import Answerer, PreparedAnswer
+from aift.rag.history import SearchHistory
 from aift.rag.index import collection_name
 from aift.rag.ingest import pages_file, password_file
 from aift.rag.rerank import Rerankers
+from aift.rag.retrieval import Retriever
 from aift.rag.schemas import (
+    AskRequest,
+    AskResponse,
     DocumentInfo,
     DocumentStatus,
+    HistoryEntry,
     IngestJobConfig,
     KnowledgeBaseCreate,
     KnowledgeBaseInfo,
     ReindexJobConfig,
     ReindexRequest,
     RejectedFile,
+    SearchRequest,
+    SearchResponse,
     UploadResult,
 )
 from aift.rag.store import KnowledgeStore, now
 from aift.store.tables import DocumentRow, KnowledgeBaseRow
 from aift.workspace import Workspace, safe_name
 
+if TYPE_CHECKING:
+    from aift.inference.embedders import Embedder
+    from aift.inference.service import ServingService
+    from aift.rag.syncer import IndexSyncer
+
 
 class KnowledgeService:
-    """The knowledge-base capability; `syncer` is set in the process owning the index."""
+    """The knowledge-base capability: knowledge bases, documents, search, answers and
+    their history. `syncer` is the vector index's owner in this process (the server);
+    without it search and answers are refused and deletions touch only the database."""
 
     def __init__(
         self,
@@ -42,19 +61,57 @@ class KnowledgeService:
         workspace: Workspace,
         jobs: JobService,
         resolver: ModelResolver,
-        serving,  # noqa: ANN001 - aift.inference.service.ServingService
+        serving: ServingService,
+        syncer: IndexSyncer | None,
     ) -> None:
         self.store = store
         self.resolver = resolver
         self.workspace = workspace
         self.jobs = jobs
         self.serving = serving
-        self.syncer = None  # aift.rag.syncer.IndexSyncer in the server
-        self.rerankers = Rerankers(resolver)
+        self.syncer = syncer
+        self.history = SearchHistory(store.db)
+        self.retriever = Retriever(
+            store,
+            syncer.index if syncer is not None else None,
+            serving,
+            Rerankers(resolver),
+            self.history,
+        )
+        self.answerer = Answerer(store, self.retriever, serving, resolver, self.history)
+
+    # search and answers ----------------------------------------------------------------
+
+    def search(
+        self, kb_ref: str, request: SearchRequest, *, record: bool = False
+    ) -> SearchResponse:
+        """The best chunks of a knowledge base, every score shown (see rag/retrieval.py)."""
+        return self.retriever.search(kb_ref, request, record=record)
+
+    def prepare_answer(self, kb_ref: str, request: AskRequest) -> PreparedAnswer:
+        """Check and search for a question before its answer streams (user errors here)."""
+        return self.answerer.prepare(kb_ref, request)
+
+    def answer_events(self, prepared: PreparedAnswer) -> AsyncIterator[dict[str, Any]]:
+        """The answer as events: sources, token…, done (see rag/answering.py)."""
+        return self.answerer.events(prepared)
+
+    async def ask(self, kb_ref: str, request: AskRequest) -> AskResponse:
+        """The whole checked answer at once (the events' final `done`)."""
+        prepared = await asyncio.to_thread(self.prepare_answer, kb_ref, request)
+        async for item in self.answer_events(prepared):
+            if item["event"] == "done":
+                return AskResponse.model_validate(item["data"])
+        raise RuntimeError("the answer stream ended without a result")
+
+    def history_of(self, kb_ref: str | None = None, limit: int = 50) -> list[HistoryEntry]:
+        """Recent searches and questions, of one knowledge base or all."""
+        kb_id = self.store.kb_row(kb_ref).id if kb_ref else None
+        return self.history.list(kb_id, limit)
 
     # knowledge bases -------------------------------------------------------------------
 
-    def _embedder(self, ref: str | None):  # noqa: ANN202
+    def _embedder(self, ref: str | None) -> tuple[Embedder, str, str | None]:
         """(embedder, requested name, warning) for a model reference or the default."""
         requested = ref or self.resolver.default_ref(Purpose.embedding)
         # only the configured default may fall back to a packaged stand-in
@@ -174,7 +231,7 @@ class KnowledgeService:
                 doc.job_id = job.id
         return result
 
-    def _submit(self, doc_ids: list[str], kb: KnowledgeBaseRow):  # noqa: ANN202
+    def _submit(self, doc_ids: list[str], kb: KnowledgeBaseRow) -> JobInfo:
         return self.jobs.submit(
             JobCreate(
                 kind="rag.ingest",
@@ -220,7 +277,7 @@ class KnowledgeService:
         for path in (Path(row.path), pages_file(row), password_file(row)):
             path.unlink(missing_ok=True)
 
-    def reindex(self, ref: str, request: ReindexRequest):  # noqa: ANN201 - JobInfo
+    def reindex(self, ref: str, request: ReindexRequest) -> JobInfo:
         """Queue a re-index into a new generation; search keeps the old one meanwhile."""
         kb = self.store.kb_row(ref)
         if kb.status == "reindexing":
@@ -240,9 +297,7 @@ class KnowledgeService:
             internal=True,
         )
 
-    def _index_lock(self):  # noqa: ANN202
-        import contextlib
-
+    def _index_lock(self) -> contextlib.AbstractContextManager[Any]:
         return self.syncer.lock if self.syncer is not None else contextlib.nullcontext()
 
 

@@ -14,12 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from aift.errors import InvalidInput
 from aift.jobs.context import JobContext
 from aift.jobs.kinds import job_kind
 from aift.models.schemas import ResolvedModel
+from aift.training.schemas import MergeRequest
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +33,6 @@ COPIED = (
     "merges.txt",
     "tokenizer.model",
 )
-
-
-class MergeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    adapter: str = Field(..., min_length=1, description="Served name of the adapter.")
-    name: str | None = Field(None, max_length=80, description="Name of the merged model.")
 
 
 class MergeJobConfig(MergeRequest):

@@ -74,3 +74,12 @@ class DatasetReport(BaseModel):
     dataset: DatasetInfo
     errors: list[RowError] = Field(default_factory=list)
     preview: list[str] = Field(default_factory=list)
+
+
+class MergeRequest(BaseModel):
+    """Fold an adapter into its base model as a new full model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adapter: str = Field(..., min_length=1, description="Served name of the adapter.")
+    name: str | None = Field(None, max_length=80, description="Name of the merged model.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
@@ -15,17 +16,18 @@ from aift.api.responses import SSE_RESPONSE
 from aift.api.uploads import save_upload
 from aift.errors import AiftError, InvalidInput
 from aift.jobs.schemas import JobInfo
-from aift.rag import ask
-from aift.rag.answer import AskRequest, AskResponse
-from aift.rag.history import HistoryEntry, SearchHistory
 from aift.rag.schemas import (
+    AskRequest,
+    AskResponse,
     DocumentInfo,
+    HistoryEntry,
     KnowledgeBaseCreate,
     KnowledgeBaseInfo,
     ReindexRequest,
+    SearchRequest,
+    SearchResponse,
     UploadResult,
 )
-from aift.rag.search import SearchRequest, SearchResponse, search_knowledge_base
 from aift.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/kb", tags=["knowledge bases"])
@@ -136,26 +138,23 @@ async def search_kb(
     kb: str, request: SearchRequest, runtime: Runtime = Depends(get_runtime)
 ) -> SearchResponse:
     """Hybrid (or dense / keyword) search, fused and re-ranked; every score shown."""
-    return await run_in_threadpool(
-        lambda: search_knowledge_base(runtime.knowledge, kb, request, record=True)
-    )
+    return await run_in_threadpool(lambda: runtime.knowledge.search(kb, request, record=True))
 
 
 @router.post("/{kb}/ask", response_model=AskResponse, responses=SSE_RESPONSE)
-async def ask_kb(kb: str, request: AskRequest, runtime: Runtime = Depends(get_runtime)):  # noqa: ANN201
+async def ask_kb(
+    kb: str, request: AskRequest, runtime: Runtime = Depends(get_runtime)
+) -> AskResponse | StreamingResponse:
     """An answer from the knowledge base citing its sources as [n]; with `stream: true`
     server-sent events: `sources`, `token`…, `done` (the checked answer)."""
-    prepared = await run_in_threadpool(ask.prepare, runtime.knowledge, kb, request)
-    stream = ask.events(runtime.knowledge, prepared)
-    if request.stream:
-        return StreamingResponse(_sse(stream), media_type="text/event-stream")
-    async for item in stream:
-        if item["event"] == "done":
-            return item["data"]
-    raise RuntimeError("the answer stream ended without a result")
+    if not request.stream:
+        return await runtime.knowledge.ask(kb, request)
+    prepared = await run_in_threadpool(runtime.knowledge.prepare_answer, kb, request)
+    stream = runtime.knowledge.answer_events(prepared)
+    return StreamingResponse(_sse(stream), media_type="text/event-stream")
 
 
-async def _sse(stream: AsyncIterator[dict]) -> AsyncIterator[str]:
+async def _sse(stream: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
     try:
         async for item in stream:
             yield f"event: {item['event']}\ndata: {json.dumps(item['data'])}\n\n"
@@ -172,19 +171,15 @@ async def list_history(
     limit: int = Query(50, ge=1, le=1000),
     runtime: Runtime = Depends(get_runtime),
 ) -> list[HistoryEntry]:
-    def run() -> list[HistoryEntry]:
-        kb_id = runtime.knowledge.store.kb_row(kb).id if kb else None
-        return SearchHistory(runtime.db).list(kb_id, limit)
-
-    return await run_in_threadpool(run)
+    return await run_in_threadpool(runtime.knowledge.history_of, kb, limit)
 
 
 @history_router.get("/{entry_id}", response_model=HistoryEntry)
 async def get_history(entry_id: str, runtime: Runtime = Depends(get_runtime)) -> HistoryEntry:
-    return await run_in_threadpool(SearchHistory(runtime.db).get, entry_id)
+    return await run_in_threadpool(runtime.knowledge.history.get, entry_id)
 
 
 @history_router.delete("/{entry_id}", status_code=204)
 async def delete_history(entry_id: str, runtime: Runtime = Depends(get_runtime)) -> Response:
-    await run_in_threadpool(SearchHistory(runtime.db).delete, entry_id)
+    await run_in_threadpool(runtime.knowledge.history.delete, entry_id)
     return Response(status_code=204)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_jobs, get_models, get_serving
-from aift.inference.manager import LoadedModelInfo
-from aift.inference.pull import PullRequest
+from aift.inference.schemas import LoadedModelInfo, LoadRequest, PullRequest
 from aift.inference.service import ServingService
 from aift.jobs.schemas import JobCreate, JobInfo
 from aift.jobs.service import JobService
-from aift.keepalive import KeepAlive
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelInfo, ModelKind
 
@@ -53,13 +50,6 @@ async def pull_model(request: PullRequest, jobs: JobService = Depends(get_jobs))
 async def loaded_models(serving: ServingService = Depends(get_serving)) -> list[LoadedModelInfo]:
     """Models in memory: engine, memory, context, adapters, expiry, requests in flight."""
     return await run_in_threadpool(serving.manager.loaded)
-
-
-class LoadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    engine: str | None = Field(None, description="transformers or llamacpp; default by format.")
-    keep_alive: KeepAlive = "default"
 
 
 @router.post("/{name:path}/load", response_model=LoadedModelInfo)

@@ -21,8 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from aift.api.deps import get_jobs, get_serving
 from aift.api.errors import unexpected_error_message
 from aift.api.responses import NDJSON_RESPONSE
+from aift.api.routes import ollama_wire as ol
 from aift.errors import AiftError, NotFound
-from aift.inference.protocols import ollama as ol
 from aift.inference.schemas import ChatMessage
 from aift.inference.service import Generation, ServingService
 from aift.jobs.schemas import JobCreate, JobStatus

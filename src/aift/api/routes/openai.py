@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_serving
 from aift.api.responses import SSE_RESPONSE
-from aift.inference.protocols import openai as oa
+from aift.api.routes import openai_wire as oa
 from aift.inference.service import Generation, ServingService
 
 router = APIRouter(prefix="/v1", tags=["openai"])

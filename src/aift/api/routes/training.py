@@ -9,7 +9,7 @@ from aift.api.deps import get_runtime
 from aift.jobs.schemas import JobInfo
 from aift.runtime import Runtime
 from aift.training.config import TrainingConfig
-from aift.training.merge import MergeRequest
+from aift.training.schemas import MergeRequest
 
 router = APIRouter(prefix="/api/v1/training", tags=["training"])
 

@@ -1,1 +1,0 @@
-"""Wire formats of the OpenAI- and Ollama-compatible APIs, mapped onto aift's schemas."""
