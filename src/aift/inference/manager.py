@@ -20,7 +20,12 @@ import psutil
 
 from aift.config import Settings
 from aift.errors import AiftError, InvalidInput, ModelUnavailable, NotFound
-from aift.inference.engines import ENGINES
+from aift.inference.engines import (
+    EngineSource,
+    adapter_engine,
+    default_engine,
+    engine_spec,
+)
 from aift.inference.engines.base import Engine
 from aift.inference.schemas import LoadedModelInfo
 from aift.keepalive import parse_keep_alive
@@ -265,41 +270,14 @@ class ModelManager:
             )
             return loaded
 
-    def _build_engine(self, info: ModelInfo, engine_name: str | None) -> Engine:
-        fmt = ModelFormat(info.format)
-        if fmt == ModelFormat.ollama:
-            from aift.inference.engines.ollama import OllamaEngine
-
-            return OllamaEngine(
-                self._resolved(info), host=info.path, remote_name=info.details["remote"]
-            )
-        if engine_name is None:
-            engine_name = default_engine(fmt)
-        if engine_name not in ENGINES:
-            raise InvalidInput(
-                f"Unknown engine {engine_name!r}; choose one of {', '.join(ENGINES)}."
-            )
-        resolved = self._resolved(info)
-        options = {
-            "max_batch": self.settings.max_batch,
-            "context_length": self.settings.context_length,
-        }
-        if engine_name == "llamacpp":
-            if fmt != ModelFormat.gguf:
-                raise InvalidInput(
-                    f"{info.name} is not a GGUF file; the llamacpp engine needs one."
-                )
-            from aift.inference.engines.llamacpp import LlamaCppEngine
-
-            return LlamaCppEngine(resolved, **options)
-        model_dir = self.resolver.transformers_dir(resolved)
-        if engine_name == "vllm":
-            from aift.inference.engines.vllm import VllmEngine
-
-            return VllmEngine(resolved, model_dir=model_dir, **options)
-        from aift.inference.engines.transformers import TransformersEngine
-
-        return TransformersEngine(resolved, model_dir=model_dir, **options)
+    def _build_engine(self, info: ModelInfo, engine_name: str) -> Engine:
+        """The engine `engine_name` for this model, refused when it cannot load the model's
+        format or cannot run on this machine (the registry says which and why)."""
+        spec = engine_spec(engine_name)
+        spec.check_loads(info)
+        spec.requirement()
+        source = EngineSource(info, self._resolved(info), self.settings, self.resolver)
+        return spec.factory(source)
 
     def _resolved(self, info: ModelInfo) -> ResolvedModel:
         from pathlib import Path
@@ -385,23 +363,6 @@ class ModelManager:
             for key in expired:
                 log.info("keep_alive of %s (%s) ran out", *key)
                 self._unload_key(key)
-
-
-def adapter_engine() -> str:
-    """The engine that serves adapters here: vLLM on a GPU with vLLM, else transformers."""
-    from aift.inference.engines.vllm import vllm_available
-
-    return "vllm" if vllm_available() else "transformers"
-
-
-def default_engine(fmt: ModelFormat) -> str:
-    """GGUF → llama.cpp; transformers folders → vLLM on a GPU with vLLM installed, else
-    transformers."""
-    if fmt == ModelFormat.gguf:
-        return "llamacpp"
-    from aift.inference.engines.vllm import vllm_available
-
-    return "vllm" if vllm_available() else "transformers"
 
 
 def names_model(model: ModelInfo, name: str) -> bool:

@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from aift.errors import InvalidInput
+from aift.inference.engines import EngineSource, register_engine
 from aift.inference.engines.base import BatchingEngine, Sequence
 from aift.inference.schemas import ChatMessage
+from aift.models.schemas import ModelFormat
 
 log = logging.getLogger(__name__)
 
@@ -219,3 +221,13 @@ class LlamaCppEngine(BatchingEngine):
             if item is not None:
                 item.close()
         self._batch = self._ctx = self._llama_model = None
+
+
+@register_engine("llamacpp", formats=(ModelFormat.gguf,), preference=30)
+def _build(source: EngineSource) -> LlamaCppEngine:
+    """A GGUF file, as it is (quantised weights stay quantised)."""
+    return LlamaCppEngine(
+        source.resolved,
+        max_batch=source.settings.max_batch,
+        context_length=source.settings.context_length,
+    )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from aift.errors import CapabilityMissing, InvalidInput, ServiceUnavailable
+from aift.inference.engines import EngineSource, register_engine
 from aift.inference.engines.base import (
     Engine,
     GenerationStream,
@@ -28,6 +29,7 @@ from aift.inference.schemas import (
     SamplingParams,
     TokenEvent,
 )
+from aift.models.schemas import ModelFormat
 
 log = logging.getLogger(__name__)
 
@@ -206,3 +208,11 @@ class OllamaEngine(Engine):
         with self._lock:
             for seq in self._sequences:
                 seq.cancelled.set()
+
+
+@register_engine("ollama", formats=(ModelFormat.ollama,), preference=10)
+def _build(source: EngineSource) -> OllamaEngine:
+    """A model of a remote Ollama server, which runs it."""
+    return OllamaEngine(
+        source.resolved, host=source.info.path, remote_name=source.info.details["remote"]
+    )

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from aift.errors import InvalidInput
+from aift.inference.engines import EngineSource, register_engine
 from aift.inference.engines.base import BatchingEngine, Sequence
 from aift.inference.schemas import ChatMessage
 from aift.models.policy import plan_loading
@@ -252,3 +253,16 @@ def _left_pad(tensor, pad: int):  # noqa: ANN001, ANN202
     shape = list(tensor.shape)
     shape[2] = pad
     return torch.cat([torch.zeros(shape, dtype=tensor.dtype, device=tensor.device), tensor], dim=2)
+
+
+@register_engine(
+    "transformers", formats=(ModelFormat.hf, ModelFormat.gguf), preference=10, serves_adapters=True
+)
+def _build(source: EngineSource) -> TransformersEngine:
+    """Any transformers folder (a GGUF file is converted to one first)."""
+    return TransformersEngine(
+        source.resolved,
+        model_dir=source.transformers_dir(),
+        max_batch=source.settings.max_batch,
+        context_length=source.settings.context_length,
+    )

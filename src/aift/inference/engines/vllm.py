@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aift.errors import CapabilityMissing, InvalidInput
+from aift.inference.engines import EngineSource, register_engine
 from aift.inference.engines.base import (
     Engine,
     GenerationStream,
@@ -26,6 +27,7 @@ from aift.inference.engines.base import (
     new_sequence,
 )
 from aift.inference.schemas import ChatMessage, FinishReason, GenerationStats, SamplingParams
+from aift.models.schemas import ModelFormat
 
 log = logging.getLogger(__name__)
 
@@ -218,3 +220,20 @@ class VllmEngine(Engine):
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._engine = None
+
+
+@register_engine(
+    "vllm",
+    formats=(ModelFormat.hf, ModelFormat.gguf),
+    requirement=require_vllm,
+    preference=20,
+    serves_adapters=True,
+)
+def _build(source: EngineSource) -> VllmEngine:
+    """A transformers folder on an NVIDIA GPU (a GGUF file is converted first)."""
+    return VllmEngine(
+        source.resolved,
+        model_dir=source.transformers_dir(),
+        max_batch=source.settings.max_batch,
+        context_length=source.settings.context_length,
+    )
