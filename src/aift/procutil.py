@@ -5,10 +5,15 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import threading
 import time
+from datetime import datetime
+
+import psutil
 
 PR_SET_PDEATHSIG = 1
+HOSTNAME = socket.gethostname()  # workers record it on the jobs they run
 
 
 def exit_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
@@ -31,3 +36,30 @@ def exit_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
     if os.getppid() != parent:
         os.kill(os.getpid(), sig)
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def process_alive(pid: int | None, started_at: datetime | None) -> bool:
+    """Whether `pid` is a live process that existed when the job started (no pid reuse)."""
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if started_at is not None and proc.create_time() > started_at.timestamp() + 1:
+            return False
+        return True
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def kill_job_process(pid: int | None, job_id: str) -> None:
+    """Kill the process of job `job_id` if it still runs (checked by its command line)."""
+    if not pid or pid == os.getpid():
+        return
+    try:
+        proc = psutil.Process(pid)
+        if job_id in proc.cmdline():
+            proc.kill()
+    except psutil.Error:
+        pass

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from aift.config import Settings
 from aift.jobs.queue import JobQueue
 from aift.jobs.service import JobService
+from aift.jobs.store import JobStore
 from aift.store import Database
 from aift.workspace import Workspace
 
@@ -52,13 +53,17 @@ class Runtime:
         return cls(settings, workspace, db, owns_vector_index)
 
     @cached_property
+    def job_store(self) -> JobStore:
+        return JobStore(self.db)
+
+    @cached_property
     def queue(self) -> JobQueue:
-        return JobQueue(self.settings, self.db, self.workspace)
+        return JobQueue(self.settings, self.job_store, self.workspace)
 
     @cached_property
     def jobs(self) -> JobService:
         return JobService(
-            self.db,
+            self.job_store,
             self.workspace,
             self.queue,
             heartbeat_timeout_seconds=self.settings.job_heartbeat_timeout_seconds,

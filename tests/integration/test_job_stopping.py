@@ -49,7 +49,7 @@ def running_job(runtime: Runtime) -> str:
     queued = runtime.jobs.submit(
         JobCreate(kind="system.benchmark", config={"steps": 1}), internal=True
     )
-    assert claim(runtime.db, queued.id)
+    assert claim(runtime.job_store, queued.id)
     return queued.id
 
 
@@ -75,10 +75,10 @@ def test_a_job_that_asked_for_time_is_not_killed_before_it(runtime: Runtime) -> 
         cancel_requested=True,
         stop_deadline_at=utcnow() + timedelta(seconds=120),
     )
-    returncode, stop = _watch(runtime.db, job_id, proc, grace_seconds=0.5)
+    returncode, stop = _watch(runtime.job_store, job_id, proc, grace_seconds=0.5)
     assert returncode == 0, "it stopped by itself after its save"
     assert stop is not None and not stop.killed
-    _finalize(runtime.db, job_id, returncode, stop)
+    _finalize(runtime.job_store, job_id, returncode, stop)
     job = runtime.jobs.get(job_id)
     assert job.status == "cancelled" and job.message == "cancelled" and job.error is None
 
@@ -87,9 +87,9 @@ def test_without_a_declared_need_the_configured_grace_applies(runtime: Runtime) 
     job_id = running_job(runtime)
     proc = slow_stopper(delay=120.0)
     set_row(runtime, job_id, cancel_requested=True)
-    returncode, stop = _watch(runtime.db, job_id, proc, grace_seconds=1.0)
+    returncode, stop = _watch(runtime.job_store, job_id, proc, grace_seconds=1.0)
     assert returncode < 0 and stop is not None and stop.killed
-    _finalize(runtime.db, job_id, returncode, stop)
+    _finalize(runtime.job_store, job_id, returncode, stop)
     job = runtime.jobs.get(job_id)
     assert job.status == "cancelled"
     assert "stopped without a checkpoint" in job.message and "killed" in job.message
@@ -102,8 +102,8 @@ def test_a_job_past_its_own_deadline_is_killed_and_that_is_recorded(runtime: Run
     set_row(
         runtime, job_id, cancel_requested=True, stop_deadline_at=utcnow() + timedelta(seconds=3)
     )
-    returncode, stop = _watch(runtime.db, job_id, proc, grace_seconds=0.5)
+    returncode, stop = _watch(runtime.job_store, job_id, proc, grace_seconds=0.5)
     assert stop is not None and stop.killed and returncode < 0
     assert stop.kill_at - stop.asked_at >= 2.0, "it waited for the job's own deadline"
-    _finalize(runtime.db, job_id, returncode, stop)
+    _finalize(runtime.job_store, job_id, returncode, stop)
     assert "stopped without a checkpoint" in runtime.jobs.get(job_id).message

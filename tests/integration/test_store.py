@@ -61,3 +61,29 @@ def test_many_processes_can_start_on_a_fresh_database_at_once(tmp_path) -> None:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
         assert '"total": 0' in out
+
+
+def test_job_state_changes_only_from_the_state_they_start_from(settings: Settings) -> None:
+    """Two processes racing on one job: only one claim, one finish, one resume wins."""
+    from aift.jobs.schemas import JobCreate, JobStatus
+
+    runtime = Runtime.start(settings)
+    store = runtime.job_store
+    job = runtime.jobs.submit(JobCreate(kind="system.benchmark", config={"steps": 1}))
+    assert store.claim(job.id, "host-a", 1)
+    assert not store.claim(job.id, "host-b", 2), "a running job cannot be claimed again"
+    store.report(job.id, progress=0.5, message="half")
+    assert store.finish(job.id, JobStatus.cancelled, message="cancelled")
+    assert not store.finish(job.id, JobStatus.failed, error="late"), "already ended"
+    store.report(job.id, progress=0.9, message="too late")
+    ended = store.get(job.id)
+    assert (ended.status, ended.progress, ended.message, ended.error) == (
+        JobStatus.cancelled,
+        0.5,
+        "cancelled",
+        None,
+    )
+    assert store.requeue(job.id, JobStatus.cancelled)
+    assert not store.requeue(job.id, JobStatus.cancelled), "resumed once"
+    again = store.get(job.id)
+    assert again.status == JobStatus.queued and again.attempt == 1

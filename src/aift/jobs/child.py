@@ -15,25 +15,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aift.runtime import Runtime
-    from aift.store import Database
 
 STOP_REQUESTED = threading.Event()
-
-
-def _finish(db: Database, job_id: str, **values: object) -> None:
-    from sqlalchemy import update
-
-    from aift.jobs.schemas import JobStatus
-    from aift.store import utcnow
-    from aift.store.tables import JobRow
-
-    now = utcnow()
-    with db.session() as session:
-        session.execute(
-            update(JobRow)
-            .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
-            .values(finished_at=now, updated_at=now, **values)
-        )
 
 
 def run(job_id: str) -> int:
@@ -59,9 +42,8 @@ def _run(runtime: Runtime, job_id: str) -> int:
     from aift.jobs.context import JobCancelled, JobContext
     from aift.jobs.kinds import get_kind
     from aift.jobs.schemas import JobStatus
-    from aift.store.tables import JobRow
 
-    settings, workspace, db = runtime.settings, runtime.workspace, runtime.db
+    settings, workspace, store = runtime.settings, runtime.workspace, runtime.job_store
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -69,19 +51,18 @@ def _run(runtime: Runtime, job_id: str) -> int:
         force=True,
     )
     log = logging.getLogger(f"aift.job.{job_id[:8]}")
-    with db.session() as session:
-        row = session.get(JobRow, job_id)
-        if row is None:
-            log.error("job %s does not exist", job_id)
-            return 2
-        kind_name, raw_config, attempt = row.kind, dict(row.config), row.attempt
+    job = store.find(job_id)
+    if job is None:
+        log.error("job %s does not exist", job_id)
+        return 2
+    kind_name, raw_config, attempt = job.kind, dict(job.config), job.attempt
     work_dir = workspace.job_dir(job_id)
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
         kind = get_kind(kind_name)
         config = kind.parse_config(raw_config)
     except AiftError as exc:
-        _finish(db, job_id, status=JobStatus.failed.value, error=exc.message, message="failed")
+        store.finish(job_id, JobStatus.failed, error=exc.message, message="failed")
         return 1
     ctx = JobContext(
         runtime=runtime,
@@ -101,25 +82,18 @@ def _run(runtime: Runtime, job_id: str) -> int:
         message = "cancelled" + (
             " — resume continues from the last checkpoint" if kind.resumable else ""
         )
-        _finish(db, job_id, status=JobStatus.cancelled.value, message=message)
+        store.finish(job_id, JobStatus.cancelled, message=message)
         return 0
     except AiftError as exc:
         log.error("job %s failed: %s", job_id, exc.message)
-        _finish(db, job_id, status=JobStatus.failed.value, error=exc.message, message="failed")
+        store.finish(job_id, JobStatus.failed, error=exc.message, message="failed")
         return 1
     except Exception as exc:  # noqa: BLE001 - any failure must be recorded, not lost
         traceback.print_exc(file=sys.stdout)
         error = f"{type(exc).__name__}: {exc}"
-        _finish(db, job_id, status=JobStatus.failed.value, error=error, message="failed")
+        store.finish(job_id, JobStatus.failed, error=error, message="failed")
         return 1
-    _finish(
-        db,
-        job_id,
-        status=JobStatus.succeeded.value,
-        progress=1.0,
-        message="done",
-        result=result,
-    )
+    store.finish(job_id, JobStatus.succeeded, progress=1.0, message="done", result=result)
     log.info("job %s succeeded", job_id)
     return 0
 

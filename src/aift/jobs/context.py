@@ -9,10 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
-
 from aift.store import utcnow
-from aift.store.tables import JobRow
 
 if TYPE_CHECKING:
     from aift.runtime import Runtime
@@ -45,7 +42,7 @@ class JobContext:
         logger: logging.Logger,
     ) -> None:
         self.runtime = runtime
-        self.db = runtime.db
+        self.store = runtime.job_store
         self.job_id = job_id
         self.kind = kind
         self.config = config
@@ -69,24 +66,14 @@ class JobContext:
             return
         self._last_progress_write = now
         fraction = min(1.0, max(0.0, float(fraction)))
-        with self.db.session() as session:
-            session.execute(
-                update(JobRow)
-                .where(JobRow.id == self.job_id, JobRow.status == "running")
-                .values(progress=fraction, message=message[:2000], updated_at=utcnow())
-            )
+        self.store.report(self.job_id, progress=fraction, message=message[:2000])
         if message:
             self.log.info("progress %.1f%% %s", fraction * 100, message)
 
-    def metrics(self, values: dict) -> None:
+    def metrics(self, values: dict[str, Any]) -> None:
         """Publish the latest live metrics (loss, learning rate, tokens/s…) of the job."""
         clean = {k: v for k, v in values.items() if isinstance(v, int | float | str | None)}
-        with self.db.session() as session:
-            session.execute(
-                update(JobRow)
-                .where(JobRow.id == self.job_id, JobRow.status == "running")
-                .values(metrics=clean, updated_at=utcnow())
-            )
+        self.store.report(self.job_id, metrics=clean)
 
     def stop_needs(self, seconds: float) -> None:
         """Declare that, if asked to stop from now on, this job needs `seconds` to stop
@@ -105,16 +92,9 @@ class JobContext:
             if similar and now - written < self.STOP_BUDGET_REFRESH:
                 return
         self._stop_budget = (seconds, now)
-        with self.db.session() as session:
-            session.execute(
-                update(JobRow)
-                .where(JobRow.id == self.job_id, JobRow.status == "running")
-                # + the refresh interval: a throttled estimate must not run out early.
-                .values(
-                    stop_deadline_at=utcnow()
-                    + timedelta(seconds=seconds + self.STOP_BUDGET_REFRESH)
-                )
-            )
+        # + the refresh interval: a throttled estimate must not run out early.
+        deadline = utcnow() + timedelta(seconds=seconds + self.STOP_BUDGET_REFRESH)
+        self.store.report(self.job_id, stop_deadline_at=deadline)
 
     def cancelled(self) -> bool:
         """Whether a stop was requested (signal from the worker, or the flag in the DB)."""
@@ -123,10 +103,9 @@ class JobContext:
         now = time.monotonic()
         if now - self._last_cancel_poll >= self.CANCEL_POLL_INTERVAL:
             self._last_cancel_poll = now
-            with self.db.session() as session:
-                row = session.get(JobRow, self.job_id)
-                if row is not None and row.cancel_requested:
-                    self.cancel_event.set()
+            state = self.store.stop_state(self.job_id)
+            if state is not None and state.cancel_requested:
+                self.cancel_event.set()
         return self.cancel_event.is_set()
 
     def check_cancelled(self) -> None:

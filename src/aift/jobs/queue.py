@@ -12,8 +12,8 @@ from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 
 from aift.config import Settings
+from aift.jobs.store import JobStore
 from aift.jobs.supervisor import supervise
-from aift.store import Database
 from aift.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -33,13 +33,13 @@ def make_huey(settings: Settings) -> Huey:
 class JobQueue:
     """Puts job ids on the queue (API side) and runs them (worker side)."""
 
-    def __init__(self, settings: Settings, db: Database, workspace: Workspace) -> None:
+    def __init__(self, settings: Settings, store: JobStore, workspace: Workspace) -> None:
         self.settings = settings
         self.huey = make_huey(settings)
         grace = settings.job_cancel_grace_seconds
 
         def run_job(job_id: str) -> None:
-            supervise(db, workspace, job_id, grace)
+            supervise(store, workspace, job_id, grace)
 
         self._task = self.huey.task(name=TASK_NAME)(run_job)
 

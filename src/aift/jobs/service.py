@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import uuid
 from collections import deque
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import psutil
-from sqlalchemy import func, select, update
-
-from aift.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from aift.errors import Conflict, InvalidInput, ServiceUnavailable
 from aift.jobs.kinds import get_kind
 from aift.jobs.schemas import (
     RESUMABLE_STATUSES,
@@ -22,8 +17,9 @@ from aift.jobs.schemas import (
     JobList,
     JobStatus,
 )
-from aift.store import Database, utcnow
-from aift.store.tables import JobRow
+from aift.jobs.store import JobStore
+from aift.procutil import HOSTNAME, kill_job_process, process_alive
+from aift.store import utcnow
 from aift.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -31,20 +27,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HOSTNAME = socket.gethostname()
-
 
 class JobService:
-    """Creates and controls jobs; the only code that changes a job's status from outside."""
+    """Creates and controls jobs from outside them: submit, list, cancel, resume, recover
+    the jobs of dead workers. Rows are read and written through the JobStore."""
 
     def __init__(
         self,
-        db: Database,
+        store: JobStore,
         workspace: Workspace,
         queue: JobQueue | None,
         heartbeat_timeout_seconds: float = 60.0,
     ) -> None:
-        self.db = db
+        self.store = store
         self.workspace = workspace
         self.queue = queue
         self.heartbeat_timeout = timedelta(seconds=heartbeat_timeout_seconds)
@@ -63,24 +58,14 @@ class JobService:
             )
         config = kind.parse_config(request.config)
         job_id = uuid.uuid4().hex
-        now = utcnow()
-        row = JobRow(
-            id=job_id,
+        self.store.add(
+            job_id,
             kind=kind.name,
             title=request.title or kind.description or kind.name,
             config=config.model_dump(mode="json"),
-            status=JobStatus.queued.value,
-            progress=0.0,
-            message="queued",
             resumable=kind.resumable,
-            attempt=0,
-            cancel_requested=False,
             log_path=str(self.workspace.job_log(job_id)),
-            created_at=now,
-            updated_at=now,
         )
-        with self.db.session() as session:
-            session.add(row)
         self._enqueue(job_id)
         log.info("job %s (%s) queued", job_id, kind.name)
         return self.get(job_id)
@@ -97,28 +82,12 @@ class JobService:
                 f"The job queue is unavailable ({type(exc).__name__}: {exc}). Check "
                 "AIFT_REDIS_URL or the workspace's metadata/queue.db, then resume the job."
             )
-            now = utcnow()
-            with self.db.session() as session:
-                session.execute(
-                    update(JobRow)
-                    .where(JobRow.id == job_id)
-                    .values(
-                        status=JobStatus.failed.value,
-                        error=message,
-                        message="failed",
-                        finished_at=now,
-                        updated_at=now,
-                    )
-                )
+            self.store.fail(job_id, message)
             raise ServiceUnavailable(message) from None
 
     # -- reading --------------------------------------------------------------------
     def get(self, job_id: str) -> JobInfo:
-        with self.db.session() as session:
-            row = session.get(JobRow, job_id)
-            if row is None:
-                raise NotFound(f"No job with id {job_id!r}. List jobs with GET /api/v1/jobs.")
-            return JobInfo.model_validate(row)
+        return self.store.get(job_id)
 
     def list(
         self,
@@ -129,20 +98,7 @@ class JobService:
         offset: int = 0,
     ) -> JobList:
         """Jobs, newest first, filtered by status and kind."""
-        query = select(JobRow)
-        count = select(func.count()).select_from(JobRow)
-        if status:
-            values = [s.value for s in status]
-            query = query.where(JobRow.status.in_(values))
-            count = count.where(JobRow.status.in_(values))
-        if kind:
-            query = query.where(JobRow.kind == kind)
-            count = count.where(JobRow.kind == kind)
-        query = query.order_by(JobRow.created_at.desc()).limit(limit).offset(offset)
-        with self.db.session() as session:
-            rows = session.scalars(query).all()
-            total = session.scalar(count) or 0
-            return JobList(items=[JobInfo.model_validate(r) for r in rows], total=total)
+        return self.store.page(status, kind, limit, offset)
 
     def log_tail(self, job_id: str, lines: int = 200) -> list[str]:
         """The last `lines` lines of the job's log file."""
@@ -161,25 +117,7 @@ class JobService:
         info = self.get(job_id)
         if info.status.is_terminal:
             raise Conflict(f"Job {job_id} is already {info.status.value}; nothing to cancel.")
-        now = utcnow()
-        with self.db.session() as session:
-            done = session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status == JobStatus.queued.value)
-                .values(
-                    status=JobStatus.cancelled.value,
-                    message="cancelled before it started",
-                    cancel_requested=True,
-                    finished_at=now,
-                    updated_at=now,
-                )
-            ).rowcount
-            if not done:
-                session.execute(
-                    update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
-                    .values(cancel_requested=True, message="stopping…", updated_at=now)
-                )
+        self.store.cancel(job_id)
         log.info("job %s: cancel requested", job_id)
         return self.get(job_id)
 
@@ -193,21 +131,7 @@ class JobService:
                 f"Job {job_id} is {info.status.value}; only interrupted, cancelled or failed "
                 "jobs can be resumed."
             )
-        now = utcnow()
-        with self.db.session() as session:
-            done = session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status == info.status.value)
-                .values(
-                    status=JobStatus.queued.value,
-                    cancel_requested=False,
-                    stop_deadline_at=None,
-                    error=None,
-                    message="queued to resume",
-                    finished_at=None,
-                    updated_at=now,
-                )
-            ).rowcount
+        done = self.store.requeue(job_id, info.status)
         if not done:
             raise Conflict(f"Job {job_id} changed state meanwhile; try again.")
         self._enqueue(job_id)
@@ -221,51 +145,18 @@ class JobService:
         """
         now = utcnow()
         orphans: list[str] = []
-        with self.db.session() as session:
-            rows = session.scalars(
-                select(JobRow).where(JobRow.status == JobStatus.running.value)
-            ).all()
-            for row in rows:
-                same_host = row.worker_host == HOSTNAME
-                dead = same_host and not _process_alive(row.worker_pid, row.started_at)
-                stale = row.heartbeat_at is None or now - row.heartbeat_at > self.heartbeat_timeout
-                if dead or (not same_host and stale):
-                    orphans.append(row.id)
-                    row.status = JobStatus.interrupted.value
-                    row.message = "interrupted: its worker stopped" + (
-                        " — resume it to continue" if row.resumable else ""
-                    )
-                    row.finished_at = now
-                    row.updated_at = now
-                    if same_host:
-                        kill_job_process(row.process_pid, row.id)
-        for job_id in orphans:
-            log.warning("job %s was orphaned by a dead worker; marked interrupted", job_id)
+        for job in self.store.running():
+            same_host = job.worker_host == HOSTNAME
+            dead = same_host and not process_alive(job.worker_pid, job.started_at)
+            stale = job.heartbeat_at is None or now - job.heartbeat_at > self.heartbeat_timeout
+            if not (dead or (not same_host and stale)):
+                continue
+            message = "interrupted: its worker stopped" + (
+                " — resume it to continue" if job.resumable else ""
+            )
+            if self.store.finish(job.id, JobStatus.interrupted, message=message):
+                orphans.append(job.id)
+                log.warning("job %s was orphaned by a dead worker; marked interrupted", job.id)
+            if same_host:
+                kill_job_process(job.process_pid, job.id)
         return orphans
-
-
-def _process_alive(pid: int | None, started_at) -> bool:  # noqa: ANN001
-    """Whether `pid` is a live process that existed when the job started (no pid reuse)."""
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        if started_at is not None and proc.create_time() > started_at.timestamp() + 1:
-            return False
-        return True
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-
-
-def kill_job_process(pid: int | None, job_id: str) -> None:
-    """Kill the process of job `job_id` if it still runs (checked by its command line)."""
-    if not pid or pid == os.getpid():
-        return
-    try:
-        proc = psutil.Process(pid)
-        if job_id in proc.cmdline():
-            proc.kill()
-    except psutil.Error:
-        pass

@@ -6,12 +6,8 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from aift.jobs.schemas import JobStatus
-from aift.jobs.service import HOSTNAME, kill_job_process
-from aift.store import utcnow
-from aift.store.tables import JobRow
+from aift.procutil import HOSTNAME, kill_job_process
 
 if TYPE_CHECKING:
     from aift.runtime import Runtime
@@ -35,21 +31,10 @@ def run_worker(runtime: Runtime) -> None:
 
 def _interrupt_own_jobs(runtime: Runtime) -> None:
     """On shutdown, stop this worker's job processes and mark their jobs interrupted."""
-    now = utcnow()
-    with runtime.db.session() as session:
-        rows = session.scalars(
-            select(JobRow).where(
-                JobRow.status == JobStatus.running.value,
-                JobRow.worker_host == HOSTNAME,
-                JobRow.worker_pid == os.getpid(),
-            )
-        ).all()
-        for row in rows:
-            kill_job_process(row.process_pid, row.id)
-            row.status = JobStatus.interrupted.value
-            row.message = "interrupted: the worker shut down" + (
-                " — resume it to continue" if row.resumable else ""
-            )
-            row.finished_at = now
-            row.updated_at = now
-            log.warning("job %s interrupted by worker shutdown", row.id)
+    for job in runtime.job_store.running(host=HOSTNAME, pid=os.getpid()):
+        kill_job_process(job.process_pid, job.id)
+        message = "interrupted: the worker shut down" + (
+            " — resume it to continue" if job.resumable else ""
+        )
+        if runtime.job_store.finish(job.id, JobStatus.interrupted, message=message):
+            log.warning("job %s interrupted by worker shutdown", job.id)

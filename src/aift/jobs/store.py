@@ -1,0 +1,209 @@
+"""Job rows in the database: every read and every status change of a job goes through
+`JobStore`, whichever process makes it (the service, the worker, the supervisor, the
+job's own process).
+
+Each change is a conditional update on the status the change starts from (queued →
+running, running → finished…), so two processes racing on one job cannot both win:
+the loser's update matches no row and it learns so from the return value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from aift.errors import NotFound
+from aift.jobs.schemas import JobInfo, JobList, JobStatus
+from aift.store import Database, utcnow
+from aift.store.tables import JobRow
+
+RUNNING = JobStatus.running.value
+QUEUED = JobStatus.queued.value
+
+
+@dataclass(frozen=True)
+class StopState:
+    """What a job row says about stopping: asked to, and how long a clean stop may take."""
+
+    cancel_requested: bool
+    stop_deadline_at: datetime | None
+
+
+class JobStore:
+    """The jobs table, as the job lifecycle sees it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- reading --------------------------------------------------------------------
+    def find(self, job_id: str) -> JobInfo | None:
+        with self.db.session() as session:
+            row = session.get(JobRow, job_id)
+            return JobInfo.model_validate(row) if row is not None else None
+
+    def get(self, job_id: str) -> JobInfo:
+        info = self.find(job_id)
+        if info is None:
+            raise NotFound(f"No job with id {job_id!r}. List jobs with GET /api/v1/jobs.")
+        return info
+
+    def page(
+        self, statuses: list[JobStatus] | None, kind: str | None, limit: int, offset: int
+    ) -> JobList:
+        """Jobs, newest first, filtered by status and kind, with the total count."""
+        query = select(JobRow)
+        count = select(func.count()).select_from(JobRow)
+        if statuses:
+            values = [s.value for s in statuses]
+            query = query.where(JobRow.status.in_(values))
+            count = count.where(JobRow.status.in_(values))
+        if kind:
+            query = query.where(JobRow.kind == kind)
+            count = count.where(JobRow.kind == kind)
+        query = query.order_by(JobRow.created_at.desc()).limit(limit).offset(offset)
+        with self.db.session() as session:
+            rows = session.scalars(query).all()
+            total = session.scalar(count) or 0
+            return JobList(items=[JobInfo.model_validate(r) for r in rows], total=total)
+
+    def running(self, *, host: str | None = None, pid: int | None = None) -> list[JobInfo]:
+        """Running jobs, optionally only those of one worker (host and process id)."""
+        query = select(JobRow).where(JobRow.status == RUNNING)
+        if host is not None:
+            query = query.where(JobRow.worker_host == host)
+        if pid is not None:
+            query = query.where(JobRow.worker_pid == pid)
+        with self.db.session() as session:
+            return [JobInfo.model_validate(r) for r in session.scalars(query).all()]
+
+    def stop_state(self, job_id: str, *, beat: bool = False) -> StopState | None:
+        """Whether a stop was asked (after recording the supervisor's heartbeat, if `beat`)."""
+        with self.db.session() as session:
+            if beat:
+                session.execute(
+                    update(JobRow).where(JobRow.id == job_id).values(heartbeat_at=utcnow())
+                )
+            row = session.get(JobRow, job_id)
+            if row is None:
+                return None
+            return StopState(bool(row.cancel_requested), row.stop_deadline_at)
+
+    # -- changing -------------------------------------------------------------------
+    def _update(self, job_id: str, from_status: str | None, **values: Any) -> bool:
+        """Set `values` on the job if it is in `from_status` (any status when None)."""
+        query = update(JobRow).where(JobRow.id == job_id)
+        if from_status is not None:
+            query = query.where(JobRow.status == from_status)
+        with self.db.session() as session:
+            return bool(session.execute(query.values(**values)).rowcount)
+
+    def add(
+        self,
+        job_id: str,
+        *,
+        kind: str,
+        title: str,
+        config: dict[str, Any],
+        resumable: bool,
+        log_path: str,
+    ) -> None:
+        """Store a new job, queued."""
+        now = utcnow()
+        row = JobRow(
+            id=job_id,
+            kind=kind,
+            title=title,
+            config=config,
+            status=QUEUED,
+            progress=0.0,
+            message="queued",
+            resumable=resumable,
+            attempt=0,
+            cancel_requested=False,
+            log_path=log_path,
+            created_at=now,
+            updated_at=now,
+        )
+        with self.db.session() as session:
+            session.add(row)
+
+    def claim(self, job_id: str, host: str, pid: int) -> bool:
+        """queued → running for the worker `host:pid`; False when it is no longer queued."""
+        now = utcnow()
+        return self._update(
+            job_id,
+            QUEUED,
+            status=RUNNING,
+            attempt=JobRow.attempt + 1,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            worker_host=host,
+            worker_pid=pid,
+            process_pid=None,
+            stop_deadline_at=None,
+            message="starting",
+        )
+
+    def set_process(self, job_id: str, pid: int) -> None:
+        """Record the process running the job (so it can be found and killed)."""
+        self._update(job_id, None, process_pid=pid)
+
+    def report(self, job_id: str, **values: Any) -> None:
+        """What a running job says about itself: progress, message, metrics, stop budget.
+        Ignored once the job has ended."""
+        self._update(job_id, RUNNING, updated_at=utcnow(), **values)
+
+    def finish(self, job_id: str, status: JobStatus, **values: Any) -> bool:
+        """running → `status` (succeeded, failed, cancelled, interrupted)."""
+        now = utcnow()
+        return self._update(
+            job_id, RUNNING, status=status.value, finished_at=now, updated_at=now, **values
+        )
+
+    def fail(self, job_id: str, error: str) -> None:
+        """Mark the job failed whatever its state (it could not be queued or supervised)."""
+        now = utcnow()
+        self._update(
+            job_id,
+            None,
+            status=JobStatus.failed.value,
+            error=error,
+            message="failed",
+            finished_at=now,
+            updated_at=now,
+        )
+
+    def cancel(self, job_id: str) -> None:
+        """A queued job is cancelled at once; a running one is asked to stop."""
+        now = utcnow()
+        cancelled = self._update(
+            job_id,
+            QUEUED,
+            status=JobStatus.cancelled.value,
+            message="cancelled before it started",
+            cancel_requested=True,
+            finished_at=now,
+            updated_at=now,
+        )
+        if not cancelled:
+            self._update(
+                job_id, RUNNING, cancel_requested=True, message="stopping…", updated_at=now
+            )
+
+    def requeue(self, job_id: str, from_status: JobStatus) -> bool:
+        """`from_status` → queued again, continuing from the job's checkpoints."""
+        return self._update(
+            job_id,
+            from_status.value,
+            status=QUEUED,
+            cancel_requested=False,
+            stop_deadline_at=None,
+            error=None,
+            message="queued to resume",
+            finished_at=None,
+            updated_at=utcnow(),
+        )
