@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "training": 2,
     "rag": 2,
     "runtime": 3,
+    "client": 3,
     "api": 4,
     "cli": 4,
     "web": 4,

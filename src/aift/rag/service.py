@@ -71,11 +71,12 @@ class KnowledgeService:
         self.serving = serving
         self.syncer = syncer
         self.history = SearchHistory(store.db)
+        self.rerankers = Rerankers(resolver)
         self.retriever = Retriever(
             store,
             syncer.index if syncer is not None else None,
             serving,
-            Rerankers(resolver),
+            self.rerankers,
             self.history,
         )
         self.answerer = Answerer(store, self.retriever, serving, resolver, self.history)
@@ -111,8 +112,9 @@ class KnowledgeService:
 
     # knowledge bases -------------------------------------------------------------------
 
-    def _embedder(self, ref: str | None) -> tuple[Embedder, str, str | None]:
-        """(embedder, requested name, warning) for a model reference or the default."""
+    def embedder_for(self, ref: str | None) -> tuple[Embedder, str, str | None]:
+        """(embedder, requested name, warning) for a model reference or the configured
+        default; only the default may fall back to a packaged stand-in."""
         requested = ref or self.resolver.default_ref(Purpose.embedding)
         # only the configured default may fall back to a packaged stand-in
         resolved = self.resolver.resolve(requested, purpose=Purpose.embedding, fallback=ref is None)
@@ -125,7 +127,7 @@ class KnowledgeService:
             raise InvalidInput("The knowledge base name is empty.")
         if any(kb.name == name for kb in self.store.list_kbs()):
             raise Conflict(f"A knowledge base named {name!r} already exists.")
-        embedder, requested, warning = self._embedder(request.embedding_model)
+        embedder, requested, warning = self.embedder_for(request.embedding_model)
         budget = embedder.passage_token_budget()
         effective = min(request.chunking.chunk_tokens, budget)
         if effective < request.chunking.chunk_tokens:
@@ -282,7 +284,7 @@ class KnowledgeService:
         kb = self.store.kb_row(ref)
         if kb.status == "reindexing":
             raise Conflict(f"{kb.name} is already being re-indexed.")
-        embedder, requested, _ = self._embedder(request.embedding_model or kb.embedding_model)
+        embedder, requested, _ = self.embedder_for(request.embedding_model or kb.embedding_model)
         config = ReindexJobConfig(
             kb_id=kb.id,
             generation=kb.generation + 1,

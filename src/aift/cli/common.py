@@ -1,0 +1,103 @@
+"""What every command shares: the consoles, common options, the two ways to reach aift
+(the workspace in-process, or the running server) and the one job follower."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from aift.config import get_settings
+from aift.jobs.schemas import JobInfo, JobStatus
+
+if TYPE_CHECKING:
+    from aift.client import AiftClient
+    from aift.runtime import Runtime
+
+console = Console()
+err_console = Console(stderr=True)
+
+# Help panels: which rule a command follows (see the top-level help).
+LOCAL = "Workspace commands (run here, on --workspace)"
+REMOTE = "Server commands (talk to the running server at AIFT_SERVER_URL)"
+SERVICE = "Running aift"
+
+WorkspaceOpt = Annotated[
+    Path | None, typer.Option("--workspace", "-w", help="Workspace folder (AIFT_WORKSPACE).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def local_runtime(workspace: Path | None = None) -> Runtime:
+    """The workspace, opened in this process (options exported for child processes)."""
+    if workspace is not None:
+        os.environ["AIFT_WORKSPACE"] = str(workspace.expanduser().resolve())
+        get_settings.cache_clear()
+    from aift.runtime import Runtime
+
+    return Runtime.start(get_settings())
+
+
+def server() -> AiftClient:
+    """The running server of AIFT_SERVER_URL (with AIFT_API_KEY when set)."""
+    from aift.client import AiftClient
+
+    return AiftClient.from_settings(get_settings())
+
+
+def follow_job(get: Callable[[str], JobInfo], job_id: str) -> JobInfo:
+    """Show a job's progress until it ends, read through `get` (the workspace's job
+    service or the server's API); exit non-zero unless it succeeded."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[message]}"),
+        console=console,
+    ) as bar:
+        info = get(job_id)
+        task = bar.add_task(f"{info.kind} {job_id[:8]}", total=1.0, message=info.message)
+        while True:
+            info = get(job_id)
+            bar.update(
+                task, completed=info.progress, message=f"[{info.status.value}] {info.message}"
+            )
+            if info.status.is_terminal:
+                break
+            time.sleep(0.3)
+    if info.status != JobStatus.succeeded:
+        err_console.print(f"[red]job {info.status.value}[/]: {info.error or info.message}")
+        raise typer.Exit(1)
+    return info
+
+
+def print_result(info: JobInfo) -> None:
+    if info.result:
+        console.print_json(json.dumps(info.result))
+
+
+def size(num: float | None) -> str:
+    """Bytes for people: 1.2 GB."""
+    if not num:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if num < 1024:
+            return f"{num:.0f} {unit}"
+        num /= 1024
+    return f"{num:.1f} PB"
+
+
+def pages(start: int, end: int) -> str:
+    return f"p. {start}" if start == end else f"pp. {start}-{end}"
+
+
+def score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,160 @@
+"""`aift train`, `aift merge` and `aift datasets` (workspace commands: a worker runs the
+jobs they queue)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from aift.cli.app import app
+from aift.cli.common import (
+    LOCAL,
+    JsonOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    follow_job,
+    local_runtime,
+    print_result,
+)
+from aift.errors import AiftError
+
+datasets_app = typer.Typer(help="Training datasets.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets", rich_help_panel=LOCAL)
+
+
+@app.command(rich_help_panel=LOCAL)
+def train(
+    config_file: Path,
+    wait: Annotated[bool, typer.Option(help="Follow progress until it ends.")] = True,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Start a fine-tuning run from a YAML (or JSON) run config; a worker runs it."""
+    import yaml
+
+    from aift.training.config import TrainingConfig
+
+    if not config_file.is_file():
+        raise AiftError(f"{config_file} is not a file.")
+    try:
+        raw = yaml.safe_load(config_file.read_text())
+    except yaml.YAMLError as exc:
+        raise AiftError(f"{config_file} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise AiftError(f"{config_file} must hold a mapping of settings (base_model, dataset…).")
+    config = TrainingConfig.model_validate(raw)
+    runtime = local_runtime(workspace)
+    job = runtime.training.submit(config)
+    console.print(f"queued training job [bold]{job.id}[/] ({job.title})")
+    if wait:
+        print_result(follow_job(runtime.jobs.get, job.id))
+
+
+@app.command(rich_help_panel=LOCAL)
+def merge(
+    adapter: str,
+    name: Annotated[str | None, typer.Option(help="Name of the merged model.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow progress until it ends.")] = True,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Merge an adapter into its base model as a new full model (a worker runs it)."""
+    from aift.training.schemas import MergeRequest
+
+    runtime = local_runtime(workspace)
+    runtime.models.scan()
+    job = runtime.training.merge(MergeRequest(adapter=adapter, name=name), runtime.models)
+    console.print(f"queued merge job [bold]{job.id}[/]")
+    if wait:
+        print_result(follow_job(runtime.jobs.get, job.id))
+
+
+@datasets_app.command("add")
+def datasets_add(
+    file: Path,
+    val_file: Annotated[Path | None, typer.Option(help="Validation rows (no split).")] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    format: Annotated[str | None, typer.Option(help="alpaca, chat, sharegpt or text.")] = None,
+    val_ratio: Annotated[float, typer.Option(help="Share held out for validation.")] = 0.1,
+    skip_invalid: Annotated[bool, typer.Option(help="Keep only the valid rows.")] = False,
+    base_model: Annotated[str | None, typer.Option(help="Tokenizer for stats.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Report longer examples.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Validate and store a training dataset (JSONL, JSON, CSV, Parquet)."""
+    from aift.training.schemas import DatasetOptions
+
+    for path in (file, val_file):
+        if path is not None and not path.is_file():
+            raise AiftError(f"{path} is not a file.")
+    runtime = local_runtime(workspace)
+    options = DatasetOptions.model_validate(
+        {
+            "name": name,
+            "format": format,
+            "val_ratio": val_ratio,
+            "skip_invalid": skip_invalid,
+            "base_model": base_model,
+            "max_length": max_length,
+        }
+    )
+    with console.status(f"checking {file.name}…"):
+        report = runtime.datasets.add(file, file.name, options, val_file)
+    info = report.dataset
+    console.print(
+        f"dataset [bold]{info.id}[/] {info.name} ({info.format.value}): "
+        f"{info.rows_train} train, {info.rows_val} validation, "
+        f"{info.rows_skipped} skipped"
+    )
+    tokens = info.stats.get("tokens")
+    if tokens:
+        console.print(
+            f"tokens per example: min {tokens['min']}, median {tokens['p50']}, "
+            f"p95 {tokens['p95']}, max {tokens['max']}"
+        )
+    for error in report.errors[:10]:
+        err_console.print(f"[yellow]skipped[/] {error.reason}")
+    if report.preview:
+        console.rule("first example as the model sees it")
+        console.print(report.preview[0], markup=False, highlight=False)
+
+
+@datasets_app.command("list")
+def datasets_list(as_json: JsonOpt = False, workspace: WorkspaceOpt = None) -> None:
+    """List training datasets."""
+    items = local_runtime(workspace).datasets.list()
+    if as_json:
+        console.print_json(json.dumps([d.model_dump(mode="json") for d in items]))
+        return
+    table = Table("id", "name", "format", "train", "val", "skipped", "created")
+    for d in items:
+        table.add_row(
+            d.id,
+            d.name,
+            d.format.value,
+            str(d.rows_train),
+            str(d.rows_val),
+            str(d.rows_skipped),
+            d.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+@datasets_app.command("show")
+def datasets_show(dataset_id: str, workspace: WorkspaceOpt = None) -> None:
+    """Show a dataset and its first examples as the model will see them."""
+    runtime = local_runtime(workspace)
+    console.print_json(runtime.datasets.get(dataset_id).model_dump_json())
+    for example in runtime.datasets.preview(dataset_id):
+        console.rule()
+        console.print(example, markup=False, highlight=False)
+
+
+@datasets_app.command("rm")
+def datasets_rm(dataset_id: str, workspace: WorkspaceOpt = None) -> None:
+    """Delete a dataset."""
+    local_runtime(workspace).datasets.delete(dataset_id)
+    console.print(f"deleted {dataset_id}")
