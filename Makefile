@@ -51,8 +51,10 @@ FAST_TESTS := tests/unit tests/integration/test_job_stopping.py tests/integratio
 test-fast: setup
 	$(BIN)/python -m pytest -q $(FAST_TESTS)
 
+# Style and imports (ruff), then types (mypy, configured in pyproject.toml: all of src/).
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) workspace .pytest_cache

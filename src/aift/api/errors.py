@@ -84,11 +84,13 @@ def _field(loc: tuple) -> str:
     return ".".join(str(part) for part in loc)
 
 
-async def _aift_error(_request: Request, exc: AiftError) -> JSONResponse:
+async def _aift_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AiftError)
     return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code)
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
     details = [
         {"field": _field(err["loc"]), "message": err["msg"], "type": err["type"]}
         for err in exc.errors()
@@ -99,7 +101,8 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
     )
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers or {})
     message = str(exc.detail)
@@ -138,6 +141,7 @@ def unexpected_error_message() -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Every error answers with one JSON shape: {"error": {code, message, details}}."""
     app.add_exception_handler(AiftError, _aift_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

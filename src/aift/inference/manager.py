@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psutil
 
@@ -232,7 +233,9 @@ class ModelManager:
             self._unload_key(key)
 
     # -- loading ----------------------------------------------------------------------------
-    def _ensure_loaded(self, info: ModelInfo, engine_name: str | None, keep_alive) -> _Loaded:  # noqa: ANN001
+    def _ensure_loaded(
+        self, info: ModelInfo, engine_name: str | None, keep_alive: float | None
+    ) -> _Loaded:
         """The model loaded by `engine_name` (by any engine when None), loading it once."""
         with self._lock:
             if engine_name is None:
@@ -280,7 +283,6 @@ class ModelManager:
         return spec.factory(source)
 
     def _resolved(self, info: ModelInfo) -> ResolvedModel:
-        from pathlib import Path
 
         if info.format == ModelFormat.ollama:
             return ResolvedModel(
@@ -371,7 +373,5 @@ def names_model(model: ModelInfo, name: str) -> bool:
     return name.strip().lower() in aliases
 
 
-def _path_of(resolved: ResolvedModel):  # noqa: ANN202
-    from pathlib import Path
-
+def _path_of(resolved: ResolvedModel) -> Path:
     return Path(resolved.path) / resolved.file if resolved.file else Path(resolved.path)

@@ -45,7 +45,7 @@ def _pull_ollama(settings: Settings, name: str, progress: Progress) -> dict[str,
     try:
         for update in client_for(settings.ollama_url).pull(name, stream=True):
             status = update.status or status
-            fraction = (update.completed / update.total) if update.total else 0.0
+            fraction = (update.completed or 0) / update.total if update.total else 0.0
             progress(min(fraction, 0.99), status)
     except ollama.ResponseError as exc:
         raise ModelUnavailable(f"Ollama could not pull {name!r}: {exc.error}") from None

@@ -35,17 +35,18 @@ def run_benchmark(ctx: JobContext, config: BenchmarkConfig) -> dict[str, Any]:
     Measures float32 matrix-multiply GFLOP/s, one checkpoint per step.
     """
     state_file = ctx.work_dir / "benchmark_state.json"
-    state = {"completed": 0, "gflops": []}
+    completed, gflops_per_step = 0, []
     if state_file.exists():
-        state = json.loads(state_file.read_text())
-    resumed_from = state["completed"]
+        saved = json.loads(state_file.read_text())
+        completed, gflops_per_step = int(saved["completed"]), list(saved["gflops"])
+    resumed_from = completed
     if resumed_from:
         ctx.log.info("resuming at step %d of %d", resumed_from + 1, config.steps)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((config.matrix_size, config.matrix_size), dtype=np.float32)
     b = rng.standard_normal((config.matrix_size, config.matrix_size), dtype=np.float32)
     flops_per_matmul = 2.0 * config.matrix_size**3
-    for step in range(state["completed"], config.steps):
+    for step in range(completed, config.steps):
         ctx.check_cancelled()
         started = time.perf_counter()
         count = 0
@@ -57,10 +58,9 @@ def run_benchmark(ctx: JobContext, config: BenchmarkConfig) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         ctx.check_cancelled()
         gflops = flops_per_matmul * count / elapsed / 1e9
-        state["completed"] = step + 1
-        state["gflops"].append(gflops)
+        gflops_per_step.append(gflops)
         tmp = state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
+        tmp.write_text(json.dumps({"completed": step + 1, "gflops": gflops_per_step}))
         tmp.replace(state_file)
         ctx.progress(
             (step + 1) / config.steps,
@@ -69,7 +69,7 @@ def run_benchmark(ctx: JobContext, config: BenchmarkConfig) -> dict[str, Any]:
         )
     return {
         "steps": config.steps,
-        "mean_gflops": float(np.mean(state["gflops"])),
+        "mean_gflops": float(np.mean(gflops_per_step)),
         "resumed_from_step": resumed_from,
         "steps_this_attempt": config.steps - resumed_from,
     }

@@ -10,6 +10,7 @@ import logging
 
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
+from huey.consumer import Consumer
 
 from aift.config import Settings
 from aift.jobs.store import JobStore
@@ -51,7 +52,7 @@ class JobQueue:
         """Messages waiting in the queue (not yet picked by a worker)."""
         return self.huey.pending_count()
 
-    def consumer(self, workers: int):  # noqa: ANN201 - huey.consumer.Consumer
+    def consumer(self, workers: int) -> Consumer:
         """A Huey consumer running `workers` jobs at once, polling briskly."""
         return self.huey.create_consumer(
             workers=workers,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import uuid
 from collections import deque
@@ -100,7 +101,7 @@ class JobService:
         """Jobs, newest first, filtered by status and kind."""
         return self.store.page(status, kind, limit, offset)
 
-    def log_tail(self, job_id: str, lines: int = 200) -> list[str]:
+    def log_tail(self, job_id: str, lines: int = 200) -> builtins.list[str]:
         """The last `lines` lines of the job's log file."""
         info = self.get(job_id)
         if not info.log_path:
@@ -137,7 +138,7 @@ class JobService:
         self._enqueue(job_id)
         return self.get(job_id)
 
-    def recover_orphans(self) -> list[str]:
+    def recover_orphans(self) -> builtins.list[str]:
         """Mark running jobs whose worker is gone as interrupted; return their ids.
 
         A job is orphaned when its worker ran on this host and that process is dead,

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from aift.errors import NotFound
 from aift.jobs.schemas import JobInfo, JobList, JobStatus
-from aift.store import Database, utcnow
+from aift.store import Database, rows_changed, utcnow
 from aift.store.tables import JobRow
 
 RUNNING = JobStatus.running.value
@@ -98,7 +98,7 @@ class JobStore:
         if from_status is not None:
             query = query.where(JobRow.status == from_status)
         with self.db.session() as session:
-            return bool(session.execute(query.values(**values)).rowcount)
+            return bool(rows_changed(session.execute(query.values(**values))))
 
     def add(
         self,

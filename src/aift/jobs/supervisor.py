@@ -142,9 +142,7 @@ def _finalize(store: JobStore, job_id: str, returncode: int, stop: _Stop | None)
         else:
             store.finish(job_id, JobStatus.cancelled, message=message)
     else:
-        store.finish(
-            job_id, JobStatus.failed, error=_describe_exit(returncode), message="failed"
-        )
+        store.finish(job_id, JobStatus.failed, error=_describe_exit(returncode), message="failed")
     log.info("job %s ended with exit code %s", job_id, returncode)
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aift.models.resolver import ModelResolver
 from aift.models.schemas import ModelFormat, Purpose
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 # ChatML: used to render conversations for a model that ships no chat template.
 DEFAULT_CHAT_TEMPLATE = (
@@ -15,11 +19,11 @@ DEFAULT_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
-_cache: dict[str, object] = {}
+_cache: dict[str, PreTrainedTokenizerBase] = {}
 _lock = threading.Lock()
 
 
-def load_tokenizer(resolver: ModelResolver, ref: str | None):  # noqa: ANN201 - PreTrainedTokenizer
+def load_tokenizer(resolver: ModelResolver, ref: str | None) -> PreTrainedTokenizerBase:
     """The tokenizer of `ref` (default: the configured LLM, or its offline stand-in)."""
     from transformers import AutoTokenizer
 
@@ -36,11 +40,11 @@ def load_tokenizer(resolver: ModelResolver, ref: str | None):  # noqa: ANN201 - 
         return _cache[key]
 
 
-def render(tokenizer, example: dict) -> str:  # noqa: ANN001
+def render(tokenizer: PreTrainedTokenizerBase, example: dict[str, Any]) -> str:
     """One canonical example as the model will see it in training."""
     if "text" in example:
         return example["text"]
     template = tokenizer.chat_template or DEFAULT_CHAT_TEMPLATE
-    return tokenizer.apply_chat_template(
-        example["messages"], tokenize=False, chat_template=template
+    return str(
+        tokenizer.apply_chat_template(example["messages"], tokenize=False, chat_template=template)
     )

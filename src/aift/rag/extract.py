@@ -6,11 +6,17 @@ own process, so a hostile file can be stopped by killing that process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aift.rag.filetypes import PDF
+
+if TYPE_CHECKING:
+    import pypdfium2 as pdfium
+
+    from aift.rag.ocr import OcrEngine
 
 MIN_TEXT_CHARS = 16  # fewer visible characters than this: the page is treated as scanned
 RENDER_SCALE = 200 / 72  # 200 dpi for OCR
@@ -31,7 +37,7 @@ class PageText:
     ocr: bool
 
 
-def open_pdf(path: Path, password: str | None):  # noqa: ANN201 - pypdfium2.PdfDocument
+def open_pdf(path: Path, password: str | None) -> pdfium.PdfDocument:
     """The PDF, or an ExtractionError saying it is encrypted, broken or empty."""
     import pypdfium2 as pdfium
 
@@ -67,7 +73,7 @@ def usable(text: str) -> bool:
     return sum(c == "\ufffd" for c in visible) / len(visible) < 0.3
 
 
-def pdf_pages(path: Path, password: str | None, ocr) -> Iterator[PageText]:  # noqa: ANN001
+def pdf_pages(path: Path, password: str | None, ocr: Callable[[], OcrEngine]) -> Iterator[PageText]:
     """Each page's text; pages without a usable text layer go through `ocr()` (lazy)."""
     pdf = open_pdf(path, password)
     try:

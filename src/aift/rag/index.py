@@ -166,7 +166,9 @@ class VectorIndex:
         query /= np.linalg.norm(query) or 1.0
         out = {}
         for record in records:
-            stored = np.asarray(record.vector[DENSE], dtype=np.float32)
+            vectors = record.vector
+            assert isinstance(vectors, dict), "stored with named vectors"
+            stored = np.asarray(vectors[DENSE], dtype=np.float32)
             out[str(record.id)] = float(stored @ query / (np.linalg.norm(stored) or 1.0))
         return out
 

@@ -17,9 +17,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aift.rag.extract import ExtractionError
+
+if TYPE_CHECKING:
+    from aift.rag.ocr import OcrEngine
 
 
 @dataclass
@@ -34,9 +37,10 @@ def _serve(receive: Connection, send: Connection, options: ParserOptions) -> Non
     from aift.rag import extract
     from aift.rag.filetypes import PDF
 
-    engine = None
+    engine: OcrEngine | None = None
 
-    def ocr():  # noqa: ANN202 - loaded on the first scanned page only
+    def ocr() -> OcrEngine:
+        """The OCR engine, loaded on the first scanned page only."""
         nonlocal engine
         if engine is None:
             from aift.rag.ocr import load_ocr

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aift.errors import InvalidInput, ServiceUnavailable
 from aift.rag import fusion, keywords
@@ -22,8 +22,13 @@ from aift.rag.schemas import SearchHit, SearchRequest, SearchResponse
 from aift.rag.store import KnowledgeStore
 
 if TYPE_CHECKING:
-    from aift.inference.embedders import Embedder
     from aift.inference.service import ServingService
+
+
+class QueryEmbedder(Protocol):
+    """What a search needs of an embedding model: query vectors."""
+
+    def embed(self, texts: list[str], *, is_query: bool = False) -> list[list[float]]: ...
 
 
 @dataclass
@@ -32,7 +37,7 @@ class Corpus:
 
     index: VectorIndex
     collection: str
-    embedder: Embedder
+    embedder: QueryEmbedder
     document_names: dict[str, str]
 
 

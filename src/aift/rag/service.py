@@ -4,6 +4,7 @@ re-index. Validates everything a user sends before anything is stored or queued.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import hashlib
 import shutil
@@ -180,7 +181,7 @@ class KnowledgeService:
         return self.workspace.data / "kb" / kb_id
 
     def add_files(
-        self, ref: str, files: list[tuple[Path, str]], password: str | None = None
+        self, ref: str, files: builtins.list[tuple[Path, str]], password: str | None = None
     ) -> UploadResult:
         """Accept the valid files of an upload (moved from temp_uploads/ to data/) and
         queue one ingestion job for them; report duplicates and rejected files."""
@@ -233,7 +234,7 @@ class KnowledgeService:
                 doc.job_id = job.id
         return result
 
-    def _submit(self, doc_ids: list[str], kb: KnowledgeBaseRow) -> JobInfo:
+    def _submit(self, doc_ids: builtins.list[str], kb: KnowledgeBaseRow) -> JobInfo:
         return self.jobs.submit(
             JobCreate(
                 kind="rag.ingest",
@@ -243,7 +244,7 @@ class KnowledgeService:
             internal=True,
         )
 
-    def documents(self, ref: str, status: str | None = None) -> list[DocumentInfo]:
+    def documents(self, ref: str, status: str | None = None) -> builtins.list[DocumentInfo]:
         kb = self.store.kb_row(ref)
         return [self.store.info(row) for row in self.store.documents(kb.id, status)]
 

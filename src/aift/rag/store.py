@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 
 from aift.errors import NotFound
 from aift.rag.schemas import ChunkingSettings, DocumentInfo, DocumentStatus, KnowledgeBaseInfo
-from aift.store import Database
+from aift.store import Database, rows_changed
 from aift.store.tables import ChunkRow, DocumentRow, KnowledgeBaseRow
 
 # Point ids derive from content: the same chunk of the same file in the same knowledge
@@ -157,7 +157,7 @@ class KnowledgeStore:
                 .values(**values, updated_at=now())
             )
             session.commit()
-            return bool(done.rowcount)
+            return bool(rows_changed(done))
 
     def delete_document(self, doc_id: str) -> None:
         with self.db.session() as session:
@@ -228,7 +228,7 @@ class KnowledgeStore:
 
     def unindexed_chunks(self, kb_id: str, generation: int) -> int:
         with self.db.session() as session:
-            return session.scalar(
+            count = session.scalar(
                 select(func.count())
                 .select_from(ChunkRow)
                 .where(
@@ -237,6 +237,7 @@ class KnowledgeStore:
                     ChunkRow.indexed.is_(False),
                 )
             )
+            return count or 0
 
     def delete_generation(self, kb_id: str, generation: int) -> None:
         with self.db.session() as session:

@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from aift.rag.index import IndexPoint, VectorIndex, collection_name, parse_collection
 from aift.rag.store import KnowledgeStore, unpack_vector
+from aift.store.tables import ChunkRow
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,13 @@ class IndexSyncer:
         """Index one batch of pending chunks; returns how many were written."""
         with self.lock:
             pending = self.store.pending_chunks(BATCH)
-            groups = defaultdict(list)
+            groups: dict[tuple[str, int], list[ChunkRow]] = defaultdict(list)
             for row in pending:
                 if row.dense is not None:
                     groups[(row.kb_id, row.generation)].append(row)
             for (kb_id, generation), rows in groups.items():
                 name = collection_name(kb_id, generation)
-                self.index.ensure(name, len(rows[0].dense) // 4)
+                self.index.ensure(name, len(rows[0].dense or b"") // 4)
                 self.index.upsert(name, [_point(r) for r in rows])
             if pending:
                 self.store.mark_indexed([r.id for r in pending])
@@ -87,7 +88,8 @@ class IndexSyncer:
             self._thread.join(timeout=10)
 
 
-def _point(row) -> IndexPoint:  # noqa: ANN001 - ChunkRow
+def _point(row: ChunkRow) -> IndexPoint:
+    assert row.dense is not None, "only embedded chunks are indexed"
     sparse = row.sparse or {"indices": [], "values": []}
     return IndexPoint(
         id=row.id,

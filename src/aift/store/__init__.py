@@ -1,5 +1,5 @@
 """Metadata store: SQLAlchemy tables, sessions and Alembic migrations."""
 
-from aift.store.db import Database, utcnow
+from aift.store.db import Database, rows_changed, utcnow
 
-__all__ = ["Database", "utcnow"]
+__all__ = ["Database", "rows_changed", "utcnow"]

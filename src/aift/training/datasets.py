@@ -8,6 +8,7 @@ the same options is stored once.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import logging
@@ -207,7 +208,7 @@ class DatasetService:
             for line in handle:
                 yield json.loads(line)
 
-    def preview(self, dataset_id: str, base_model: str | None = None) -> list[str]:
+    def preview(self, dataset_id: str, base_model: str | None = None) -> builtins.list[str]:
         """The first training examples rendered as the model will see them."""
         try:
             tokenizer = load_tokenizer(self.resolver, base_model)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aift.models.tokenizers import DEFAULT_CHAT_TEMPLATE
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 IGNORE = -100
 
@@ -26,34 +29,45 @@ class Tokenized:
     truncated: bool
 
 
-def _template(tokenizer) -> str:  # noqa: ANN001
+def _template(tokenizer: PreTrainedTokenizerBase) -> str:
     return tokenizer.chat_template or DEFAULT_CHAT_TEMPLATE
 
 
-def _spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:  # noqa: ANN001
+def _spans(
+    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]]
+) -> tuple[str, list[tuple[int, int]]]:
     """The rendered conversation and the character spans of its assistant turns."""
     template = _template(tokenizer)
-    full = tokenizer.apply_chat_template(messages, tokenize=False, chat_template=template)
+    full = str(tokenizer.apply_chat_template(messages, tokenize=False, chat_template=template))
     spans = []
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
         before = (
-            tokenizer.apply_chat_template(
-                messages[:index], tokenize=False, add_generation_prompt=True, chat_template=template
+            str(
+                tokenizer.apply_chat_template(
+                    messages[:index],
+                    tokenize=False,
+                    add_generation_prompt=True,
+                    chat_template=template,
+                )
             )
             if index
             else ""
         )
-        through = tokenizer.apply_chat_template(
-            messages[: index + 1], tokenize=False, chat_template=template
+        through = str(
+            tokenizer.apply_chat_template(
+                messages[: index + 1], tokenize=False, chat_template=template
+            )
         )
         if full.startswith(through) and through.startswith(before):
             spans.append((len(before), len(through)))
     return full, spans
 
 
-def tokenize_example(tokenizer, example: dict, max_length: int, loss_on: str) -> Tokenized:  # noqa: ANN001
+def tokenize_example(
+    tokenizer: PreTrainedTokenizerBase, example: dict[str, Any], max_length: int, loss_on: str
+) -> Tokenized:
     """Token ids and labels of one example, truncated to `max_length`."""
     if "text" in example:
         text = example["text"] + (tokenizer.eos_token or "")

@@ -72,7 +72,7 @@ def read_rows(path: Path) -> list[Any]:
                 continue
             try:
                 rows.append(json.loads(line))
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 errors.append(f"line {number}: {exc.msg}")
         if errors:
             shown = "; ".join(errors[:5]) + (
@@ -83,7 +83,7 @@ def read_rows(path: Path) -> list[Any]:
     if kind == "json":
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise InvalidInput(f"Invalid JSON at line {exc.lineno}: {exc.msg}") from None
         return _unwrap(data) if isinstance(data, dict) else list(data)
     sample = text[:4096]
@@ -123,7 +123,7 @@ def detect_format(rows: list[Any]) -> DatasetFormat:
             votes[DatasetFormat.alpaca] += 1
         elif "text" in row:
             votes[DatasetFormat.text] += 1
-    best = max(votes, key=votes.get)
+    best = max(votes, key=lambda fmt: votes[fmt])
     if votes[best] == 0:
         raise InvalidInput(
             "Cannot tell the format: rows need `instruction`+`output` (alpaca), `messages` "

@@ -6,6 +6,7 @@ import json
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
@@ -19,6 +20,11 @@ from aift.training.config import Method, TrainingConfig
 from aift.training.datasets import DatasetService
 from aift.training.trainer import TrainingJobConfig, reporters
 from aift.workspace import Workspace, safe_name
+
+if TYPE_CHECKING:
+    from aift.models.registry import ModelRegistry
+    from aift.models.schemas import ResolvedModel
+    from aift.training.schemas import MergeRequest
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +82,9 @@ class TrainingService:
             internal=True,
         )
 
-    def _check_base(self, base) -> int:  # noqa: ANN001 - ResolvedModel
+    def _check_base(self, base: ResolvedModel) -> int:
         """A causal language model this can train; return its parameter count."""
-        if base.format == ModelFormat.gguf:
+        if base.format == ModelFormat.gguf and base.file:
             return int(gguf_summary(Path(base.path) / base.file)["parameter_count"])
         if base.format != ModelFormat.hf:
             raise InvalidInput(
@@ -95,7 +101,7 @@ class TrainingService:
         params, _ = safetensors_summary(sorted(Path(base.path).glob("*.safetensors")))
         return params
 
-    def merge(self, request, registry) -> JobInfo:  # noqa: ANN001 - MergeRequest, ModelRegistry
+    def merge(self, request: MergeRequest, registry: ModelRegistry) -> JobInfo:
         """Queue the merge of an adapter into its base (a new full model)."""
         from aift.models.schemas import ModelKind
         from aift.training.merge import MergeJobConfig, output_for

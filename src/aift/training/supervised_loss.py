@@ -34,13 +34,13 @@ def supervised_trainer_class() -> type:
     from transformers import Trainer
 
     class SupervisedLossTrainer(Trainer):
-        def compute_loss(  # noqa: ANN201
+        def compute_loss(
             self,
-            model,  # noqa: ANN001
+            model: torch.nn.Module,
             inputs: dict[str, Any],
             return_outputs: bool = False,
             num_items_in_batch: Any = None,
-        ):
+        ) -> Any:
             inputs = dict(inputs)
             keep, targets = next_token_targets(inputs.pop("labels"))
             outputs = model(**inputs, logits_to_keep=keep, use_cache=False)

@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -33,6 +33,9 @@ from aift.training.examples import (
 from aift.training.packed_attention import supports_packed_attention, use_packed_attention
 from aift.training.stopping import StopBudget, checkpoint_bytes
 from aift.training.supervised_loss import supervised_trainer_class
+
+if TYPE_CHECKING:
+    from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,8 @@ def setup(config: TrainingJobConfig, examples: dict[str, list[dict]], model_dir:
             ),
             "device_map": "auto",
         }
-    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    # a transformers model, wrapped by peft below for LoRA/DoRA
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
     model.config.use_cache = False  # a cache would also disable transformers' packing masks
     attention = model.config._attn_implementation
     if config.packing and supports_packed_attention(model.config, config.max_length):
@@ -121,7 +125,7 @@ def setup(config: TrainingJobConfig, examples: dict[str, list[dict]], model_dir:
 
         lora = LoraConfig(
             r=config.lora.rank,
-            lora_alpha=config.lora.alpha,
+            lora_alpha=int(config.lora.alpha),
             lora_dropout=config.lora.dropout,
             target_modules=config.lora.target_modules,
             use_dora=config.method == Method.dora,
@@ -168,9 +172,10 @@ class _Rows:
         return self.rows[index]
 
 
-def _progress_callback(  # noqa: ANN202 - a TrainerCallback made on demand (lazy import)
+def _progress_callback(
     ctx: JobContext, metrics_file: Path, tokens_per_step: float, budget: StopBudget
-):
+) -> TrainerCallback:
+    """The callback that reports a run's progress (made here: transformers loads lazily)."""
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
@@ -189,17 +194,36 @@ def _progress_callback(  # noqa: ANN202 - a TrainerCallback made on demand (lazy
             self.eval_started: float | None = None
             self.save_started: float | None = None
 
-        def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        def on_step_begin(
+            self,
+            args: TrainingArguments,
+            state: TrainerState,
+            control: TrainerControl,
+            **kwargs: Any,
+        ) -> None:
             self.step_started = time.monotonic()
 
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+        def on_log(
+            self,
+            args: TrainingArguments,
+            state: TrainerState,
+            control: TrainerControl,
+            logs: dict[str, Any] | None = None,
+            **kwargs: Any,
+        ) -> None:
             logs = dict(logs or {})
             logs["step"] = state.global_step
             self.last.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
             with open(metrics_file, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(logs) + "\n")
 
-        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        def on_step_end(
+            self,
+            args: TrainingArguments,
+            state: TrainerState,
+            control: TrainerControl,
+            **kwargs: Any,
+        ) -> TrainerControl | None:
             now = time.monotonic()
             if self.step_started is not None:
                 budget.step_took(now - self.step_started)
@@ -241,14 +265,26 @@ def _progress_callback(  # noqa: ANN202 - a TrainerCallback made on demand (lazy
                 self.eval_started = time.monotonic()
             return control
 
-        def on_evaluate(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        def on_evaluate(
+            self,
+            args: TrainingArguments,
+            state: TrainerState,
+            control: TrainerControl,
+            **kwargs: Any,
+        ) -> None:
             if self.eval_started is not None:
                 budget.eval_took(time.monotonic() - self.eval_started)
                 self.eval_started = None
             if self.save_started is not None:  # the save runs after the evaluation
                 self.save_started = time.monotonic()
 
-        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        def on_save(
+            self,
+            args: TrainingArguments,
+            state: TrainerState,
+            control: TrainerControl,
+            **kwargs: Any,
+        ) -> None:
             if self.save_started is not None:
                 budget.save_took(time.monotonic() - self.save_started)
                 self.save_started = None
@@ -344,7 +380,7 @@ def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[
         ctx.log.info("resuming from %s", resume.name)
     started = time.monotonic()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    if progress.cancelled:
+    if getattr(progress, "cancelled", False):  # the callback stopped the run on a cancel
         raise JobCancelled()
     final = {
         "train_loss": result.training_loss,

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -153,7 +154,11 @@ async def _load_or_unload(
     return body
 
 
-def _respond(gen: Generation, model: str, stream: bool, shape: Callable[[str], dict]) -> Response:
+async def _respond(
+    gen: Generation, model: str, stream: bool, shape: Callable[[str], dict[str, Any]]
+) -> Response:
+    """The generation as Ollama answers: an NDJSON stream, or one JSON object at the end."""
+
     async def lines() -> AsyncIterator[str]:
         async for event in gen.events():
             if event.text:
@@ -175,15 +180,14 @@ def _respond(gen: Generation, model: str, stream: bool, shape: Callable[[str], d
     if stream:
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
-    async def whole() -> JSONResponse:
-        text = "".join([event.text async for event in gen.events()])
-        return JSONResponse(final(text))
-
-    return whole()  # awaited by the caller
+    text = "".join([event.text async for event in gen.events()])
+    return JSONResponse(final(text))
 
 
 @router.post("/generate", response_model=None, responses=NDJSON_RESPONSE)
-async def generate(request: ol.GenerateRequest, serving: ServingService = Depends(get_serving)):  # noqa: ANN201
+async def generate(
+    request: ol.GenerateRequest, serving: ServingService = Depends(get_serving)
+) -> Response | dict[str, Any]:
     """Complete a prompt (templated as a user turn unless raw) — NDJSON stream by default."""
     if not request.prompt:
         return await _load_or_unload(serving, request.model, request.keep_alive, "generate")
@@ -199,12 +203,13 @@ async def generate(request: ol.GenerateRequest, serving: ServingService = Depend
         gen = await run_in_threadpool(
             serving.chat, request.model, messages, params, keep_alive=request.keep_alive
         )
-    result = _respond(gen, request.model, request.stream, lambda text: {"response": text})
-    return result if request.stream else await result
+    return await _respond(gen, request.model, request.stream, lambda text: {"response": text})
 
 
 @router.post("/chat", response_model=None, responses=NDJSON_RESPONSE)
-async def chat(request: ol.ChatRequest, serving: ServingService = Depends(get_serving)):  # noqa: ANN201
+async def chat(
+    request: ol.ChatRequest, serving: ServingService = Depends(get_serving)
+) -> Response | dict[str, Any]:
     """The assistant's reply to a conversation — NDJSON stream by default."""
     if not request.messages:
         return await _load_or_unload(serving, request.model, request.keep_alive, "chat")
@@ -215,13 +220,12 @@ async def chat(request: ol.ChatRequest, serving: ServingService = Depends(get_se
         request.options.sampling(),
         keep_alive=request.keep_alive,
     )
-    result = _respond(
+    return await _respond(
         gen,
         request.model,
         request.stream,
         lambda text: {"message": {"role": "assistant", "content": text}},
     )
-    return result if request.stream else await result
 
 
 @router.post("/embed")
@@ -253,7 +257,7 @@ async def pull(
     request: ol.PullRequest,
     serving: ServingService = Depends(get_serving),
     jobs: JobService = Depends(get_jobs),
-):  # noqa: ANN201
+) -> Response | dict[str, Any]:
     """Make a model available: already local → success; else a `models.pull` job whose
     progress is streamed in Ollama's pull format."""
     try:

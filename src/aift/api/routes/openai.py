@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_serving
 from aift.api.responses import SSE_RESPONSE
 from aift.api.routes import openai_wire as oa
+from aift.inference.schemas import GenerationStats
 from aift.inference.service import Generation, ServingService
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -42,15 +44,19 @@ async def list_models(serving: ServingService = Depends(get_serving)) -> dict:
     }
 
 
-async def _collect(gen: Generation) -> tuple[str, str, object]:
+async def _collect(gen: Generation) -> tuple[str, str, GenerationStats]:
     parts = [event.text async for event in gen.events()]
-    return "".join(parts), oa.openai_finish(gen.stream.finish_reason), gen.stream.stats
+    return (
+        "".join(parts),
+        oa.openai_finish(gen.stream.finish_reason),
+        gen.stream.stats or GenerationStats(),
+    )
 
 
 @router.post("/chat/completions", response_model=None, responses=SSE_RESPONSE)
 async def chat_completions(
     request: oa.ChatCompletionRequest, serving: ServingService = Depends(get_serving)
-):  # noqa: ANN201
+) -> Response | dict[str, Any]:
     gen = await run_in_threadpool(serving.chat, request.model, request.messages, request.sampling())
     rid = oa.new_id("chatcmpl")
     if not request.stream:
@@ -76,7 +82,7 @@ async def chat_completions(
 @router.post("/completions", response_model=None, responses=SSE_RESPONSE)
 async def completions(
     request: oa.CompletionRequest, serving: ServingService = Depends(get_serving)
-):  # noqa: ANN201
+) -> Response | dict[str, Any]:
     gen = await run_in_threadpool(
         serving.complete, request.model, request.prompt_text, request.sampling()
     )

@@ -41,9 +41,9 @@ def login(request: Request, api_key: str = Form(...)) -> HTMLResponse | Redirect
     settings = get_runtime(request).settings
     expected = settings.api_key.get_secret_value() if settings.api_key else None
     if expected is not None and not keys_match(api_key.strip(), expected):
-        response = _render(request, "login.html", page="login", error="That key is not right.")
-        response.status_code = 401
-        return response
+        page = _render(request, "login.html", page="login", error="That key is not right.")
+        page.status_code = 401
+        return page
     response = RedirectResponse("/jobs", status_code=303)
     response.set_cookie(API_KEY_COOKIE, api_key.strip(), httponly=True, samesite="strict")
     return response

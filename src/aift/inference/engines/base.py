@@ -87,18 +87,21 @@ class GenerationStream:
         self.stats: GenerationStats | None = None
         self.finish_reason: FinishReason | None = None
 
-    def _next(self, timeout: float | None = None) -> TokenEvent | object:
+    def _next(self, timeout: float | None = None) -> TokenEvent | None:
+        """The next event; None once the sequence has ended."""
         item = self._seq.out.get(timeout=timeout)
         if isinstance(item, BaseException):
             raise item
-        if isinstance(item, TokenEvent) and item.finish_reason is not None:
+        if not isinstance(item, TokenEvent):  # _DONE
+            return None
+        if item.finish_reason is not None:
             self.stats, self.finish_reason = item.stats, item.finish_reason
         return item
 
     def __iter__(self) -> Iterator[TokenEvent]:
         while True:
             item = self._next()
-            if item is _DONE:
+            if item is None:
                 return
             yield item
 
@@ -106,7 +109,7 @@ class GenerationStream:
         try:
             while True:
                 item = await asyncio.to_thread(self._next)
-                if item is _DONE:
+                if item is None:
                     return
                 yield item
         finally:
@@ -334,7 +337,7 @@ class BatchingEngine(Engine):
                     self._wake.wait()
                 if not self._running:
                     break
-                admitted = []
+                admitted: list[Sequence] = []
                 while self._waiting and len(self._active) + len(admitted) < self.max_batch:
                     admitted.append(self._waiting.popleft())
             try:

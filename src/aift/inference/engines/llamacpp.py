@@ -13,6 +13,7 @@ import ctypes
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from aift.inference.engines import EngineSource, register_engine
 from aift.inference.engines.base import BatchingEngine, Sequence
 from aift.inference.schemas import ChatMessage
 from aift.models.schemas import ModelFormat
+
+if TYPE_CHECKING:
+    from aift.models.schemas import ResolvedModel
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +36,17 @@ class LlamaCppEngine(BatchingEngine):
 
     name = "llamacpp"
 
-    def __init__(self, model, *, max_batch: int = 8, context_length: int | None = None) -> None:  # noqa: ANN001
+    def __init__(
+        self, model: ResolvedModel, *, max_batch: int = 8, context_length: int | None = None
+    ) -> None:
         super().__init__(model, max_batch=max_batch)
         self.requested_context = context_length or DEFAULT_CONTEXT_PER_SEQUENCE
-        self._llama_model = None
-        self._ctx = None
-        self._batch = None
+        # llama.cpp's own objects, set by load().
+        self._llama_model: Any = None
+        self._ctx: Any = None
+        self._batch: Any = None
         self._free_slots: list[int] = []
-        self._formatter = None
+        self._formatter: Any = None
         self._chat_stops: list[str] = []
 
     @property

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aift.errors import CapabilityMissing, InvalidInput, ServiceUnavailable
 from aift.inference.engines import EngineSource, register_engine
@@ -30,6 +30,11 @@ from aift.inference.schemas import (
     TokenEvent,
 )
 from aift.models.schemas import ModelFormat
+
+if TYPE_CHECKING:
+    import ollama
+
+    from aift.models.schemas import ResolvedModel
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +70,7 @@ def stats_from(chunk: Any) -> GenerationStats:
     )
 
 
-def client_for(host: str):  # noqa: ANN201 - ollama.Client
+def client_for(host: str) -> ollama.Client:
     import ollama
 
     return ollama.Client(host=host, timeout=600)
@@ -76,11 +81,11 @@ class OllamaEngine(Engine):
 
     name = "ollama"
 
-    def __init__(self, model, *, host: str, remote_name: str) -> None:  # noqa: ANN001
+    def __init__(self, model: ResolvedModel, *, host: str, remote_name: str) -> None:
         super().__init__(model)
         self.host = host
         self.remote_name = remote_name
-        self._client = None
+        self._client: Any = None  # an ollama.Client, set by load()
         self._running: set[int] = set()
         self._sequences: list[Sequence] = []
         self._lock = threading.Lock()
@@ -108,7 +113,9 @@ class OllamaEngine(Engine):
     def render_chat(self, messages: list[ChatMessage]) -> str:
         raise CapabilityMissing("The remote Ollama server applies its own chat template.")
 
-    def submit(self, prompt_ids, params, *, adapter=None) -> GenerationStream:  # noqa: ANN001
+    def submit(
+        self, prompt_ids: list[int], params: SamplingParams, *, adapter: str | None = None
+    ) -> GenerationStream:
         raise CapabilityMissing("A remote Ollama model takes text, not token ids.")
 
     def generate(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +21,11 @@ from aift.inference.engines.base import BatchingEngine, Sequence
 from aift.inference.schemas import ChatMessage
 from aift.models.policy import plan_loading
 from aift.models.schemas import ModelFormat
+
+if TYPE_CHECKING:
+    import torch
+
+    from aift.models.schemas import ResolvedModel
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +40,7 @@ class TransformersEngine(BatchingEngine):
 
     def __init__(
         self,
-        model,  # noqa: ANN001 - ResolvedModel
+        model: ResolvedModel,
         *,
         model_dir: Path,
         max_batch: int = 8,
@@ -47,13 +53,15 @@ class TransformersEngine(BatchingEngine):
         self.requested_dtype = dtype
         self.dtype = "float32"
         self.device = "cpu"
-        self._model = None
-        self._tokenizer = None
+        # Third-party objects, set by load(): the model (a PeftModel once an adapter is
+        # added), its tokenizer, and the batch's KV cache and masks (torch tensors).
+        self._model: Any = None
+        self._tokenizer: Any = None
         self._eos: set[int] = set()
         self._rows: list[int] = []  # sequence ids in batch order
-        self._cache = None
-        self._mask = None  # [batch, cached length] 1 = real token, 0 = left padding
-        self._lengths = None  # real tokens per row
+        self._cache: Any = None
+        self._mask: Any = None  # [batch, cached length] 1 = real token, 0 = left padding
+        self._lengths: Any = None  # real tokens per row
 
     # -- loading ------------------------------------------------------------------------
     def load(self) -> None:
@@ -136,7 +144,8 @@ class TransformersEngine(BatchingEngine):
         return token in self._eos
 
     # -- batched decoding ------------------------------------------------------------------
-    def _forward(self, input_ids, **kwargs):  # noqa: ANN001, ANN202
+    def _forward(self, input_ids: torch.Tensor, **kwargs: Any) -> Any:
+        """One forward pass with the KV cache (the model's output object)."""
         import torch
 
         if self.adapters and "adapter_names" not in kwargs:
@@ -159,7 +168,7 @@ class TransformersEngine(BatchingEngine):
         seq.slot = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
         return out.logits[0, -1].float().cpu().numpy()
 
-    def _device(self):  # noqa: ANN202
+    def _device(self) -> torch.device:
         return next(self._model.parameters()).device
 
     def _rebuild(self, seqs: list[Sequence]) -> None:
@@ -247,7 +256,7 @@ class TransformersEngine(BatchingEngine):
         self._model = self._tokenizer = self._cache = None
 
 
-def _left_pad(tensor, pad: int):  # noqa: ANN001, ANN202
+def _left_pad(tensor: torch.Tensor, pad: int) -> torch.Tensor:
     import torch
 
     shape = list(tensor.shape)

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aift.errors import CapabilityMissing, InvalidInput
 from aift.inference.engines import EngineSource, register_engine
@@ -28,6 +28,9 @@ from aift.inference.engines.base import (
 )
 from aift.inference.schemas import ChatMessage, FinishReason, GenerationStats, SamplingParams
 from aift.models.schemas import ModelFormat
+
+if TYPE_CHECKING:
+    from aift.models.schemas import ResolvedModel
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +106,10 @@ class VllmEngine(Engine):
 
     def __init__(
         self,
-        model,
+        model: ResolvedModel,
         *,
         model_dir: Path,
-        max_batch: int = 64,  # noqa: ANN001
+        max_batch: int = 64,
         context_length: int | None = None,
         dtype: str = "auto",
     ) -> None:
@@ -115,8 +118,9 @@ class VllmEngine(Engine):
         self.max_batch = max_batch
         self.requested_context = context_length or 4096
         self.dtype = dtype
-        self._engine = None
-        self._tokenizer = None
+        # vLLM's async engine and the model's tokenizer, set by load().
+        self._engine: Any = None
+        self._tokenizer: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lora_ids = itertools.count(1)
         self._lora: dict[str, int] = {}
@@ -156,11 +160,14 @@ class VllmEngine(Engine):
             [m.model_dump() for m in messages], add_generation_prompt=True, tokenize=False
         )
 
-    def submit(self, prompt_ids, params, *, adapter=None) -> GenerationStream:  # noqa: ANN001
+    def submit(
+        self, prompt_ids: list[int], params: SamplingParams, *, adapter: str | None = None
+    ) -> GenerationStream:
         max_new = self.check_fits(len(prompt_ids), params.max_tokens)
         seq = new_sequence(prompt_ids, params, adapter, max_new)
         request_id = f"aift-{time.monotonic_ns()}"
         self._sequences[request_id] = seq
+        assert self._loop is not None, "submit before load"
         asyncio.run_coroutine_threadsafe(self._run(request_id, seq), self._loop)
         return GenerationStream(seq)
 

@@ -41,7 +41,7 @@ class Backend:
             source = Path(folder) / "page.png"
             image.save(source)
             done = subprocess.run(
-                [self._program, str(source), "stdout", "-l", self._languages],
+                [str(self._program), str(source), "stdout", "-l", self._languages],
                 capture_output=True,
                 text=True,
                 timeout=300,
