@@ -16,8 +16,7 @@ import pytest
 from aift.config import load_settings
 from aift.errors import CapabilityMissing, InvalidInput, NotFound
 from aift.runtime import Runtime
-from aift.training.config import TrainingConfig
-from aift.training.schemas import DatasetOptions
+from aift.training.schemas import DatasetOptions, TrainingConfig
 from tests.integration.conftest import aift_env, wait_for
 
 FACTS = [

@@ -36,7 +36,7 @@ def train(
     """Start a fine-tuning run from a YAML (or JSON) run config; a worker runs it."""
     import yaml
 
-    from aift.training.config import TrainingConfig
+    from aift.training.schemas import TrainingConfig
 
     if not config_file.is_file():
         raise AiftError(f"{config_file} is not a file.")

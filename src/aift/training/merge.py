@@ -17,8 +17,7 @@ from typing import Any
 from aift.errors import InvalidInput
 from aift.jobs.context import JobContext
 from aift.jobs.kinds import job_kind
-from aift.models.schemas import ResolvedModel
-from aift.training.schemas import MergeRequest
+from aift.training.schemas import MergeJobConfig, MergeRequest
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +32,6 @@ COPIED = (
     "merges.txt",
     "tokenizer.model",
 )
-
-
-class MergeJobConfig(MergeRequest):
-    adapter_dir: str
-    base: ResolvedModel
-    output_dir: str
 
 
 def lora_deltas(adapter_dir: Path) -> tuple[dict[str, tuple[Any, Any]], float]:

@@ -16,9 +16,9 @@ from aift.jobs.service import JobService
 from aift.models.inspect import gguf_summary, safetensors_summary
 from aift.models.resolver import ModelResolver
 from aift.models.schemas import ModelFormat
-from aift.training.config import Method, TrainingConfig
 from aift.training.datasets import DatasetService
-from aift.training.trainer import TrainingJobConfig, reporters
+from aift.training.schemas import Method, TrainingConfig, TrainingJobConfig
+from aift.training.trainer import reporters
 from aift.workspace import Workspace, safe_name
 
 if TYPE_CHECKING:
@@ -104,7 +104,8 @@ class TrainingService:
     def merge(self, request: MergeRequest, registry: ModelRegistry) -> JobInfo:
         """Queue the merge of an adapter into its base (a new full model)."""
         from aift.models.schemas import ModelKind
-        from aift.training.merge import MergeJobConfig, output_for
+        from aift.training.merge import output_for
+        from aift.training.schemas import MergeJobConfig
 
         adapter = registry.get(request.adapter)
         if adapter.kind != ModelKind.adapter:

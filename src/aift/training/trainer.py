@@ -16,13 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
 from aift.errors import CapabilityMissing, InvalidInput
 from aift.jobs.context import JobCancelled, JobContext
 from aift.jobs.kinds import job_kind
-from aift.models.schemas import ResolvedModel
-from aift.training.config import Method, Precision, TrainingConfig
 from aift.training.examples import (
     Collator,
     pack,
@@ -31,6 +27,7 @@ from aift.training.examples import (
     unpacked,
 )
 from aift.training.packed_attention import supports_packed_attention, use_packed_attention
+from aift.training.schemas import Method, Precision, TrainingJobConfig
 from aift.training.stopping import StopBudget, checkpoint_bytes
 from aift.training.supervised_loss import supervised_trainer_class
 
@@ -38,17 +35,6 @@ if TYPE_CHECKING:
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 log = logging.getLogger(__name__)
-
-
-class TrainingJobConfig(TrainingConfig):
-    """The run config plus what the service fixed at submission (so resume is exact)."""
-
-    output_dir: str = Field(..., description="Absolute output folder, chosen at submission.")
-    base: ResolvedModel = Field(..., description="Where the base model's files are.")
-
-    @property
-    def base_name(self) -> str:
-        return self.base.name
 
 
 @dataclass

@@ -8,8 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from aift.api.deps import get_runtime
 from aift.jobs.schemas import JobInfo
 from aift.runtime import Runtime
-from aift.training.config import TrainingConfig
-from aift.training.schemas import MergeRequest
+from aift.training.schemas import MergeRequest, TrainingConfig
 
 router = APIRouter(prefix="/api/v1/training", tags=["training"])
 
