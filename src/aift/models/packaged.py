@@ -7,6 +7,7 @@ once into a transformers folder under `models/packaged/` for engines that need o
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import shutil
@@ -90,6 +91,16 @@ def find_packaged(ref: str) -> PackagedModel | None:
 def stand_ins(purpose: Purpose) -> list[PackagedModel]:
     """Installed packaged models that can stand in for a default of `purpose`."""
     return [m for m in PACKAGED_MODELS if m.purpose == purpose and m.locate() is not None]
+
+
+def conversion_folder(cache_dir: Path, gguf_file: Path) -> Path:
+    """Where the transformers copy of a GGUF file lives in the shared cache: one folder
+    per file and version (its path, size and modification time), so every workspace
+    converts a model once and a changed file is converted again."""
+    stat = gguf_file.stat()
+    identity = f"{gguf_file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    return cache_dir / "converted" / f"{gguf_file.stem}-{digest}"
 
 
 def gguf_to_transformers(gguf_file: Path, out_dir: Path) -> Path:

@@ -60,7 +60,7 @@ class ModelRegistry:
     ) -> ModelInfo:
         """Record (or refresh) a model at `path` under `name`."""
         fmt = fmt or detect_format(path)
-        facts = inspect_model(path, fmt)
+        facts = inspect_model(path, fmt, self.settings.effective_cache_dir)
         details = {**facts.pop("details", {}), **(extra or {})}
         now = utcnow()
         with self.db.session() as session:

@@ -20,6 +20,7 @@ from aift.models.inspect import detect_format
 from aift.models.packaged import (
     PACKAGED_MODELS,
     PackagedModel,
+    conversion_folder,
     find_packaged,
     gguf_to_transformers,
     stand_ins,
@@ -195,8 +196,9 @@ class ModelResolver:
         if resolved.format in (ModelFormat.hf, ModelFormat.peft, ModelFormat.sentence_transformers):
             return Path(resolved.path)
         if resolved.format == ModelFormat.gguf and resolved.file:
-            out = self.workspace.models / "converted" / Path(resolved.file).stem
-            return gguf_to_transformers(Path(resolved.path) / resolved.file, out)
+            gguf = Path(resolved.path) / resolved.file
+            out = conversion_folder(self.settings.effective_cache_dir, gguf)
+            return gguf_to_transformers(gguf, out)
         raise InvalidInput(
             f"{resolved.name} ({resolved.format.value}) cannot load in transformers."
         )

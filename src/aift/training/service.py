@@ -85,7 +85,10 @@ class TrainingService:
     def _check_base(self, base: ResolvedModel) -> int:
         """A causal language model this can train; return its parameter count."""
         if base.format == ModelFormat.gguf and base.file:
-            return int(gguf_summary(Path(base.path) / base.file)["parameter_count"])
+            summary = gguf_summary(
+                Path(base.path) / base.file, self.resolver.settings.effective_cache_dir
+            )
+            return int(summary["parameter_count"])
         if base.format != ModelFormat.hf:
             raise InvalidInput(
                 f"{base.name} is a {base.format.value} model; fine-tuning needs "

@@ -213,8 +213,9 @@ def _progress_callback(
             now = time.monotonic()
             if self.step_started is not None:
                 budget.step_took(now - self.step_started)
-            if self.first_step is None:
-                self.first_step, self.started = state.global_step - 1, now
+            if self.first_step is None:  # rates count from the start of this run's first step
+                self.first_step = state.global_step - 1
+                self.started = self.step_started if self.step_started is not None else now
             done = state.global_step - self.first_step
             elapsed = max(now - self.started, 1e-9)
             rate = done / elapsed
