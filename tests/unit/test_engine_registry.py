@@ -43,7 +43,10 @@ def test_defaults_follow_the_format_and_what_can_run_here() -> None:
 
 
 def test_an_engine_refuses_a_format_it_cannot_load_and_names_those_it_can() -> None:
-    with pytest.raises(InvalidInput, match="llamacpp engine cannot load m .*loads: gguf"):
+    with pytest.raises(
+        InvalidInput,
+        match="cannot load m: it is a transformers folder, and llamacpp loads a GGUF file",
+    ):
         engine_spec("llamacpp").check_loads(_model(ModelFormat.hf))
     engine_spec("transformers").check_loads(_model(ModelFormat.gguf))  # converted first
 

@@ -32,6 +32,13 @@ ENGINE_MODULES = (
 )
 
 
+_FORMAT_NAMES = {
+    ModelFormat.hf: "a transformers folder",
+    ModelFormat.gguf: "a GGUF file",
+    ModelFormat.ollama: "a model of a remote Ollama server",
+}
+
+
 @dataclass(frozen=True)
 class EngineSource:
     """What an engine factory builds from: the model, where it is, and the serving settings."""
@@ -79,11 +86,13 @@ class EngineSpec:
 
     def check_loads(self, info: ModelInfo) -> None:
         """Refuse a model of a format this engine does not load, naming the ones it does."""
-        if ModelFormat(info.format) not in self.formats:
-            formats = ", ".join(sorted(f.value for f in self.formats))
+        fmt = ModelFormat(info.format)
+        if fmt not in self.formats:
+            loads = " or ".join(sorted(_FORMAT_NAMES.get(f, f.value) for f in self.formats))
             raise InvalidInput(
-                f"The {self.name} engine cannot load {info.name} ({info.format} format); it "
-                f"loads: {formats}."
+                f"The {self.name} engine cannot load {info.name}: it is "
+                f"{_FORMAT_NAMES.get(fmt, fmt.value)}, and {self.name} loads {loads}. Leave "
+                "the engine out to use the default one for this model."
             )
 
 
