@@ -40,9 +40,10 @@ test-setup: setup
 	@if command -v npm >/dev/null; then npm ci --prefix tests/node --no-audit --no-fund --silent; \
 	else echo "npm not found: the Node.js client tests will be skipped"; fi
 
-# The whole suite; the slowest tests are listed at the end to keep an eye on its time.
+# The whole suite, in two worker processes (pytest-xdist; a module stays on one worker,
+# so its shared server is started once); the slowest tests are listed at the end.
 test: test-setup
-	$(BIN)/python -m pytest -q --durations=25 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25 tests
 
 # The edit loop (~2 minutes): unit tests and the quick integration tests.
 FAST_TESTS := tests/unit tests/integration/test_job_stopping.py tests/integration/test_store.py \

@@ -45,7 +45,7 @@ def answers(client: openai.OpenAI, model: str) -> list[str]:
         client.chat.completions.create(
             model=model,
             temperature=0,
-            max_tokens=30,
+            max_tokens=20,
             messages=[{"role": "user", "content": question}],
         )
         .choices[0]

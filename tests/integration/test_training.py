@@ -121,7 +121,7 @@ def test_a_run_trains_saves_and_registers(
 def test_a_killed_run_resumes_from_its_checkpoint(runtime: Runtime, dataset_id: str) -> None:
     first = start_worker(runtime)
     job = runtime.training.submit(
-        config(dataset_id, max_steps=60, save_steps=5, eval_steps=None, learning_rate=1e-3)
+        config(dataset_id, max_steps=30, save_steps=5, eval_steps=None, learning_rate=1e-3)
     )
     wait_for(
         lambda: runtime.jobs.get(job.id).model_dump(),
@@ -146,7 +146,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(runtime: Runtime, dataset_id: 
     assert done["status"] == "succeeded", done["error"]
     result = done["result"]
     resumed_at = int(result["resumed_from"].split("-")[1])
-    assert resumed_at >= 10 and result["steps"] == 60
+    assert resumed_at >= 10 and result["steps"] == 30
     entries = [
         json.loads(line)
         for line in (Path(result["output_dir"]) / "metrics.jsonl").read_text().splitlines()
@@ -154,7 +154,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(runtime: Runtime, dataset_id: 
     entries = [e for e in entries if "loss" in e]
     logged = [e["step"] for e in entries]
     restart = len(logged) - 1 - logged[::-1].index(resumed_at + 1)  # the second attempt
-    assert logged[restart:] == list(range(resumed_at + 1, 61)), "continues the same steps"
+    assert logged[restart:] == list(range(resumed_at + 1, 31)), "continues the same steps"
     assert logged[:restart] == list(range(1, restart + 1)), "the first attempt's steps"
     # Steps done twice (after the checkpoint, before the kill) saw the same batches at the
     # same learning rate: same schedule, same data order.
@@ -247,7 +247,7 @@ def test_cancel_keeps_a_checkpoint_and_resume_finishes(runtime: Runtime, dataset
     worker = start_worker(runtime, AIFT_JOB_CANCEL_GRACE_SECONDS="0")
     try:
         job = runtime.training.submit(
-            config(dataset_id, max_steps=30, save_steps=1000, eval_steps=None, learning_rate=1e-3)
+            config(dataset_id, max_steps=20, save_steps=1000, eval_steps=None, learning_rate=1e-3)
         )
         wait_for(
             lambda: runtime.jobs.get(job.id).model_dump(),
@@ -262,7 +262,7 @@ def test_cancel_keeps_a_checkpoint_and_resume_finishes(runtime: Runtime, dataset
         checkpoints = list((Path(job.config["output_dir"]) / "checkpoints").glob("checkpoint-*"))
         assert checkpoints, "cancel saved a checkpoint although save_steps was not reached"
         saved_at = int(checkpoints[0].name.split("-")[1])
-        assert 5 <= saved_at < 30
+        assert 5 <= saved_at < 20
         assert (checkpoints[0] / "trainer_state.json").exists(), "the save completed"
         runtime.jobs.resume(job.id)
         done = finished(runtime, job.id, timeout=600)
@@ -271,7 +271,7 @@ def test_cancel_keeps_a_checkpoint_and_resume_finishes(runtime: Runtime, dataset
         worker.wait(timeout=60)
     assert done["status"] == "succeeded", done["error"]
     assert done["result"]["resumed_from"] == f"checkpoint-{saved_at}"
-    assert done["result"]["steps"] == 30
+    assert done["result"]["steps"] == 20
 
 
 def test_a_checkpoint_cut_short_is_not_resumed_from(tmp_path: Path) -> None:
