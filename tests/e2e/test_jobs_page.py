@@ -33,6 +33,8 @@ def test_start_watch_cancel_and_resume_from_the_jobs_page(page: Page, tmp_path) 
 
     long_job.get_by_role("button", name="Resume").click()
     expect(long_job.locator(".status")).to_have_text("running", timeout=120_000)
+    # the resumed attempt has done a step of its own (its message was reset on resume)
+    expect(long_job).to_contain_text(re.compile(r"step \d+/200"), timeout=120_000)
     long_job.get_by_role("button", name="Cancel").click()
     expect(long_job.locator(".status")).to_have_text("cancelled", timeout=120_000)
 

@@ -1,0 +1,68 @@
+"""The dashboard in a real browser: first-run guidance, the machine, jobs appearing on
+their own (htmx refresh), and no serious accessibility violations on any page (axe-core)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.integration.conftest import LiveServer
+
+pytestmark = pytest.mark.e2e
+
+AXE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "axe-core" / "axe.min.js"
+PAGES = ("/", "/jobs", "/login")
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings on the current page, readable."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_first_run_guidance_then_jobs_appear_without_a_reload(
+    page: Page, live: LiveServer
+) -> None:
+    page.goto("/")
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    expect(page.get_by_role("heading", name="Getting started")).to_be_visible()
+    expect(page.get_by_role("heading", name="Machine")).to_be_visible()
+    expect(page.locator("#dashboard")).to_contain_text("cores")
+    assert page.evaluate("() => typeof window.htmx") == "object", "htmx from npm is served"
+    job = httpx.post(
+        f"{live.url}/api/v1/jobs",
+        json={"kind": "system.benchmark", "config": {"steps": 1, "seconds_per_step": 0.2}},
+        timeout=60,
+    )
+    assert job.status_code == 202, job.text
+    title = job.json()["title"]
+    # the page refreshes its body every few seconds: the job shows up, guidance goes
+    expect(page.locator("#dashboard table").first).to_contain_text(title, timeout=60_000)
+    expect(page.get_by_role("heading", name="Getting started")).to_have_count(0)
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="axe-core is installed by `make test-setup`")
+@pytest.mark.parametrize("path", PAGES)
+def test_no_serious_accessibility_violations(page: Page, path: str) -> None:
+    page.goto(path)
+    found = serious_violations(page)
+    assert not found, json.dumps(found, indent=2, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_dashboard_fits_a_laptop_and_a_phone(page: Page, width: int, tmp_path: Path) -> None:
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Machine")).to_be_visible()
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at {width}px"
+    page.screenshot(path=str(tmp_path / f"dashboard-{width}.png"), full_page=True)
