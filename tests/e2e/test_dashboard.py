@@ -15,7 +15,7 @@ from tests.integration.conftest import LiveServer
 pytestmark = pytest.mark.e2e
 
 AXE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "axe-core" / "axe.min.js"
-PAGES = ("/", "/jobs", "/login")
+PAGES = ("/", "/jobs", "/models", "/login")
 
 
 def serious_violations(page: Page) -> list[str]:

@@ -12,6 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from aift import __version__
 from aift.api.deps import get_runtime
 from aift.api.middleware import API_KEY_COOKIE, keys_match
+from aift.inference.engines import engines
+from aift.inference.manager import SERVABLE_KINDS
 from aift.web.dashboard import dashboard, human_size
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parents[2] / "web" / "templates"))
@@ -35,6 +37,30 @@ async def dashboard_partial(request: Request) -> HTMLResponse:
     """The dashboard's body alone, which the page swaps in every few seconds (htmx)."""
     board = await run_in_threadpool(dashboard, get_runtime(request))
     return _render(request, "partials/dashboard.html", board=board)
+
+
+@router.get("/models", response_class=HTMLResponse)
+async def models_page(request: Request) -> HTMLResponse:
+    return _render(request, "models.html", page="models", **await _models(request))
+
+
+@router.get("/partials/models", response_class=HTMLResponse)
+async def models_partial(request: Request) -> HTMLResponse:
+    """The models page's tables alone, re-rendered after a load, unload or pull."""
+    return _render(request, "partials/models.html", **await _models(request))
+
+
+async def _models(request: Request) -> dict[str, object]:
+    runtime = get_runtime(request)
+    registry = await run_in_threadpool(runtime.models.scan)
+    remote = await run_in_threadpool(runtime.model_manager.servable)
+    names = {m.name for m in registry}
+    return {
+        "models": registry + [m for m in remote if m.name not in names],
+        "loaded": await run_in_threadpool(runtime.model_manager.loaded),
+        "engines": [name for name, spec in engines().items() if spec.available()],
+        "servable": {kind.value for kind in SERVABLE_KINDS},
+    }
 
 
 @router.get("/jobs", response_class=HTMLResponse)

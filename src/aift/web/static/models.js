@@ -1,0 +1,51 @@
+// Models page: load, unload and pull through the JSON API; errors show in place, the
+// tables are re-rendered by the server afterwards.
+"use strict";
+
+const status = document.getElementById("models-status");
+
+async function refresh() {
+  const response = await fetch("/partials/models", { credentials: "same-origin" });
+  if (response.ok) document.getElementById("models").outerHTML = await response.text();
+}
+
+async function run(action, busyText) {
+  status.textContent = "";
+  toast(busyText);
+  try {
+    await action();
+    await refresh();
+  } catch (error) {
+    status.textContent = error.message;
+  }
+}
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form.classList.contains("load-form")) {
+    event.preventDefault();
+    const name = form.dataset.name;
+    const body = { keep_alive: form.keep_alive.value.trim() || "5m" };
+    if (form.engine.value) body.engine = form.engine.value;
+    run(async () => {
+      const loaded = await api(`/api/v1/models/${encodeURIComponent(name)}/load`, {
+        method: "POST", body: JSON.stringify(body),
+      });
+      toast(`${loaded.name} loaded with ${loaded.engine}`);
+    }, `loading ${name}…`);
+  } else if (form.id === "pull-form") {
+    event.preventDefault();
+    const model = form.model.value.trim();
+    run(async () => {
+      const job = await api("/api/v1/models/pull", { method: "POST", body: JSON.stringify({ model }) });
+      toast(`pulling ${model}: job ${job.id.slice(0, 8)}`);
+    }, `asking to pull ${model}…`);
+  }
+});
+
+document.addEventListener("click", (event) => {
+  const name = event.target.dataset && event.target.dataset.unload;
+  if (!name) return;
+  run(() => api(`/api/v1/models/${encodeURIComponent(name)}/unload`, { method: "POST" }),
+    `unloading ${name}…`);
+});
