@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page
 
 from tests.integration.conftest import LiveServer, start_server
 
+AXE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -42,3 +45,14 @@ def page(live: LiveServer):  # noqa: ANN201
         page = context.new_page()
         yield page
         browser.close()
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings on the current page, readable."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -10,28 +10,15 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import AXE, serious_violations
 from tests.integration.conftest import LiveServer
 
 pytestmark = pytest.mark.e2e
 
-AXE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "axe-core" / "axe.min.js"
-PAGES = ("/", "/jobs", "/models", "/login")
+PAGES = ("/", "/jobs", "/models", "/kb", "/login")
 
 
-def serious_violations(page: Page) -> list[str]:
-    """axe-core's serious and critical findings on the current page, readable."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document)")
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
-def test_first_run_guidance_then_jobs_appear_without_a_reload(
-    page: Page, live: LiveServer
-) -> None:
+def test_first_run_guidance_then_jobs_appear_without_a_reload(page: Page, live: LiveServer) -> None:
     page.goto("/")
     expect(page.locator("h1")).to_have_text("Dashboard")
     expect(page.get_by_role("heading", name="Getting started")).to_be_visible()

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from aift import __version__
 from aift.api.deps import get_runtime
 from aift.api.middleware import API_KEY_COOKIE, keys_match
+from aift.errors import AiftError
 from aift.inference.engines import engines
 from aift.inference.manager import SERVABLE_KINDS
 from aift.web.dashboard import dashboard, human_size
@@ -37,6 +38,52 @@ async def dashboard_partial(request: Request) -> HTMLResponse:
     """The dashboard's body alone, which the page swaps in every few seconds (htmx)."""
     board = await run_in_threadpool(dashboard, get_runtime(request))
     return _render(request, "partials/dashboard.html", board=board)
+
+
+@router.get("/kb", response_class=HTMLResponse)
+async def knowledge_page(request: Request) -> HTMLResponse:
+    runtime = get_runtime(request)
+    kbs = await run_in_threadpool(runtime.knowledge.list)
+    models = await run_in_threadpool(runtime.serving.embedding_models)
+    return _render(
+        request,
+        "knowledge.html",
+        page="kb",
+        kbs=kbs,
+        embedding_models=[m.name for m in models],
+        default_embedding=runtime.settings.default_embedding_model,
+    )
+
+
+@router.get("/kb/{kb}", response_class=HTMLResponse)
+async def knowledge_base_page(request: Request, kb: str) -> HTMLResponse:
+    try:
+        context = await _documents(request, kb)
+    except AiftError as exc:  # an unknown knowledge base: say so in a page, not JSON
+        page = _render(
+            request, "error.html", page="kb", title="Not found", message=exc.message, back="/kb"
+        )
+        page.status_code = exc.status_code
+        return page
+    return _render(request, "knowledge_base.html", page="kb", **context)
+
+
+@router.get("/partials/kb/{kb}/documents", response_class=HTMLResponse)
+async def documents_partial(request: Request, kb: str) -> HTMLResponse:
+    """The documents table alone; it polls itself while any document is in progress."""
+    return _render(request, "partials/documents.html", **await _documents(request, kb))
+
+
+async def _documents(request: Request, kb: str) -> dict[str, object]:
+    knowledge = get_runtime(request).knowledge
+    info = await run_in_threadpool(knowledge.get, kb)
+    documents = await run_in_threadpool(knowledge.documents, info.id)
+    finished = {"indexed", "failed", "needs_password"}
+    return {
+        "kb": info,
+        "documents": documents,
+        "busy": any(d.status.value not in finished for d in documents),
+    }
 
 
 @router.get("/models", response_class=HTMLResponse)

@@ -1,0 +1,65 @@
+"""Knowledge bases in a real browser: create one, upload several files at once (each with
+its own result), watch them reach "indexed", unlock an encrypted PDF with its password,
+search with every score shown."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import SHARED_DATA
+from tests.e2e.conftest import AXE, serious_violations
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not (SHARED_DATA / "pdfs").exists(), reason="../shared/data is absent"),
+]
+
+PDFS = SHARED_DATA / "pdfs"
+
+
+def test_create_upload_unlock_and_search(page: Page, tmp_path: Path) -> None:
+    notes = tmp_path / "gulls.txt"
+    notes.write_text("Herring gulls nest on the cliffs of the northern island every spring.\n")
+    junk = tmp_path / "setup.exe"
+    junk.write_bytes(b"MZ\x90\x00" + bytes(range(256)) * 8)
+
+    page.goto("/kb")
+    expect(page.locator("h1")).to_have_text("Knowledge bases")
+    page.get_by_label("Name").fill("field notes")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("h1")).to_have_text("field notes", timeout=120_000)
+    if AXE.exists():
+        assert not serious_violations(page), serious_violations(page)
+
+    page.set_input_files(
+        "#files", [str(notes), str(PDFS / "libreoffice-writer-password.pdf"), str(junk)]
+    )
+    page.get_by_role("button", name="Upload").click()
+    results = page.locator("#upload-results")
+    expect(results.locator('li[data-file="setup.exe"]')).to_contain_text("rejected", timeout=60_000)
+    expect(results.locator('li[data-file="gulls.txt"]')).to_contain_text("accepted")
+
+    documents = page.locator("#documents")
+    expect(documents.locator('tr[data-document="gulls.txt"]')).to_contain_text(
+        "indexed", timeout=240_000
+    )
+    locked = documents.locator('tr[data-document="libreoffice-writer-password.pdf"]')
+    expect(locked).to_contain_text("needs password", timeout=240_000)
+    locked.get_by_label("Password", exact=True).fill("openpassword")
+    locked.get_by_role("button", name="Retry").click()
+    expect(
+        documents.locator('tr[data-document="libreoffice-writer-password.pdf"]')
+    ).to_contain_text("indexed", timeout=240_000)
+
+    page.get_by_label("Query").fill("where do gulls nest")
+    page.get_by_role("button", name="Search").click()
+    first = page.locator("#hits ol li").first
+    expect(first).to_contain_text("gulls.txt", timeout=120_000)
+    expect(first).to_contain_text(re.compile(r"dense \d\.\d{3} · keyword"))
+
+    page.goto("/kb/no-such-kb")
+    expect(page.get_by_role("alert")).to_contain_text("no-such-kb")
