@@ -15,6 +15,7 @@ from aift.api.middleware import API_KEY_COOKIE, keys_match
 from aift.errors import AiftError
 from aift.inference.engines import engines
 from aift.inference.manager import SERVABLE_KINDS
+from aift.models.schemas import Purpose
 from aift.web.dashboard import dashboard, human_size
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parents[2] / "web" / "templates"))
@@ -38,6 +39,21 @@ async def dashboard_partial(request: Request) -> HTMLResponse:
     """The dashboard's body alone, which the page swaps in every few seconds (htmx)."""
     board = await run_in_threadpool(dashboard, get_runtime(request))
     return _render(request, "partials/dashboard.html", board=board)
+
+
+@router.get("/chat", response_class=HTMLResponse)
+async def chat_page(request: Request) -> HTMLResponse:
+    runtime = get_runtime(request)
+    servable = await run_in_threadpool(runtime.model_manager.servable)
+    default = await run_in_threadpool(runtime.models.resolver.resolve_default, Purpose.llm)
+    return _render(
+        request,
+        "chat.html",
+        page="chat",
+        models=[m.name for m in servable],
+        default_model=default.name,
+        kbs=await run_in_threadpool(runtime.knowledge.list),
+    )
 
 
 @router.get("/kb", response_class=HTMLResponse)
