@@ -28,6 +28,16 @@ def _render(request: Request, name: str, **context: object) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(request, name, {"version": __version__, **context})
 
 
+def _error_page(request: Request, exc: AiftError, *, page: str, back: str) -> HTMLResponse:
+    """A user error on a page (e.g. an unknown id in the URL), as a page with a way back."""
+    title = "Not found" if exc.status_code == 404 else "Something is wrong"
+    response = _render(
+        request, "error.html", page=page, title=title, message=exc.message, back=back
+    )
+    response.status_code = exc.status_code
+    return response
+
+
 @router.get("/", response_class=HTMLResponse)
 async def dashboard_page(request: Request) -> HTMLResponse:
     board = await run_in_threadpool(dashboard, get_runtime(request))
@@ -76,11 +86,7 @@ async def knowledge_base_page(request: Request, kb: str) -> HTMLResponse:
     try:
         context = await _documents(request, kb)
     except AiftError as exc:  # an unknown knowledge base: say so in a page, not JSON
-        page = _render(
-            request, "error.html", page="kb", title="Not found", message=exc.message, back="/kb"
-        )
-        page.status_code = exc.status_code
-        return page
+        return _error_page(request, exc, page="kb", back="/kb")
     return _render(request, "knowledge_base.html", page="kb", **context)
 
 
@@ -100,6 +106,30 @@ async def _documents(request: Request, kb: str) -> dict[str, object]:
         "documents": documents,
         "busy": any(d.status.value not in finished for d in documents),
     }
+
+
+@router.get("/datasets", response_class=HTMLResponse)
+async def datasets_page(request: Request) -> HTMLResponse:
+    datasets = await run_in_threadpool(get_runtime(request).datasets.list)
+    return _render(request, "datasets.html", page="datasets", datasets=datasets)
+
+
+@router.get("/partials/datasets", response_class=HTMLResponse)
+async def datasets_partial(request: Request) -> HTMLResponse:
+    """The datasets table alone, re-rendered after an upload or a delete."""
+    datasets = await run_in_threadpool(get_runtime(request).datasets.list)
+    return _render(request, "partials/datasets.html", datasets=datasets)
+
+
+@router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
+async def dataset_page(request: Request, dataset_id: str) -> HTMLResponse:
+    service = get_runtime(request).datasets
+    try:
+        info = await run_in_threadpool(service.get, dataset_id)
+        preview = await run_in_threadpool(service.preview, dataset_id)
+    except AiftError as exc:
+        return _error_page(request, exc, page="datasets", back="/datasets")
+    return _render(request, "dataset.html", page="datasets", dataset=info, preview=preview)
 
 
 @router.get("/models", response_class=HTMLResponse)
