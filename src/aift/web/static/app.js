@@ -1,4 +1,4 @@
-// Shared helpers of the aift UI: JSON API calls with the one error shape, toasts.
+// Shared helpers of the aift UI: JSON API calls with the one error shape, toasts, elements.
 "use strict";
 
 async function api(path, options = {}) {
@@ -26,4 +26,12 @@ function toast(message) {
 function wsUrl(path) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   return `${scheme}://${location.host}${path}`;
+}
+
+// An element with its text (never parsed as HTML) and class.
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (cls) node.className = cls;
+  return node;
 }

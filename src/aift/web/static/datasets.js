@@ -1,13 +1,6 @@
 // Datasets page: upload with the per-row report shown in place; delete.
 "use strict";
 
-function el(tag, text, cls) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  if (cls) node.className = cls;
-  return node;
-}
-
 async function refresh() {
   const response = await fetch("/partials/datasets", { credentials: "same-origin" });
   if (response.ok) document.getElementById("datasets").outerHTML = await response.text();

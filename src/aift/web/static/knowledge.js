@@ -2,13 +2,6 @@
 // result), retry with a password, delete, re-index, search with every score.
 "use strict";
 
-function el(tag, text, cls) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  if (cls) node.className = cls;
-  return node;
-}
-
 async function refreshDocuments(kb) {
   const response = await fetch(`/partials/kb/${kb}/documents`, { credentials: "same-origin" });
   if (!response.ok) return;
