@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from aift.config import get_settings
 from aift.jobs.schemas import JobInfo, JobStatus
+from aift.monitoring.units import human_size
 
 if TYPE_CHECKING:
     from aift.client import AiftClient
@@ -85,14 +86,8 @@ def print_result(info: JobInfo) -> None:
 
 
 def size(num: float | None) -> str:
-    """Bytes for people: 1.2 GB."""
-    if not num:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if num < 1024:
-            return f"{num:.0f} {unit}"
-        num /= 1024
-    return f"{num:.1f} PB"
+    """Bytes for a table cell: `98 MB`, or `-` when unknown."""
+    return human_size(num, decimals=0) if num else "-"
 
 
 def pages(start: int, end: int) -> str:

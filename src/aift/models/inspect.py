@@ -73,6 +73,14 @@ def safetensors_summary(files: list[Path]) -> tuple[int, str | None]:
     return sum(counts.values()), SAFETENSORS_DTYPES.get(dominant, dominant.lower())
 
 
+def file_version(file: Path) -> str:
+    """A short digest of this version of a file (its path, size and modification time):
+    what the caches of slow-to-derive facts are keyed by."""
+    stat = file.stat()
+    identity = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
 def gguf_summary(file: Path, cache_dir: Path | None = None) -> dict[str, Any]:
     """Architecture, parameter count and quantization type of a GGUF file.
 
@@ -82,9 +90,7 @@ def gguf_summary(file: Path, cache_dir: Path | None = None) -> dict[str, Any]:
     """
     if cache_dir is None:
         return _read_gguf_summary(file)
-    stat = file.stat()
-    identity = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    cached = cache_dir / "gguf" / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.json"
+    cached = cache_dir / "gguf" / f"{file_version(file)}.json"
     try:
         return dict(json.loads(cached.read_text(encoding="utf-8")))
     except (OSError, ValueError):

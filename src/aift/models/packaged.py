@@ -7,7 +7,6 @@ once into a transformers folder under `models/packaged/` for engines that need o
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import shutil
@@ -97,10 +96,9 @@ def conversion_folder(cache_dir: Path, gguf_file: Path) -> Path:
     """Where the transformers copy of a GGUF file lives in the shared cache: one folder
     per file and version (its path, size and modification time), so every workspace
     converts a model once and a changed file is converted again."""
-    stat = gguf_file.stat()
-    identity = f"{gguf_file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
-    return cache_dir / "converted" / f"{gguf_file.stem}-{digest}"
+    from aift.models.inspect import file_version
+
+    return cache_dir / "converted" / f"{gguf_file.stem}-{file_version(gguf_file)[:12]}"
 
 
 def gguf_to_transformers(gguf_file: Path, out_dir: Path) -> Path:

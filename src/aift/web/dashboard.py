@@ -44,17 +44,6 @@ class Dashboard(BaseModel):
         return not self.recent and not self.knowledge_bases
 
 
-def human_size(num: float | None) -> str:
-    """Bytes for people: 1.2 GB."""
-    if not num:
-        return "0 B"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if num < 1024:
-            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
-        num /= 1024
-    return f"{num:.1f} PB"
-
-
 def machine_use(runtime: Runtime) -> MachineUse:
     memory = psutil.virtual_memory()
     disk = shutil.disk_usage(runtime.workspace.root)

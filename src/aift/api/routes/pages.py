@@ -16,10 +16,11 @@ from aift.errors import AiftError
 from aift.inference.engines import engines
 from aift.inference.manager import SERVABLE_KINDS
 from aift.models.schemas import Purpose
-from aift.web.dashboard import dashboard, human_size
+from aift.monitoring.units import human_size
+from aift.web.dashboard import dashboard
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parents[2] / "web" / "templates"))
-TEMPLATES.env.filters["size"] = human_size
+TEMPLATES.env.filters["size"] = lambda num: human_size(num or 0)
 
 router = APIRouter(include_in_schema=False)
 
@@ -145,7 +146,7 @@ async def models_partial(request: Request) -> HTMLResponse:
 
 async def _models(request: Request) -> dict[str, object]:
     runtime = get_runtime(request)
-    registry = await run_in_threadpool(runtime.models.scan)
+    registry = await run_in_threadpool(runtime.models.list)
     remote = await run_in_threadpool(runtime.model_manager.servable)
     names = {m.name for m in registry}
     return {
