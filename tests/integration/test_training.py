@@ -104,6 +104,14 @@ def test_a_run_trains_saves_and_registers(
     assert list((out / "tensorboard").rglob("events.out.tfevents*"))
     assert done["metrics"] and "tokens_per_second" in done["metrics"]
     assert result["attention"] == "packed", "packed rows train with per-example attention"
+    curve = runtime.training.curve(job.id).points
+    assert [p.step for p in curve if p.loss is not None] == list(range(1, 21))
+    assert [p.step for p in curve if p.eval_loss is not None][:2] == [10, 20]
+    assert all(p.learning_rate is not None for p in curve if p.loss is not None)
+    assert [p.step for p in runtime.training.curve(job.id, after=18).points] == [19, 20]
+    estimate = runtime.training.estimate(config(dataset_id, method=method))
+    assert estimate.steps == 20 and estimate.fits
+    assert estimate.basis.startswith("measured") and estimate.tokens_per_second
     model = runtime.models.get(out.name)
     if method == "full":
         assert model.kind == "finetuned" and (out / "model.safetensors").exists()
@@ -185,6 +193,8 @@ def test_bad_runs_are_refused_before_they_start(
     plain = runtime.datasets.add(no_val, "noval.jsonl", DatasetOptions(val_ratio=0)).dataset.id
     with pytest.raises(InvalidInput, match="no validation rows"):
         runtime.training.submit(config(plain))
+    rough = runtime.training.estimate(config(plain))  # says the same, without refusing
+    assert rough.basis.startswith("a rough guess") and "no validation rows" in rough.warnings[0]
     from pydantic import ValidationError
 
     for bad in (

@@ -130,10 +130,21 @@ class TrainingConfig(BaseModel):
     base_model: str = Field(..., min_length=1, description="Model name, alias or path.")
     dataset: str = Field(..., min_length=1, description="Dataset id (aift datasets list).")
     method: Method = Method.lora
-    lora: LoraSettings = Field(default_factory=LoraSettings)
+    lora: LoraSettings = Field(
+        default_factory=LoraSettings,
+        json_schema_extra={"applies_when": {"method": ["lora", "dora", "qlora"]}},
+    )
     learning_rate: float = Field(2e-4, gt=0, le=1.0)
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
-    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
+    warmup_ratio: float = Field(
+        0.03,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the steps spent warming the learning rate up.",
+        json_schema_extra={
+            "applies_when": {"lr_scheduler": ["linear", "cosine", "constant_with_warmup"]}
+        },
+    )
     weight_decay: float = Field(0.0, ge=0.0, le=1.0)
     epochs: float = Field(3.0, gt=0, le=1000)
     max_steps: int | None = Field(None, ge=1, description="Overrides epochs when set.")
@@ -174,3 +185,36 @@ class MergeJobConfig(MergeRequest):
     adapter_dir: str
     base: ResolvedModel
     output_dir: str
+
+
+class TrainingEstimate(BaseModel):
+    """What a run config will cost, before it starts: memory, steps and a time guess."""
+
+    parameters: int = Field(..., description="Parameters of the base model.")
+    memory_bytes: int = Field(..., description="RAM (or GPU memory) the run needs, about.")
+    memory_available_bytes: int = Field(..., description="What this machine can give it.")
+    fits: bool
+    steps: int = Field(..., description="Optimizer steps of the whole run.")
+    tokens: int = Field(..., description="Training tokens processed, about.")
+    tokens_per_second: float | None = None
+    seconds: float | None = Field(None, description="Expected duration, about.")
+    basis: str = Field(..., description="Where the time guess comes from.")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class CurvePoint(BaseModel):
+    """One logged step of a run: training or validation figures (whichever were logged)."""
+
+    step: int
+    epoch: float | None = None
+    loss: float | None = None
+    eval_loss: float | None = None
+    learning_rate: float | None = None
+    grad_norm: float | None = None
+
+
+class TrainingCurve(BaseModel):
+    """A run's logged history, for its charts (points after `after` only, when asked)."""
+
+    job_id: str
+    points: list[CurvePoint]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,13 +12,20 @@ from typing import TYPE_CHECKING
 import psutil
 
 from aift.errors import CapabilityMissing, InvalidInput
-from aift.jobs.schemas import JobCreate, JobInfo
+from aift.jobs.schemas import JobCreate, JobInfo, JobStatus
 from aift.jobs.service import JobService
 from aift.models.inspect import gguf_summary, safetensors_summary
 from aift.models.resolver import ModelResolver
 from aift.models.schemas import ModelFormat
 from aift.training.datasets import DatasetService
-from aift.training.schemas import Method, TrainingConfig, TrainingJobConfig
+from aift.training.schemas import (
+    CurvePoint,
+    Method,
+    TrainingConfig,
+    TrainingCurve,
+    TrainingEstimate,
+    TrainingJobConfig,
+)
 from aift.training.trainer import reporters
 from aift.workspace import Workspace, safe_name
 
@@ -32,6 +40,11 @@ log = logging.getLogger(__name__)
 # fine-tuning; frozen fp32 weights (plus small adapters) for LoRA/DoRA.
 TRAINING_BYTES = {Method.full: 16, Method.lora: 4, Method.dora: 4, Method.qlora: 1}
 USABLE_RAM = 0.8
+# Training FLOPs per token and parameter: forward 2 + backward 4 with weight gradients
+# (full), about 4 when only small adapters get gradients.
+FLOPS_PER_TOKEN = {Method.full: 6, Method.lora: 4, Method.dora: 4, Method.qlora: 4}
+# Sustained training FLOP/s assumed before this machine has a run of its own to learn from.
+ASSUMED_FLOPS = {"cpu_core": 4e9, "cuda": 3e13}
 
 
 class TrainingService:
@@ -133,16 +146,113 @@ class TrainingService:
         )
 
     @staticmethod
-    def _check_memory(config: TrainingConfig, params: int) -> None:
-        need = params * TRAINING_BYTES[config.method] * 1.3
-        have = psutil.virtual_memory().total * USABLE_RAM
-        if need > have:
-            advice = (
-                "use lora instead of full fine-tuning"
-                if config.method == Method.full
-                else "use a smaller base model, or qlora on a GPU"
-            )
-            raise InvalidInput(
-                f"{config.method.value} on a {params / 1e9:.1f}B-parameter model needs about "
-                f"{need / 2**30:.1f} GiB but {have / 2**30:.1f} GiB is usable: {advice}."
-            )
+    def _memory_need(config: TrainingConfig, params: int) -> tuple[int, int]:
+        """Bytes the run needs (weights, gradients, optimizer, ~30 % activations) and has."""
+        need = int(params * TRAINING_BYTES[config.method] * 1.3)
+        have = int(psutil.virtual_memory().total * USABLE_RAM)
+        return need, have
+
+    @classmethod
+    def _memory_advice(cls, config: TrainingConfig, params: int) -> str | None:
+        need, have = cls._memory_need(config, params)
+        if need <= have:
+            return None
+        advice = (
+            "use lora instead of full fine-tuning"
+            if config.method == Method.full
+            else "use a smaller base model, or qlora on a GPU"
+        )
+        return (
+            f"{config.method.value} on a {params / 1e9:.1f}B-parameter model needs about "
+            f"{need / 2**30:.1f} GiB but {have / 2**30:.1f} GiB is usable: {advice}."
+        )
+
+    @classmethod
+    def _check_memory(cls, config: TrainingConfig, params: int) -> None:
+        message = cls._memory_advice(config, params)
+        if message:
+            raise InvalidInput(message)
+
+    def estimate(self, config: TrainingConfig) -> TrainingEstimate:
+        """Memory, steps, tokens and expected duration of a run config, without starting it.
+
+        The time comes from the newest finished run of the same base model and method on
+        this workspace when there is one (its measured tokens/s), else from FLOPs and an
+        assumed machine speed, and says which.
+        """
+        dataset = self.datasets.get(config.dataset)
+        base = self.resolver.resolve(config.base_model)
+        params = self._check_base(base)
+        need, have = self._memory_need(config, params)
+        per_step = config.batch_size * config.gradient_accumulation
+        steps = config.max_steps or max(
+            1, math.ceil(math.ceil(dataset.rows_train / per_step) * config.epochs)
+        )
+        mean_tokens = float(dataset.stats.get("tokens", {}).get("mean") or config.max_length / 4)
+        tokens = int(steps * per_step * min(mean_tokens, config.max_length))
+        warnings = [m for m in [self._memory_advice(config, params)] if m]
+        if config.eval_steps is not None and dataset.rows_val == 0:
+            warnings.append("eval_steps is set but the dataset has no validation rows.")
+        measured = self._measured_speed(base.name, config.method)
+        if measured:
+            speed, basis = measured, "measured on your last run of this model and method"
+        else:
+            speed = self._assumed_speed(config.method, params)
+            basis = "a rough guess from the model size; it improves after a first run"
+        return TrainingEstimate(
+            parameters=params,
+            memory_bytes=need,
+            memory_available_bytes=have,
+            fits=need <= have,
+            steps=steps,
+            tokens=tokens,
+            tokens_per_second=speed,
+            seconds=tokens / speed if speed else None,
+            basis=basis,
+            warnings=warnings,
+        )
+
+    def _measured_speed(self, base_name: str, method: Method) -> float | None:
+        """Tokens/s of the newest finished run of this base and method, if any."""
+        done = self.jobs.list(status=[JobStatus.succeeded], kind="training.run", limit=100)
+        for job in done.items:
+            base = (job.config.get("base") or {}).get("name")
+            speed = (job.metrics or {}).get("tokens_per_second")
+            if base == base_name and job.config.get("method") == method.value and speed:
+                return float(speed)
+        return None
+
+    @staticmethod
+    def _assumed_speed(method: Method, params: int) -> float:
+        from aift.monitoring.system import detect_devices
+
+        devices = detect_devices()
+        if any(d.kind == "cuda" for d in devices):
+            flops = ASSUMED_FLOPS["cuda"]
+        else:
+            flops = ASSUMED_FLOPS["cpu_core"] * (psutil.cpu_count(logical=False) or 1)
+        return flops / (FLOPS_PER_TOKEN[method] * max(params, 1))
+
+    def curve(self, job_id: str, after: int = -1) -> TrainingCurve:
+        """The run's logged steps (loss, validation loss, learning rate…) after `after`.
+
+        A resumed run logs again from its checkpoint, so a step keeps its newest values.
+        """
+        job = self.jobs.get(job_id)
+        if job.kind != "training.run":
+            raise InvalidInput(f"Job {job_id} is a {job.kind} job, not a training run.")
+        points: dict[int, dict] = {}
+        path = Path(job.config["output_dir"]) / "metrics.jsonl"
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:  # a line being written right now
+                    continue
+                step = int(entry.get("step", -1))
+                if step > after:
+                    points.setdefault(step, {}).update(entry)
+        return TrainingCurve(
+            job_id=job_id,
+            points=[CurvePoint.model_validate(points[step]) for step in sorted(points)],
+        )

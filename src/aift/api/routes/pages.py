@@ -15,9 +15,11 @@ from aift.api.middleware import API_KEY_COOKIE, keys_match
 from aift.errors import AiftError
 from aift.inference.engines import engines
 from aift.inference.manager import SERVABLE_KINDS
-from aift.models.schemas import Purpose
+from aift.models.schemas import ModelKind, Purpose
 from aift.monitoring.units import human_size
+from aift.training.schemas import TrainingConfig
 from aift.web.dashboard import dashboard
+from aift.web.forms import form_fields
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parents[2] / "web" / "templates"))
 TEMPLATES.env.filters["size"] = lambda num: human_size(num or 0)
@@ -56,13 +58,19 @@ async def dashboard_partial(request: Request) -> HTMLResponse:
 async def chat_page(request: Request) -> HTMLResponse:
     runtime = get_runtime(request)
     servable = await run_in_threadpool(runtime.model_manager.servable)
-    default = await run_in_threadpool(runtime.models.resolver.resolve_default, Purpose.llm)
+    names = [m.name for m in servable]
+    wanted = request.query_params.get("model")
+    if wanted in names:  # "chat with this model" from a run or the models page
+        chosen = wanted
+    else:
+        default = await run_in_threadpool(runtime.models.resolver.resolve_default, Purpose.llm)
+        chosen = default.name
     return _render(
         request,
         "chat.html",
         page="chat",
-        models=[m.name for m in servable],
-        default_model=default.name,
+        models=names,
+        default_model=chosen,
         kbs=await run_in_threadpool(runtime.knowledge.list),
     )
 
@@ -155,6 +163,85 @@ async def _models(request: Request) -> dict[str, object]:
         "engines": [name for name, spec in engines().items() if spec.available()],
         "servable": {kind.value for kind in SERVABLE_KINDS},
     }
+
+
+# Run-config fields folded under "Advanced" on the training form.
+ADVANCED_TRAINING = frozenset(
+    {
+        "seed",
+        "logging_steps",
+        "save_total_limit",
+        "precision",
+        "gradient_checkpointing",
+        "weight_decay",
+        "lr_scheduler",
+        "warmup_ratio",
+        "packing",
+        "loss_on",
+        "lora.dropout",
+        "lora.target_modules",
+        "save_steps",
+    }
+)
+TRAINABLE_KINDS = {ModelKind.base, ModelKind.finetuned, ModelKind.gguf}
+
+
+@router.get("/training", response_class=HTMLResponse)
+async def training_page(request: Request) -> HTMLResponse:
+    runtime = get_runtime(request)
+    models = await run_in_threadpool(runtime.models.list)
+    datasets = await run_in_threadpool(runtime.datasets.list)
+    bases = [m.name for m in models if m.kind in TRAINABLE_KINDS]
+    fields = form_fields(
+        TrainingConfig,
+        choices={
+            "base_model": [(name, name) for name in bases],
+            "dataset": [(d.id, f"{d.name} ({d.rows_train} rows)") for d in datasets],
+        },
+        advanced=ADVANCED_TRAINING,
+    )
+    wanted = {"dataset": request.query_params.get("dataset")}
+    for form_field in fields:
+        if wanted.get(form_field.name):
+            form_field.value = wanted[form_field.name]
+    return _render(
+        request,
+        "training.html",
+        page="training",
+        fields=fields,
+        runs=await _runs(request),
+        ready=bool(bases and datasets),
+    )
+
+
+@router.get("/partials/training/runs", response_class=HTMLResponse)
+async def runs_partial(request: Request) -> HTMLResponse:
+    """The runs table alone; it refreshes itself while a run is active."""
+    return _render(request, "partials/runs.html", runs=await _runs(request))
+
+
+async def _runs(request: Request) -> list:
+    jobs = get_runtime(request).jobs
+    page = await run_in_threadpool(jobs.list, kind="training.run", limit=50)
+    return page.items
+
+
+@router.get("/training/{job_id}", response_class=HTMLResponse)
+async def training_run_page(request: Request, job_id: str) -> HTMLResponse:
+    runtime = get_runtime(request)
+    try:
+        job = await run_in_threadpool(runtime.jobs.get, job_id)
+        if job.kind != "training.run":
+            await run_in_threadpool(runtime.training.curve, job_id)  # says what is wrong
+    except AiftError as exc:
+        return _error_page(request, exc, page="training", back="/training")
+    model = None
+    if job.result and job.result.get("model"):
+        try:
+            model = await run_in_threadpool(runtime.models.get, job.result["model"])
+        except AiftError:  # the output was deleted since; the page still shows the run
+            model = None
+    return _render(request, "training_run.html", page="training", job=job, model=model)
 
 
 @router.get("/jobs", response_class=HTMLResponse)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_runtime
 from aift.jobs.schemas import JobInfo
 from aift.runtime import Runtime
-from aift.training.schemas import MergeRequest, TrainingConfig
+from aift.training.schemas import (
+    MergeRequest,
+    TrainingConfig,
+    TrainingCurve,
+    TrainingEstimate,
+)
 
 router = APIRouter(prefix="/api/v1/training", tags=["training"])
 
@@ -25,3 +30,21 @@ async def start_training(
 async def merge_adapter(request: MergeRequest, runtime: Runtime = Depends(get_runtime)) -> JobInfo:
     """Merge an adapter into its base as a new full model (a job; registered when done)."""
     return await run_in_threadpool(runtime.training.merge, request, runtime.models)
+
+
+@router.post("/estimate", response_model=TrainingEstimate)
+async def estimate_training(
+    config: TrainingConfig, runtime: Runtime = Depends(get_runtime)
+) -> TrainingEstimate:
+    """Memory, steps and expected duration of a run config, without starting it."""
+    return await run_in_threadpool(runtime.training.estimate, config)
+
+
+@router.get("/{job_id}/curve", response_model=TrainingCurve)
+async def training_curve(
+    job_id: str,
+    after: int = Query(-1, ge=-1, description="Only steps after this one."),
+    runtime: Runtime = Depends(get_runtime),
+) -> TrainingCurve:
+    """The run's logged steps: loss, validation loss, learning rate, gradient norm."""
+    return await run_in_threadpool(runtime.training.curve, job_id, after)
