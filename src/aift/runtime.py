@@ -20,6 +20,7 @@ from aift.store import Database
 from aift.workspace import Workspace
 
 if TYPE_CHECKING:
+    from aift.conversations.service import ConversationService
     from aift.inference.manager import ModelManager
     from aift.inference.service import ServingService
     from aift.models.registry import ModelRegistry
@@ -98,6 +99,12 @@ class Runtime:
         from aift.training.service import TrainingService
 
         return TrainingService(self.workspace, self.jobs, self.datasets, self.models.resolver)
+
+    @cached_property
+    def conversations(self) -> ConversationService:
+        from aift.conversations.service import ConversationService
+
+        return ConversationService(self.db)
 
     @cached_property
     def knowledge_store(self) -> KnowledgeStore:

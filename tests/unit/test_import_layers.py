@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "inference": 2,
     "training": 2,
     "rag": 2,
+    "conversations": 2,
     "runtime": 3,
     "client": 3,
     "api": 4,

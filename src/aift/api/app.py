@@ -18,6 +18,7 @@ from aift import __version__
 from aift.api.errors import API_ERRORS, OLLAMA_ERRORS, install_error_handlers
 from aift.api.middleware import ApiKeyMiddleware, RequestIdMiddleware, UnexpectedErrorMiddleware
 from aift.api.routes import (
+    conversations,
     datasets,
     health,
     jobs,
@@ -87,6 +88,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
         datasets,
         training,
         knowledge,
+        conversations,
         openai,
         ws,
         pages,

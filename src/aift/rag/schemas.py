@@ -262,3 +262,22 @@ class HistoryEntry(BaseModel):
     citations: dict[str, Any] | None = None
     latency_ms: float
     created_at: datetime
+
+
+class PageView(BaseModel):
+    """A page of a document as a citation opens it: its image and the passage's boxes."""
+
+    document_id: str
+    document: str
+    page: int
+    pages: int | None = None
+    chunk_id: str | None = None
+    passage: str = Field("", description="The chunk's text on this page.")
+    image_url: str | None = Field(None, description="PNG of the page; null for text files.")
+    width: float | None = Field(None, description="Page width in PDF points.")
+    height: float | None = Field(None, description="Page height in PDF points.")
+    boxes: list[tuple[float, float, float, float]] = Field(
+        default_factory=list,
+        description="left, top, right, bottom of each highlighted line, as page fractions.",
+    )
+    source: str = Field(..., description="'text layer', 'ocr', or 'text' (a text file).")

@@ -23,6 +23,7 @@ from aift.rag.answering import Answerer, PreparedAnswer
 from aift.rag.history import SearchHistory
 from aift.rag.index import collection_name
 from aift.rag.ingest import pages_file, password_file
+from aift.rag.page_views import PageViews, views_folder
 from aift.rag.rerank import Rerankers
 from aift.rag.retrieval import Retriever
 from aift.rag.schemas import (
@@ -34,6 +35,7 @@ from aift.rag.schemas import (
     IngestJobConfig,
     KnowledgeBaseCreate,
     KnowledgeBaseInfo,
+    PageView,
     ReindexJobConfig,
     ReindexRequest,
     RejectedFile,
@@ -66,6 +68,7 @@ class KnowledgeService:
         syncer: IndexSyncer | None,
     ) -> None:
         self.store = store
+        self.page_views = PageViews(store, resolver.settings)
         self.resolver = resolver
         self.workspace = workspace
         self.jobs = jobs
@@ -279,6 +282,15 @@ class KnowledgeService:
                     )
         for path in (Path(row.path), pages_file(row), password_file(row)):
             path.unlink(missing_ok=True)
+        shutil.rmtree(views_folder(row), ignore_errors=True)
+
+    def page_view(self, ref: str, doc_id: str, page: int, chunk_id: str | None) -> PageView:
+        """A document page as a citation opens it (image URL, the passage's boxes)."""
+        return self.page_views.view(self.store.kb_row(ref).id, doc_id, page, chunk_id)
+
+    def page_image(self, ref: str, doc_id: str, page: int) -> Path:
+        """The PNG file of a PDF page."""
+        return self.page_views.image(self.store.kb_row(ref).id, doc_id, page)
 
     def reindex(self, ref: str, request: ReindexRequest) -> JobInfo:
         """Queue a re-index into a new generation; search keeps the old one meanwhile."""

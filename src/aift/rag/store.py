@@ -125,6 +125,14 @@ class KnowledgeStore:
             session.expunge(row)
             return row
 
+    def chunk(self, chunk_id: str, doc_id: str) -> ChunkRow:
+        with self.db.session() as session:
+            row = session.get(ChunkRow, chunk_id)
+            if row is None or row.document_id != doc_id:
+                raise NotFound(f"Chunk {chunk_id!r} is not part of document {doc_id!r}.")
+            session.expunge(row)
+            return row
+
     def find_document(self, kb_id: str, sha256: str) -> DocumentRow | None:
         with self.db.session() as session:
             row = session.scalars(

@@ -7,8 +7,19 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    File,
+    Form,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_runtime
@@ -23,6 +34,7 @@ from aift.rag.schemas import (
     HistoryEntry,
     KnowledgeBaseCreate,
     KnowledgeBaseInfo,
+    PageView,
     ReindexRequest,
     SearchRequest,
     SearchResponse,
@@ -112,6 +124,36 @@ async def delete_document(
     """The document's rows, vectors and files."""
     await run_in_threadpool(runtime.knowledge.delete_document, kb, doc_id)
     return Response(status_code=204)
+
+
+@router.get("/{kb}/documents/{doc_id}/pages/{page}", response_model=PageView)
+async def page_view(
+    kb: str,
+    doc_id: str,
+    page: int = Path(..., ge=1, le=100_000),
+    chunk_id: str | None = Query(None, max_length=64, description="Highlight this chunk."),
+    runtime: Runtime = Depends(get_runtime),
+) -> PageView:
+    """A page as a citation opens it: its image URL and the boxes of the chunk's passage."""
+    return await run_in_threadpool(runtime.knowledge.page_view, kb, doc_id, page, chunk_id)
+
+
+@router.get(
+    "/{kb}/documents/{doc_id}/pages/{page}/image",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}}}},
+)
+async def page_image(
+    kb: str,
+    doc_id: str,
+    page: int = Path(..., ge=1, le=100_000),
+    runtime: Runtime = Depends(get_runtime),
+) -> FileResponse:
+    """The page rendered as a PNG (110 dpi)."""
+    image = await run_in_threadpool(runtime.knowledge.page_image, kb, doc_id, page)
+    return FileResponse(
+        image, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+    )
 
 
 @router.post("/{kb}/documents/{doc_id}/retry", response_model=DocumentInfo, status_code=202)

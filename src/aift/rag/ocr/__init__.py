@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from aift.errors import CapabilityMissing, ConfigError
 
+Box = tuple[float, float, float, float]  # left, top, right, bottom as fractions of the image
+
 BACKENDS = {
     "rapidocr": "aift.rag.ocr.rapid",
     "easyocr": "aift.rag.ocr.easy",
@@ -20,6 +22,10 @@ class OcrEngine(Protocol):
 
     def read(self, image: Any) -> str:
         """The text of a page image (PIL), lines in reading order."""
+        ...
+
+    def lines(self, image: Any) -> list[tuple[Box, str]]:
+        """The recognised lines with their boxes (fractions of the image), in reading order."""
         ...
 
 
@@ -47,3 +53,14 @@ def lines_in_reading_order(boxes: list[tuple[float, float, str]]) -> str:
             last_top = top
         lines[-1].append((left, text))
     return "\n".join(" ".join(t for _, t in sorted(line)) for line in lines)
+
+
+def polygon_lines(result: list[Any], width: int, height: int) -> list[tuple[Box, str]]:
+    """(polygon, text, score) detections (rapidocr, easyocr) as boxes, top to bottom."""
+    lines: list[tuple[Box, str]] = []
+    for polygon, text, _ in result or []:
+        xs = [float(point[0]) for point in polygon]
+        ys = [float(point[1]) for point in polygon]
+        box = (min(xs) / width, min(ys) / height, max(xs) / width, max(ys) / height)
+        lines.append((box, text))
+    return sorted(lines, key=lambda line: (round(line[0][1], 2), line[0][0]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aift.rag.ocr import lines_in_reading_order
+from aift.rag.ocr import Box, lines_in_reading_order, polygon_lines
 
 INSTALL = "pip install rapidocr-onnxruntime"
 
@@ -25,3 +25,9 @@ class Backend:
         result, _ = self._engine(np.asarray(image.convert("RGB")))
         boxes = [(float(box[0][1]), float(box[0][0]), text) for box, text, _ in result or []]
         return lines_in_reading_order(boxes)
+
+    def lines(self, image: Any) -> list[tuple[Box, str]]:
+        import numpy as np
+
+        result, _ = self._engine(np.asarray(image.convert("RGB")))
+        return polygon_lines(result, image.width, image.height)

@@ -35,3 +35,76 @@ function el(tag, text, cls) {
   if (cls) node.className = cls;
   return node;
 }
+
+// The source viewer (partials/source_dialog.html): a cited chunk with its document, page,
+// scores, and the page image with the passage highlighted (GET …/pages/{n}?chunk_id=…).
+const sourceViewer = {
+  hit: null,
+  kb: null,
+  page: 1,
+
+  open(kb, hit) {
+    this.kb = kb;
+    this.hit = hit;
+    this.page = hit.page_start;
+    const dialog = document.getElementById("source-dialog");
+    const label = hit.number !== undefined ? `[${hit.number}] ` : "";
+    document.getElementById("source-title").textContent = `${label}${hit.document}`;
+    const fmt = (v) => (v === null || v === undefined ? "–" : v.toFixed(3));
+    document.getElementById("source-scores").textContent =
+      `dense ${fmt(hit.dense_score)} · keyword ${fmt(hit.keyword_score)} · fused ${fmt(hit.fused_score)} · rerank ${fmt(hit.rerank_score)}`;
+    document.getElementById("source-text").textContent = hit.text;
+    document.getElementById("source-pages").hidden = hit.page_start === hit.page_end;
+    if (!dialog.open) dialog.showModal();
+    this.show();
+  },
+
+  async show() {
+    const hit = this.hit;
+    document.getElementById("source-page").textContent = `page ${this.page} (of ${hit.page_start}–${hit.page_end})`;
+    document.getElementById("source-prev").disabled = this.page <= hit.page_start;
+    document.getElementById("source-next").disabled = this.page >= hit.page_end;
+    const status = document.getElementById("source-status");
+    const figure = document.getElementById("source-figure");
+    status.textContent = "Opening the page…";
+    try {
+      const view = await api(
+        `/api/v1/kb/${this.kb}/documents/${hit.document_id}/pages/${this.page}?chunk_id=${encodeURIComponent(hit.chunk_id)}`,
+      );
+      status.textContent = "";
+      if (!view.image_url) { figure.hidden = true; return; }
+      const image = document.getElementById("source-image");
+      image.alt = `Page ${view.page} of ${view.document}`;
+      image.src = view.image_url;
+      const marks = document.getElementById("source-marks");
+      marks.replaceChildren(...view.boxes.map(([left, top, right, bottom]) => {
+        const mark = el("div", undefined, "mark");
+        Object.assign(mark.style, {
+          left: `${left * 100}%`, top: `${top * 100}%`,
+          width: `${(right - left) * 100}%`, height: `${(bottom - top) * 100}%`,
+        });
+        return mark;
+      }));
+      document.getElementById("source-caption").textContent = view.boxes.length
+        ? `Page ${view.page} of ${view.pages}: the passage is highlighted (${view.source}).`
+        : `Page ${view.page} of ${view.pages}: the passage could not be located on the image.`;
+      figure.hidden = false;
+      if (view.boxes.length) {
+        image.onload = () => marks.firstChild && marks.firstChild.scrollIntoView({ block: "center" });
+      }
+    } catch (err) {
+      figure.hidden = true;
+      status.textContent = err.message;
+    }
+  },
+
+  step(delta) {
+    this.page += delta;
+    this.show();
+  },
+};
+
+if (document.getElementById("source-dialog")) {
+  document.getElementById("source-prev").addEventListener("click", () => sourceViewer.step(-1));
+  document.getElementById("source-next").addEventListener("click", () => sourceViewer.step(1));
+}

@@ -1,29 +1,20 @@
-// Chat page: streams a served model's answer (OpenAI chat API), or a cited answer from a
-// knowledge base (the ask API's events: sources, token…, done). Stop aborts the request.
+// Chat page: conversations kept on the server (/api/v1/conversations), answers streamed
+// from a served model (OpenAI chat API) or cited from a knowledge base (the ask API's
+// events: sources, token…, done); Stop aborts; copy and regenerate; citation chips open
+// the cited page (sourceViewer in app.js).
 "use strict";
 
-const messages = [];
-let controller = null;
 const list = document.getElementById("messages");
 const status = document.getElementById("chat-status");
 const settings = document.getElementById("chat-settings");
 const input = document.getElementById("chat-input");
+const heading = document.getElementById("conversation-heading");
+let conversation = null;  // {id, title, …} once the first message is kept
+let turns = [];           // [{role, content, model, citations}]
+let controller = null;
 
-function bubble(role, text) {
-  const item = document.createElement("li");
-  item.className = `message ${role}`;
-  const who = document.createElement("strong");
-  who.textContent = role === "user" ? "You" : settings.model.value;
-  const body = document.createElement("div");
-  body.className = "body";
-  body.textContent = text;
-  item.append(who, body);
-  list.append(item);
-  return item;
-}
-
+// -- server-sent events -------------------------------------------------------------
 async function* events(response) {
-  // Server-sent events of a fetch response: {event, data} (data parsed when JSON).
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -61,90 +52,281 @@ async function post(path, body) {
   return response;
 }
 
-function showSources(item, done) {
-  const cited = done.citations.concat(done.uncited_sources);
+// -- rendering ----------------------------------------------------------------------
+function chatSettings() {
+  return {
+    temperature: Number(settings.temperature.value),
+    max_tokens: Number(settings.max_tokens.value),
+    system: settings.system.value.trim() || null,
+    sources: Number(settings.sources.value),
+    mode: settings.mode.value,
+    rerank: settings.rerank.checked,
+  };
+}
+
+function bubble(turn) {
+  const item = el("li", undefined, `message ${turn.role}`);
+  item.append(el("strong", turn.role === "user" ? "You" : (turn.model || settings.model.value)));
+  item.append(el("div", turn.content, "body"));
+  list.append(item);
+  return item;
+}
+
+// The answer's text with each valid [n] as a chip that opens that source.
+function withChips(body, text, citations, kb) {
+  const byNumber = new Map(citations.map((c) => [c.number, c]));
+  body.replaceChildren();
+  let last = 0;
+  for (const match of text.matchAll(/\[(\d+)\]/g)) {
+    const source = byNumber.get(Number(match[1]));
+    if (!source) continue;
+    body.append(document.createTextNode(text.slice(last, match.index)));
+    const chip = el("button", `[${source.number}]`, "chip");
+    chip.type = "button";
+    chip.setAttribute("aria-label", `Source ${source.number}: ${source.document}, page ${source.page_start}`);
+    chip.addEventListener("click", () => sourceViewer.open(kb, source));
+    body.append(chip);
+    last = match.index + match[0].length;
+  }
+  body.append(document.createTextNode(text.slice(last)));
+}
+
+function showSources(item, turn) {
+  const cited = turn.citations || [];
+  const kb = turn.kb || settings.kb.value;
   if (!cited.length) return;
-  const sources = document.createElement("ul");
-  sources.className = "sources";
+  withChips(item.querySelector(".body"), turn.content, cited.filter((c) => c.cited !== false), kb);
+  const sources = el("ul", undefined, "sources");
   sources.setAttribute("aria-label", "Sources");
   for (const source of cited) {
-    const chip = document.createElement("li");
-    const details = document.createElement("details");
-    const summary = document.createElement("summary");
     const pages = source.page_start === source.page_end ? `p. ${source.page_start}` : `pp. ${source.page_start}–${source.page_end}`;
-    const isCited = done.citations.some((c) => c.number === source.number);
-    summary.textContent = `[${source.number}] ${source.document}, ${pages}${isCited ? "" : " (not cited)"}`;
-    const excerpt = document.createElement("p");
-    excerpt.textContent = source.text;
-    const scores = document.createElement("p");
-    scores.className = "muted";
-    const fmt = (v) => (v === null || v === undefined ? "–" : v.toFixed(3));
-    scores.textContent = `dense ${fmt(source.dense_score)} · keyword ${fmt(source.keyword_score)} · rerank ${fmt(source.rerank_score)}`;
-    details.append(summary, scores, excerpt);
-    chip.append(details);
-    sources.append(chip);
+    const open = el("button", `[${source.number}] ${source.document}, ${pages}${source.cited === false ? " (not cited)" : ""}`, "link");
+    open.type = "button";
+    open.addEventListener("click", () => sourceViewer.open(kb, source));
+    const entry = el("li");
+    entry.append(open);
+    sources.append(entry);
   }
   item.append(sources);
-  for (const note of done.notes) {
-    const p = document.createElement("p");
-    p.className = "muted";
-    p.textContent = note;
-    item.append(p);
+  for (const note of turn.notes || []) item.append(el("p", note, "muted"));
+}
+
+function actions(item, index) {
+  const bar = el("div", undefined, "message-actions");
+  const copy = el("button", "Copy", "secondary small");
+  copy.type = "button";
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(turns[index].content);
+      toast("Answer copied.");
+    } catch {
+      toast("The browser did not allow copying; select the text instead.");
+    }
+  });
+  bar.append(copy);
+  if (index === turns.length - 1) {
+    const again = el("button", "Regenerate", "secondary small");
+    again.type = "button";
+    again.addEventListener("click", () => regenerate());
+    bar.append(again);
+  }
+  item.append(bar);
+}
+
+function render() {
+  list.replaceChildren();
+  turns.forEach((turn, index) => {
+    const item = bubble(turn);
+    if (turn.role === "assistant") {
+      showSources(item, turn);
+      actions(item, index);
+    }
+  });
+  heading.textContent = conversation ? conversation.title : "New conversation";
+}
+
+// -- conversations ------------------------------------------------------------------
+async function loadList() {
+  const filter = document.getElementById("conversation-filter").value.trim();
+  const query = filter ? `?q=${encodeURIComponent(filter)}` : "";
+  const items = await api(`/api/v1/conversations${query}`);
+  const target = document.getElementById("conversation-list");
+  target.replaceChildren(...items.map((c) => {
+    const entry = el("li");
+    if (conversation && c.id === conversation.id) entry.className = "current";
+    const open = el("a", c.title);
+    open.href = `/chat?c=${c.id}`;
+    open.addEventListener("click", (event) => { event.preventDefault(); openConversation(c.id); });
+    const remove = el("button", "Delete", "secondary small");
+    remove.type = "button";
+    remove.setAttribute("aria-label", `Delete conversation ${c.title}`);
+    remove.addEventListener("click", () => removeConversation(c));
+    entry.append(open, el("span", ` ${c.messages} messages`, "muted small"), remove);
+    return entry;
+  }));
+  if (!items.length) target.append(el("li", filter ? "No match." : "None kept yet.", "muted"));
+}
+
+async function openConversation(id) {
+  try {
+    const loaded = await api(`/api/v1/conversations/${id}`);
+    conversation = loaded;
+    turns = loaded.turns.map((t) => ({ ...t, kb: loaded.kb_id }));
+    if (loaded.model && [...settings.model.options].some((o) => o.value === loaded.model)) {
+      settings.model.value = loaded.model;
+    }
+    settings.kb.value = loaded.kb_id || "";
+    const s = loaded.settings;
+    settings.temperature.value = s.temperature;
+    settings.max_tokens.value = s.max_tokens;
+    settings.system.value = s.system || "";
+    settings.sources.value = s.sources;
+    settings.mode.value = s.mode;
+    settings.rerank.checked = s.rerank;
+    history.replaceState(null, "", `/chat?c=${id}`);
+    render();
+    loadList();
+  } catch (err) {
+    status.textContent = err.message;
   }
 }
 
-async function send(text) {
+async function removeConversation(c) {
+  try {
+    await api(`/api/v1/conversations/${c.id}`, { method: "DELETE" });
+    if (conversation && conversation.id === c.id) startNew();
+    toast(`Deleted "${c.title}".`);
+    loadList();
+  } catch (err) {
+    toast(err.message);
+  }
+}
+
+function startNew() {
+  conversation = null;
+  turns = [];
+  history.replaceState(null, "", "/chat");
+  render();
+  loadList();
+}
+
+async function keep(newTurns, replaceFrom) {
+  // Store the turns (a failure to keep them is shown, the answer stays on screen).
+  try {
+    if (!conversation) {
+      conversation = await api("/api/v1/conversations", {
+        method: "POST",
+        body: JSON.stringify({ model: settings.model.value, kb_id: settings.kb.value || null, settings: chatSettings() }),
+      });
+    } else {
+      await api(`/api/v1/conversations/${conversation.id}`, {
+        method: "PATCH",
+        body: JSON.stringify({ model: settings.model.value, kb_id: settings.kb.value || null, settings: chatSettings() }),
+      });
+    }
+    const body = { messages: newTurns.map(({ role, content, model, citations }) => ({ role, content, model: model || null, citations: citations || [] })) };
+    if (replaceFrom !== undefined) body.replace_from = replaceFrom;
+    conversation = await api(`/api/v1/conversations/${conversation.id}/messages`, { method: "POST", body: JSON.stringify(body) });
+    heading.textContent = conversation.title;
+    history.replaceState(null, "", `/chat?c=${conversation.id}`);
+    loadList();
+  } catch (err) {
+    status.textContent = `The conversation could not be kept: ${err.message}`;
+  }
+}
+
+// -- asking -------------------------------------------------------------------------
+async function generate(question, item) {
+  // Stream one answer into `item`; returns the assistant turn (content may be partial).
+  const body = item.querySelector(".body");
+  const kb = settings.kb.value;
+  const model = settings.model.value;
+  const s = chatSettings();
+  const turn = { role: "assistant", content: "", model, citations: [], kb };
+  if (kb) {
+    const response = await post(`/api/v1/kb/${kb}/ask`, {
+      query: question, model, temperature: s.temperature, max_tokens: s.max_tokens,
+      limit: s.sources, mode: s.mode, rerank: s.rerank, stream: true,
+    });
+    for await (const { event, data } of events(response)) {
+      const payload = JSON.parse(data);
+      if (event === "token") { turn.content += payload.text; body.textContent = turn.content; }
+      else if (event === "error") throw new Error(payload.message);
+      else if (event === "done") {
+        turn.content = payload.answer;
+        turn.citations = payload.citations.concat(payload.uncited_sources.map((c) => ({ ...c, cited: false })));
+        turn.notes = payload.notes;
+      }
+    }
+  } else {
+    const sent = turns.map(({ role, content }) => ({ role, content }));
+    if (s.system) sent.unshift({ role: "system", content: s.system });
+    const response = await post("/v1/chat/completions", {
+      model, messages: sent, temperature: s.temperature, max_tokens: s.max_tokens, stream: true,
+    });
+    for await (const { data } of events(response)) {
+      if (data === "[DONE]") break;
+      turn.content += JSON.parse(data).choices[0].delta.content || "";
+      body.textContent = turn.content;
+    }
+  }
+  return turn;
+}
+
+async function run(question, replaceFrom) {
   status.textContent = "";
-  bubble("user", text);
-  const answer = bubble("assistant", "");
-  const body = answer.querySelector(".body");
+  const item = bubble({ role: "assistant", content: "", model: settings.model.value });
   controller = new AbortController();
   document.getElementById("stop").disabled = false;
   document.getElementById("send").disabled = true;
-  const kb = settings.kb.value;
-  const model = settings.model.value;
-  const temperature = Number(settings.temperature.value);
-  const maxTokens = Number(settings.max_tokens.value);
+  let turn = null;
   try {
-    if (kb) {
-      const response = await post(`/api/v1/kb/${kb}/ask`, {
-        query: text, model, temperature, max_tokens: maxTokens, stream: true,
-      });
-      for await (const { event, data } of events(response)) {
-        const payload = JSON.parse(data);
-        if (event === "token") body.textContent += payload.text;
-        else if (event === "error") throw new Error(payload.message);
-        else if (event === "done") {
-          body.textContent = payload.answer;
-          showSources(answer, payload);
-        }
-      }
-    } else {
-      messages.push({ role: "user", content: text });
-      const response = await post("/v1/chat/completions", {
-        model, messages, temperature, max_tokens: maxTokens, stream: true,
-      });
-      for await (const { data } of events(response)) {
-        if (data === "[DONE]") break;
-        const delta = JSON.parse(data).choices[0].delta.content || "";
-        body.textContent += delta;
-      }
-      messages.push({ role: "assistant", content: body.textContent });
-    }
+    turn = await generate(question, item);
   } catch (error) {
     if (error.name === "AbortError") {
-      body.textContent += " [stopped]";
-      if (!kb) messages.push({ role: "assistant", content: body.textContent });
+      turn = { role: "assistant", content: `${item.querySelector(".body").textContent} [stopped]`, model: settings.model.value };
     } else {
       status.textContent = error.message;
-      if (!body.textContent) answer.remove();
-      if (!kb) messages.pop();
+      item.remove();
     }
   } finally {
     controller = null;
     document.getElementById("stop").disabled = true;
     document.getElementById("send").disabled = false;
   }
+  return turn;
+}
+
+async function send(text) {
+  const user = { role: "user", content: text };
+  turns.push(user);
+  bubble(user);
+  const turn = await run(text);
+  if (turn) turns.push(turn);
+  render();
+  await keep(turn ? [user, turn] : [user]);
+}
+
+async function regenerate() {
+  if (controller || !turns.length || turns[turns.length - 1].role !== "assistant") return;
+  const position = turns.length - 1;
+  turns.pop();
+  render();
+  const question = [...turns].reverse().find((t) => t.role === "user");
+  const turn = await run(question ? question.content : "");
+  if (!turn) return;
+  turns.push(turn);
+  render();
+  await keep([turn], position);
+}
+
+// -- wiring -------------------------------------------------------------------------
+function kbChanged() {
+  const withKb = Boolean(settings.kb.value);
+  document.querySelectorAll("[data-kb-only]").forEach((field) => { field.hidden = !withKb; });
+  // Grounded answers default to greedy decoding; plain chat to some variety.
+  if (withKb && settings.temperature.value === "0.7") settings.temperature.value = "0";
+  if (!withKb && settings.temperature.value === "0") settings.temperature.value = "0.7";
 }
 
 document.getElementById("chat-form").addEventListener("submit", (event) => {
@@ -161,7 +343,9 @@ input.addEventListener("keydown", (event) => {
   }
 });
 document.getElementById("stop").addEventListener("click", () => controller && controller.abort());
-document.getElementById("clear").addEventListener("click", () => {
-  messages.length = 0;
-  list.replaceChildren();
-});
+document.getElementById("new-conversation").addEventListener("click", startNew);
+document.getElementById("conversation-filter").addEventListener("input", () => loadList());
+settings.kb.addEventListener("change", kbChanged);
+kbChanged();
+const wanted = new URLSearchParams(location.search).get("c");
+if (wanted) openConversation(wanted); else loadList();

@@ -162,6 +162,10 @@ async function search(form) {
       item.append(el("strong", `${hit.document}, ${pages}`));
       item.append(el("div", `dense ${score(hit.dense_score)} · keyword ${score(hit.keyword_score)} · fused ${score(hit.fused_score)} · rerank ${score(hit.rerank_score)}`, "muted"));
       item.append(el("p", hit.text.slice(0, 400)));
+      const open = el("button", "Show on the page", "secondary small");
+      open.type = "button";
+      open.addEventListener("click", () => sourceViewer.open(form.dataset.kb, hit));
+      item.append(open);
       list.append(item);
     }
     hits.append(list, el("p", `${Math.round(result.latency_ms)} ms`, "muted"));

@@ -1,0 +1,1 @@
+"""Chat conversations kept in the metadata store (the web UI's chat history)."""
