@@ -147,9 +147,29 @@ def test_a_batch_of_real_pdfs_each_succeeds_or_fails_alone(server: LiveServer) -
     finished_job(server, retried.json()["job_id"])
     assert documents(server, kb["id"])["libreoffice-writer-password.pdf"]["status"] == "indexed"
 
-    # deleting a document takes its vectors and rows, and nothing else
+    # a hit opens on its page: the image, and the passage's boxes from the text layer
     four = docs["pdflatex-4-pages.pdf"]
     before = search(server, kb["id"], "Hello here is some text without a meaning")
+    hit = next(h for h in before if h["document_id"] == four["id"])
+    view = page_view(server, kb["id"], hit)
+    assert view["source"] == "text layer" and view["boxes"], view
+    assert all(0 <= b[0] < b[2] <= 1 and 0 <= b[1] < b[3] <= 1 for b in view["boxes"])
+    assert view["width"] == pytest.approx(595.3, abs=1)
+    image = httpx.get(f"{server.url}{view['image_url']}", timeout=60)
+    assert image.headers["content-type"] == "image/png" and image.content[:4] == b"\x89PNG"
+    notes = docs["notes.md"]
+    text_view = api(server, "GET", f"/kb/{kb['id']}/documents/{notes['id']}/pages/1").json()
+    assert text_view["source"] == "text" and text_view["image_url"] is None
+    for bad, code in (("/pages/9", 404), ("/pages/0", 422), ("/pages/1?chunk_id=nope", 404)):
+        response = api(server, "GET", f"/kb/{kb['id']}/documents/{four['id']}{bad}")
+        assert response.status_code == code, (bad, response.text)
+    failed = docs["truncated.pdf"]
+    response = api(server, "GET", f"/kb/{kb['id']}/documents/{failed['id']}/pages/1")
+    assert (
+        response.status_code == 422 and "once it is indexed" in response.json()["error"]["message"]
+    )
+
+    # deleting a document takes its vectors and rows, and nothing else
     assert any(h["document_id"] == four["id"] for h in before)
     assert api(server, "DELETE", f"/kb/{kb['id']}/documents/{four['id']}").status_code == 204
     after = search(server, kb["id"], "Hello here is some text without a meaning")
@@ -167,6 +187,15 @@ def test_a_scanned_page_comes_out_through_ocr(server: LiveServer) -> None:
     assert doc["status"] == "indexed" and doc["ocr_pages"] == 1, doc
     hits = search(server, kb["id"], "Beautiful is better than ugly")
     assert hits and "beautiful" in hits[0]["text"].lower()
+    view = page_view(server, kb["id"], hits[0])  # boxes come from OCR lines on a scan
+    assert view["source"] == "ocr" and view["boxes"], view
+
+
+def page_view(server: LiveServer, kb: str, hit: dict) -> dict:
+    path = f"/kb/{kb}/documents/{hit['document_id']}/pages/{hit['page_start']}"
+    response = api(server, "GET", f"{path}?chunk_id={hit['chunk_id']}")
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 def test_korean_text_is_findable_through_the_keyword_index(server: LiveServer) -> None:
