@@ -38,8 +38,23 @@ def test_start_watch_cancel_and_resume_from_the_jobs_page(page: Page, tmp_path) 
     long_job.get_by_role("button", name="Cancel").click()
     expect(long_job.locator(".status")).to_have_text("cancelled", timeout=120_000)
 
-    long_job.get_by_role("button", name="Log").click()
+    long_job.get_by_role("button", name="Details").click()
     expect(page.locator("#log-lines")).to_contain_text("resuming at step")
+    expect(page.locator("#detail-facts")).to_contain_text("Attempt")
+    expect(page.locator("#detail-config")).to_contain_text('"steps": 200')
+
+    page.get_by_label("Status").select_option("succeeded")
+    rows = page.locator("#jobs-table tbody tr")
+    expect(rows).to_have_count(1)
+    page.get_by_label("Kind").select_option("rag.ingest")
+    expect(page.locator("#empty")).to_be_visible()
+    page.get_by_label("Kind").select_option("system.benchmark")
+    expect(rows).to_have_count(1)
+    rows.first.get_by_role("button", name="Delete").click()
+    expect(page.locator("#toast")).to_contain_text("deleted")
+    page.get_by_label("Status").select_option("")
+    expect(rows).to_have_count(1)  # the cancelled one is left
+    expect(rows.first.locator(".status")).to_have_text("cancelled")
 
 
 def test_errors_show_the_server_message(page: Page) -> None:

@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections import deque
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aift.errors import Conflict, InvalidInput, ServiceUnavailable
@@ -121,6 +122,17 @@ class JobService:
         self.store.cancel(job_id)
         log.info("job %s: cancel requested", job_id)
         return self.get(job_id)
+
+    def delete(self, job_id: str) -> None:
+        """Forget a finished job and its log. What it produced (models, documents,
+        datasets) stays: delete those where they are listed."""
+        info = self.get(job_id)
+        if not info.status.is_terminal or not self.store.delete(job_id):
+            raise Conflict(
+                f"Job {job_id} is {info.status.value}; cancel it first, then delete it."
+            )
+        if info.log_path:
+            Path(info.log_path).unlink(missing_ok=True)
 
     def resume(self, job_id: str) -> JobInfo:
         """Queue an interrupted, cancelled or failed job again, continuing its checkpoints."""

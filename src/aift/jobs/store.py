@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from aift.errors import NotFound
-from aift.jobs.schemas import JobInfo, JobList, JobStatus
+from aift.jobs.schemas import TERMINAL_STATUSES, JobInfo, JobList, JobStatus
 from aift.store import Database, rows_changed, utcnow
 from aift.store.tables import JobRow
 
@@ -193,6 +193,16 @@ class JobStore:
             self._update(
                 job_id, RUNNING, cancel_requested=True, message="stopping…", updated_at=now
             )
+
+    def delete(self, job_id: str) -> bool:
+        """Remove a finished job's row; False when it is not finished (or gone)."""
+        terminal = [s.value for s in TERMINAL_STATUSES]
+        with self.db.session() as session:
+            result = session.execute(
+                delete(JobRow).where(JobRow.id == job_id, JobRow.status.in_(terminal))
+            )
+            session.commit()
+            return rows_changed(result) == 1
 
     def requeue(self, job_id: str, from_status: JobStatus) -> bool:
         """`from_status` → queued again, continuing from the job's checkpoints."""

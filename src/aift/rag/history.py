@@ -28,12 +28,25 @@ class SearchHistory:
             session.commit()
         return entry_id
 
-    def list(self, kb_id: str | None = None, limit: int = 50) -> list[HistoryEntry]:
+    def list(
+        self,
+        kb_id: str | None = None,
+        limit: int = 50,
+        *,
+        kind: str | None = None,
+        query: str | None = None,
+        offset: int = 0,
+    ) -> list[HistoryEntry]:
+        """Newest first; filtered by knowledge base, kind (search | ask) and query text."""
         with self.db.session() as session:
-            query = select(SearchHistoryRow).order_by(SearchHistoryRow.created_at.desc())
+            statement = select(SearchHistoryRow).order_by(SearchHistoryRow.created_at.desc())
             if kb_id:
-                query = query.where(SearchHistoryRow.kb_id == kb_id)
-            rows = session.scalars(query.limit(limit)).all()
+                statement = statement.where(SearchHistoryRow.kb_id == kb_id)
+            if kind:
+                statement = statement.where(SearchHistoryRow.kind == kind)
+            if query:
+                statement = statement.where(SearchHistoryRow.query.ilike(f"%{query}%"))
+            rows = session.scalars(statement.limit(limit).offset(offset)).all()
             return [HistoryEntry.model_validate(r) for r in rows]
 
     def get(self, entry_id: str) -> HistoryEntry:

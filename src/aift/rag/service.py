@@ -109,10 +109,18 @@ class KnowledgeService:
                 return AskResponse.model_validate(item["data"])
         raise RuntimeError("the answer stream ended without a result")
 
-    def history_of(self, kb_ref: str | None = None, limit: int = 50) -> list[HistoryEntry]:
-        """Recent searches and questions, of one knowledge base or all."""
+    def history_of(
+        self,
+        kb_ref: str | None = None,
+        limit: int = 50,
+        *,
+        kind: str | None = None,
+        query: str | None = None,
+        offset: int = 0,
+    ) -> list[HistoryEntry]:
+        """Recent searches and questions, of one knowledge base or all, optionally filtered."""
         kb_id = self.store.kb_row(kb_ref).id if kb_ref else None
-        return self.history.list(kb_id, limit)
+        return self.history.list(kb_id, limit, kind=kind, query=query, offset=offset)
 
     # knowledge bases -------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_jobs
@@ -71,3 +71,10 @@ async def job_log(
 ) -> dict:
     """The last lines of the job's log."""
     return {"id": job_id, "lines": await run_in_threadpool(jobs.log_tail, job_id, lines)}
+
+
+@router.delete("/{job_id}", status_code=204)
+async def delete_job(job_id: str, jobs: JobService = Depends(get_jobs)) -> Response:
+    """Forget a finished job and its log; what it produced stays."""
+    await run_in_threadpool(jobs.delete, job_id)
+    return Response(status_code=204)

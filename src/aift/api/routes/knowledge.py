@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 from fastapi import (
     APIRouter,
@@ -210,10 +211,16 @@ history_router = APIRouter(prefix="/api/v1/history", tags=["search history"])
 @history_router.get("", response_model=list[HistoryEntry])
 async def list_history(
     kb: str | None = Query(None, description="Only this knowledge base (id or name)."),
+    kind: Literal["search", "ask"] | None = Query(None, description="Searches or questions."),
+    q: str | None = Query(None, max_length=200, description="Only queries containing this."),
     limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
     runtime: Runtime = Depends(get_runtime),
 ) -> list[HistoryEntry]:
-    return await run_in_threadpool(runtime.knowledge.history_of, kb, limit)
+    """Searches and questions, newest first."""
+    return await run_in_threadpool(
+        partial(runtime.knowledge.history_of, kb, limit, kind=kind, query=q, offset=offset)
+    )
 
 
 @history_router.get("/{entry_id}", response_model=HistoryEntry)

@@ -15,6 +15,7 @@ from aift.api.middleware import API_KEY_COOKIE, keys_match
 from aift.errors import AiftError
 from aift.inference.engines import engines
 from aift.inference.manager import SERVABLE_KINDS
+from aift.jobs.kinds import all_kinds
 from aift.models.schemas import ModelKind, Purpose
 from aift.monitoring.units import human_size
 from aift.training.schemas import TrainingConfig
@@ -246,7 +247,13 @@ async def training_run_page(request: Request, job_id: str) -> HTMLResponse:
 
 @router.get("/jobs", response_class=HTMLResponse)
 def jobs_page(request: Request) -> HTMLResponse:
-    return _render(request, "jobs.html", page="jobs")
+    return _render(request, "jobs.html", page="jobs", kinds=sorted(k.name for k in all_kinds()))
+
+
+@router.get("/history", response_class=HTMLResponse)
+async def history_page(request: Request) -> HTMLResponse:
+    kbs = await run_in_threadpool(get_runtime(request).knowledge.list)
+    return _render(request, "history.html", page="history", kbs=kbs)
 
 
 @router.get("/login", response_class=HTMLResponse)

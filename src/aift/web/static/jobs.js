@@ -1,14 +1,23 @@
-// Jobs page: list from the REST API, live progress over one WebSocket per active job.
+// Jobs page: the list from the REST API (filters by status and kind, paging), live
+// progress over one WebSocket per active job, details with log, cancel/resume/delete.
 "use strict";
 
 const sockets = new Map();
 const TERMINAL = new Set(["succeeded", "failed", "cancelled", "interrupted"]);
+const PAGE = 50;
+let shown = PAGE;
+let detailId = null;
 
 function cell(text, cls) {
-  const td = document.createElement("td");
-  if (cls) td.className = cls;
-  td.textContent = text;
-  return td;
+  return el("td", text, cls);
+}
+
+function button(label, onClick, cls, name) {
+  const b = el("button", label, cls);
+  b.type = "button";
+  if (name) b.setAttribute("aria-label", name);
+  b.addEventListener("click", onClick);
+  return b;
 }
 
 function renderRow(job) {
@@ -18,39 +27,41 @@ function renderRow(job) {
     row.dataset.jobId = job.id;
   }
   row.replaceChildren();
-  const idCell = document.createElement("td");
-  const code = document.createElement("code");
-  code.className = "id";
-  code.textContent = job.id.slice(0, 8);
-  idCell.append(code, document.createTextNode(" " + (job.title || "")));
+  const idCell = el("td");
+  idCell.append(el("code", job.id.slice(0, 8), "id"), document.createTextNode(" "));
+  if (job.kind === "training.run") {
+    const link = el("a", job.title || "training run");
+    link.href = `/training/${job.id}`;
+    idCell.append(link);
+  } else {
+    idCell.append(document.createTextNode(job.title || ""));
+  }
   row.append(idCell, cell(job.kind));
   row.append(cell(job.status, `status status-${job.status}`));
-  const progressCell = document.createElement("td");
+  const progressCell = el("td");
   const bar = document.createElement("progress");
   bar.max = 1;
   bar.value = job.progress;
+  bar.setAttribute("aria-label", `Progress of job ${job.id.slice(0, 8)}`);
   progressCell.append(bar, document.createTextNode(` ${Math.round(job.progress * 100)}%`));
   row.append(progressCell);
   row.append(cell(job.error || job.message || ""));
   row.append(cell(new Date(job.created_at).toLocaleString()));
-  const actions = document.createElement("td");
+  const actions = el("td", undefined, "actions");
+  const short = job.id.slice(0, 8);
   if (!TERMINAL.has(job.status)) {
-    actions.append(button("Cancel", () => act(job.id, "cancel")));
+    actions.append(button("Cancel", () => act(job.id, "cancel"), undefined, `Cancel job ${short}`));
   } else if (job.resumable && job.status !== "succeeded") {
-    actions.append(button("Resume", () => act(job.id, "resume")));
+    actions.append(button("Resume", () => act(job.id, "resume"), undefined, `Resume job ${short}`));
   }
-  actions.append(button("Log", () => showLog(job.id), "secondary"));
+  actions.append(button("Details", () => showDetail(job.id), "secondary", `Details of job ${short}`));
+  if (TERMINAL.has(job.status)) {
+    actions.append(button("Delete", () => remove(job.id), "secondary", `Delete job ${short}`));
+  }
   row.append(actions);
   row.dataset.status = job.status;
+  if (detailId === job.id) fillDetail(job);
   return row;
-}
-
-function button(label, onClick, cls) {
-  const b = document.createElement("button");
-  b.textContent = label;
-  if (cls) b.className = cls;
-  b.addEventListener("click", onClick);
-  return b;
 }
 
 async function act(jobId, action) {
@@ -64,11 +75,52 @@ async function act(jobId, action) {
   }
 }
 
-async function showLog(jobId) {
-  const body = await api(`/api/v1/jobs/${jobId}/log?lines=200`);
-  document.getElementById("log-panel").hidden = false;
-  document.getElementById("log-job").textContent = jobId.slice(0, 8);
-  document.getElementById("log-lines").textContent = body.lines.join("\n") || "(empty)";
+async function remove(jobId) {
+  try {
+    await api(`/api/v1/jobs/${jobId}`, { method: "DELETE" });
+    document.querySelector(`tr[data-job-id="${jobId}"]`)?.remove();
+    if (detailId === jobId) document.getElementById("detail-panel").hidden = true;
+    toast(`Job ${jobId.slice(0, 8)} deleted.`);
+  } catch (err) {
+    toast(err.message);
+  }
+}
+
+function fillDetail(job) {
+  document.getElementById("detail-job").textContent = `${job.id.slice(0, 8)} · ${job.title}`;
+  const facts = document.getElementById("detail-facts");
+  facts.replaceChildren();
+  const add = (key, value) => {
+    if (value === null || value === undefined || value === "") return;
+    facts.append(el("dt", key), el("dd", String(value)));
+  };
+  add("Status", job.status);
+  add("Attempt", job.attempt);
+  add("Created", new Date(job.created_at).toLocaleString());
+  add("Started", job.started_at && new Date(job.started_at).toLocaleString());
+  add("Finished", job.finished_at && new Date(job.finished_at).toLocaleString());
+  add("Error", job.error);
+  add("Worker", job.worker_host && `${job.worker_host} (pid ${job.worker_pid})`);
+  document.getElementById("detail-config").textContent = JSON.stringify(job.config, null, 2);
+  document.getElementById("detail-result-box").hidden = !job.result;
+  document.getElementById("detail-result").textContent = JSON.stringify(job.result, null, 2);
+}
+
+async function showDetail(jobId) {
+  try {
+    const [job, log] = await Promise.all([
+      api(`/api/v1/jobs/${jobId}`),
+      api(`/api/v1/jobs/${jobId}/log?lines=200`),
+    ]);
+    detailId = jobId;
+    fillDetail(job);
+    document.getElementById("log-lines").textContent = log.lines.join("\n") || "(empty)";
+    const panel = document.getElementById("detail-panel");
+    panel.hidden = false;
+    panel.scrollIntoView({ block: "nearest" });
+  } catch (err) {
+    toast(err.message);
+  }
 }
 
 function watch(job) {
@@ -78,23 +130,32 @@ function watch(job) {
   socket.onmessage = async (event) => {
     const data = JSON.parse(event.data);
     if (data.type !== "job") return;
-    const fresh = await api(`/api/v1/jobs/${job.id}`);
-    renderRow(fresh);
+    renderRow(await api(`/api/v1/jobs/${job.id}`));
   };
   socket.onclose = () => sockets.delete(job.id);
 }
 
 async function load() {
+  const params = new URLSearchParams({ limit: String(shown) });
   const status = document.getElementById("status-filter").value;
-  const query = status ? `?status=${status}` : "";
-  const list = await api(`/api/v1/jobs${query}`);
-  const tbody = document.querySelector("#jobs-table tbody");
-  tbody.replaceChildren(...list.items.map(renderRow));
-  document.getElementById("empty").hidden = list.items.length > 0;
-  list.items.forEach(watch);
+  const kind = document.getElementById("kind-filter").value;
+  if (status) params.set("status", status);
+  if (kind) params.set("kind", kind);
+  try {
+    const list = await api(`/api/v1/jobs?${params}`);
+    const tbody = document.querySelector("#jobs-table tbody");
+    tbody.replaceChildren(...list.items.map(renderRow));
+    document.getElementById("empty").hidden = list.items.length > 0;
+    document.getElementById("more").hidden = list.total <= list.items.length;
+    list.items.forEach(watch);
+  } catch (err) {
+    toast(err.message);
+  }
 }
 
-document.getElementById("status-filter").addEventListener("change", load);
+document.getElementById("status-filter").addEventListener("change", () => { shown = PAGE; load(); });
+document.getElementById("kind-filter").addEventListener("change", () => { shown = PAGE; load(); });
+document.getElementById("more").addEventListener("click", () => { shown += PAGE; load(); });
 document.getElementById("benchmark-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = new FormData(event.target);
