@@ -85,6 +85,24 @@ def test_create_upload_unlock_and_search(page: Page, tmp_path: Path) -> None:
     assert dialog.locator("#source-marks .mark").count() >= 1
     page.keyboard.press("Escape")
 
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        '{"question": "Where do herring gulls nest?", "document": "gulls.txt"}\n'
+        '{"question": "Beautiful is better than ugly", "document": "scan.pdf", "page": 1}\n'
+        '{"question": "What does the cafeteria serve?", "answer": "no such text anywhere"}\n'
+    )
+    page.set_input_files("#eval-file", str(questions))
+    page.get_by_role("button", name="Evaluate").click()
+    table = page.locator("#eval-table")
+    expect(table).to_contain_text("not in top 10", timeout=120_000)
+    expect(page.locator("#eval-result")).to_contain_text("recall@10")
+    ranks = table.locator("tbody tr td:nth-child(3)").all_inner_texts()
+    assert ranks[:2] == ["1", "1"] and ranks[2] == "not in top 10", ranks
+    questions.write_text('{"question": "no target given"}\n')
+    page.set_input_files("#eval-file", str(questions))
+    page.get_by_role("button", name="Evaluate").click()
+    expect(page.locator("#eval-status")).to_contain_text("row 1", timeout=60_000)
+
     page.goto("/history")  # the search is in the history, with its hits, until deleted
     entry = page.locator("#history-table tbody tr").first
     expect(page.locator("#history-table")).to_contain_text("where do gulls nest")

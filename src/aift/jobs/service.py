@@ -128,9 +128,7 @@ class JobService:
         datasets) stays: delete those where they are listed."""
         info = self.get(job_id)
         if not info.status.is_terminal or not self.store.delete(job_id):
-            raise Conflict(
-                f"Job {job_id} is {info.status.value}; cancel it first, then delete it."
-            )
+            raise Conflict(f"Job {job_id} is {info.status.value}; cancel it first, then delete it.")
         if info.log_path:
             Path(info.log_path).unlink(missing_ok=True)
 

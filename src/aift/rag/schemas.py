@@ -281,3 +281,45 @@ class PageView(BaseModel):
         description="left, top, right, bottom of each highlighted line, as page fractions.",
     )
     source: str = Field(..., description="'text layer', 'ocr', or 'text' (a text file).")
+
+
+# retrieval evaluation of a knowledge base --------------------------------------------
+MAX_EVAL_QUESTIONS = 200
+
+
+class EvalQuestion(BaseModel):
+    """One row of an evaluation file: a question and where its answer is."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    question: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
+    document: str | None = Field(None, description="File name of the relevant document.")
+    page: int | None = Field(None, ge=1, description="Page of the answer in that document.")
+    answer: str | None = Field(None, description="Text the relevant chunk contains.")
+
+    @model_validator(mode="after")
+    def _has_target(self) -> EvalQuestion:
+        if not self.document and not self.answer:
+            raise ValueError("give the relevant document (and page) or the answer text")
+        return self
+
+
+class EvalRow(BaseModel):
+    """How one question fared: the rank of the first relevant hit (null: not in the top)."""
+
+    question: str
+    expected: str
+    rank: int | None
+    top_document: str | None
+    top_page: int | None
+
+
+class KbEvaluation(BaseModel):
+    knowledge_base: str
+    questions: int
+    mode: str
+    reranked: bool
+    metrics: dict[str, float] = Field(..., description="recall@1/5/10, MRR@10, nDCG@10.")
+    rows: list[EvalRow]
+    notes: list[str] = Field(default_factory=list)
+    seconds: float

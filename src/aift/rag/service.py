@@ -23,6 +23,7 @@ from aift.rag.answering import Answerer, PreparedAnswer
 from aift.rag.history import SearchHistory
 from aift.rag.index import collection_name
 from aift.rag.ingest import pages_file, password_file
+from aift.rag.kb_evaluation import evaluate_kb, load_questions
 from aift.rag.page_views import PageViews, views_folder
 from aift.rag.rerank import Rerankers
 from aift.rag.retrieval import Retriever
@@ -33,6 +34,7 @@ from aift.rag.schemas import (
     DocumentStatus,
     HistoryEntry,
     IngestJobConfig,
+    KbEvaluation,
     KnowledgeBaseCreate,
     KnowledgeBaseInfo,
     PageView,
@@ -92,6 +94,14 @@ class KnowledgeService:
     ) -> SearchResponse:
         """The best chunks of a knowledge base, every score shown (see rag/retrieval.py)."""
         return self.retriever.search(kb_ref, request, record=record)
+
+    def evaluate(
+        self, kb_ref: str, questions_file: Path, name: str, settings: SearchRequest
+    ) -> KbEvaluation:
+        """Retrieval quality of this knowledge base on a file of questions (see
+        rag/kb_evaluation.py); the searches are not written to the history."""
+        questions = load_questions(questions_file, name)
+        return evaluate_kb(lambda r: self.search(kb_ref, r), questions, settings)
 
     def prepare_answer(self, kb_ref: str, request: AskRequest) -> PreparedAnswer:
         """Check and search for a question before its answer streams (user errors here)."""

@@ -33,6 +33,7 @@ from aift.rag.schemas import (
     AskResponse,
     DocumentInfo,
     HistoryEntry,
+    KbEvaluation,
     KnowledgeBaseCreate,
     KnowledgeBaseInfo,
     PageView,
@@ -166,6 +167,29 @@ async def retry_document(
 ) -> DocumentInfo:
     """Ingest a failed document again, e.g. with the password of an encrypted PDF."""
     return await run_in_threadpool(runtime.knowledge.retry, kb, doc_id, password)
+
+
+@router.post("/{kb}/evaluate", response_model=KbEvaluation)
+async def evaluate_retrieval(
+    kb: str,
+    request: Request,
+    file: UploadFile = File(
+        ..., description="JSONL, JSON or CSV: question, document, page, answer."
+    ),
+    mode: Literal["hybrid", "dense", "keywords"] = Form("hybrid"),
+    rerank: bool = Form(True),
+) -> KbEvaluation:
+    """Search each question of the file (at most 200) and report recall@k, MRR and nDCG
+    with the rank of each question's first relevant chunk."""
+    runtime: Runtime = get_runtime(request)
+    await run_in_threadpool(runtime.knowledge.get, kb)
+    saved = await save_upload(file, runtime.workspace.temp_uploads, 5 * 1024 * 1024)
+    try:
+        settings = SearchRequest(query="-", mode=mode, rerank=rerank)
+        name = file.filename or "questions.jsonl"
+        return await run_in_threadpool(runtime.knowledge.evaluate, kb, saved, name, settings)
+    finally:
+        saved.unlink(missing_ok=True)
 
 
 @router.post("/{kb}/reindex", response_model=JobInfo, status_code=202)

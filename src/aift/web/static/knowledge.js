@@ -108,8 +108,50 @@ document.addEventListener("submit", async (event) => {
   } else if (form.id === "search") {
     event.preventDefault();
     await search(form);
+  } else if (form.id === "evaluate") {
+    event.preventDefault();
+    await evaluate(form);
   }
 });
+
+// Retrieval evaluation: upload the question file, show the metrics and every question.
+async function evaluate(form) {
+  const status = document.getElementById("eval-status");
+  const target = document.getElementById("eval-result");
+  status.textContent = "";
+  target.replaceChildren(el("p", "evaluating… (about a tenth of a second per question)", "muted"));
+  const body = new FormData();
+  body.append("file", form.file.files[0]);
+  body.append("mode", form.mode.value);
+  body.append("rerank", form.rerank.checked ? "true" : "false");
+  try {
+    const response = await fetch(`/api/v1/kb/${form.dataset.kb}/evaluate`, { method: "POST", body, credentials: "same-origin" });
+    const result = await response.json();
+    if (!response.ok) throw new Error(result.error ? result.error.message : response.statusText);
+    const summary = el("dl", undefined, "stats");
+    for (const [name, value] of Object.entries(result.metrics)) {
+      summary.append(el("dt", name), el("dd", value.toFixed(3)));
+    }
+    const table = el("table");
+    table.id = "eval-table";
+    const head = el("tr");
+    ["Question", "Expected", "Rank", "Top hit"].forEach((h) => { const th = el("th", h); th.scope = "col"; head.append(th); });
+    table.append(el("thead"), el("tbody"));
+    table.tHead.append(head);
+    for (const row of result.rows) {
+      const tr = el("tr", undefined, row.rank === 1 ? "" : "miss");
+      tr.append(el("td", row.question), el("td", row.expected),
+        el("td", row.rank === null ? "not in top 10" : String(row.rank)),
+        el("td", row.top_document ? `${row.top_document}, p. ${row.top_page}` : "–"));
+      table.tBodies[0].append(tr);
+    }
+    const about = `${result.questions} questions · ${result.mode}${result.reranked ? " + re-rank" : ""} · ${result.seconds.toFixed(1)} s`;
+    target.replaceChildren(el("p", about, "muted"), summary, table, ...result.notes.map((n) => el("p", n, "muted")));
+  } catch (error) {
+    target.replaceChildren();
+    status.textContent = error.message;
+  }
+}
 
 async function act(kb, call) {
   try {
