@@ -3,6 +3,7 @@ web UI without Node.js: templates, our scripts, the npm-built vendor files, migr
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,6 +15,11 @@ from tests.conftest import REPO
 def test_the_wheel_contains_the_built_front_end(tmp_path: Path) -> None:
     vendor = REPO / "src" / "aift" / "web" / "static" / "vendor"
     assert (vendor / "htmx.min.js").exists(), "make setup builds the vendor files first"
+    source = tmp_path / "source"  # built from a copy: no build/ or egg-info in the checkout
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules")
+    shutil.copytree(REPO / "src", source / "src", ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     done = subprocess.run(
         [
             sys.executable,
@@ -24,7 +30,7 @@ def test_the_wheel_contains_the_built_front_end(tmp_path: Path) -> None:
             "--no-build-isolation",
             "--wheel-dir",
             str(tmp_path),
-            str(REPO),
+            str(source),
         ],
         capture_output=True,
         text=True,
