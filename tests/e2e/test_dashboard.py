@@ -46,10 +46,43 @@ def test_no_serious_accessibility_violations(page: Page, path: str) -> None:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_the_dashboard_fits_a_laptop_and_a_phone(page: Page, width: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_fits_a_laptop_and_a_phone(
+    page: Page, path: str, width: int, tmp_path: Path
+) -> None:
     page.set_viewport_size({"width": width, "height": 800})
-    page.goto("/")
-    expect(page.get_by_role("heading", name="Machine")).to_be_visible()
+    page.goto(path)
+    expect(page.locator("h1")).to_be_visible()
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at {width}px"
-    page.screenshot(path=str(tmp_path / f"dashboard-{width}.png"), full_page=True)
+    assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
+    name = path.strip("/") or "dashboard"
+    page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
+
+
+# Every visible control takes the keyboard focus and shows it (after a Tab, as a keyboard
+# user would), so every action is reachable without a mouse.
+UNFOCUSABLE = """() => {
+  const selector = "a[href], button, input, select, textarea, summary";
+  const controls = [...document.querySelectorAll(selector)]
+    .filter((el) => el.offsetParent !== null && !el.disabled);
+  const bad = [];
+  for (const el of controls) {
+    el.focus();
+    const style = getComputedStyle(el);
+    const html = el.outerHTML.slice(0, 80);
+    if (document.activeElement !== el || el.tabIndex < 0) bad.push(`not focusable: ${html}`);
+    else if (!el.matches(":focus-visible") || style.outlineStyle === "none") {
+      bad.push(`no visible focus: ${html}`);
+    }
+  }
+  return [controls.length, bad];
+}"""
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_control_is_reachable_by_keyboard_with_visible_focus(page: Page, path: str) -> None:
+    page.goto(path)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    count, bad = page.evaluate(UNFOCUSABLE)
+    assert count > 3 and not bad, bad

@@ -42,6 +42,8 @@ def test_validate_add_preview_and_delete(page: Page, tmp_path: Path) -> None:
     row.get_by_role("link", name="sums").click()
     expect(page.locator("h1")).to_have_text("sums")
     expect(page.locator("pre").first).to_contain_text("What is 0 + 0?")
+    if AXE.exists():
+        assert not serious_violations(page), serious_violations(page)
     page.goto("/datasets")
     page.locator('tr[data-dataset="sums"]').get_by_role("button", name="Delete").click()
     expect(page.locator("#datasets")).to_contain_text("No datasets yet.", timeout=60_000)

@@ -89,8 +89,8 @@ const sourceViewer = {
         ? `Page ${view.page} of ${view.pages}: the passage is highlighted (${view.source}).`
         : `Page ${view.page} of ${view.pages}: the passage could not be located on the image.`;
       figure.hidden = false;
-      if (view.boxes.length) {
-        image.onload = () => marks.firstChild && marks.firstChild.scrollIntoView({ block: "center" });
+      if (view.boxes.length) {  // the passage in view inside the figure, the header stays
+        image.onload = () => { figure.scrollTop = Math.max(0, marks.firstChild.offsetTop - 40); };
       }
     } catch (err) {
       figure.hidden = true;

@@ -10,13 +10,15 @@ let status = panel.dataset.status;
 let lastStep = -1;
 let socket = null;
 
-function chart(target, series) {
+function chart(target, series, format) {
   const width = Math.max(280, document.getElementById(target).clientWidth || 480);
+  const y = { size: 70 };
+  if (format) y.values = (u, values) => values.map(format);
   return new uPlot(
     {
       width, height: 220,
       scales: { x: { time: false } },
-      axes: [{ label: "step" }, { size: 70 }],
+      axes: [{ label: "step" }, y],
       series: [{ label: "step" }, ...series],
     },
     [[]].concat(series.map(() => [])),
@@ -28,7 +30,11 @@ const lossChart = chart("loss-chart", [
   { label: "loss", stroke: "#2563eb", width: 2, spanGaps: true },
   { label: "val loss", stroke: "#b45309", width: 2, spanGaps: true, points: { size: 6 } },
 ]);
-const lrChart = chart("lr-chart", [{ label: "lr", stroke: "#15803d", width: 2, spanGaps: true }]);
+const lrChart = chart(
+  "lr-chart",
+  [{ label: "lr", stroke: "#15803d", width: 2, spanGaps: true }],
+  (v) => (v === 0 ? "0" : v.toExponential(1)),
+);
 
 function addPoints(points) {
   points.forEach((p) => {
@@ -64,7 +70,9 @@ async function loadCurve() {
 async function loadLog() {
   try {
     const body = await api(`/api/v1/jobs/${jobId}/log?lines=40`);
-    document.getElementById("run-log").textContent = body.lines.join("\n") || "(empty)";
+    const log = document.getElementById("run-log");
+    log.textContent = body.lines.join("\n") || "(empty)";
+    log.scrollTop = log.scrollHeight;  // the newest lines in view
   } catch (err) {
     document.getElementById("run-log").textContent = err.message;
   }
