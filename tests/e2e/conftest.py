@@ -31,8 +31,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     server.stop()
 
 
-@pytest.fixture
-def page(live: LiveServer):  # noqa: ANN201
+@pytest.fixture(scope="module")
+def browser():  # noqa: ANN201
+    """One Chromium per test module (each test gets its own context: no shared state)."""
     if CHROMIUM is None:
         pytest.fail("Debian's chromium is required for the browser tests: apt-get install chromium")
     from playwright.sync_api import sync_playwright
@@ -41,10 +42,15 @@ def page(live: LiveServer):  # noqa: ANN201
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
-        context = browser.new_context(base_url=live.url)
-        page = context.new_page()
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser, live: LiveServer):  # noqa: ANN001, ANN201
+    context = browser.new_context(base_url=live.url)
+    yield context.new_page()
+    context.close()
 
 
 def serious_violations(page: Page) -> list[str]:
