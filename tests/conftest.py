@@ -38,6 +38,10 @@ SLOW_MODULES = (
     "test_finetune_smollm2.py",
     "test_jobs.py",
     "test_openapi_fuzz.py",
+    "test_training_pages.py",
+    "test_knowledge_pages.py",
+    "test_dashboard.py",
+    "test_chat_page.py",
 )
 
 
