@@ -42,6 +42,7 @@ def test_a_streamed_answer_then_stop(page: Page) -> None:
     if AXE.exists():
         assert not serious_violations(page), serious_violations(page)
     expect(page.get_by_label("Model")).to_have_value("SmolLM2-135M-Instruct")
+    page.get_by_label("Max tokens").fill("32")
     page.get_by_label("Message").fill("What is the capital of France?")
     page.get_by_role("button", name="Send").click()
     answer = page.locator(".message.assistant .body").last
@@ -91,6 +92,7 @@ def test_a_cited_answer_opens_its_page_with_the_passage_highlighted(
     page.goto("/chat")
     page.get_by_label("Knowledge base").select_option(kb)
     expect(page.get_by_label("Temperature")).to_have_value("0")  # grounded: greedy
+    page.get_by_label("Max tokens").fill("48")
     page.get_by_label("Message").fill("What should the length of words match?")
     page.get_by_role("button", name="Send").click()
     sources = page.get_by_role("list", name="Sources")

@@ -43,7 +43,7 @@ def test_first_run_guidance_then_jobs_appear_without_a_reload(page: Page, live: 
 UNFOCUSABLE = """() => {
   const selector = "a[href], button, input, select, textarea, summary";
   const controls = [...document.querySelectorAll(selector)]
-    .filter((el) => el.offsetParent !== null && !el.disabled);
+    .filter((el) => el.checkVisibility() && !el.disabled);  // not in a closed <details>
   const bad = [];
   for (const el of controls) {
     el.focus();

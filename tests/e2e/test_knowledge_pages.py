@@ -61,6 +61,10 @@ def test_create_upload_unlock_and_search(page: Page, tmp_path: Path) -> None:
         expect(documents.locator(f'tr[data-document="{name}"]')).to_contain_text(
             "indexed", timeout=240_000
         )
+    scan_row = documents.locator('tr[data-document="scan.pdf"] td')
+    assert scan_row.nth(2).inner_text() == "1" and scan_row.nth(3).inner_text() == "1", (
+        "one page, read by OCR"
+    )
     locked = documents.locator('tr[data-document="libreoffice-writer-password.pdf"]')
     expect(locked).to_contain_text("needs password", timeout=240_000)
     locked.get_by_label("Password", exact=True).fill("openpassword")
@@ -79,6 +83,7 @@ def test_create_upload_unlock_and_search(page: Page, tmp_path: Path) -> None:
     page.get_by_role("button", name="Search").click()
     scanned = page.locator("#hits ol li").filter(has_text="scan.pdf").first
     expect(scanned).to_be_visible(timeout=120_000)
+    expect(scanned).to_contain_text(re.compile("beautiful", re.I))  # OCR found the words
     scanned.get_by_role("button", name="Show on the page").click()
     dialog = page.locator("#source-dialog")
     expect(dialog.locator("#source-caption")).to_contain_text("highlighted (ocr)", timeout=120_000)

@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -34,7 +35,9 @@ def live(
     """A server whose workspace holds a tiny chat model to fine-tune."""
     workspace = tmp_path_factory.mktemp("e2e-training") / "ws"
     shutil.copytree(tiny_chat_model_dir, workspace / "models" / "tiny-chat")
-    server = start_server(workspace)
+    # No configured grace at all: the run's own stop budget (its step and save times) is
+    # what keeps the supervisor from killing it before the cancel's checkpoint is written.
+    server = start_server(workspace, AIFT_JOB_CANCEL_GRACE_SECONDS="0")
     yield server
     server.stop()
 
@@ -43,7 +46,7 @@ def points(page: Page) -> int:
     return int(page.locator("#loss-chart .uplot").get_attribute("data-points") or 0)
 
 
-def test_train_watch_cancel_resume_and_chat(page: Page, tmp_path: Path) -> None:
+def test_train_watch_cancel_resume_and_chat(page: Page, live: LiveServer, tmp_path: Path) -> None:
     data = tmp_path / "facts.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in FACTS))
     page.goto("/training")
@@ -74,7 +77,7 @@ def test_train_watch_cancel_resume_and_chat(page: Page, tmp_path: Path) -> None:
     form.get_by_label("Learning rate").fill("0.002")
     form.get_by_label("Eval steps").fill("10")
     page.get_by_text("Advanced settings").click()
-    form.get_by_label("Save steps").fill("10")
+    form.get_by_label("Save steps").fill("1000")  # only the cancel saves a checkpoint
     expect(page.locator("#estimate")).to_contain_text("40 steps", timeout=60_000)
     expect(page.locator("#estimate")).to_contain_text("GiB")
     form.get_by_role("button", name="Start run").click()
@@ -93,6 +96,12 @@ def test_train_watch_cancel_resume_and_chat(page: Page, tmp_path: Path) -> None:
     expect(chat_link).to_be_visible(timeout=600_000)  # the page reloads when the run succeeds
     assert points(page) > before
     expect(page.locator("#result")).to_contain_text("train loss")
+    job_id = page.url.rsplit("/", 1)[1]
+    result = httpx.get(f"{live.url}/api/v1/jobs/{job_id}", timeout=60).json()["result"]
+    assert result["steps"] == 40 and result["resumed_from"].startswith("checkpoint-"), result
+    assert 3 <= int(result["resumed_from"].split("-")[1]) < 40, "resumed from the cancel's save"
+    log = httpx.get(f"{live.url}/api/v1/jobs/{job_id}/log", timeout=60).json()["lines"]
+    assert any("cancel requested — saving checkpoint at step" in line for line in log)
     if AXE.exists():
         assert not serious_violations(page), serious_violations(page)
 

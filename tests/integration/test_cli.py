@@ -52,6 +52,12 @@ def test_submit_and_wait_shows_the_result(tmp_path: Path, worker) -> None:  # no
     assert listed["total"] == 1 and listed["items"][0]["status"] == "succeeded"
     shown = aift(ws, "jobs", "show", listed["items"][0]["id"], "--log")
     assert "step 3/3" in shown.stdout
+    job_id = listed["items"][0]["id"]
+    log = Path(listed["items"][0]["log_path"])
+    assert log.exists()
+    assert "deleted" in aift(ws, "jobs", "rm", job_id).stdout
+    assert json.loads(aift(ws, "jobs", "list", "--json").stdout)["total"] == 0
+    assert not log.exists(), "its log goes with it"
 
 
 def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
@@ -59,6 +65,7 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
     for args, expected in [
         (("jobs", "show", "nope"), "No job with id"),
         (("jobs", "cancel", "nope"), "No job with id"),
+        (("jobs", "rm", "nope"), "No job with id"),
         (("jobs", "submit", "system.benchmark", "--config", "{bad"), "not valid JSON"),
         (("jobs", "submit", "system.benchmark", "--config", '{"steps": -1}'), "steps"),
         (("jobs", "submit", "no.kind"), "Unknown job kind"),

@@ -178,19 +178,6 @@ def test_a_batch_of_real_pdfs_each_succeeds_or_fails_alone(server: LiveServer) -
     assert search(server, kb["id"], "cafeteria")[0]["document"] == "notes.md"
 
 
-def test_a_scanned_page_comes_out_through_ocr(server: LiveServer) -> None:
-    kb = create_kb(server, "scans")
-    data = scanned_pdf(PDFS / "google-doc-document.pdf", 0)
-    result = upload(server, kb["id"], [("scan.pdf", data)])
-    assert finished_job(server, result["job_id"])["status"] == "succeeded"
-    doc = documents(server, kb["id"])["scan.pdf"]
-    assert doc["status"] == "indexed" and doc["ocr_pages"] == 1, doc
-    hits = search(server, kb["id"], "Beautiful is better than ugly")
-    assert hits and "beautiful" in hits[0]["text"].lower()
-    view = page_view(server, kb["id"], hits[0])  # boxes come from OCR lines on a scan
-    assert view["source"] == "ocr" and view["boxes"], view
-
-
 def page_view(server: LiveServer, kb: str, hit: dict) -> dict:
     path = f"/kb/{kb}/documents/{hit['document_id']}/pages/{hit['page_start']}"
     response = api(server, "GET", f"{path}?chunk_id={hit['chunk_id']}")

@@ -124,6 +124,35 @@ def test_a_run_trains_saves_and_registers(
         assert model.kind == "adapter" and model.base_model == "tiny-chat"
         adapter = json.loads((out / "adapter_config.json").read_text())
         assert adapter["use_dora"] == (method == "dora")
+        merged_gives_the_adapters_outputs(runtime, done, method)
+
+
+def merged_gives_the_adapters_outputs(runtime: Runtime, trained: dict, method: str) -> None:
+    """Merging the run's adapter gives a full model with the adapter's outputs."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from aift.training.schemas import MergeRequest
+
+    adapter = trained["result"]["model"]
+    merged = finished(
+        runtime, runtime.training.merge(MergeRequest(adapter=adapter), runtime.models).id
+    )
+    assert merged["status"] == "succeeded", merged["error"]
+    assert merged["result"]["method"] == ("peft" if method == "dora" else "streaming")
+    info = runtime.models.get(merged["result"]["model"])
+    assert info.kind == "finetuned" and info.details["merged_from"] == adapter
+    base_dir = runtime.workspace.models / "tiny-chat"
+    ids = torch.tensor([[1, 520, 9531, 198, 2683, 359]])
+    with torch.no_grad():
+        expected = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(base_dir), trained["result"]["output_dir"]
+        )(ids).logits
+        plain = AutoModelForCausalLM.from_pretrained(base_dir)(ids).logits
+        got = AutoModelForCausalLM.from_pretrained(info.path)(ids).logits
+    assert torch.allclose(got, expected, atol=1e-4)
+    assert not torch.allclose(got, plain, atol=1e-3), "the merge changed the weights"
 
 
 def test_a_killed_run_resumes_from_its_checkpoint(runtime: Runtime, dataset_id: str) -> None:
@@ -193,6 +222,10 @@ def test_bad_runs_are_refused_before_they_start(
     plain = runtime.datasets.add(no_val, "noval.jsonl", DatasetOptions(val_ratio=0)).dataset.id
     with pytest.raises(InvalidInput, match="no validation rows"):
         runtime.training.submit(config(plain))
+    from aift.training.schemas import MergeRequest
+
+    with pytest.raises(InvalidInput, match="not an adapter"):
+        runtime.training.merge(MergeRequest(adapter="tiny-chat"), runtime.models)
     rough = runtime.training.estimate(config(plain))  # says the same, without refusing
     assert rough.basis.startswith("a rough guess") and "no validation rows" in rough.warnings[0]
     from pydantic import ValidationError
@@ -207,81 +240,6 @@ def test_bad_runs_are_refused_before_they_start(
         with pytest.raises(ValidationError):
             config(dataset_id, **bad)
     assert runtime.jobs.list().total == before, "no job was created"
-
-
-@pytest.mark.parametrize("method", ["lora", "dora"])
-def test_merge_gives_a_full_model_with_the_adapters_outputs(
-    runtime: Runtime,
-    worker,
-    dataset_id: str,
-    method: str,  # noqa: ANN001
-) -> None:
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    from aift.training.schemas import MergeRequest
-
-    trained = finished(
-        runtime,
-        runtime.training.submit(
-            config(dataset_id, method=method, max_steps=4, eval_steps=None, learning_rate=2e-2)
-        ).id,
-    )
-    assert trained["status"] == "succeeded", trained["error"]
-    adapter = trained["result"]["model"]
-    merged = finished(
-        runtime, runtime.training.merge(MergeRequest(adapter=adapter), runtime.models).id
-    )
-    assert merged["status"] == "succeeded", merged["error"]
-    assert merged["result"]["method"] == ("peft" if method == "dora" else "streaming")
-    info = runtime.models.get(merged["result"]["model"])
-    assert info.kind == "finetuned" and info.details["merged_from"] == adapter
-    base_dir = runtime.workspace.models / "tiny-chat"
-    ids = torch.tensor([[1, 520, 9531, 198, 2683, 359]])
-    with torch.no_grad():
-        expected = PeftModel.from_pretrained(
-            AutoModelForCausalLM.from_pretrained(base_dir), trained["result"]["output_dir"]
-        )(ids).logits
-        plain = AutoModelForCausalLM.from_pretrained(base_dir)(ids).logits
-        got = AutoModelForCausalLM.from_pretrained(info.path)(ids).logits
-    assert torch.allclose(got, expected, atol=1e-4)
-    assert not torch.allclose(got, plain, atol=1e-3), "the merge changed the weights"
-    with pytest.raises(InvalidInput, match="not an adapter"):
-        runtime.training.merge(MergeRequest(adapter="tiny-chat"), runtime.models)
-
-
-def test_cancel_keeps_a_checkpoint_and_resume_finishes(runtime: Runtime, dataset_id: str) -> None:
-    # No configured grace at all: the run's own stop budget (its step and save times) is
-    # what keeps the supervisor from killing it before the checkpoint is written.
-    worker = start_worker(runtime, AIFT_JOB_CANCEL_GRACE_SECONDS="0")
-    try:
-        job = runtime.training.submit(
-            config(dataset_id, max_steps=20, save_steps=1000, eval_steps=None, learning_rate=1e-3)
-        )
-        wait_for(
-            lambda: runtime.jobs.get(job.id).model_dump(),
-            lambda j: (j["metrics"] or {}).get("step", 0) >= 5,
-            timeout=600,
-        )
-        runtime.jobs.cancel(job.id)
-        stopped = finished(runtime, job.id, timeout=600)
-        assert stopped["status"] == "cancelled", stopped
-        assert "without a checkpoint" not in stopped["message"], stopped["message"]
-        assert any("saving checkpoint at step" in line for line in runtime.jobs.log_tail(job.id))
-        checkpoints = list((Path(job.config["output_dir"]) / "checkpoints").glob("checkpoint-*"))
-        assert checkpoints, "cancel saved a checkpoint although save_steps was not reached"
-        saved_at = int(checkpoints[0].name.split("-")[1])
-        assert 5 <= saved_at < 20
-        assert (checkpoints[0] / "trainer_state.json").exists(), "the save completed"
-        runtime.jobs.resume(job.id)
-        done = finished(runtime, job.id, timeout=600)
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
-    assert done["status"] == "succeeded", done["error"]
-    assert done["result"]["resumed_from"] == f"checkpoint-{saved_at}"
-    assert done["result"]["steps"] == 20
 
 
 def test_a_checkpoint_cut_short_is_not_resumed_from(tmp_path: Path) -> None:

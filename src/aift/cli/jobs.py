@@ -108,3 +108,10 @@ def jobs_resume(job_id: str, workspace: WorkspaceOpt = None) -> None:
     """Queue an interrupted, cancelled or failed job again, from its last checkpoint."""
     info = local_runtime(workspace).jobs.resume(job_id)
     console.print(f"job {info.id}: {info.status.value}")
+
+
+@jobs_app.command("rm")
+def jobs_rm(job_id: str, workspace: WorkspaceOpt = None) -> None:
+    """Forget a finished job and its log; what it produced (models, documents) stays."""
+    local_runtime(workspace).jobs.delete(job_id)
+    console.print(f"job {job_id}: deleted")
