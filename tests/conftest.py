@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# The suite runs two xdist workers on a two-core machine, each starting servers, job and
+# parser processes: one OpenMP/BLAS thread per process keeps them from spinning on each
+# other's cores (set before torch is imported anywhere; children inherit it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import pytest
 
 from aift.config import Settings, get_settings, load_settings
