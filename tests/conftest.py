@@ -35,19 +35,19 @@ def _find_shared_data() -> Path:
 SHARED_DATA = _find_shared_data()
 
 
-# The slowest modules, slowest first (from `make test`'s durations): run first, so the two
-# xdist workers of `make test` finish together instead of one waiting on a long tail.
+# The slowest modules, slowest first (module totals from `make test`'s durations): run
+# first, so the two xdist workers of `make test` finish together, not one on a long tail.
 SLOW_MODULES = (
     "test_training.py",
-    "test_search_and_ask.py",
-    "test_ingestion.py",
     "test_finetune_smollm2.py",
-    "test_jobs.py",
-    "test_openapi_fuzz.py",
-    "test_training_pages.py",
-    "test_knowledge_pages.py",
-    "test_dashboard.py",
+    "test_ingestion.py",
+    "test_search_and_ask.py",
     "test_chat_page.py",
+    "test_training_pages.py",
+    "test_jobs.py",
+    "test_knowledge_pages.py",
+    "test_openapi_fuzz.py",
+    "test_dashboard.py",
 )
 
 
