@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -18,14 +17,10 @@ from aift.conversations.schemas import (
     MessagesAppend,
 )
 from aift.errors import InvalidInput, NotFound
-from aift.store import Database
+from aift.store import Database, utcnow
 from aift.store.tables import ConversationMessageRow, ConversationRow
 
 TITLE_CHARS = 80
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ConversationService:
@@ -41,8 +36,8 @@ class ConversationService:
             model=request.model,
             kb_id=request.kb_id,
             settings=request.settings.model_dump(),
-            created_at=_now(),
-            updated_at=_now(),
+            created_at=utcnow(),
+            updated_at=utcnow(),
         )
         with self.db.session() as session:
             session.add(row)
@@ -96,7 +91,7 @@ class ConversationService:
             row = self._row(session, conversation_id)
             for key, value in values.items():
                 setattr(row, key, value)
-            row.updated_at = _now()
+            row.updated_at = utcnow()
             session.commit()
         return self.get(conversation_id)
 
@@ -131,7 +126,7 @@ class ConversationService:
                     ConversationMessageRow(
                         conversation_id=conversation_id,
                         position=start + offset,
-                        created_at=_now(),
+                        created_at=utcnow(),
                         **message.model_dump(),
                     )
                 )
@@ -139,7 +134,7 @@ class ConversationService:
                 first = next((m for m in request.messages if m.role == "user"), None)
                 if first is not None:
                     row.title = _title(first.content)
-            row.updated_at = _now()
+            row.updated_at = utcnow()
             session.commit()
         return self.get(conversation_id)
 

@@ -36,6 +36,21 @@ function el(tag, text, cls) {
   return node;
 }
 
+// A score with three decimals, or a dash when the method did not score the hit.
+function score(value) {
+  return value === null || value === undefined ? "–" : Number(value).toFixed(3);
+}
+
+// Every score of a search hit, in one line.
+function scoresOf(hit) {
+  return `dense ${score(hit.dense_score)} · keyword ${score(hit.keyword_score)} · fused ${score(hit.fused_score)} · rerank ${score(hit.rerank_score)}`;
+}
+
+// "p. 3" or "pp. 3–4" for a hit or citation.
+function pagesOf(hit) {
+  return hit.page_start === hit.page_end ? `p. ${hit.page_start}` : `pp. ${hit.page_start}–${hit.page_end}`;
+}
+
 // The source viewer (partials/source_dialog.html): a cited chunk with its document, page,
 // scores, and the page image with the passage highlighted (GET …/pages/{n}?chunk_id=…).
 const sourceViewer = {
@@ -50,9 +65,7 @@ const sourceViewer = {
     const dialog = document.getElementById("source-dialog");
     const label = hit.number !== undefined ? `[${hit.number}] ` : "";
     document.getElementById("source-title").textContent = `${label}${hit.document}`;
-    const fmt = (v) => (v === null || v === undefined ? "–" : v.toFixed(3));
-    document.getElementById("source-scores").textContent =
-      `dense ${fmt(hit.dense_score)} · keyword ${fmt(hit.keyword_score)} · fused ${fmt(hit.fused_score)} · rerank ${fmt(hit.rerank_score)}`;
+    document.getElementById("source-scores").textContent = scoresOf(hit);
     document.getElementById("source-text").textContent = hit.text;
     document.getElementById("source-pages").hidden = hit.page_start === hit.page_end;
     if (!dialog.open) dialog.showModal();

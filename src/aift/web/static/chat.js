@@ -99,8 +99,7 @@ function showSources(item, turn) {
   const sources = el("ul", undefined, "sources");
   sources.setAttribute("aria-label", "Sources");
   for (const source of cited) {
-    const pages = source.page_start === source.page_end ? `p. ${source.page_start}` : `pp. ${source.page_start}–${source.page_end}`;
-    const open = el("button", `[${source.number}] ${source.document}, ${pages}${source.cited === false ? " (not cited)" : ""}`, "link");
+    const open = el("button", `[${source.number}] ${source.document}, ${pagesOf(source)}${source.cited === false ? " (not cited)" : ""}`, "link");
     open.type = "button";
     open.addEventListener("click", () => sourceViewer.open(kb, source));
     const entry = el("li");

@@ -6,10 +6,6 @@ const PAGE = 50;
 let shown = PAGE;
 const form = document.getElementById("history-filters");
 
-function fmt(v) {
-  return v === null || v === undefined ? "–" : Number(v).toFixed(3);
-}
-
 function showDetail(entry) {
   document.getElementById("history-detail").hidden = false;
   document.getElementById("history-detail-heading").textContent =
@@ -22,12 +18,8 @@ function showDetail(entry) {
   }
   const hits = document.getElementById("history-detail-hits");
   hits.replaceChildren(...entry.hits.map((hit) => {
-    const pages = hit.page_start === hit.page_end ? `p. ${hit.page_start}` : `pp. ${hit.page_start}–${hit.page_end}`;
     const item = el("li");
-    item.append(
-      el("strong", `${hit.document}, ${pages}`),
-      el("div", `dense ${fmt(hit.dense_score)} · keyword ${fmt(hit.keyword_score)} · fused ${fmt(hit.fused_score)} · rerank ${fmt(hit.rerank_score)}`, "muted"),
-    );
+    item.append(el("strong", `${hit.document}, ${pagesOf(hit)}`), el("div", scoresOf(hit), "muted"));
     return item;
   }));
   document.getElementById("history-detail").scrollIntoView({ block: "nearest" });

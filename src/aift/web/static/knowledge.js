@@ -180,10 +180,6 @@ document.addEventListener("click", async (event) => {
   }
 });
 
-function score(value) {
-  return value === null || value === undefined ? "–" : value.toFixed(3);
-}
-
 async function search(form) {
   const status = document.getElementById("search-status");
   const hits = document.getElementById("hits");
@@ -200,9 +196,8 @@ async function search(form) {
     const list = el("ol", undefined, "hits");
     for (const hit of result.hits) {
       const item = el("li");
-      const pages = hit.page_start === hit.page_end ? `p. ${hit.page_start}` : `pp. ${hit.page_start}–${hit.page_end}`;
-      item.append(el("strong", `${hit.document}, ${pages}`));
-      item.append(el("div", `dense ${score(hit.dense_score)} · keyword ${score(hit.keyword_score)} · fused ${score(hit.fused_score)} · rerank ${score(hit.rerank_score)}`, "muted"));
+      item.append(el("strong", `${hit.document}, ${pagesOf(hit)}`));
+      item.append(el("div", scoresOf(hit), "muted"));
       item.append(el("p", hit.text.slice(0, 400)));
       const open = el("button", "Show on the page", "secondary small");
       open.type = "button";
