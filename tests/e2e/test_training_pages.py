@@ -94,7 +94,12 @@ def test_train_watch_cancel_resume_and_chat(page: Page, live: LiveServer, tmp_pa
     expect(page.locator("#run-status")).to_have_text(re.compile("queued|running"), timeout=30_000)
     chat_link = page.get_by_role("link", name="Chat with this model")
     expect(chat_link).to_be_visible(timeout=600_000)  # the page reloads when the run succeeds
-    assert points(page) > before
+    # the reloaded page draws its curve once the curve request returns: wait for it
+    page.wait_for_function(
+        "(n) => Number(document.querySelector('#loss-chart .uplot')?.dataset.points || 0) > n",
+        arg=before,
+        timeout=60_000,
+    )
     expect(page.locator("#result")).to_contain_text("train loss")
     job_id = page.url.rsplit("/", 1)[1]
     result = httpx.get(f"{live.url}/api/v1/jobs/{job_id}", timeout=60).json()["result"]
