@@ -44,7 +44,8 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default SQLite at workspace/metadata/aift.db."
     )
     qdrant_path: Path | None = Field(
-        None, description="Embedded Qdrant folder; default workspace/qdrant_data."
+        None,
+        description="Embedded vector index (qdrant-edge) folder; default workspace/vector_index.",
     )
     qdrant_url: str | None = Field(None, description="Qdrant server URL (replaces embedded).")
     cache_dir: Path | None = Field(
@@ -195,8 +196,19 @@ class Settings(BaseSettings):
 
     @property
     def effective_qdrant_path(self) -> Path:
-        """Folder of the embedded Qdrant store."""
-        return self.qdrant_path or self.workspace / "qdrant_data"
+        """Folder of the embedded vector index (one qdrant-edge shard per collection)."""
+        return self.qdrant_path or self.workspace / "vector_index"
+
+    @property
+    def legacy_qdrant_path(self) -> Path:
+        """Where releases before the qdrant-edge engine kept qdrant-client's local mode;
+        migrated once into the embedded index, then removed."""
+        return self.workspace / "qdrant_data"
+
+    @property
+    def index_threads(self) -> int:
+        """Threads the embedded index may use to search and build its HNSW graphs."""
+        return 1
 
     @property
     def host_is_loopback(self) -> bool:

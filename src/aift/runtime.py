@@ -132,9 +132,14 @@ class Runtime:
         if not self.owns_vector_index:
             return None
         from aift.rag.index import VectorIndex
+        from aift.rag.index_process import IndexProcess
+        from aift.rag.open_index import open_index
         from aift.rag.syncer import IndexSyncer
 
-        syncer = IndexSyncer(self.knowledge_store, VectorIndex(self.settings))
+        index: VectorIndex = (
+            open_index(self.settings) if self.settings.qdrant_url else IndexProcess(self.settings)
+        )
+        syncer = IndexSyncer(self.knowledge_store, index)
         syncer.start()
         return syncer
 

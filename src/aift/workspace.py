@@ -3,7 +3,7 @@
 data/          accepted uploads (documents, datasets)
 outputs/       training runs, exports
 temp_uploads/  uploads being checked, before they are accepted
-qdrant_data/   the embedded Qdrant store
+vector_index/  the embedded vector index (one qdrant-edge shard per collection)
 metadata/      the SQLite database, the job queue, per-job state
 logs/          server, worker and per-job logs
 models/        converted and cached models
@@ -18,7 +18,7 @@ from pathlib import Path
 from aift.config import Settings
 from aift.errors import InvalidInput
 
-SUBDIRS = ("data", "outputs", "temp_uploads", "qdrant_data", "metadata", "logs", "models")
+SUBDIRS = ("data", "outputs", "temp_uploads", "vector_index", "metadata", "logs", "models")
 
 _SAFE_NAME = re.compile(r"[^\w.-]+")
 
@@ -46,8 +46,8 @@ class Workspace:
         return self.root / "temp_uploads"
 
     @property
-    def qdrant_data(self) -> Path:
-        return self.root / "qdrant_data"
+    def vector_index(self) -> Path:
+        return self.root / "vector_index"
 
     @property
     def metadata(self) -> Path:

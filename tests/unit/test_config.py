@@ -12,7 +12,7 @@ def test_defaults_are_the_embedded_local_setup(tmp_path: Path) -> None:
     assert settings.port == 8050
     assert settings.workspace == (tmp_path / "workspace").resolve()
     assert settings.effective_database_url == f"sqlite:///{settings.workspace}/metadata/aift.db"
-    assert settings.effective_qdrant_path == settings.workspace / "qdrant_data"
+    assert settings.effective_qdrant_path == settings.workspace / "vector_index"
     assert settings.redis_url is None and settings.api_key is None
     assert "http://localhost:8050" in settings.cors_origins
 

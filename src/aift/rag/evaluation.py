@@ -15,7 +15,8 @@ from typing import Any
 from aift.config import Settings
 from aift.errors import InvalidInput
 from aift.rag import keywords
-from aift.rag.index import IndexPoint, VectorIndex
+from aift.rag.index import IndexPoint
+from aift.rag.index_edge import EdgeIndex
 from aift.rag.retrieval import Corpus, rank
 from aift.rag.schemas import SearchRequest
 
@@ -90,9 +91,7 @@ def evaluate(
     if max_questions:
         questions = questions[:max_questions]
     with tempfile.TemporaryDirectory(prefix="aift-eval-") as folder:
-        index = VectorIndex(
-            settings.model_copy(update={"qdrant_url": None, "qdrant_path": Path(folder)})
-        )
+        index = EdgeIndex(Path(folder), threads=settings.index_threads)
         try:
             index.ensure("eval", embedder.dimension)
             progress(f"embedding {len(paragraphs)} paragraphs")

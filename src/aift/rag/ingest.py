@@ -214,10 +214,10 @@ def _sync_directly(pipeline: Pipeline) -> None:
     """With a Qdrant server, the job writes its own chunks (no owner to wait for)."""
     if not pipeline.settings.qdrant_url:
         return
-    from aift.rag.index import VectorIndex
+    from aift.rag.open_index import open_index
     from aift.rag.syncer import IndexSyncer
 
-    index = VectorIndex(pipeline.settings)
+    index = open_index(pipeline.settings)
     try:
         syncer = IndexSyncer(pipeline.store, index)
         while syncer.sync_once():

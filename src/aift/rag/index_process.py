@@ -1,0 +1,266 @@
+"""The embedded vector index in a process of its own, owned by the server.
+
+qdrant-edge holds the GIL for the whole of each call (an HNSW build over 10k points
+takes about a second), so in the server's own process every optimization would freeze
+the event loop, health checks and streamed chat tokens. The server instead starts this
+process and talks to it through a pipe (`IndexProcess`, a `VectorIndex`); the server's
+threads only wait on the pipe. Between requests the process does its background work:
+a migration from the old store, then optimizing freshly written points.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from aift.config import Settings
+from aift.errors import InvalidInput, ServiceUnavailable
+from aift.rag.index import ChunkFilter, IndexHit, IndexPoint, IndexStatus
+
+log = logging.getLogger(__name__)
+
+IDLE_SECONDS = 0.5  # no request for this long: do a slice of background work
+START_TIMEOUT_SECONDS = 120
+CALLS = frozenset(
+    {
+        "ensure",
+        "upsert",
+        "delete_where",
+        "drop",
+        "collections",
+        "count",
+        "search_dense",
+        "lowest_dense",
+        "cosines",
+        "search_keywords",
+        "status",
+    }
+)
+
+
+def _serve(receive: Connection, send: Connection, options: dict[str, Any]) -> None:
+    """The index process: answer calls until the pipe closes or the server is gone."""
+    from aift.rag.index_edge import SEGMENT_POINTS, EdgeIndex
+    from aift.rag.index_migration import LegacyMigration, legacy_store_present
+
+    parent = os.getppid()
+    try:
+        index = EdgeIndex(Path(options["root"]), threads=options["threads"])
+        index.collections()
+    except Exception as exc:  # noqa: BLE001 - reported to the server, which says why
+        send.send(("error", "unavailable", f"{type(exc).__name__}: {exc}"))
+        return
+    legacy = Path(options["legacy"])
+    migration = LegacyMigration(legacy, index) if legacy_store_present(legacy) else None
+    send.send(("ok", None))
+
+    def status() -> IndexStatus:
+        found = index.status()
+        if migration is not None:
+            moving = migration.status()
+            found.migrating = moving.migrating
+            found.migrated_points = moving.migrated_points
+            found.migration_total = moving.migration_total
+            found.error = moving.error
+        return found
+
+    while True:
+        if receive.poll(IDLE_SECONDS):
+            try:
+                name, args, kwargs = receive.recv()
+            except (EOFError, OSError):
+                break
+            send.send(_call(index, status, name, args, kwargs))
+            if index.status().unoptimized_points < SEGMENT_POINTS:
+                continue  # keep answering; optimize when idle or when the backlog is large
+        elif os.getppid() != parent:
+            break
+        if migration is not None and migration.step():
+            continue
+        index.maintain()
+    index.close()
+
+
+def _call(index: Any, status: Any, name: str, args: tuple, kwargs: dict) -> tuple:
+    if name not in CALLS:
+        return ("error", "invalid", f"Unknown index call {name!r}.")
+    try:
+        if name == "status":
+            return ("ok", status())
+        return ("ok", getattr(index, name)(*args, **kwargs))
+    except ServiceUnavailable as exc:
+        return ("error", "unavailable", str(exc))
+    except ValueError as exc:
+        return ("error", "invalid", str(exc))
+    except Exception as exc:  # noqa: BLE001 - the server gets the reason, the process lives
+        log.exception("index call %s failed", name)
+        return ("error", "failed", f"{type(exc).__name__}: {exc}")
+
+
+class IndexProcess:
+    """The server's side of the index process: a `VectorIndex` whose every call runs in
+    the child. Calls from several threads are serialised on the pipe; a child that died
+    is started again on the next call."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.options = {
+            "root": str(settings.effective_qdrant_path),
+            "legacy": str(settings.legacy_qdrant_path),
+            "threads": settings.index_threads,
+        }
+        self.lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._send: Connection | None = None
+        self._receive: Connection | None = None
+        with self.lock:
+            self._start()
+
+    def _start(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        to_parent_r, to_parent_w = os.pipe()
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aift.rag.index_process",
+                str(to_child_r),
+                str(to_parent_w),
+                json.dumps(self.options),
+            ],
+            pass_fds=(to_child_r, to_parent_w),
+            stdin=subprocess.DEVNULL,
+        )
+        os.close(to_child_r)
+        os.close(to_parent_w)
+        self._send = Connection(to_child_w, readable=False)
+        self._receive = Connection(to_parent_r, writable=False)
+        reply = self._reply(START_TIMEOUT_SECONDS)
+        if reply[0] != "ok":
+            self._stop()
+            raise ServiceUnavailable(
+                f"The vector index cannot be opened ({reply[2]}). Only one aift server may "
+                "use a workspace; stop the other one, or set AIFT_QDRANT_URL to share a "
+                "Qdrant server."
+            )
+
+    def _reply(self, timeout: float | None = None) -> tuple:
+        assert self._receive is not None
+        if timeout is not None and not self._receive.poll(timeout):
+            self._stop()
+            raise ServiceUnavailable("The vector index process did not start in time.")
+        try:
+            return self._receive.recv()
+        except (EOFError, OSError):
+            code = self._process.wait(timeout=10) if self._process is not None else None
+            self._stop()
+            raise ServiceUnavailable(
+                f"The vector index process ended (exit code {code}); it restarts on the "
+                "next request."
+            ) from None
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            if self._process is None or self._process.poll() is not None:
+                self._stop()
+                self._start()
+            assert self._send is not None
+            try:
+                self._send.send((name, args, kwargs))
+            except OSError:
+                self._stop()
+                raise ServiceUnavailable("The vector index process is gone; retry.") from None
+            reply = self._reply()
+        if reply[0] == "ok":
+            return reply[1]
+        _, kind, message = reply
+        if kind == "invalid":
+            raise InvalidInput(message)
+        raise ServiceUnavailable(f"The vector index failed: {message}")
+
+    def ensure(self, name: str, dimension: int) -> None:
+        self._call("ensure", name, dimension)
+
+    def upsert(self, name: str, points: list[IndexPoint]) -> None:
+        self._call("upsert", name, points)
+
+    def delete_where(self, name: str, key: str, value: str) -> None:
+        self._call("delete_where", name, key, value)
+
+    def drop(self, name: str) -> None:
+        self._call("drop", name)
+
+    def collections(self) -> list[str]:
+        return self._call("collections")
+
+    def count(self, name: str, where: ChunkFilter | None = None) -> int:
+        return self._call("count", name, where)
+
+    def search_dense(
+        self, name: str, vector: list[float], limit: int, where: ChunkFilter | None = None
+    ) -> list[IndexHit]:
+        return self._call("search_dense", name, vector, limit, where)
+
+    def lowest_dense(
+        self, name: str, vector: list[float], where: ChunkFilter | None = None
+    ) -> float | None:
+        return self._call("lowest_dense", name, vector, where)
+
+    def cosines(self, name: str, vector: list[float], ids: Iterable[str]) -> dict[str, float]:
+        return self._call("cosines", name, vector, list(ids))
+
+    def search_keywords(
+        self,
+        name: str,
+        indices: list[int],
+        values: list[float],
+        limit: int,
+        where: ChunkFilter | None = None,
+    ) -> list[IndexHit]:
+        return self._call("search_keywords", name, indices, values, limit, where)
+
+    def status(self) -> IndexStatus:
+        return self._call("status")
+
+    def _stop(self, wait: float = 0.0) -> None:
+        for conn in (self._send, self._receive):
+            if conn is not None:
+                conn.close()
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=wait)  # the child flushes and exits on EOF
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+        self._process = self._send = self._receive = None
+
+    def close(self) -> None:
+        """Stop the child after it has flushed its shards."""
+        with self.lock:
+            self._stop(wait=30.0)
+
+
+def main(argv: list[str]) -> None:
+    """Entry point of the index process."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        os.nice(2)  # index building yields to serving
+    except OSError:
+        pass
+    receive = Connection(int(argv[0]), writable=False)
+    send = Connection(int(argv[1]), readable=False)
+    started = time.monotonic()
+    _serve(receive, send, json.loads(argv[2]))
+    log.debug("index process ran %.0f s", time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
