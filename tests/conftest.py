@@ -10,6 +10,7 @@ from pathlib import Path
 # other's cores (set before torch is imported anywhere; children inherit it).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("AIFT_THREADS", "1")  # servers and jobs the tests start: one each
 
 import pytest
 

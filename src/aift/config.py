@@ -85,6 +85,19 @@ class Settings(BaseSettings):
     job_heartbeat_timeout_seconds: float = Field(
         60.0, gt=0, description="A running job silent this long is marked interrupted."
     )
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="Cores aift's processes may use for compute (server, jobs, index); "
+        "default: all available.",
+    )
+    job_niceness: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How far jobs (training, ingestion) step back from interactive "
+        "requests (Unix niceness; 0 = equal priority).",
+    )
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     model_memory_budget_mb: int | None = Field(
         None, ge=64, description="Memory loaded models may use; default 60% of RAM."
@@ -204,11 +217,6 @@ class Settings(BaseSettings):
         """Where releases before the qdrant-edge engine kept qdrant-client's local mode;
         migrated once into the embedded index, then removed."""
         return self.workspace / "qdrant_data"
-
-    @property
-    def index_threads(self) -> int:
-        """Threads the embedded index may use to search and build its HNSW graphs."""
-        return 1
 
     @property
     def host_is_loopback(self) -> bool:

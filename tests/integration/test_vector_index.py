@@ -211,3 +211,18 @@ def test_optimized_segments_answer_like_the_fresh_ones(tmp_path: Path) -> None:
         got = [int(h.id[-12:]) for h in store.search_dense("c", query.tolist(), 10)]
         assert len(set(got) & set(expected.tolist())) >= 8
     store.close()
+
+
+def test_the_index_process_comes_back_after_a_crash(tmp_path: Path) -> None:
+    store = IndexProcess(load_settings(workspace=tmp_path))
+    try:
+        store.ensure("c", DIM)
+        store.upsert("c", points(np.ones((3, DIM), dtype=np.float32)))
+        assert store._process is not None
+        store._process.kill()
+        store._process.wait()
+        assert store.count("c") == 3  # a fresh process, the same data
+        assert store.status().migrating is False
+    finally:
+        store.close()
+    assert store._process is None

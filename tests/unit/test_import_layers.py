@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "keepalive": 0,
     "workspace": 0,
     "procutil": 0,
+    "threads": 0,
     "monitoring": 0,
     "store": 0,
     "jobs": 1,

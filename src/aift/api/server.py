@@ -11,6 +11,7 @@ import time
 
 import uvicorn
 
+from aift import threads
 from aift.api.app import create_app
 from aift.config import Settings
 from aift.monitoring.logging import setup_logging
@@ -83,6 +84,7 @@ class LocalWorker:
 def serve(settings: Settings, *, with_worker: bool = True) -> None:
     """Run the web app on settings.host:port until stopped; refuse unsafe binds."""
     settings.check_bind_is_safe()
+    threads.apply(threads.plan(settings, "serve"))  # before any model library loads
     runtime = Runtime.start(settings, owns_vector_index=True)  # the server owns the index
     setup_logging(settings.log_level, runtime.workspace.logs / "server.log")
     runtime.jobs.recover_orphans()

@@ -21,8 +21,11 @@ STOP_REQUESTED = threading.Event()
 
 def run(job_id: str) -> int:
     """Run one job to its end; the exit code says whether it succeeded."""
+    from aift import threads
     from aift.config import get_settings
     from aift.procutil import exit_with_parent
+
+    threads.apply(threads.plan(get_settings(), "job"))  # before torch is loaded
     from aift.runtime import Runtime
 
     exit_with_parent(signal.SIGKILL)

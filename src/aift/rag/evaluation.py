@@ -19,6 +19,7 @@ from aift.rag.index import IndexPoint
 from aift.rag.index_edge import EdgeIndex
 from aift.rag.retrieval import Corpus, rank
 from aift.rag.schemas import SearchRequest
+from aift.threads import compute_threads
 
 CUTOFF = 10
 EMBED_BATCH = 32
@@ -91,7 +92,7 @@ def evaluate(
     if max_questions:
         questions = questions[:max_questions]
     with tempfile.TemporaryDirectory(prefix="aift-eval-") as folder:
-        index = EdgeIndex(Path(folder), threads=settings.index_threads)
+        index = EdgeIndex(Path(folder), threads=compute_threads())
         try:
             index.ensure("eval", embedder.dimension)
             progress(f"embedding {len(paragraphs)} paragraphs")

@@ -93,7 +93,18 @@ class IndexStatus:
     migrated_points: int = 0
     migration_total: int = 0
     unoptimized_points: int = 0
+    backlog: dict[str, int] = field(default_factory=dict)  # unoptimized points by collection
     error: str | None = None
+
+    def note(self) -> str | None:
+        """What a user should know about results while this lasts."""
+        if self.migrating:
+            return (
+                "The vector index is being moved to the new engine "
+                f"({self.migrated_points:,}/{self.migration_total:,} vectors); results are "
+                "incomplete until it finishes."
+            )
+        return self.error
 
 
 class VectorIndex(Protocol):
@@ -147,4 +158,3 @@ class VectorIndex(Protocol):
 
     def close(self) -> None:
         """Release the engine (files, connections)."""
-

@@ -114,6 +114,7 @@ class EdgeIndex:
                 ef_construct=100,
                 full_scan_threshold=int(INDEXING_POINTS * vector_kb),
                 max_indexing_threads=self.threads,
+                payload_m=0,  # no per-document sub-graphs: filtered searches go exact
             ),
             max_search_threads=self.threads,
         )
@@ -193,18 +194,23 @@ class EdgeIndex:
         return int(shard.count(CountRequest(filter=_filter(where), exact=True)))
 
     def search_dense(
-        self, name: str, vector: list[float], limit: int, where: ChunkFilter | None = None
+        self,
+        name: str,
+        vector: list[float],
+        limit: int,
+        where: ChunkFilter | None = None,
+        *,
+        exact: bool = False,
     ) -> list[IndexHit]:
-        return self._query(name, vector, DENSE, limit, where)
+        """Nearest chunks by cosine; `exact` skips HNSW (to measure its recall)."""
+        return self._query(name, vector, DENSE, limit, where, exact=exact)
 
     def lowest_dense(
         self, name: str, vector: list[float], where: ChunkFilter | None = None
     ) -> float | None:
-        # The best match of the opposite vector: cos(-v, d) = -cos(v, d); exact, since an
-        # approximate search could miss the true floor.
-        found = self._query(
-            name, [-x for x in vector], DENSE, 1, where, with_payload=False, exact=True
-        )
+        # The best match of the opposite vector: cos(-v, d) = -cos(v, d). Approximate
+        # past the indexing threshold, which is fine for a scale's anchor.
+        found = self._query(name, [-x for x in vector], DENSE, 1, where, with_payload=False)
         return -found[0].score if found else None
 
     def cosines(self, name: str, vector: list[float], ids: Iterable[str]) -> dict[str, float]:
@@ -258,7 +264,9 @@ class EdgeIndex:
         return [IndexHit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
 
     def status(self) -> IndexStatus:
-        return IndexStatus(unoptimized_points=sum(self.unoptimized.values()))
+        return IndexStatus(
+            unoptimized_points=sum(self.unoptimized.values()), backlog=dict(self.unoptimized)
+        )
 
     def close(self) -> None:
         for shard in self.shards.values():

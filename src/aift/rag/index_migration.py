@@ -115,8 +115,6 @@ class LegacyMigration:
     def _finish(self) -> None:
         self.client.close()
         self.client = None
-        while self.index.maintain():
-            pass
         shutil.rmtree(self.legacy, ignore_errors=True)
         self.state_path.unlink(missing_ok=True)
         self.finished = True

@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from aift import threads
 from aift.config import Settings
 from aift.errors import InvalidInput, ServiceUnavailable
 from aift.rag.index import ChunkFilter, IndexHit, IndexPoint, IndexStatus
@@ -73,8 +74,9 @@ def _serve(receive: Connection, send: Connection, options: dict[str, Any]) -> No
             found.error = moving.error
         return found
 
+    working = False  # background work was found last time: look again without waiting
     while True:
-        if receive.poll(IDLE_SECONDS):
+        if receive.poll(0 if working else IDLE_SECONDS):
             try:
                 name, args, kwargs = receive.recv()
             except (EOFError, OSError):
@@ -84,9 +86,14 @@ def _serve(receive: Connection, send: Connection, options: dict[str, Any]) -> No
                 continue  # keep answering; optimize when idle or when the backlog is large
         elif os.getppid() != parent:
             break
-        if migration is not None and migration.step():
-            continue
-        index.maintain()
+        # one bounded slice: an optimization once a segment's worth waits, else a batch
+        # of the migration, else whatever is left to optimize
+        if index.status().unoptimized_points >= SEGMENT_POINTS:
+            working = index.maintain()
+        elif migration is not None and migration.step():
+            working = True
+        else:
+            working = index.maintain()
     index.close()
 
 
@@ -112,10 +119,12 @@ class IndexProcess:
     is started again on the next call."""
 
     def __init__(self, settings: Settings) -> None:
+        index_plan = threads.plan(settings, "index")
         self.options = {
             "root": str(settings.effective_qdrant_path),
             "legacy": str(settings.legacy_qdrant_path),
-            "threads": settings.index_threads,
+            "threads": index_plan.threads,
+            "niceness": index_plan.niceness,
         }
         self.lock = threading.Lock()
         self._process: subprocess.Popen | None = None
@@ -251,14 +260,12 @@ class IndexProcess:
 def main(argv: list[str]) -> None:
     """Entry point of the index process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        os.nice(2)  # index building yields to serving
-    except OSError:
-        pass
+    options = json.loads(argv[2])
+    threads.apply(threads.ThreadPlan("index", options["threads"], options["niceness"]))
     receive = Connection(int(argv[0]), writable=False)
     send = Connection(int(argv[1]), readable=False)
     started = time.monotonic()
-    _serve(receive, send, json.loads(argv[2]))
+    _serve(receive, send, options)
     log.debug("index process ran %.0f s", time.monotonic() - started)
 
 

@@ -15,5 +15,6 @@ def open_index(settings: Settings) -> VectorIndex:
 
         return QdrantServerIndex(settings.qdrant_url)
     from aift.rag.index_edge import EdgeIndex
+    from aift.threads import compute_threads
 
-    return EdgeIndex(settings.effective_qdrant_path, threads=settings.index_threads)
+    return EdgeIndex(settings.effective_qdrant_path, threads=compute_threads())

@@ -148,6 +148,9 @@ class Retriever:
         notes = []
         if not names:
             notes.append(f"{kb.name} has no documents yet.")
+        index_note = self.index.status().note()
+        if index_note:
+            notes.append(index_note)
         embedder = self.serving.embedder(kb.embedding_model)
         if embedder.dimension != kb.dimension:
             raise InvalidInput(

@@ -58,6 +58,14 @@ class KnowledgeBaseInfo(BaseModel):
     documents: int = 0
     chunks: int = 0
     points: int | None = Field(None, description="Points in the active index generation.")
+    index_backlog: int | None = Field(
+        None,
+        description="Of those, points not yet optimized into the HNSW index (searched "
+        "exactly meanwhile); 0 once the index has caught up.",
+    )
+    index_note: str | None = Field(
+        None, description="Background work of the vector index that affects results."
+    )
     warning: str | None = None
     created_at: datetime
     updated_at: datetime

@@ -180,7 +180,11 @@ class KnowledgeService:
         row = self.store.kb_row(ref)
         info = self.store.kb_info(row)
         if self.syncer is not None:
-            info.points = self.syncer.index.count(collection_name(row.id, row.generation))
+            name = collection_name(row.id, row.generation)
+            info.points = self.syncer.index.count(name)
+            status = self.syncer.index.status()
+            info.index_backlog = status.backlog.get(name, 0)
+            info.index_note = status.note()
         return info
 
     def list(self) -> list[KnowledgeBaseInfo]:

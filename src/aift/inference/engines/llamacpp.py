@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import ctypes
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from aift.inference.engines import EngineSource, register_engine
 from aift.inference.engines.base import BatchingEngine, Sequence
 from aift.inference.schemas import ChatMessage
 from aift.models.schemas import ModelFormat
+from aift.threads import compute_threads
 
 if TYPE_CHECKING:
     from aift.models.schemas import ResolvedModel
@@ -72,7 +72,7 @@ class LlamaCppEngine(BatchingEngine):
         params.n_ubatch = 512
         params.n_seq_max = self.max_batch
         params.kv_unified = True
-        threads = max(1, os.cpu_count() or 1)
+        threads = compute_threads()
         params.n_threads = threads
         params.n_threads_batch = threads
         params.no_perf = True
