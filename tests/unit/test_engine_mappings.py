@@ -12,7 +12,9 @@ from aift.inference.schemas import FinishReason, SamplingParams
 
 
 def test_vllm_sampling_mapping() -> None:
-    params = SamplingParams(temperature=0.3, top_p=0.8, top_k=0, stop=["###"], seed=4)
+    params = SamplingParams(
+        temperature=0.3, top_p=0.8, top_k=0, stop=["###"], seed=4, repetition_penalty=1.1
+    )
     assert vllm.sampling_kwargs(params, 77) == {
         "temperature": 0.3,
         "top_p": 0.8,
@@ -20,6 +22,9 @@ def test_vllm_sampling_mapping() -> None:
         "max_tokens": 77,
         "stop": ["###"],
         "seed": 4,
+        "repetition_penalty": 1.1,
+        "frequency_penalty": 0.0,
+        "presence_penalty": 0.0,
     }
     assert vllm.sampling_kwargs(SamplingParams(top_k=40), 5)["top_k"] == 40
     assert vllm.sampling_kwargs(SamplingParams(), 5)["stop"] is None

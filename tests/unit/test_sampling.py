@@ -89,3 +89,20 @@ def test_keep_alive_durations(value, seconds) -> None:  # noqa: ANN001
 def test_bad_keep_alive(value) -> None:  # noqa: ANN001
     with pytest.raises(InvalidInput):
         parse_keep_alive(value)
+
+
+def test_penalties_discourage_tokens_already_generated() -> None:
+    rng = np.random.default_rng(0)
+    plain = SamplingParams(temperature=0)
+    assert sample_token(LOGITS, plain, rng, previous=[1, 1]) == 1  # no penalty by default
+    # HF/llama.cpp repetition penalty: a positive logit is divided by it
+    assert (
+        sample_token(LOGITS, SamplingParams(temperature=0, repetition_penalty=1.1), rng, [1]) == 2
+    )
+    # OpenAI frequency (per occurrence) and presence (once) penalties are subtracted
+    frequency = SamplingParams(temperature=0, frequency_penalty=0.06)
+    assert sample_token(LOGITS, frequency, rng, [1]) == 1  # 3.0 - 0.06 > 2.9
+    assert sample_token(LOGITS, frequency, rng, [1, 1]) == 2  # 3.0 - 0.12 < 2.9
+    presence = SamplingParams(temperature=0, presence_penalty=0.2)
+    assert sample_token(LOGITS, presence, rng, [1]) == 2
+    assert LOGITS[1] == pytest.approx(3.0), "the engine's logits are left alone"

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from aift.inference.schemas import SamplingParams
 
 
-def sample_token(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator) -> int:
-    """Pick a token id: greedy at temperature 0, else temperature → top-k → top-p sampling."""
+def sample_token(
+    logits: np.ndarray,
+    params: SamplingParams,
+    rng: np.random.Generator,
+    previous: Sequence[int] = (),
+) -> int:
+    """Pick a token id: penalties for the `previous` (generated) tokens, then greedy at
+    temperature 0, else temperature → top-k → top-p sampling."""
+    logits = penalised(logits, params, previous)
     if params.temperature == 0.0:
         return int(np.argmax(logits))
     scores = logits.astype(np.float64) / params.temperature
@@ -24,6 +33,28 @@ def sample_token(logits: np.ndarray, params: SamplingParams, rng: np.random.Gene
         probs = probs[:keep] / probs[:keep].sum()
         order = order[:keep]
     return int(order[rng.choice(len(probs), p=probs)])
+
+
+def penalised(logits: np.ndarray, params: SamplingParams, previous: Sequence[int]) -> np.ndarray:
+    """The logits with the repetition, frequency and presence penalties applied (a copy;
+    the same array when no penalty is set or nothing was generated)."""
+    if not previous or (
+        params.repetition_penalty == 1.0
+        and params.frequency_penalty == 0.0
+        and params.presence_penalty == 0.0
+    ):
+        return logits
+    ids, counts = np.unique(np.asarray(previous, dtype=np.int64), return_counts=True)
+    ids, counts = ids[ids < logits.shape[0]], counts[ids < logits.shape[0]]
+    out = logits.astype(np.float64, copy=True)
+    chosen = out[ids]
+    if params.repetition_penalty != 1.0:
+        chosen = np.where(
+            chosen > 0, chosen / params.repetition_penalty, chosen * params.repetition_penalty
+        )
+    chosen -= counts * params.frequency_penalty + (counts > 0) * params.presence_penalty
+    out[ids] = chosen
+    return out
 
 
 class StopMatcher:

@@ -40,6 +40,19 @@ class SamplingParams(BaseModel):
     temperature: float = Field(1.0, ge=0.0, le=2.0, description="0 means greedy.")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int = Field(0, ge=0, description="0 disables top-k.")
+    repetition_penalty: float = Field(
+        1.0,
+        ge=1.0,
+        le=2.0,
+        description="Divides the positive logits (multiplies the negative ones) of tokens "
+        "already generated, as transformers and llama.cpp do; 1 disables it.",
+    )
+    frequency_penalty: float = Field(
+        0.0, ge=-2.0, le=2.0, description="Subtracted from a token's logit per earlier use."
+    )
+    presence_penalty: float = Field(
+        0.0, ge=-2.0, le=2.0, description="Subtracted from a token's logit once it was used."
+    )
     stop: list[StopSequence] = Field(default_factory=list, max_length=MAX_STOP_SEQUENCES)
     seed: Seed | None = None
 

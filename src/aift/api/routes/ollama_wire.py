@@ -37,6 +37,9 @@ class Options(BaseModel):
         None, ge=-MAX_SEED - 1, le=MAX_SEED, description="Negative: a random seed."
     )
     num_ctx: int | None = Field(None, ge=1, le=1_048_576)
+    repeat_penalty: float | None = Field(None, ge=1.0, le=2.0)
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
 
     def sampling(self) -> SamplingParams:
         max_tokens = self.num_predict if self.num_predict and self.num_predict > 0 else None
@@ -47,6 +50,9 @@ class Options(BaseModel):
             max_tokens=max_tokens,
             stop=list(self.stop or []),
             seed=self.seed if self.seed is None or self.seed >= 0 else None,
+            repetition_penalty=self.repeat_penalty or 1.0,
+            frequency_penalty=self.frequency_penalty or 0.0,
+            presence_penalty=self.presence_penalty or 0.0,
         )
 
 

@@ -29,6 +29,8 @@ class _Request(BaseModel):
         StopSequence | Annotated[list[StopSequence], Field(max_length=MAX_OPENAI_STOPS)] | None
     ) = None
     seed: Seed | None = None
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     n: int = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
@@ -41,6 +43,8 @@ class _Request(BaseModel):
             top_p=1.0 if self.top_p is None else self.top_p,
             stop=stop,
             seed=self.seed,
+            frequency_penalty=self.frequency_penalty or 0.0,
+            presence_penalty=self.presence_penalty or 0.0,
         )
 
     @property

@@ -361,14 +361,14 @@ class BatchingEngine(Engine):
         if starting:
             for seq, logits in zip(starting, self._prefill_many(starting), strict=True):
                 self._active.append(seq)
-                self._accept(seq, sample_token(logits, seq.params, seq.rng))
+                self._accept(seq, sample_token(logits, seq.params, seq.rng, seq.generated))
         running = [s for s in self._active if not s.finished and not s.cancelled.is_set()]
         for seq in self._active:
             if seq.cancelled.is_set() and not seq.finished:
                 self._finish(seq, FinishReason.cancelled)
         if running:
             for seq, logits in zip(running, self._decode(running), strict=True):
-                self._accept(seq, sample_token(logits, seq.params, seq.rng))
+                self._accept(seq, sample_token(logits, seq.params, seq.rng, seq.generated))
         for seq in [s for s in self._active if s.finished]:
             self._active.remove(seq)
             self._release(seq)

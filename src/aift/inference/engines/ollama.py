@@ -52,6 +52,12 @@ def to_ollama_options(params: SamplingParams) -> dict[str, Any]:
         options["stop"] = list(params.stop)
     if params.seed is not None:
         options["seed"] = params.seed
+    if params.repetition_penalty != 1.0:
+        options["repeat_penalty"] = params.repetition_penalty
+    if params.frequency_penalty:
+        options["frequency_penalty"] = params.frequency_penalty
+    if params.presence_penalty:
+        options["presence_penalty"] = params.presence_penalty
     return options
 
 

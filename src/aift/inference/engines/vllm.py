@@ -70,6 +70,9 @@ def sampling_kwargs(params: SamplingParams, max_tokens: int) -> dict[str, Any]:
         "max_tokens": max_tokens,
         "stop": list(params.stop) or None,
         "seed": params.seed,
+        "repetition_penalty": params.repetition_penalty,
+        "frequency_penalty": params.frequency_penalty,
+        "presence_penalty": params.presence_penalty,
     }
 
 

@@ -1,0 +1,252 @@
+"""Which source sentences support an answer, decided after generation by similarity, not
+by the model's obedience.
+
+Each answer sentence is compared with every sentence of the sources it was given:
+lexically (how much of the answer sentence's content words the source sentence holds)
+and, when an embedder is given, semantically (cosine of their embeddings, scaled within
+the candidates). A sentence whose best support reaches the threshold cites that source;
+markers the model wrote are kept only where the check supports them, wrong ones are
+replaced, missing ones inserted (as RAGFlow does). Each citation carries the supporting
+sentence's span in its chunk and its page.
+
+The same scoring, with the question in place of an answer sentence, picks the supporting
+quotes: the source sentences that best answer the question.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from aift.rag import keywords
+from aift.rag.sentences import sentence_spans
+
+_MARKER = re.compile(r"\s*\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
+LEXICAL_WEIGHT = 0.6  # the rest is the scaled embedding similarity
+
+
+class SentenceEmbedder(Protocol):
+    def embed(self, texts: list[str], *, is_query: bool = False) -> list[list[float]]: ...
+
+
+@dataclass
+class Passage:
+    """A numbered source as attribution sees it."""
+
+    number: int
+    text: str
+    page_start: int
+    page_breaks: list[int] = field(default_factory=list)  # offsets where later pages begin
+
+    def page_of(self, offset: int) -> int:
+        return self.page_start + bisect.bisect_right(self.page_breaks, offset)
+
+
+@dataclass
+class SourceSentence:
+    number: int  # the source's number
+    start: int  # span in the source's text
+    end: int
+    text: str
+    page: int
+    terms: frozenset[str]
+
+
+@dataclass
+class Support:
+    """The best source sentence for an answer sentence (or the question)."""
+
+    sentence: SourceSentence
+    score: float
+    lexical: float
+    semantic: float | None
+
+
+@dataclass
+class AttributedAnswer:
+    answer: str  # markers corrected and inserted
+    supports: dict[int, Support]  # source number → its best supporting sentence
+    kept: list[int]  # the model's own markers the check confirmed
+    replaced: list[int]  # the model's markers it removed (unsupported)
+    inserted: list[int]  # markers it added
+
+
+def source_sentences(passages: Sequence[Passage]) -> list[SourceSentence]:
+    """Every sentence of every source, with its page and terms."""
+    out = []
+    for passage in passages:
+        for start, end in sentence_spans(passage.text):
+            text = passage.text[start:end]
+            out.append(
+                SourceSentence(
+                    passage.number, start, end, text, passage.page_of(start), _content(text)
+                )
+            )
+    return out
+
+
+def _content(text: str) -> frozenset[str]:
+    """Content terms: words of 3+ characters (alphabetic ones crudely stemmed: opened ~
+    open, colonies ~ colony), numbers, CJK words and bigrams."""
+    out = set()
+    for term in keywords.terms(text):
+        if ord(term[0]) > 0x2E80 or term.isdigit():
+            out.add(term)
+        elif len(term) >= 3:
+            out.add(_stem(term) if term.isalpha() else term)
+    return frozenset(out)
+
+
+_SUFFIXES = (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""))
+
+
+def _stem(word: str) -> str:
+    for suffix, replacement in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)] + replacement
+            break
+    return word[:7]
+
+
+def lexical(claim: frozenset[str], sentence: frozenset[str]) -> float:
+    """Share of the claim's content terms the sentence holds."""
+    return len(claim & sentence) / len(claim) if claim else 0.0
+
+
+class Scorer:
+    """Scores texts against the source sentences; embeds each sentence at most once."""
+
+    def __init__(self, sentences: list[SourceSentence], embedder: SentenceEmbedder | None) -> None:
+        self.sentences = sentences
+        self.embedder = embedder
+        self._vectors: np.ndarray | None = None
+
+    def _sentence_vectors(self) -> np.ndarray | None:
+        if self.embedder is None or not self.sentences:
+            return None
+        if self._vectors is None:
+            self._vectors = _unit(self.embedder.embed([s.text for s in self.sentences]))
+        return self._vectors
+
+    def rank(self, texts: list[str], *, as_query: bool = False) -> list[list[Support]]:
+        """For each text, every source sentence as a Support, best first."""
+        vectors = self._sentence_vectors()
+        queries = (
+            _unit(self.embedder.embed(texts, is_query=as_query))
+            if vectors is not None and self.embedder is not None and texts
+            else None
+        )
+        known = frozenset().union(*(s.terms for s in self.sentences)) if as_query else None
+        out = []
+        for row, text in enumerate(texts):
+            claim = _content(text)
+            if known is not None:  # a question's words no source uses cannot tell them apart
+                claim = claim & known
+            cosines = (
+                vectors @ queries[row] if vectors is not None and queries is not None else None
+            )
+            scaled = _scaled(cosines) if cosines is not None else None
+            supports = []
+            for k, sentence in enumerate(self.sentences):
+                lex = lexical(claim, sentence.terms)
+                if scaled is None:
+                    score = lex
+                else:
+                    score = LEXICAL_WEIGHT * lex + (1 - LEXICAL_WEIGHT) * float(scaled[k])
+                supports.append(
+                    Support(
+                        sentence, score, lex, float(cosines[k]) if cosines is not None else None
+                    )
+                )
+            supports.sort(key=lambda s: -s.score)
+            out.append(supports)
+        return out
+
+
+def _unit(vectors: list[list[float]]) -> np.ndarray:
+    array = np.asarray(vectors, dtype=np.float32)
+    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-9)
+
+
+def _scaled(cosines: np.ndarray) -> np.ndarray:
+    """Cosines mapped to 0..1 from the candidates' median (what an unrelated sentence
+    scores with this model: e5's cosines sit in 0.7–1.0, others' lower) up to 1."""
+    typical = float(np.median(cosines))
+    return np.clip((cosines - typical) / max(1.0 - typical, 1e-6), 0.0, 1.0)
+
+
+def attribute(answer: str, scorer: Scorer, threshold: float) -> AttributedAnswer:
+    """The answer with each sentence's [n] decided by its support (see module docstring)."""
+    spans = sentence_spans(answer)
+    bare = [_MARKER.sub("", answer[a:b]).strip() for a, b in spans]
+    ranked = scorer.rank(bare)
+    pieces, last = [], 0
+    supports: dict[int, Support] = {}
+    kept: list[int] = []
+    replaced: list[int] = []
+    inserted: list[int] = []
+    for (start, end), text, candidates in zip(spans, bare, ranked, strict=True):
+        pieces.append(answer[last:start])
+        last = end
+        written = [
+            int(n)
+            for m in _MARKER.finditer(answer[start:end])
+            for n in re.split(r"[,;]", m.group(1))
+        ]
+        best = (
+            candidates[0]
+            if candidates and candidates[0].score >= threshold and len(text) > 3
+            else None
+        )
+        numbers: list[int] = []
+        if best is not None:
+            # the model's markers that name a source supporting this sentence nearly as well
+            by_source = {}
+            for support in candidates:
+                by_source.setdefault(support.sentence.number, support)
+            for n in written:
+                found = by_source.get(n)
+                if found is not None and found.score >= max(threshold, best.score - 0.15):
+                    if n not in numbers:
+                        numbers.append(n)
+                        kept.append(n)
+                        _keep_best(supports, n, found)
+                elif n not in replaced:
+                    replaced.append(n)
+            if not numbers:
+                numbers = [best.sentence.number]
+                inserted.append(best.sentence.number)
+                _keep_best(supports, best.sentence.number, best)
+        else:
+            replaced.extend(n for n in written if n not in replaced)
+        sentence = _MARKER.sub("", answer[start:end]).rstrip()
+        if numbers:
+            marks = "".join(f"[{n}]" for n in numbers)
+            sentence = _before_final_punctuation(sentence, marks)
+        pieces.append(sentence)
+    pieces.append(_MARKER.sub("", answer[last:]))
+    return AttributedAnswer("".join(pieces).strip(), supports, kept, replaced, inserted)
+
+
+def _keep_best(supports: dict[int, Support], number: int, support: Support) -> None:
+    if number not in supports or supports[number].score < support.score:
+        supports[number] = support
+
+
+def _before_final_punctuation(sentence: str, marks: str) -> str:
+    """'The sky is blue.' + [1] → 'The sky is blue [1].'"""
+    if sentence and sentence[-1] in ".!?。！？":
+        return f"{sentence[:-1].rstrip()} {marks}{sentence[-1]}"
+    return f"{sentence} {marks}"
+
+
+def quotes(question: str, scorer: Scorer, limit: int, threshold: float) -> list[Support]:
+    """The source sentences that best answer the question, at most `limit`, best first,
+    each at least `threshold`."""
+    ranked = scorer.rank([question], as_query=True)[0]
+    return [s for s in ranked[:limit] if s.score >= threshold]
