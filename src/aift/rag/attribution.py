@@ -206,7 +206,7 @@ def attribute(answer: str, scorer: Scorer, threshold: float) -> AttributedAnswer
         numbers: list[int] = []
         if best is not None:
             # the model's markers that name a source supporting this sentence nearly as well
-            by_source = {}
+            by_source: dict[int, Support] = {}
             for support in candidates:
                 by_source.setdefault(support.sentence.number, support)
             for n in written:
