@@ -173,12 +173,20 @@ def test_an_answer_streams_and_cites_checked_sources(server, geotopo) -> None:  
             source["document"],
             source["page_start"],
         )
+        # attributed, not trusted: the supporting sentence is in the source, on its page
+        support = citation["support"]
+        assert source["text"][support["char_start"] : support["char_end"]] == support["text"]
+        assert source["page_start"] <= support["page"] <= source["page_end"]
+        assert f"[{citation['number']}]" in done["answer"]
+    changes = done["citation_changes"]
+    assert set(changes) == {"kept", "replaced", "inserted"}
     entry = api(server, "GET", f"/history/{done['id']}").json()
     assert entry["kind"] == "ask" and entry["answer"] == done["answer"] and entry["hits"]
 
 
 def test_sources_beyond_the_models_context_are_dropped_not_refused(server, geotopo) -> None:  # noqa: ANN001
     body = {"query": QUESTION, "limit": 20, "min_score": 0, "max_tokens": 16}
+    body["compress_sources"] = False  # whole chunks
     body["model"] = "SmolLM2-135M-Instruct"  # 2048 tokens: 20 sources do not fit
     response = api(server, "POST", f"/kb/{geotopo}/ask", json=body)
     assert response.status_code == 200, response.text
@@ -188,6 +196,25 @@ def test_sources_beyond_the_models_context_are_dropped_not_refused(server, geoto
     assert 1 <= used < 20 and "of 20 sources fit" in note and "2048" in note
     numbers = {c["number"] for c in done["citations"] + done["uncited_sources"]}
     assert numbers == set(range(1, used + 1))
+
+
+def test_extractive_answers_are_the_sources_own_sentences(server, geotopo) -> None:  # noqa: ANN001
+    body = {"query": QUESTION, "limit": 3, "answer_mode": "extractive", "max_quotes": 2}
+    response = api(server, "POST", f"/kb/{geotopo}/ask", json=body)
+    assert response.status_code == 200, response.text
+    done = response.json()
+    assert done["model"] is None and done["answer_mode"] == "extractive"
+    assert 1 <= len(done["quotes"]) <= 2 and done["first_token_ms"] is not None
+    hits = {h["chunk_id"]: h for h in api(server, "POST", f"/kb/{geotopo}/search", json={
+        "query": QUESTION, "limit": 3}).json()["hits"]}
+    for quote in done["quotes"]:
+        text = hits[quote["chunk_id"]]["text"]
+        assert text[quote["char_start"] : quote["char_end"]] == quote["text"]
+        assert f"{quote['text']} [{quote['number']}]" in done["answer"]
+    assert {c["number"] for c in done["citations"]} == {q["number"] for q in done["quotes"]}
+    # the search hits point at the sentence that matches, on its own page
+    match = next(iter(hits.values()))["match"]
+    assert match is not None and match["text"] and match["page"] >= 1
 
 
 def test_nothing_relevant_gives_an_honest_answer(server, geotopo) -> None:  # noqa: ANN001

@@ -77,3 +77,27 @@ def test_embedding_similarity_joins_the_lexical_score() -> None:
     ranked = with_vectors.rank(["The summit hut opened in 1931."])[0]
     assert ranked[0].sentence.text == "Its summit hut opened in 1931."
     assert ranked[0].semantic is not None and 0 <= ranked[0].score <= 1
+
+
+def test_a_looping_generation_is_recognised() -> None:
+    from aift.rag.answering import repeating
+
+    loop = "The Satz 1.12 is a Reidemeister-Züge.\n\n"
+    assert not repeating(loop * 2)
+    assert repeating("Intro. " + loop * 3)
+    assert repeating("word " * 4 + "word word ")  # a short block, four times
+    assert not repeating("| a | b |\\n|---|---|\\n| 1 | 2 |")
+    assert not repeating("A normal answer that cites a source [1] and ends here.")
+
+
+def test_excerpts_keep_the_best_sentence_and_its_neighbours() -> None:
+    from aift.rag.answering import excerpt
+
+    text = " ".join(f"Sentence number {n} says something." for n in range(30))
+    best = text.index("Sentence number 12")
+    end = text.index(".", best) + 1
+    got = excerpt(text, (best, end), 120)
+    assert "Sentence number 12 says" in got and len(got) <= 120 + 4
+    assert "number 11" in got or "number 13" in got  # a neighbour
+    assert got.startswith("… ") and got.endswith(" …")
+    assert excerpt("Short.", None, 120) == "Short."

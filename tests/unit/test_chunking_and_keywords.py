@@ -28,6 +28,11 @@ def test_chunks_keep_offsets_pages_and_overlap() -> None:
     assert first[-5:] == second[:5], "neighbours share the overlap"
     covered = {w for c in chunks for w in c.text.split()}
     assert covered == set(text.split()), "no word is lost"
+    # every character's page: a chunk spanning two pages knows where the second begins
+    spanning = next(c for c in chunks if c.page_start == 1 and c.page_end == 2)
+    (offset,) = spanning.page_breaks
+    assert spanning.text[offset:].startswith("p2w0") and spanning.char_start + offset == starts[1]
+    assert all(c.page_breaks == [] for c in chunks if c.page_start == c.page_end)
 
 
 def test_windows_end_at_a_sentence_break_when_one_is_near() -> None:

@@ -21,6 +21,9 @@ class ChatSettings(BaseModel):
     sources: int = Field(5, ge=1, le=20, description="Retrieval: chunks given to the model.")
     mode: Literal["hybrid", "dense", "keywords"] = Field("hybrid", description="Retrieval.")
     rerank: bool = Field(True, description="Retrieval: re-rank with a cross-encoder.")
+    answer: Literal["generate", "quotes", "extractive"] = Field(
+        "generate", description="Knowledge-base answers: generated, with quotes, or quotes only."
+    )
 
 
 class MessageIn(BaseModel):

@@ -61,12 +61,23 @@ const sourceViewer = {
   open(kb, hit) {
     this.kb = kb;
     this.hit = hit;
-    this.page = hit.page_start;
+    // the sentence the answer relies on (a citation) or that matches the query (a hit)
+    const span = hit.support || hit.match || null;
+    this.page = span ? span.page : hit.page_start;
     const dialog = document.getElementById("source-dialog");
     const label = hit.number !== undefined ? `[${hit.number}] ` : "";
     document.getElementById("source-title").textContent = `${label}${hit.document}`;
     document.getElementById("source-scores").textContent = scoresOf(hit);
-    document.getElementById("source-text").textContent = hit.text;
+    const text = document.getElementById("source-text");
+    if (span && hit.text.slice(span.char_start, span.char_end) === span.text) {
+      text.replaceChildren(
+        document.createTextNode(hit.text.slice(0, span.char_start)),
+        el("mark", span.text),
+        document.createTextNode(hit.text.slice(span.char_end)),
+      );
+    } else {
+      text.textContent = hit.text;
+    }
     document.getElementById("source-pages").hidden = hit.page_start === hit.page_end;
     if (!dialog.open) dialog.showModal();
     this.show();

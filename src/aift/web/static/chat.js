@@ -61,6 +61,7 @@ function chatSettings() {
     sources: Number(settings.sources.value),
     mode: settings.mode.value,
     rerank: settings.rerank.checked,
+    answer: settings.answer.value,
   };
 }
 
@@ -83,7 +84,8 @@ function withChips(body, text, citations, kb) {
     body.append(document.createTextNode(text.slice(last, match.index)));
     const chip = el("button", `[${source.number}]`, "chip");
     chip.type = "button";
-    chip.setAttribute("aria-label", `Source ${source.number}: ${source.document}, page ${source.page_start}`);
+    const page = source.support ? source.support.page : source.page_start;
+    chip.setAttribute("aria-label", `Source ${source.number}: ${source.document}, page ${page}`);
     chip.addEventListener("click", () => sourceViewer.open(kb, source));
     body.append(chip);
     last = match.index + match[0].length;
@@ -99,7 +101,8 @@ function showSources(item, turn) {
   const sources = el("ul", undefined, "sources");
   sources.setAttribute("aria-label", "Sources");
   for (const source of cited) {
-    const open = el("button", `[${source.number}] ${source.document}, ${pagesOf(source)}${source.cited === false ? " (not cited)" : ""}`, "link");
+    const where = source.support ? `page ${source.support.page}` : pagesOf(source);
+    const open = el("button", `[${source.number}] ${source.document}, ${where}${source.cited === false ? " (not cited)" : ""}`, "link");
     open.type = "button";
     open.addEventListener("click", () => sourceViewer.open(kb, source));
     const entry = el("li");
@@ -107,6 +110,16 @@ function showSources(item, turn) {
     sources.append(entry);
   }
   item.append(sources);
+  if ((turn.quotes || []).length) {
+    const quotes = el("ul", undefined, "quotes");
+    quotes.setAttribute("aria-label", "Supporting quotes");
+    for (const quote of turn.quotes) {
+      const entry = el("li");
+      entry.append(el("blockquote", quote.text), el("span", `[${quote.number}] ${quote.document}, page ${quote.page}`, "muted"));
+      quotes.append(entry);
+    }
+    item.append(quotes);
+  }
   for (const note of turn.notes || []) item.append(el("p", note, "muted"));
 }
 
@@ -182,6 +195,7 @@ async function openConversation(id) {
     settings.sources.value = s.sources;
     settings.mode.value = s.mode;
     settings.rerank.checked = s.rerank;
+    settings.answer.value = s.answer || "generate";
     history.replaceState(null, "", `/chat?c=${id}`);
     render();
     loadList();
@@ -245,7 +259,7 @@ async function generate(question, item) {
   if (kb) {
     const response = await post(`/api/v1/kb/${kb}/ask`, {
       query: question, model, temperature: s.temperature, max_tokens: s.max_tokens,
-      limit: s.sources, mode: s.mode, rerank: s.rerank, stream: true,
+      limit: s.sources, mode: s.mode, rerank: s.rerank, answer_mode: s.answer, stream: true,
     });
     for await (const { event, data } of events(response)) {
       const payload = JSON.parse(data);
@@ -255,6 +269,7 @@ async function generate(question, item) {
         turn.content = payload.answer;
         turn.citations = payload.citations.concat(payload.uncited_sources.map((c) => ({ ...c, cited: false })));
         turn.notes = payload.notes;
+        turn.quotes = payload.answer_mode === "quotes" ? payload.quotes : [];
       }
     }
   } else {
