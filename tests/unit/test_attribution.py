@@ -85,7 +85,8 @@ def test_a_looping_generation_is_recognised() -> None:
     loop = "The Satz 1.12 is a Reidemeister-Züge.\n\n"
     assert not repeating(loop * 2)
     assert repeating("Intro. " + loop * 3)
-    assert repeating("word " * 4 + "word word ")  # a short block, four times
+    assert repeating("So: " + "the cat " * 4)  # a short block, four times
+    assert not repeating("So: " + "the cat " * 3)
     assert not repeating("| a | b |\\n|---|---|\\n| 1 | 2 |")
     assert not repeating("A normal answer that cites a source [1] and ends here.")
 

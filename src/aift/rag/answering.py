@@ -1,10 +1,20 @@
-"""Answers grounded in a knowledge base: numbered sources in the prompt, [n] citations in
-the answer, checked against the sources; no generation when nothing relevant was found.
+"""Answers grounded in a knowledge base, with citations that do not depend on the model.
 
 `Answerer.prepare` does everything that can fail on the user's input (knowledge base,
 model, search) before anything is streamed, so errors are plain 4xx; `Answerer.events`
 then streams the sources, the answer's tokens, and finally the checked answer with its
-citations (and records the exchange in the search history).
+citations and supporting quotes (and records the exchange in the search history).
+
+Three answer modes:
+- `generate`: a served model answers from the sources; afterwards every answer sentence
+  is attributed to the source sentence that supports it (`attribution.py`), so the [n]
+  markers are right even when a small model forgets or invents them;
+- `quotes`: the same, plus the source sentences that answer the question, verbatim;
+- `extractive`: those quotes alone — instant, no model, only the sources' own words.
+
+The prompt carries each source's best sentences with their neighbours rather than the
+whole chunk (`compress_sources`), which cuts the prefill a CPU spends before the first
+token; a looping generation is stopped (`repeating`).
 """
 
 from __future__ import annotations
@@ -17,10 +27,30 @@ from typing import TYPE_CHECKING, Any
 
 from aift.inference.schemas import ChatMessage, SamplingParams
 from aift.models.schemas import Purpose
+from aift.rag.attribution import (
+    AttributedAnswer,
+    Passage,
+    Scorer,
+    SentenceEmbedder,
+    Support,
+    attribute,
+    quotes,
+    source_sentences,
+)
 from aift.rag.citations import CitationCheck, check_citations
 from aift.rag.history import SearchHistory, hit_summary
 from aift.rag.retrieval import Retriever
-from aift.rag.schemas import AskRequest, AskResponse, Citation, SearchHit, SearchResponse
+from aift.rag.schemas import (
+    AskRequest,
+    AskResponse,
+    Citation,
+    CitationChanges,
+    Quote,
+    SearchHit,
+    SearchResponse,
+    SupportSpan,
+)
+from aift.rag.sentences import sentence_spans
 from aift.rag.store import KnowledgeStore
 
 if TYPE_CHECKING:
@@ -30,11 +60,14 @@ if TYPE_CHECKING:
 NOT_FOUND = (
     "I could not find anything relevant enough in the knowledge base to answer this question."
 )
+NO_QUOTE = "None of the sources has a sentence that answers this question closely enough."
 SYSTEM = (
-    "You answer questions using only the numbered sources below. After each statement, "
-    "cite the source it comes from as [n]. If the sources do not contain the answer, say "
-    "you do not know."
+    "You answer questions using only the numbered sources below. Answer briefly, in the "
+    "language of the question. After each statement, cite the source it comes from as "
+    "[n]. If the sources do not contain the answer, say you do not know."
 )
+EXCERPT_CHARACTERS = 420  # per source in the prompt when compressing
+QUOTE_THRESHOLD = 0.3
 
 
 def default_min_score(embedding_model: str, reranked: bool) -> float:
@@ -52,12 +85,53 @@ def relevance(hit: SearchHit) -> float:
     return hit.dense_score if hit.dense_score is not None else 0.0
 
 
-def build_messages(question: str, hits: list[SearchHit]) -> list[ChatMessage]:
-    """The numbered sources and the question, for any chat model."""
-    sources = "\n\n".join(
-        f"[{number}] {hit.document}, {_pages(hit)}:\n{hit.text}"
+def passages_of(hits: list[SearchHit]) -> list[Passage]:
+    return [
+        Passage(number, hit.text, hit.page_start, list(hit.page_breaks))
         for number, hit in enumerate(hits, start=1)
-    )
+    ]
+
+
+def excerpt(text: str, best: tuple[int, int] | None, budget: int) -> str:
+    """The best sentence of a source with its neighbours, within `budget` characters
+    (the whole text when it fits, its start when no sentence stands out)."""
+    if len(text) <= budget:
+        return text
+    spans = sentence_spans(text)
+    if not spans:
+        return text[:budget]
+    index = next((k for k, span in enumerate(spans) if span == best), 0)
+    first = last = index
+    while True:
+        grew = False
+        for candidate in (last + 1, first - 1):
+            if 0 <= candidate < len(spans):
+                lo, hi = min(first, candidate), max(last, candidate)
+                if spans[hi][1] - spans[lo][0] <= budget:
+                    first, last, grew = lo, hi, True
+        if not grew:
+            break
+    start, end = spans[first][0], spans[last][1]
+    if end - start > budget:  # one very long sentence
+        end = start + budget
+    return ("… " if start > 0 else "") + text[start:end] + (" …" if end < len(text) else "")
+
+
+def build_messages(
+    question: str, hits: list[SearchHit], best: dict[int, Support] | None = None
+) -> list[ChatMessage]:
+    """The numbered sources (whole, or excerpts around `best` sentences) and the question."""
+    parts = []
+    for number, hit in enumerate(hits, start=1):
+        support = best.get(number) if best is not None else None
+        if best is None:
+            text, page = hit.text, _pages(hit)
+        else:
+            span = (support.sentence.start, support.sentence.end) if support else None
+            text = excerpt(hit.text, span, EXCERPT_CHARACTERS)
+            page = f"page {support.sentence.page}" if support else _pages(hit)
+        parts.append(f"[{number}] {hit.document}, {page}:\n{text}")
+    sources = "\n\n".join(parts)
     return [
         ChatMessage(role="system", content=SYSTEM),
         ChatMessage(role="user", content=f"Sources:\n\n{sources}\n\nQuestion: {question}"),
@@ -70,33 +144,61 @@ def _pages(hit: SearchHit) -> str:
     return f"pages {hit.page_start}–{hit.page_end}"
 
 
-def citations_of(
-    check: CitationCheck, hits: list[SearchHit]
-) -> tuple[list[Citation], list[Citation]]:
-    """(cited sources, uncited sources) as Citation objects."""
+def repeating(text: str) -> bool:
+    """Whether the text ends in one block written over and over (a generation stuck in a
+    loop): a block of 20–200 characters three times in a row, or of 6–19 four times."""
+    for size in range(6, 201):
+        times = 4 if size < 20 else 3
+        if len(text) < size * times:
+            break
+        block = text[-size:]
+        if block.strip() and all(
+            text[len(text) - (k + 1) * size : len(text) - k * size] == block
+            for k in range(1, times)
+        ):
+            return True
+    return False
 
-    def citation(number: int) -> Citation:
-        return Citation(number=number, **hits[number - 1].model_dump())
 
-    return [citation(n) for n in check.cited], [citation(n) for n in check.uncited]
+def _span(support: Support) -> SupportSpan:
+    return SupportSpan(
+        text=support.sentence.text,
+        char_start=support.sentence.start,
+        char_end=support.sentence.end,
+        page=support.sentence.page,
+        score=round(support.score, 4),
+    )
+
+
+def _quote(support: Support, hits: list[SearchHit]) -> Quote:
+    hit = hits[support.sentence.number - 1]
+    return Quote(
+        number=support.sentence.number,
+        chunk_id=hit.chunk_id,
+        document_id=hit.document_id,
+        document=hit.document,
+        **_span(support).model_dump(),
+    )
 
 
 @dataclass
 class PreparedAnswer:
-    """Everything checked before an answer streams: the search and the sources kept."""
+    """Everything checked before an answer streams: the search, the sources kept, and
+    what scores sentences against them."""
 
     request: AskRequest
     search: SearchResponse
     sources: list[SearchHit]
-    model: str
+    model: str | None
     floor: float
     kb_id: str
     started: float
+    embedder: SentenceEmbedder | None
 
 
 class Answerer:
     """Answers questions from a knowledge base: searches with the Retriever, keeps the
-    sources relevant enough, streams a served model's answer and checks its citations."""
+    sources relevant enough, answers (generated or extracted) and attributes citations."""
 
     def __init__(
         self,
@@ -116,8 +218,10 @@ class Answerer:
         """Search and pick the sources; check the model exists (raises user errors)."""
         started = time.perf_counter()
         kb = self.store.kb_row(kb_ref)
-        model = request.model or self.resolver.resolve_default(Purpose.llm).name
-        self.serving.describe(model)  # unknown model: 404 before anything streams
+        model = None
+        if request.answer_mode != "extractive":
+            model = request.model or self.resolver.resolve_default(Purpose.llm).name
+            self.serving.describe(model)  # unknown model: 404 before anything streams
         found = self.retriever.search(kb.id, request)
         floor = (
             request.min_score
@@ -125,19 +229,34 @@ class Answerer:
             else default_min_score(found.embedding_model, found.reranked)
         )
         sources = [hit for hit in found.hits if relevance(hit) >= floor]
-        return PreparedAnswer(request, found, sources, model, floor, kb.id, started)
+        embedder = self.serving.embedder(kb.embedding_model) if sources else None
+        return PreparedAnswer(request, found, sources, model, floor, kb.id, started, embedder)
 
     async def events(self, prepared: PreparedAnswer) -> AsyncIterator[dict[str, Any]]:
         """sources → token… → done (the checked answer); the history row is written at the end."""
         request, sources = prepared.request, prepared.sources
         notes = list(prepared.search.notes)
+        scorer = Scorer(source_sentences(passages_of(sources)), prepared.embedder)
+        found_quotes: list[Support] = []
+        if sources and request.answer_mode != "generate":
+            found_quotes = await asyncio.to_thread(
+                quotes, request.query, scorer, request.max_quotes, QUOTE_THRESHOLD
+            )
         generation = None
-        if sources:
-            params = SamplingParams(max_tokens=request.max_tokens, temperature=request.temperature)
+        if sources and request.answer_mode != "extractive":
+            assert prepared.model is not None
+            best: dict[int, Support] | None = None
+            if request.compress_sources:
+                best = await asyncio.to_thread(_best_per_source, scorer, request.query)
+            params = SamplingParams(
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                repetition_penalty=request.repetition_penalty,
+            )
             generation, used = await asyncio.to_thread(
                 self.serving.chat_trimmed,
                 prepared.model,
-                lambda n: build_messages(request.query, sources[:n]),
+                lambda n: build_messages(request.query, sources[:n], best),
                 len(sources),
                 params,
             )
@@ -148,6 +267,8 @@ class Answerer:
                     f"{request.max_tokens}"
                 )
                 sources = sources[:used]
+                scorer = Scorer(source_sentences(passages_of(sources)), prepared.embedder)
+        stopped = False
         try:
             yield {
                 "event": "sources",
@@ -165,20 +286,41 @@ class Answerer:
                             first_token_ms = (time.perf_counter() - prepared.started) * 1000
                         text += event.text
                         yield {"event": "token", "data": {"text": event.text}}
+                        if repeating(text):
+                            stopped = True
+                            break
             else:
-                text = NOT_FOUND
+                text = _extracted(found_quotes) if sources else NOT_FOUND
+                first_token_ms = (time.perf_counter() - prepared.started) * 1000
                 yield {"event": "token", "data": {"text": text}}
         finally:  # a client gone before the tokens leaves no model lease behind
             if generation is not None:
                 generation.close()
-        check = check_citations(text, len(sources))
-        cited, uncited = citations_of(check, sources)
-        total_ms = (time.perf_counter() - prepared.started) * 1000
+        if stopped:
+            notes.append("stopped the answer: it had begun repeating itself")
+        # our own extracted text is quoted verbatim, never cleaned
+        check = check_citations(text, len(sources)) if generation else CitationCheck(text)
         if check.invalid:
             notes.append(
                 "removed citations of sources that do not exist: "
                 + ", ".join(f"[{n}]" for n in check.invalid)
             )
+        attributed = (
+            await asyncio.to_thread(attribute, check.answer, scorer, request.support_threshold)
+            if sources and generation is not None
+            else _quoted(check.answer, found_quotes)
+        )
+        answer = attributed.answer
+        cited = [
+            Citation(number=n, support=_span(s), **sources[n - 1].model_dump())
+            for n, s in sorted(attributed.supports.items())
+        ]
+        uncited = [
+            Citation(number=n, **hit.model_dump())
+            for n, hit in enumerate(sources, 1)
+            if n not in attributed.supports
+        ]
+        total_ms = (time.perf_counter() - prepared.started) * 1000
         entry = self.history.record(
             kind="ask",
             kb_id=prepared.kb_id,
@@ -186,24 +328,57 @@ class Answerer:
             query=request.query,
             request=request.model_dump(mode="json"),
             hits=[hit_summary(h) for h in prepared.search.hits],
-            answer=check.answer,
-            model=prepared.model if sources else None,
-            citations={"cited": check.cited, "invalid": check.invalid, "uncited": check.uncited},
+            answer=answer,
+            model=prepared.model if generation is not None else None,
+            citations={
+                "cited": [c.number for c in cited],
+                "invalid": check.invalid,
+                "uncited": [c.number for c in uncited],
+            },
             latency_ms=total_ms,
         )
         response = AskResponse(
             id=entry,
             question=request.query,
             knowledge_base=prepared.search.knowledge_base,
-            model=prepared.model if sources else None,
-            answer=check.answer,
+            model=prepared.model if generation is not None else None,
+            answer_mode=request.answer_mode,
+            answer=answer,
             found=bool(sources),
             citations=cited,
             invalid_citations=check.invalid,
+            citation_changes=CitationChanges(
+                kept=attributed.kept, replaced=attributed.replaced, inserted=attributed.inserted
+            ),
             uncited_sources=uncited,
+            quotes=[_quote(q, sources) for q in found_quotes],
+            stopped_repeating=stopped,
             notes=notes,
             search_ms=prepared.search.latency_ms,
             first_token_ms=first_token_ms,
             total_ms=total_ms,
         )
         yield {"event": "done", "data": response.model_dump(mode="json")}
+
+
+def _best_per_source(scorer: Scorer, question: str) -> dict[int, Support]:
+    """Each source's sentence that best answers the question."""
+    best: dict[int, Support] = {}
+    for support in scorer.rank([question], as_query=True)[0]:
+        best.setdefault(support.sentence.number, support)
+    return best
+
+
+def _extracted(found: list[Support]) -> str:
+    """The extractive answer: the quotes, each with its source marker."""
+    if not found:
+        return NO_QUOTE
+    return "\n".join(f"{q.sentence.text} [{q.sentence.number}]" for q in found)
+
+
+def _quoted(answer: str, found: list[Support]) -> AttributedAnswer:
+    """Citations of an extractive answer: the quotes it consists of."""
+    supports: dict[int, Support] = {}
+    for quote in found:
+        supports.setdefault(quote.sentence.number, quote)
+    return AttributedAnswer(answer, supports, kept=sorted(supports), replaced=[], inserted=[])

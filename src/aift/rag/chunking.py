@@ -28,6 +28,7 @@ class Chunk:
     char_start: int
     char_end: int
     tokens: int
+    page_breaks: list[int]  # offsets in text where its later pages begin
 
 
 def join_pages(pages: list[str]) -> tuple[str, list[int]]:
@@ -79,6 +80,7 @@ def chunk_pages(
                     char_start=start,
                     char_end=end,
                     tokens=tokens,
+                    page_breaks=[p - start for p in page_starts if start < p < end],
                 )
             )
         if last >= len(spans):

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aift.errors import InvalidInput, ServiceUnavailable
 from aift.rag import fusion, keywords
+from aift.rag.attribution import Passage, Scorer, quotes, source_sentences
 from aift.rag.history import SearchHistory, hit_summary
 from aift.rag.index import IndexHit, VectorIndex, chunk_filter, collection_name
 from aift.rag.rerank import Reranker, Rerankers
-from aift.rag.schemas import SearchHit, SearchRequest, SearchResponse
+from aift.rag.schemas import SearchHit, SearchRequest, SearchResponse, SupportSpan
 from aift.rag.store import KnowledgeStore
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ def rank(
             dense_score=dense.get(key),
             keyword_score=keyword.get(key),
             fused_score=fused[key],
+            page_breaks=payloads[key].get("page_breaks") or [],
         )
         for key in top
         if payloads[key]["document_id"] in corpus.document_names
@@ -111,7 +113,23 @@ def rank(
         ):
             hit.rerank_score = score
         hits.sort(key=lambda h: -(h.rerank_score or 0.0))
-    return hits[: request.limit]
+    hits = hits[: request.limit]
+    for hit in hits:
+        hit.match = best_match(request.query, hit)
+    return hits
+
+
+def best_match(query: str, hit: SearchHit) -> SupportSpan | None:
+    """The hit's sentence that shares most of the query's words, with its page (lexical:
+    instant, no model)."""
+    passage = Passage(1, hit.text, hit.page_start, list(hit.page_breaks))
+    found = quotes(query, Scorer(source_sentences([passage]), None), 1, 0.0)
+    if not found or found[0].score <= 0:
+        return None
+    s = found[0].sentence
+    return SupportSpan(
+        text=s.text, char_start=s.start, char_end=s.end, page=s.page, score=found[0].score
+    )
 
 
 class Retriever:

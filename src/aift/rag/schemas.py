@@ -186,6 +186,16 @@ class SearchRequest(BaseModel):
         return self
 
 
+class SupportSpan(BaseModel):
+    """The source sentence that supports a statement, and where it is."""
+
+    text: str
+    char_start: int = Field(..., description="Offset of the sentence in the chunk's text.")
+    char_end: int
+    page: int = Field(..., description="The page the sentence is on.")
+    score: float = Field(..., description="Support score, 0–1 (lexical + embedding).")
+
+
 class SearchHit(BaseModel):
     chunk_id: str
     document_id: str
@@ -202,6 +212,12 @@ class SearchHit(BaseModel):
     )
     fused_score: float
     rerank_score: float | None = None
+    page_breaks: list[int] = Field(
+        default_factory=list, description="Offsets in `text` where its later pages begin."
+    )
+    match: SupportSpan | None = Field(
+        None, description="The chunk's sentence that best matches the query, and its page."
+    )
 
 
 class SearchResponse(BaseModel):
@@ -222,8 +238,30 @@ class AskRequest(SearchRequest):
     """A question: how to search (as for search), and how to answer."""
 
     model: str | None = Field(None, description="Any served model; default AIFT_DEFAULT_LLM.")
-    max_tokens: int = Field(512, ge=1, le=8192)
+    answer_mode: Literal["generate", "quotes", "extractive"] = Field(
+        "generate",
+        description="generate: a model answers, citations attributed afterwards; quotes: "
+        "the same plus the source sentences that answer the question; extractive: those "
+        "quotes alone (no model, instant).",
+    )
+    max_tokens: int = Field(320, ge=1, le=8192)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
+    repetition_penalty: float = Field(
+        1.1, ge=1.0, le=2.0, description="Discourages repeating tokens (1 disables it)."
+    )
+    support_threshold: float = Field(
+        0.35,
+        ge=0.0,
+        le=1.0,
+        description="How closely a source sentence must match an answer sentence (lexical "
+        "and embedding similarity, 0–1) for the answer to cite it.",
+    )
+    max_quotes: int = Field(3, ge=1, le=20, description="Most supporting quotes returned.")
+    compress_sources: bool = Field(
+        True,
+        description="Give the model each source's best sentences with their neighbours "
+        "instead of whole chunks (a shorter prompt: a faster first token).",
+    )
     min_score: float | None = Field(
         None,
         description="Least relevance of the best source (re-rank score if re-ranked, else "
@@ -234,6 +272,28 @@ class AskRequest(SearchRequest):
 
 class Citation(SearchHit):
     number: int
+    support: SupportSpan | None = Field(
+        None, description="The sentence of this source the answer relies on (cited ones)."
+    )
+
+
+class Quote(SupportSpan):
+    """A sentence of a source, verbatim, that answers the question."""
+
+    number: int = Field(..., description="The source's number.")
+    chunk_id: str
+    document_id: str
+    document: str
+
+
+class CitationChanges(BaseModel):
+    """What attribution did to the model's own [n] markers."""
+
+    kept: list[int] = Field(default_factory=list, description="Markers the check confirmed.")
+    replaced: list[int] = Field(
+        default_factory=list, description="Markers no source sentence supported (removed)."
+    )
+    inserted: list[int] = Field(default_factory=list, description="Markers added.")
 
 
 class AskResponse(BaseModel):
@@ -243,11 +303,17 @@ class AskResponse(BaseModel):
     question: str
     knowledge_base: str
     model: str | None
+    answer_mode: str = "generate"
     answer: str
     found: bool = Field(..., description="False when nothing relevant enough was found.")
     citations: list[Citation] = Field(default_factory=list)
     invalid_citations: list[int] = Field(default_factory=list)
+    citation_changes: CitationChanges = Field(default_factory=CitationChanges)
     uncited_sources: list[Citation] = Field(default_factory=list)
+    quotes: list[Quote] = Field(default_factory=list)
+    stopped_repeating: bool = Field(
+        False, description="The answer was cut because it had begun looping."
+    )
     notes: list[str] = Field(default_factory=list)
     search_ms: float
     first_token_ms: float | None = None

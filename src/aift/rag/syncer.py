@@ -102,6 +102,7 @@ def _point(row: ChunkRow) -> IndexPoint:
             "chunk_index": row.chunk_index,
             "page_start": row.page_start,
             "page_end": row.page_end,
+            "page_breaks": row.page_breaks or [],
             "char_start": row.char_start,
             "char_end": row.char_end,
             "text": row.text,
