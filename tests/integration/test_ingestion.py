@@ -305,3 +305,34 @@ def test_a_worker_killed_mid_ingestion_resumes_and_indexes_each_document_once(
     assert docs["outline.pdf"]["pages"] == 4
     info = api(server, "GET", f"/kb/{kb['id']}").json()
     assert info["points"] == info["chunks"] == sum(d["chunks"] for d in docs.values())
+
+
+def test_a_document_deleted_mid_batch_is_skipped_and_a_failed_retry_fails(
+    server: LiveServer,
+) -> None:
+    kb = create_kb(server, "deleted-mid-batch")
+    truncated = (PDFS / "pdflatex-4-pages.pdf").read_bytes()[:3000]
+    scans = [(f"scan-{n}.pdf", scanned_pdf(PDFS / "GeoTopo-komprimiert.pdf", n)) for n in (1, 2)]
+    result = upload(server, kb["id"], [("a-truncated.pdf", truncated), *scans])
+    job_id = result["job_id"]
+    broken = next(d for d in result["accepted"] if d["name"] == "a-truncated.pdf")
+    wait_for(
+        lambda: documents(server, kb["id"])["a-truncated.pdf"],
+        lambda d: d["status"] == "failed",
+        timeout=300,
+    )
+    assert api(server, "DELETE", f"/kb/{kb['id']}/documents/{broken['id']}").status_code == 204
+    assert api(server, "GET", f"/jobs/{job_id}").json()["status"] == "running", "still OCR-ing"
+    job = finished_job(server, job_id)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["counts"] == {"indexed": 2, "deleted": 1}, job["result"]
+    assert {d["status"] for d in documents(server, kb["id"]).values()} == {"indexed"}
+
+    # a retry whose document fails again is a failed job, with the reason
+    again = upload(server, kb["id"], [("b-truncated.pdf", truncated)])
+    assert finished_job(server, again["job_id"])["status"] == "failed"
+    doc = next(iter(again["accepted"]))
+    retried = api(server, "POST", f"/kb/{kb['id']}/documents/{doc['id']}/retry")
+    assert retried.status_code == 202, retried.text
+    failed = finished_job(server, retried.json()["job_id"])
+    assert failed["status"] == "failed" and "b-truncated.pdf" in failed["error"], failed

@@ -87,3 +87,51 @@ def test_usable_text_layer_heuristic() -> None:
     assert usable("A real sentence with enough characters.")
     assert not usable("  3  ")
     assert not usable("\ufffd" * 40)
+
+
+@pytest.mark.skipif(not PDFS.exists(), reason="../shared/data is not present")
+def test_a_pdf_pdfium_refuses_is_read_by_pypdf_before_it_is_called_corrupt(
+    parser, tmp_path
+) -> None:
+    import re
+
+    damaged = tmp_path / "no-root-in-trailer.pdf"  # valid pages, a broken trailer
+    original = (PDFS / "pdflatex-4-pages.pdf").read_bytes()
+    damaged.write_bytes(re.sub(rb"/Root\s+\d+\s+\d+\s+R", b"/Rooo 1 0 R", original))
+    total, pages = parse(parser, damaged)
+    assert total == 4 and [p.number for p in pages] == [1, 2, 3, 4]
+    assert all(usable(p.text) for p in pages)
+    with pytest.raises(ExtractionError) as caught:  # the empty one says so, not "corrupt"
+        empty = tmp_path / "empty.pdf"
+        empty.write_bytes(zero_page_pdf())
+        parse(parser, empty)
+    assert caught.value.kind == "empty" and "no pages" in str(caught.value)
+
+
+def test_ocr_keeps_the_spaces_between_words(parser, tmp_path) -> None:
+    """rapidocr's recogniser runs the words of a Latin line together on an ordinary
+    150 dpi office scan; the spaces are rebuilt from the characters' boxes."""
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    lines = [
+        "Boarding closes exactly 12 minutes before each departure.",
+        "The night ferry to Orsund leaves the north pier at 23:40.",
+        "Deck officer Paulo Vanterpool signs the safety log after every crossing.",
+    ]
+    dejavu = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    font = ImageFont.truetype(str(dejavu), 30) if dejavu.exists() else ImageFont.load_default(30)
+    page = Image.new("L", (1240, 1754), 255)  # A4 at 150 dpi
+    draw = ImageDraw.Draw(page)
+    for number, line in enumerate(lines):
+        draw.text((120, 120 + 70 * number), line, fill=20, font=font)
+    page = page.rotate(0.5, fillcolor=255, resample=Image.BICUBIC).filter(
+        ImageFilter.GaussianBlur(0.6)
+    )
+    path = tmp_path / "scan.pdf"
+    page.convert("RGB").save(path, format="PDF", resolution=150)
+    total, pages = parse(parser, path)
+    assert total == 1 and pages[0].ocr
+    words = pages[0].text.split()
+    expected = " ".join(lines).split()
+    assert sum(1 for w in expected if w in words) >= 0.85 * len(expected), pages[0].text
+    assert {"closes", "exactly", "minutes", "Vanterpool"} <= set(words), pages[0].text

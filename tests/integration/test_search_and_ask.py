@@ -107,7 +107,8 @@ QUESTION = "Was besagt der Satz von der Gebietstreue von Brouwer?"
 def test_hybrid_search_finds_the_right_page_and_shows_every_score(server, geotopo) -> None:  # noqa: ANN001
     result = search(server, geotopo, query=QUESTION)
     assert result["mode"] == "hybrid" and result["fusion"] == "weighted"
-    assert not result["reranked"] and "re-ranking skipped" in result["notes"][0]
+    assert not result["reranked"] and "aift models pull" in result["rerank_skipped"]
+    assert "\n" not in result["rerank_skipped"] and not result["notes"]  # one short line
     top = result["hits"][0]
     assert (
         top["document"] == "GeoTopo-komprimiert.pdf" and top["page_start"] <= 28 <= top["page_end"]
@@ -128,6 +129,15 @@ def test_hybrid_search_finds_the_right_page_and_shows_every_score(server, geotop
     other = next(d for d in docs if d["name"] == "multicolumn.pdf")
     only = search(server, geotopo, query=QUESTION, documents=[other["id"]])
     assert {h["document"] for h in only["hits"]} == {"multicolumn.pdf"}
+    # a query that matches nothing: normalised scores still look high, the absolute
+    # relevance does not, and relevant_only applies the answers' not-found floor
+    nothing = search(server, geotopo, query="quinquagenarian pelican")
+    assert all(h["relevance"] == h["dense_score"] for h in nothing["hits"])
+    assert (
+        search(server, geotopo, query="quinquagenarian pelican", relevant_only=True)["hits"] == []
+    )
+    kept = search(server, geotopo, query=QUESTION, relevant_only=True)["hits"]
+    assert kept and kept[0]["page_start"] <= 28 <= kept[0]["page_end"]
 
 
 def test_a_cross_encoder_re_ranks_the_candidates(server, geotopo, tiny_reranker) -> None:  # noqa: ANN001

@@ -201,6 +201,8 @@ def search_command(
         return
     for note in result.notes:
         console.print(f"[yellow]{note}[/yellow]")
+    if result.rerank_skipped:
+        console.print(f"[dim]not re-ranked: {result.rerank_skipped}[/dim]")
     table = Table("#", "document", "pages", "dense", "keyword", "fused", "rerank", "text")
     for number, hit in enumerate(result.hits, start=1):
         table.add_row(
@@ -245,6 +247,8 @@ def ask_command(
         console.print(f"[dim]not cited: [{source['number']}] {source['document']}, {place}[/dim]")
     for note in done["notes"]:
         console.print(f"[yellow]{note}[/yellow]")
+    if done.get("rerank_skipped"):
+        console.print(f"[dim]not re-ranked: {done['rerank_skipped']}[/dim]")
 
 
 @history_app.command("list")

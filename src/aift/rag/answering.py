@@ -39,7 +39,7 @@ from aift.rag.attribution import (
 )
 from aift.rag.citations import CitationCheck, check_citations
 from aift.rag.history import SearchHistory, hit_summary
-from aift.rag.retrieval import Retriever
+from aift.rag.retrieval import Retriever, default_min_score, relevance
 from aift.rag.schemas import (
     AskRequest,
     AskResponse,
@@ -68,21 +68,6 @@ SYSTEM = (
 )
 EXCERPT_CHARACTERS = 420  # per source in the prompt when compressing
 QUOTE_THRESHOLD = 0.3
-
-
-def default_min_score(embedding_model: str, reranked: bool) -> float:
-    """Relevance floor by what the score means: a cross-encoder probability, an e5 cosine
-    (compressed around 0.7–1.0), or another model's cosine."""
-    if reranked:
-        return 0.05
-    return 0.78 if "e5" in embedding_model.lower() else 0.3
-
-
-def relevance(hit: SearchHit) -> float:
-    """What the relevance floor is compared with: the re-rank score, else the cosine."""
-    if hit.rerank_score is not None:
-        return hit.rerank_score
-    return hit.dense_score if hit.dense_score is not None else 0.0
 
 
 def passages_of(hits: list[SearchHit]) -> list[Passage]:
@@ -343,6 +328,7 @@ class Answerer:
             knowledge_base=prepared.search.knowledge_base,
             model=prepared.model if generation is not None else None,
             answer_mode=request.answer_mode,
+            rerank_skipped=prepared.search.rerank_skipped,
             answer=answer,
             found=bool(sources),
             citations=cited,

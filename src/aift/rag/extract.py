@@ -1,4 +1,5 @@
-"""Text per page: pypdfium2's text layer, OCR for pages without a usable one.
+"""Text per page: pypdfium2's text layer, OCR for pages without a usable one; pypdf for
+PDFs pdfium refuses (one library does not decide alone what is corrupt).
 
 Runs inside the parser process (`parser_process.py`), never in the server or the job's
 own process, so a hostile file can be stopped by killing that process.
@@ -54,15 +55,51 @@ def open_pdf(path: Path, password: str | None) -> pdfium.PdfDocument:
                 "This PDF is encrypted: upload it again with its password "
                 "(or retry the document with one).",
             ) from None
-        if "success" in str(exc).lower():  # pdfium's answer to an empty page tree
-            raise ExtractionError("empty", "The PDF has no pages.") from None
-        raise ExtractionError(
-            "corrupt", f"The PDF cannot be read ({exc}); it may be corrupt or truncated."
-        ) from None
+        raise _second_opinion(path, password, str(exc)) from None
     if len(pdf) == 0:
         pdf.close()
         raise ExtractionError("empty", "The PDF has no pages.")
     return pdf
+
+
+class PypdfReadable(Exception):
+    """pdfium refused the file but pypdf reads it: extract with pypdf instead."""
+
+    def __init__(self, pages: int) -> None:
+        super().__init__(f"{pages} pages readable by pypdf")
+        self.pages = pages
+
+
+def _second_opinion(path: Path, password: str | None, pdfium_error: str) -> Exception:
+    """What to do with a PDF pdfium cannot open: pypdf's reading of it (no pages → empty,
+    pages → read it with pypdf), or corrupt when neither library can."""
+    try:
+        from pypdf import PdfReader
+
+        reader = PdfReader(str(path), strict=False, password=password)
+        pages = len(reader.pages)
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on broken files
+        return ExtractionError(
+            "corrupt",
+            f"The PDF cannot be read by pdfium ({pdfium_error}) nor by pypdf ({exc}); it is "
+            "probably corrupt or truncated.",
+        )
+    if pages == 0:
+        return ExtractionError("empty", "The PDF is valid but has no pages.")
+    return PypdfReadable(pages)
+
+
+def pypdf_pages(path: Path, password: str | None) -> Iterator[PageText]:
+    """Each page's text as pypdf extracts it (no OCR: pypdf cannot render pages)."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(path), strict=False, password=password)
+    for index, page in enumerate(reader.pages):
+        try:
+            text = page.extract_text() or ""
+        except Exception:  # noqa: BLE001 - one unreadable page does not sink the file
+            text = ""
+        yield PageText(index + 1, text, False)
 
 
 def usable(text: str) -> bool:
@@ -75,7 +112,11 @@ def usable(text: str) -> bool:
 
 def pdf_pages(path: Path, password: str | None, ocr: Callable[[], OcrEngine]) -> Iterator[PageText]:
     """Each page's text; pages without a usable text layer go through `ocr()` (lazy)."""
-    pdf = open_pdf(path, password)
+    try:
+        pdf = open_pdf(path, password)
+    except PypdfReadable:
+        yield from pypdf_pages(path, password)
+        return
     try:
         for index in range(len(pdf)):
             page = pdf[index]
@@ -97,7 +138,10 @@ def pdf_pages(path: Path, password: str | None, ocr: Callable[[], OcrEngine]) ->
 def page_count(path: Path, content_type: str, password: str | None) -> int:
     if content_type != PDF:
         return 1
-    pdf = open_pdf(path, password)
+    try:
+        pdf = open_pdf(path, password)
+    except PypdfReadable as readable:
+        return readable.pages
     try:
         return len(pdf)
     finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aift.config import Settings
+from aift.errors import InvalidInput
 from aift.jobs.context import JobContext
 from aift.jobs.kinds import job_kind
 from aift.rag import keywords
@@ -285,11 +286,26 @@ def run_ingest(ctx: JobContext, config: IngestJobConfig) -> dict[str, Any]:
     waiting = _wait_for_index(
         ctx, pipeline, [d for d, s in outcome.items() if s == DocumentStatus.indexing.value]
     )
-    final = {d: store.document(d).status for d in outcome if outcome[d] != "deleted"}
+    final, failures = {}, []
+    for doc_id, status in outcome.items():
+        row = store.find_document_by_id(doc_id) if status != "deleted" else None
+        if row is None:  # deleted while the batch ran: skipped, the others carry on
+            outcome[doc_id] = "deleted"
+            continue
+        final[doc_id] = row.status
+        if row.status == DocumentStatus.failed.value:
+            failures.append(f"{row.name}: {row.error}")
     counts: dict[str, int] = {}
     for status in final.values():
         counts[status] = counts.get(status, 0) + 1
+    deleted = sum(1 for status in outcome.values() if status == "deleted")
+    if deleted:
+        counts["deleted"] = deleted
     ctx.progress(1.0, ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), force=True)
+    if final and len(failures) == len(final):
+        raise InvalidInput(
+            f"No document of this job could be ingested — {'; '.join(failures)}"[:2000]
+        )
     return {"documents": final, "counts": counts, "waiting_for_index": waiting}
 
 

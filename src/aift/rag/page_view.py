@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aift.rag.extract import open_pdf, usable
+from aift.rag.extract import PypdfReadable, open_pdf, usable
 
 VIEW_SCALE = 110 / 72  # 110 dpi: readable on screen, ~100–250 kB per page as PNG
 MIN_BLOCK_WORDS = 3  # shorter word matches are coincidences ("the", "of the")
@@ -102,7 +102,13 @@ def ocr_boxes(lines: list[tuple[Box, str]], passage: str) -> list[Box]:
 
 def view(request: dict[str, Any]) -> dict[str, Any]:
     """Render the page to `request["image"]` (PNG) and find the passage's boxes on it."""
-    pdf = open_pdf(Path(request["path"]), None)
+    try:
+        pdf = open_pdf(Path(request["path"]), None)
+    except PypdfReadable:
+        raise ValueError(
+            "pdfium cannot open this PDF, so its pages cannot be shown; its text was read "
+            "with pypdf."
+        ) from None
     try:
         if not 1 <= request["page"] <= len(pdf):
             raise ValueError(f"The document has {len(pdf)} pages, not {request['page']}.")

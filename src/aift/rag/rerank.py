@@ -55,12 +55,13 @@ class Rerankers:
                 resolved = self.resolver.resolve(ref, purpose=Purpose.reranker)
                 reranker = Reranker(resolved.name, resolved.path)
             except AiftError as exc:
-                self._failed[ref] = f"re-ranking skipped: {exc}"
-                log.warning(self._failed[ref])
+                # said in full once, in the log; each response carries one short line
+                log.warning("re-ranking skipped until %s is available: %s", ref, exc)
+                self._failed[ref] = f"{ref} is not available (`aift models pull {ref}`)"
                 return None, self._failed[ref]
             except Exception as exc:  # noqa: BLE001 - a broken model must not break search
-                self._failed[ref] = f"re-ranking skipped: {ref} could not be loaded ({exc})"
-                log.warning(self._failed[ref])
+                log.warning("re-ranking skipped: %s could not be loaded (%s)", ref, exc)
+                self._failed[ref] = f"{ref} could not be loaded (see the server log)"
                 return None, self._failed[ref]
             self._loaded[ref] = reranker
             return reranker, None

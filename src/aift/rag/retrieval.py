@@ -42,6 +42,21 @@ class Corpus:
     document_names: dict[str, str]
 
 
+def default_min_score(embedding_model: str, reranked: bool) -> float:
+    """Relevance floor by what the score means: a cross-encoder probability, an e5 cosine
+    (compressed around 0.7–1.0), or another model's cosine."""
+    if reranked:
+        return 0.05
+    return 0.78 if "e5" in embedding_model.lower() else 0.3
+
+
+def relevance(hit: SearchHit) -> float:
+    """What the relevance floor is compared with: the re-rank score, else the cosine."""
+    if hit.rerank_score is not None:
+        return hit.rerank_score
+    return hit.dense_score if hit.dense_score is not None else 0.0
+
+
 def _scores(hits: list[IndexHit]) -> dict[str, float]:
     return {h.id: h.score for h in hits}
 
@@ -115,6 +130,7 @@ def rank(
         hits.sort(key=lambda h: -(h.rerank_score or 0.0))
     hits = hits[: request.limit]
     for hit in hits:
+        hit.relevance = relevance(hit)
         hit.match = best_match(request.query, hit)
     return hits
 
@@ -175,13 +191,18 @@ class Retriever:
                 f"{kb.embedding_model} gives {embedder.dimension} dimensions but {kb.name} "
                 f"holds {kb.dimension}; re-index the knowledge base."
             )
-        reranker = None
+        reranker, skipped = None, None
         if request.rerank:
-            reranker, why = self.rerankers.get(request.reranker)
-            if why:
-                notes.append(why)
+            reranker, skipped = self.rerankers.get(request.reranker)
         corpus = Corpus(self.index, collection_name(kb.id, kb.generation), embedder, names)
         hits = rank(corpus, request, reranker)
+        if request.relevant_only:
+            floor = (
+                request.min_score
+                if request.min_score is not None
+                else default_min_score(kb.embedding_model, reranker is not None)
+            )
+            hits = [h for h in hits if h.relevance >= floor]
         response = SearchResponse(
             query=request.query,
             knowledge_base=kb.name,
@@ -190,6 +211,7 @@ class Retriever:
             fusion=request.fusion if request.mode == "hybrid" else request.mode,
             reranked=reranker is not None,
             reranker=reranker.name if reranker is not None else None,
+            rerank_skipped=skipped,
             notes=notes,
             hits=hits,
             latency_ms=(time.perf_counter() - started) * 1000,

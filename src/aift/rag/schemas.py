@@ -169,6 +169,17 @@ class SearchRequest(BaseModel):
     documents: list[str] | None = Field(None, description="Only these document ids.")
     page_from: int | None = Field(None, ge=1)
     page_to: int | None = Field(None, ge=1)
+    min_score: float | None = Field(
+        None,
+        description="Least relevance (re-rank score if re-ranked, else dense cosine) a "
+        "source needs. Answers: default depends on the models (see docs/rag.md); search "
+        "applies it only with `relevant_only`.",
+    )
+    relevant_only: bool = Field(
+        False,
+        description="Search: drop hits below the not-found floor answers use (min_score, "
+        "or the models' default), so a query that matches nothing finds nothing.",
+    )
 
     @field_validator("query")
     @classmethod
@@ -210,8 +221,15 @@ class SearchHit(BaseModel):
         description="BM25 score; null when the chunk was not among the keyword candidates "
         "(no shared term, or below them: it counts as 0 in the fusion) or mode is dense.",
     )
-    fused_score: float
+    fused_score: float = Field(
+        ..., description="The fusion's score, normalised within this query's candidates."
+    )
     rerank_score: float | None = None
+    relevance: float = Field(
+        0.0,
+        description="Absolute relevance: the re-rank score when re-ranked, else the dense "
+        "cosine; what the not-found floor (min_score) is compared with.",
+    )
     page_breaks: list[int] = Field(
         default_factory=list, description="Offsets in `text` where its later pages begin."
     )
@@ -228,6 +246,9 @@ class SearchResponse(BaseModel):
     fusion: str
     reranked: bool
     reranker: str | None = None
+    rerank_skipped: str | None = Field(
+        None, description="Why re-ranking was asked for but not done (one line)."
+    )
     notes: list[str] = Field(default_factory=list)
     hits: list[SearchHit]
     latency_ms: float
@@ -261,11 +282,6 @@ class AskRequest(SearchRequest):
         True,
         description="Give the model each source's best sentences with their neighbours "
         "instead of whole chunks (a shorter prompt: a faster first token).",
-    )
-    min_score: float | None = Field(
-        None,
-        description="Least relevance of the best source (re-rank score if re-ranked, else "
-        "dense cosine). Default depends on the models (see docs/rag.md).",
     )
     stream: bool = False
 
@@ -311,6 +327,7 @@ class AskResponse(BaseModel):
     citation_changes: CitationChanges = Field(default_factory=CitationChanges)
     uncited_sources: list[Citation] = Field(default_factory=list)
     quotes: list[Quote] = Field(default_factory=list)
+    rerank_skipped: str | None = None
     stopped_repeating: bool = Field(
         False, description="The answer was cut because it had begun looping."
     )

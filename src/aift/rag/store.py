@@ -133,6 +133,14 @@ class KnowledgeStore:
             session.expunge(row)
             return row
 
+    def find_document_by_id(self, doc_id: str) -> DocumentRow | None:
+        """The document, or None when it does not exist (any more)."""
+        with self.db.session() as session:
+            row = session.get(DocumentRow, doc_id)
+            if row is not None:
+                session.expunge(row)
+            return row
+
     def find_document(self, kb_id: str, sha256: str) -> DocumentRow | None:
         with self.db.session() as session:
             row = session.scalars(

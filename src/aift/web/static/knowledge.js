@@ -192,6 +192,7 @@ async function search(form) {
     });
     hits.replaceChildren();
     for (const note of result.notes) hits.append(el("p", note, "muted"));
+    if (result.rerank_skipped) hits.append(el("p", `Not re-ranked: ${result.rerank_skipped}`, "muted"));
     if (!result.hits.length) hits.append(el("p", "Nothing found.", "muted"));
     const list = el("ol", undefined, "hits");
     for (const hit of result.hits) {
