@@ -134,6 +134,7 @@ def test_a_batch_of_real_pdfs_each_succeeds_or_fails_alone(server: LiveServer) -
     # the same file again is stored and indexed once
     again = upload(server, kb["id"], [("copy.pdf", (PDFS / "minimal-document.pdf").read_bytes())])
     assert not again["accepted"] and again["duplicates"][0]["name"] == "minimal-document.pdf"
+    assert again["duplicates"][0]["file"] == "copy.pdf"  # its own name, and what it repeats
 
     # the encrypted one works with its password
     locked = docs["libreoffice-writer-password.pdf"]
@@ -313,7 +314,11 @@ def test_a_document_deleted_mid_batch_is_skipped_and_a_failed_retry_fails(
     kb = create_kb(server, "deleted-mid-batch")
     truncated = (PDFS / "pdflatex-4-pages.pdf").read_bytes()[:3000]
     scans = [(f"scan-{n}.pdf", scanned_pdf(PDFS / "GeoTopo-komprimiert.pdf", n)) for n in (1, 2)]
-    result = upload(server, kb["id"], [("a-truncated.pdf", truncated), *scans])
+    copy = ("scan-1-copy.pdf", scans[0][1])
+    result = upload(server, kb["id"], [("a-truncated.pdf", truncated), *scans, copy])
+    assert [(d["file"], d["name"]) for d in result["duplicates"]] == [
+        ("scan-1-copy.pdf", "scan-1.pdf")
+    ]
     job_id = result["job_id"]
     broken = next(d for d in result["accepted"] if d["name"] == "a-truncated.pdf")
     wait_for(

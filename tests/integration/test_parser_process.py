@@ -135,3 +135,40 @@ def test_ocr_keeps_the_spaces_between_words(parser, tmp_path) -> None:
     expected = " ".join(lines).split()
     assert sum(1 for w in expected if w in words) >= 0.85 * len(expected), pages[0].text
     assert {"closes", "exactly", "minutes", "Vanterpool"} <= set(words), pages[0].text
+
+
+def test_a_blank_scan_reports_that_ocr_ran(parser, tmp_path) -> None:
+    from PIL import Image
+
+    path = tmp_path / "blank.pdf"
+    Image.new("RGB", (1240, 1754), "white").save(path, format="PDF", resolution=150)
+    total, pages = parse(parser, path)
+    assert total == 1 and pages[0].ocr and not pages[0].text.strip()
+
+
+def test_a_picture_of_text_under_a_watermark_is_read(parser, tmp_path) -> None:
+    """A page whose only text layer is a watermark still has its big image OCR'd."""
+    import io
+
+    from fpdf import FPDF
+    from PIL import Image, ImageDraw, ImageFont
+
+    dejavu = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    font = ImageFont.truetype(str(dejavu), 44) if dejavu.exists() else ImageFont.load_default(44)
+    picture = Image.new("RGB", (1600, 900), "white")
+    draw = ImageDraw.Draw(picture)
+    draw.text((60, 200), "Pump station Kelvedon opens at 06:15.", fill="black", font=font)
+    draw.text((60, 400), "The spare impeller is kept in locker 9.", fill="black", font=font)
+    png = io.BytesIO()
+    picture.save(png, format="PNG")
+    pdf = FPDF(format="A4")
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    pdf.cell(0, 8, "CONFIDENTIAL - INTERNAL USE ONLY")
+    pdf.image(png, x=10, y=30, w=190)
+    path = tmp_path / "mixed.pdf"
+    pdf.output(str(path))
+    total, pages = parse(parser, path)
+    assert total == 1 and pages[0].ocr
+    assert pages[0].text.startswith("CONFIDENTIAL"), pages[0].text
+    assert "Kelvedon" in pages[0].text and "locker 9" in pages[0].text, pages[0].text

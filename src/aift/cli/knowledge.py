@@ -167,7 +167,7 @@ def ingest(
         for rejected in result.rejected:
             console.print(f"[red]rejected[/red] {rejected.name}: {rejected.reason}")
         for duplicate in result.duplicates:
-            console.print(f"already in {kb}: {duplicate.name}")
+            console.print(f"{duplicate.file}: already in {kb} as {duplicate.name}")
         if not result.job_id:
             return
         follow_job(client.job, result.job_id)

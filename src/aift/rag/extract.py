@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from aift.rag.ocr import OcrEngine
 
 MIN_TEXT_CHARS = 16  # fewer visible characters than this: the page is treated as scanned
+IMAGE_COVERAGE = 0.3  # images over this share of a page with some text: OCR them too
+MIN_IMAGE_SHARE = 0.05  # smaller images (logos, icons) are not read
 RENDER_SCALE = 200 / 72  # 200 dpi for OCR
 
 
@@ -35,7 +37,7 @@ class ExtractionError(Exception):
 class PageText:
     number: int  # 1-based
     text: str
-    ocr: bool
+    ocr: bool  # OCR ran on this page (its text layer was not usable)
 
 
 def open_pdf(path: Path, password: str | None) -> pdfium.PdfDocument:
@@ -127,12 +129,45 @@ def pdf_pages(path: Path, password: str | None, ocr: Callable[[], OcrEngine]) ->
             if not usable(text):
                 image = page.render(scale=RENDER_SCALE).to_pil()
                 read = ocr().read(image)
+                used_ocr = True  # it ran, whether or not it found anything
                 if len(read.strip()) > len(text.strip()):
-                    text, used_ocr = read, True
+                    text = read
+            else:
+                regions = image_regions(page)
+                if sum(share for _, share in regions) >= IMAGE_COVERAGE:
+                    # a mixed page (a watermark or caption over a big picture of text):
+                    # the text layer, then what its images say, top to bottom
+                    used_ocr = True
+                    image = page.render(scale=RENDER_SCALE).to_pil()
+                    found = [ocr().read(image.crop(box)).strip() for box, _ in regions]
+                    text = "\n\n".join([text.strip(), *[f for f in found if f]])
             page.close()
             yield PageText(index + 1, text, used_ocr)
     finally:
         pdf.close()
+
+
+def image_regions(page: pdfium.PdfPage) -> list[tuple[tuple[int, int, int, int], float]]:
+    """The page's images big enough to hold text, top to bottom: (pixel box at the OCR
+    scale, share of the page they cover)."""
+    import pypdfium2.raw as raw
+
+    width, height = page.get_size()
+    found = []
+    for item in page.get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE], max_depth=2):
+        left, bottom, right, top = item.get_bounds()
+        left, right = max(0.0, left), min(width, right)
+        bottom, top = max(0.0, bottom), min(height, top)
+        share = (right - left) * (top - bottom) / (width * height) if width and height else 0
+        if share >= MIN_IMAGE_SHARE:
+            box = (
+                int(left * RENDER_SCALE),
+                int((height - top) * RENDER_SCALE),
+                int(right * RENDER_SCALE),
+                int((height - bottom) * RENDER_SCALE),
+            )
+            found.append((box, share))
+    return sorted(found, key=lambda item: (item[0][1], item[0][0]))
 
 
 def page_count(path: Path, content_type: str, password: str | None) -> int:

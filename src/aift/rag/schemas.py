@@ -110,11 +110,18 @@ class RejectedFile(BaseModel):
     reason: str
 
 
+class DuplicateFile(DocumentInfo):
+    """An uploaded file whose content is already in the knowledge base (or earlier in the
+    same batch): `file` is its own name, the other fields the document it duplicates."""
+
+    file: str
+
+
 class UploadResult(BaseModel):
     """What happened to each file of an upload batch."""
 
     accepted: list[DocumentInfo] = Field(default_factory=list)
-    duplicates: list[DocumentInfo] = Field(
+    duplicates: list[DuplicateFile] = Field(
         default_factory=list, description="Already in the knowledge base (same content)."
     )
     rejected: list[RejectedFile] = Field(default_factory=list)

@@ -32,6 +32,7 @@ from aift.rag.schemas import (
     AskResponse,
     DocumentInfo,
     DocumentStatus,
+    DuplicateFile,
     HistoryEntry,
     IngestJobConfig,
     KbEvaluation,
@@ -228,7 +229,9 @@ class KnowledgeService:
             existing = self.store.find_document(kb.id, digest)
             if existing is not None or digest in seen:
                 if existing is not None:
-                    result.duplicates.append(self.store.info(existing))
+                    result.duplicates.append(
+                        DuplicateFile(file=name, **self.store.info(existing).model_dump())
+                    )
                 continue
             seen.add(digest)
             doc_id = uuid.uuid4().hex

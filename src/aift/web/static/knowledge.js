@@ -47,7 +47,7 @@ function describe(result) {
   }
   const body = result.body;
   if (body.rejected.length) return [`rejected: ${body.rejected[0].reason}`, "error"];
-  if (body.duplicates.length) return ["already in this knowledge base", "muted"];
+  if (body.duplicates.length) return [`already in this knowledge base as ${body.duplicates[0].name}`, "muted"];
   return ["accepted — ingesting (see Documents)", "ok"];
 }
 
