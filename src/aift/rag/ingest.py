@@ -87,6 +87,9 @@ class Pipeline:
     ) -> tuple[list[ChunkRow], dict[str, float]]:
         """Chunk rows (with vectors) of one document."""
         started = time.perf_counter()
+        ctx.progress(
+            share[0] + share[1] * 0.5, f"{document.name}: chunking {len(pages)} pages", force=True
+        )
         chunks = chunk_pages(
             pages,
             self.embedder.token_spans,
@@ -100,11 +103,12 @@ class Pipeline:
             ctx.check_cancelled()
             batch = [c.text for c in chunks[first : first + EMBED_BATCH]]
             vectors += self.embedder.embed(batch, is_query=False)
-            done = min(first + EMBED_BATCH, len(chunks)) / max(len(chunks), 1)
+            embedded = min(first + EMBED_BATCH, len(chunks))
+            done = embedded / max(len(chunks), 1)
             ctx.progress(
                 share[0] + share[1] * (0.5 + 0.5 * done),
-                f"{document.name}: embedded {min(first + EMBED_BATCH, len(chunks))}"
-                f"/{len(chunks)} chunks",
+                f"{document.name}: embedding {embedded}/{len(chunks)} chunks"
+                + _eta(time.perf_counter() - chunked, embedded, len(chunks)),
             )
         rows = []
         for chunk, vector in zip(chunks, vectors, strict=True):
@@ -228,6 +232,25 @@ def _sync_directly(pipeline: Pipeline) -> None:
         index.close()
 
 
+def _eta(spent: float, done: int, total: int) -> str:
+    """' (about 3 min left)' from the rate so far; empty until there is a rate."""
+    if not done or done >= total or spent < 2:
+        return ""
+    left = spent / done * (total - done)
+    return f" (about {left / 60:.0f} min left)" if left >= 90 else f" (about {left:.0f} s left)"
+
+
+def _by_size(store: KnowledgeStore, doc_ids: list[str]) -> list[str]:
+    """The documents smallest file first, so one huge file does not hold the rest back
+    (each document is indexed as soon as it is done)."""
+
+    def size(doc_id: str) -> int:
+        row = store.find_document_by_id(doc_id)
+        return row.size_bytes if row is not None else 0
+
+    return sorted(doc_ids, key=size)
+
+
 def _wait_for_index(ctx: JobContext, pipeline: Pipeline, doc_ids: list[str]) -> list[str]:
     """Wait until the index owner has written the documents; returns those still waiting."""
     deadline = time.monotonic() + pipeline.settings.index_wait_seconds
@@ -268,7 +291,7 @@ def run_ingest(ctx: JobContext, config: IngestJobConfig) -> dict[str, Any]:
     outcome: dict[str, str] = {}
     try:
         total = len(config.document_ids)
-        for number, doc_id in enumerate(config.document_ids):
+        for number, doc_id in enumerate(_by_size(store, config.document_ids)):
             ctx.check_cancelled()
             try:
                 document = store.document(doc_id, kb.id)
