@@ -60,6 +60,12 @@ def ask(api: str, kb: str, question: Question, options: dict) -> dict:
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
+    parser.add_argument("--no-record", action="store_true", help="Print only (experiments).")
+    args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="aift-answers-"))
     documents = write_all(folder / "docs")
     port = free_port()
@@ -90,7 +96,8 @@ def main() -> None:
         if failed:
             raise RuntimeError(f"not indexed: {failed}")
         ask(api, kb, documents[0][0].questions[0], {})  # loads the model
-        for mode, options in MODES.items():
+        for mode in args.modes:
+            options = MODES[mode]
             contained = right_page = 0
             firsts, totals = [], []
             for document, _ in documents:
@@ -128,7 +135,8 @@ def main() -> None:
         "mode, ≥ 80 % in extractive mode.",
     ]
     body = "\n".join(rows)
-    record("RAG answer quality per answer mode", body, "python benchmarks/answer_quality.py")
+    if not args.no_record:
+        record("RAG answer quality per answer mode", body, "python benchmarks/answer_quality.py")
     print(body)
     print("\n".join(misses))
 

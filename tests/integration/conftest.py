@@ -31,6 +31,7 @@ def aift_env(workspace: Path, **extra: str) -> dict[str, str]:
         AIFT_WORKSPACE=str(workspace),
         AIFT_OFFLINE="1",
         AIFT_JOB_CANCEL_GRACE_SECONDS="3",
+        AIFT_THREADS="1",  # two test modules run at once on two cores: one thread each
         HF_HUB_OFFLINE="1",
         PYTHONUNBUFFERED="1",
     )

@@ -233,6 +233,23 @@ def test_extractive_answers_are_the_sources_own_sentences(server, geotopo) -> No
     assert match is not None and match["text"] and match["page"] >= 1
 
 
+def test_the_cli_asks_for_quotes_with_their_pages(server, geotopo) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import aift_env
+
+    done = subprocess.run(
+        [sys.executable, "-m", "aift.cli", "ask", geotopo, QUESTION, "--mode", "extractive"],
+        env=aift_env(server.workspace, AIFT_SERVER_URL=server.url),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "GeoTopo-komprimiert.pdf, page" in done.stdout and "[1]" in done.stdout, done.stdout
+
+
 def test_nothing_relevant_gives_an_honest_answer(server, geotopo) -> None:  # noqa: ANN001
     response = api(
         server,

@@ -58,6 +58,12 @@ def test_supported_markers_are_kept_and_unsupported_sentences_cite_nothing() -> 
     assert got.supports[1].sentence.page == 4  # the sentence's page, not the chunk's first
 
 
+def test_a_sentence_that_only_restates_the_question_cites_nothing() -> None:
+    question = "How high is Mount Ostrel?"
+    got = attribute("How high is Mount Ostrel? It is 2,310 metres high.", scorer(), 0.4, question)
+    assert got.answer == "How high is Mount Ostrel? It is 2,310 metres high [2]."
+
+
 def test_quotes_are_the_sentences_that_answer_the_question() -> None:
     found = quotes("When did the summit hut on Mount Ostrel open?", scorer(), 2, 0.3)
     assert found[0].sentence.text == "Its summit hut opened in 1931."

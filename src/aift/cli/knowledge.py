@@ -224,23 +224,44 @@ def ask_command(
     kb: str,
     question: str,
     model: Annotated[str | None, typer.Option(help="Any served model.")] = None,
-    max_tokens: int = 512,
+    max_tokens: int = 320,
     limit: Annotated[int, typer.Option(help="Sources given to the model.")] = 5,
+    mode: Annotated[
+        str, typer.Option(help="generate, quotes (answer + supporting quotes) or extractive.")
+    ] = "generate",
 ) -> None:
-    """Ask a knowledge base; the answer streams, then its sources with pages."""
-    request = AskRequest(query=question, model=model, max_tokens=max_tokens, limit=limit)
+    """Ask a knowledge base; the answer streams, then its citations (attributed to the
+    sources' sentences) with pages."""
+    request = AskRequest.model_validate(
+        {
+            "query": question,
+            "model": model,
+            "max_tokens": max_tokens,
+            "limit": limit,
+            "answer_mode": mode,
+        }
+    )
     done: dict[str, Any] | None = None
+    streamed = ""
     with server() as client:
         for event, data in client.ask(kb, request):
             if event == "token":
+                streamed += data["text"]
                 console.out(data["text"], end="", highlight=False)
             elif event == "done":
                 done = data
     console.print()
     if done is None:
         raise AiftError("The answer stream ended early.")
+    if done["answer"] != streamed.strip():  # citations were attributed or corrected
+        console.print(f"\n[bold]With citations:[/bold] {done['answer']}", highlight=False)
+    for quote in done.get("quotes", []):
+        console.print(f"  “{quote['text']}” [{quote['number']}] page {quote['page']}")
     for cited in done["citations"]:
-        place = pages(cited["page_start"], cited["page_end"])
+        support = cited.get("support")
+        place = (
+            f"page {support['page']}" if support else pages(cited["page_start"], cited["page_end"])
+        )
         console.print(f"[{cited['number']}] {cited['document']}, {place}")
     for source in done["uncited_sources"]:
         place = pages(source["page_start"], source["page_end"])

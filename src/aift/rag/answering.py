@@ -62,11 +62,10 @@ NOT_FOUND = (
 )
 NO_QUOTE = "None of the sources has a sentence that answers this question closely enough."
 SYSTEM = (
-    "You answer questions using only the numbered sources below. Answer briefly, in the "
-    "language of the question. After each statement, cite the source it comes from as "
-    "[n]. If the sources do not contain the answer, say you do not know."
+    "Answer the question in one or two short sentences, in the language of the question, "
+    "using only the context. If the context does not say, answer that you do not know."
 )
-EXCERPT_CHARACTERS = 420  # per source in the prompt when compressing
+EXCERPT_CHARACTERS = 600  # per source in the prompt when compressing
 QUOTE_THRESHOLD = 0.3
 
 
@@ -105,7 +104,11 @@ def excerpt(text: str, best: tuple[int, int] | None, budget: int) -> str:
 def build_messages(
     question: str, hits: list[SearchHit], best: dict[int, Support] | None = None
 ) -> list[ChatMessage]:
-    """The numbered sources (whole, or excerpts around `best` sentences) and the question."""
+    """The sources (whole, or excerpts around `best` sentences) and the question.
+
+    The model is not asked to cite: citations are attributed to its sentences afterwards
+    (which small models cannot do reliably themselves), so the prompt stays as plain as a
+    small model needs: context, question."""
     parts = []
     for number, hit in enumerate(hits, start=1):
         support = best.get(number) if best is not None else None
@@ -115,11 +118,11 @@ def build_messages(
             span = (support.sentence.start, support.sentence.end) if support else None
             text = excerpt(hit.text, span, EXCERPT_CHARACTERS)
             page = f"page {support.sentence.page}" if support else _pages(hit)
-        parts.append(f"[{number}] {hit.document}, {page}:\n{text}")
-    sources = "\n\n".join(parts)
+        parts.append(f"{hit.document}, {page}:\n{text}")
+    context = "\n\n".join(parts)
     return [
         ChatMessage(role="system", content=SYSTEM),
-        ChatMessage(role="user", content=f"Sources:\n\n{sources}\n\nQuestion: {question}"),
+        ChatMessage(role="user", content=f"Context:\n\n{context}\n\nQuestion: {question}"),
     ]
 
 
@@ -291,7 +294,9 @@ class Answerer:
                 + ", ".join(f"[{n}]" for n in check.invalid)
             )
         attributed = (
-            await asyncio.to_thread(attribute, check.answer, scorer, request.support_threshold)
+            await asyncio.to_thread(
+                attribute, check.answer, scorer, request.support_threshold, request.query
+            )
             if sources and generation is not None
             else _quoted(check.answer, found_quotes)
         )

@@ -180,8 +180,13 @@ def _scaled(cosines: np.ndarray) -> np.ndarray:
     return np.clip((cosines - typical) / max(1.0 - typical, 1e-6), 0.0, 1.0)
 
 
-def attribute(answer: str, scorer: Scorer, threshold: float) -> AttributedAnswer:
-    """The answer with each sentence's [n] decided by its support (see module docstring)."""
+def attribute(
+    answer: str, scorer: Scorer, threshold: float, question: str | None = None
+) -> AttributedAnswer:
+    """The answer with each sentence's [n] decided by its support (see module docstring).
+    With the `question`, a sentence that only restates it (no content word of its own)
+    cites nothing: there is no claim to support."""
+    asked = _content(question) if question else frozenset()
     spans = sentence_spans(answer)
     bare = [_MARKER.sub("", answer[a:b]).strip() for a, b in spans]
     ranked = scorer.rank(bare)
@@ -198,9 +203,10 @@ def attribute(answer: str, scorer: Scorer, threshold: float) -> AttributedAnswer
             for m in _MARKER.finditer(answer[start:end])
             for n in re.split(r"[,;]", m.group(1))
         ]
+        claims = not question or bool(_content(text) - asked)
         best = (
             candidates[0]
-            if candidates and candidates[0].score >= threshold and len(text) > 3
+            if candidates and candidates[0].score >= threshold and len(text) > 3 and claims
             else None
         )
         numbers: list[int] = []
