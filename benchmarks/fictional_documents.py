@@ -175,7 +175,7 @@ def write_text_pdf(document: Document, path: Path) -> None:
     pdf.output(str(path))
 
 
-def write_scanned_pdf(document: Document, path: Path, seed: int = 0) -> None:
+def write_scanned_pdf(document: Document, path: Path, seed: int = 0, dpi: int = 150) -> None:
     from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
     rng = random.Random(seed)
@@ -184,23 +184,26 @@ def write_scanned_pdf(document: Document, path: Path, seed: int = 0) -> None:
         if document.korean
         else Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
     )
+    scale = dpi / 150
     font = (
-        ImageFont.truetype(str(font_path), 30) if font_path.exists() else ImageFont.load_default(30)
+        ImageFont.truetype(str(font_path), round(30 * scale))
+        if font_path.exists()
+        else ImageFont.load_default(30)
     )
     images = []
     for paragraphs in document.pages:
-        page = Image.new("L", (1240, 1754), 255)  # A4 at 150 dpi
+        page = Image.new("L", (round(1240 * scale), round(1754 * scale)), 255)  # A4
         draw = ImageDraw.Draw(page)
-        y = 120
+        y = round(120 * scale)
         for paragraph in paragraphs:
-            for line in _wrap(paragraph, draw, font, 1000):
-                draw.text((120, y), line, fill=rng.randint(0, 40), font=font)
-                y += 46
-            y += 24
+            for line in _wrap(paragraph, draw, font, round(1000 * scale)):
+                draw.text((round(120 * scale), y), line, fill=rng.randint(0, 40), font=font)
+                y += round(46 * scale)
+            y += round(24 * scale)
         page = page.rotate(rng.uniform(-0.8, 0.8), fillcolor=255, resample=Image.BICUBIC)
         page = page.filter(ImageFilter.GaussianBlur(0.6))
         images.append(page.convert("RGB"))
-    images[0].save(path, save_all=True, append_images=images[1:], resolution=150)
+    images[0].save(path, save_all=True, append_images=images[1:], resolution=dpi)
 
 
 def _wrap(text: str, draw: object, font: object, width: int) -> list[str]:
