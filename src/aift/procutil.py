@@ -6,9 +6,12 @@ import ctypes
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
+from multiprocessing.connection import Connection
 
 import psutil
 
@@ -36,6 +39,26 @@ def exit_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
     if os.getppid() != parent:
         os.kill(os.getpid(), sig)
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def start_child(module: str, *args: str) -> tuple[subprocess.Popen, Connection, Connection]:
+    """`python -m module FD_IN FD_OUT *args` with a pipe each way: (process, the
+    connection that sends to it, the one that receives from it). The child reads and
+    writes `multiprocessing.connection.Connection`s on the two descriptors."""
+    to_child_r, to_child_w = os.pipe()
+    to_parent_r, to_parent_w = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, str(to_child_r), str(to_parent_w), *args],
+        pass_fds=(to_child_r, to_parent_w),
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(to_child_r)
+    os.close(to_parent_w)
+    return (
+        process,
+        Connection(to_child_w, readable=False),
+        Connection(to_parent_r, writable=False),
+    )
 
 
 def process_alive(pid: int | None, started_at: datetime | None) -> bool:

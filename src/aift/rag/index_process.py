@@ -25,6 +25,7 @@ from typing import Any
 from aift import threads
 from aift.config import Settings
 from aift.errors import InvalidInput, ServiceUnavailable
+from aift.procutil import start_child
 from aift.rag.index import ChunkFilter, IndexHit, IndexPoint, IndexStatus
 
 log = logging.getLogger(__name__)
@@ -134,24 +135,9 @@ class IndexProcess:
             self._start()
 
     def _start(self) -> None:
-        to_child_r, to_child_w = os.pipe()
-        to_parent_r, to_parent_w = os.pipe()
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "aift.rag.index_process",
-                str(to_child_r),
-                str(to_parent_w),
-                json.dumps(self.options),
-            ],
-            pass_fds=(to_child_r, to_parent_w),
-            stdin=subprocess.DEVNULL,
+        self._process, self._send, self._receive = start_child(
+            "aift.rag.index_process", json.dumps(self.options)
         )
-        os.close(to_child_r)
-        os.close(to_parent_w)
-        self._send = Connection(to_child_w, readable=False)
-        self._receive = Connection(to_parent_r, writable=False)
         reply = self._reply(START_TIMEOUT_SECONDS)
         if reply[0] != "ok":
             self._stop()

@@ -10,7 +10,6 @@ alone with a clear reason, and the next document gets a fresh process.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aift.procutil import start_child
 from aift.rag.extract import ExtractionError
 
 if TYPE_CHECKING:
@@ -80,24 +80,9 @@ class ParserProcess:
         self._receive: Connection | None = None
 
     def _start(self) -> None:
-        to_child_r, to_child_w = os.pipe()
-        to_parent_r, to_parent_w = os.pipe()
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "aift.rag.parser_process",
-                str(to_child_r),
-                str(to_parent_w),
-                json.dumps(asdict(self.options)),
-            ],
-            pass_fds=(to_child_r, to_parent_w),
-            stdin=subprocess.DEVNULL,
+        self._process, self._send, self._receive = start_child(
+            "aift.rag.parser_process", json.dumps(asdict(self.options))
         )
-        os.close(to_child_r)
-        os.close(to_parent_w)
-        self._send = Connection(to_child_w, readable=False)
-        self._receive = Connection(to_parent_r, writable=False)
 
     def parse(self, path: Path, content_type: str, password: str | None) -> Iterator[Any]:
         """Yields the page count (int), then each PageText; raises ExtractionError."""
