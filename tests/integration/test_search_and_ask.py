@@ -129,15 +129,17 @@ def test_hybrid_search_finds_the_right_page_and_shows_every_score(server, geotop
     other = next(d for d in docs if d["name"] == "multicolumn.pdf")
     only = search(server, geotopo, query=QUESTION, documents=[other["id"]])
     assert {h["document"] for h in only["hits"]} == {"multicolumn.pdf"}
-    # a query that matches nothing: normalised scores still look high, the absolute
-    # relevance does not, and relevant_only applies the answers' not-found floor
-    nothing = search(server, geotopo, query="quinquagenarian pelican")
-    assert all(h["relevance"] == h["dense_score"] for h in nothing["hits"])
-    assert (
-        search(server, geotopo, query="quinquagenarian pelican", relevant_only=True)["hits"] == []
-    )
-    kept = search(server, geotopo, query=QUESTION, relevant_only=True)["hits"]
+    # a query that matches nothing: its best fused score still looks high, its absolute
+    # relevance does not, and relevant_only applies a not-found floor to search too
+    nothing = search(server, geotopo, query="quinquagenarian pelican")["hits"]
+    assert all(h["relevance"] == h["dense_score"] for h in nothing)
+    best = result["hits"][0]["relevance"]
+    assert max(h["relevance"] for h in nothing) < best
+    floor = {"relevant_only": True, "min_score": best - 0.01}
+    assert search(server, geotopo, query="quinquagenarian pelican", **floor)["hits"] == []
+    kept = search(server, geotopo, query=QUESTION, **floor)["hits"]
     assert kept and kept[0]["page_start"] <= 28 <= kept[0]["page_end"]
+    assert all(h["relevance"] >= best - 0.01 for h in kept)
 
 
 def test_a_cross_encoder_re_ranks_the_candidates(server, geotopo, tiny_reranker) -> None:  # noqa: ANN001
