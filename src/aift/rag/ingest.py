@@ -240,15 +240,11 @@ def _eta(spent: float, done: int, total: int) -> str:
     return f" (about {left / 60:.0f} min left)" if left >= 90 else f" (about {left:.0f} s left)"
 
 
-def _by_size(store: KnowledgeStore, doc_ids: list[str]) -> list[str]:
+def _by_size(store: KnowledgeStore, kb_id: str, doc_ids: list[str]) -> list[str]:
     """The documents smallest file first, so one huge file does not hold the rest back
-    (each document is indexed as soon as it is done)."""
-
-    def size(doc_id: str) -> int:
-        row = store.find_document_by_id(doc_id)
-        return row.size_bytes if row is not None else 0
-
-    return sorted(doc_ids, key=size)
+    (each document is indexed as soon as it is done); one query for all of them."""
+    sizes = {row.id: row.size_bytes for row in store.documents(kb_id)}
+    return sorted(doc_ids, key=lambda doc_id: sizes.get(doc_id, 0))
 
 
 def _wait_for_index(ctx: JobContext, pipeline: Pipeline, doc_ids: list[str]) -> list[str]:
@@ -291,7 +287,7 @@ def run_ingest(ctx: JobContext, config: IngestJobConfig) -> dict[str, Any]:
     outcome: dict[str, str] = {}
     try:
         total = len(config.document_ids)
-        for number, doc_id in enumerate(_by_size(store, config.document_ids)):
+        for number, doc_id in enumerate(_by_size(store, kb.id, config.document_ids)):
             ctx.check_cancelled()
             try:
                 document = store.document(doc_id, kb.id)
