@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast setup test-setup lint clean
+.PHONY: run test test-fast setup test-setup lint clean ocr-packages
 
 # The virtualenv with aift and its dependencies (re-run when pyproject.toml changes).
 $(STAMP): pyproject.toml
@@ -33,7 +33,20 @@ $(VENDOR): $(WEB_ASSETS)/package-lock.json $(WEB_ASSETS)/copy-vendor.mjs | $(STA
 	"$$npm" run build --prefix $(WEB_ASSETS) --silent
 	touch $(VENDOR)
 
-setup: $(STAMP) $(VENDOR)
+# Tesseract with its Korean pack: the default OCR engine (`auto`) reads scans with it
+# (rapidocr, the fallback, reads no Hangul). Installed when we are root on Debian;
+# otherwise a note, and scans are read with rapidocr.
+ocr-packages:
+	@if ! { command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx kor; }; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing tesseract-ocr tesseract-ocr-kor"; \
+	    { apt-get update -qq && apt-get install -y -qq tesseract-ocr tesseract-ocr-kor >/dev/null; } \
+	      || echo "could not install tesseract: scans are read with rapidocr (no Korean)"; \
+	  else echo "tesseract with its Korean pack is missing: scans are read with rapidocr" \
+	    "(no Korean); apt-get install tesseract-ocr tesseract-ocr-kor"; fi; \
+	fi
+
+setup: $(STAMP) $(VENDOR) ocr-packages
 
 # Start the app on http://127.0.0.1:8050 with the embedded defaults.
 run: setup

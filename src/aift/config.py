@@ -119,7 +119,9 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8050", description="Server the CLI's chat and model commands talk to."
     )
     ocr_engine: str = Field(
-        "rapidocr", description="OCR for scanned pages: rapidocr, easyocr or tesseract."
+        "auto",
+        description="OCR for scanned pages: auto (tesseract when it has every language, "
+        "else rapidocr), rapidocr, easyocr or tesseract.",
     )
     ocr_languages: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["en", "ko"],

@@ -172,3 +172,46 @@ def test_a_picture_of_text_under_a_watermark_is_read(parser, tmp_path) -> None:
     assert total == 1 and pages[0].ocr
     assert pages[0].text.startswith("CONFIDENTIAL"), pages[0].text
     assert "Kelvedon" in pages[0].text and "locker 9" in pages[0].text, pages[0].text
+
+
+def test_a_korean_scan_is_read_by_the_automatic_engine(tmp_path) -> None:
+    """`auto` reads Hangul scans with tesseract's Korean pack (rapidocr reads none), and
+    keeps the line's word spacing; where the pack is missing it says why it skips."""
+    import importlib.util
+    import shutil
+    import subprocess
+
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    tesseract = shutil.which("tesseract")
+    packs = subprocess.run([tesseract, "--list-langs"], capture_output=True, text=True).stdout
+    if not tesseract or "kor" not in packs.split():
+        pytest.skip("tesseract with its Korean pack is not installed (make setup installs it)")
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    assert spec and spec.submodule_search_locations, "make setup installs the Korean font"
+    nanum = Path(next(iter(spec.submodule_search_locations))) / "fonts" / "NanumGothic.ttf"
+    lines = [
+        "도림시 공공도서관의 장서는 모두 284,000권이다.",
+        "열람실은 평일 오전 7시부터 오후 11시까지 운영한다.",
+        "Deck officer Paulo Vanterpool signs the safety log.",
+    ]
+    font = ImageFont.truetype(str(nanum), 30)
+    page = Image.new("L", (1240, 1754), 255)  # A4 at 150 dpi
+    draw = ImageDraw.Draw(page)
+    for number, line in enumerate(lines):
+        draw.text((120, 120 + 70 * number), line, fill=20, font=font)
+    page = page.rotate(-0.5, fillcolor=255, resample=Image.BICUBIC).filter(
+        ImageFilter.GaussianBlur(0.6)
+    )
+    path = tmp_path / "scan.pdf"
+    page.convert("RGB").save(path, format="PDF", resolution=150)
+    process = ParserProcess(ParserOptions("auto", ["en", "ko"], 120))
+    try:
+        total, pages = parse(process, path)
+    finally:
+        process.close()
+    assert total == 1 and pages[0].ocr
+    words = pages[0].text.split()
+    expected = " ".join(lines).split()
+    assert sum(1 for w in expected if w in words) >= 0.8 * len(expected), pages[0].text
+    assert {"장서는", "284,000권이다.", "Vanterpool"} <= set(words), pages[0].text

@@ -1,12 +1,17 @@
-"""OCR backends behind one interface, found by name: rapidocr (default, models in the
-wheel), easyocr and tesseract when installed."""
+"""OCR backends behind one interface, found by name: rapidocr (models in the wheel),
+easyocr and tesseract when installed, and `auto` (the default): tesseract when it is
+installed with a pack for every configured language — it reads Korean, which rapidocr's
+bundled models cannot, and English as well (docs/benchmarks.md) — otherwise rapidocr."""
 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any, Protocol
 
 from aift.errors import CapabilityMissing, ConfigError
+
+log = logging.getLogger(__name__)
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom as fractions of the image
 
@@ -29,10 +34,17 @@ class OcrEngine(Protocol):
         ...
 
 
+# ISO codes of the scripts rapidocr's bundled models read (Latin and Chinese)
+RAPID_LANGUAGES = {"en", "de", "fr", "es", "it", "pt", "nl", "zh"}
+
+
 def load_ocr(engine: str, languages: list[str]) -> OcrEngine:
     """The OCR backend `engine`, or a clear message when it is unknown or not installed."""
+    if engine == "auto":
+        return _automatic(languages)
     if engine not in BACKENDS:
-        raise ConfigError(f"Unknown OCR engine {engine!r}; choose one of {', '.join(BACKENDS)}.")
+        choices = ", ".join(["auto", *BACKENDS])
+        raise ConfigError(f"Unknown OCR engine {engine!r}; choose one of {choices}.")
     module = importlib.import_module(BACKENDS[engine])
     try:
         return module.Backend(languages)
@@ -40,6 +52,22 @@ def load_ocr(engine: str, languages: list[str]) -> OcrEngine:
         raise CapabilityMissing(
             f"OCR engine {engine} is not installed ({exc}); {module.INSTALL}"
         ) from None
+
+
+def _automatic(languages: list[str]) -> OcrEngine:
+    """Tesseract when it has every language, else rapidocr (warning about the languages
+    it cannot read)."""
+    try:
+        return load_ocr("tesseract", languages)
+    except CapabilityMissing as missing:
+        unreadable = sorted(set(languages) - RAPID_LANGUAGES)
+        if unreadable:
+            log.warning(
+                "OCR: rapidocr cannot read %s; scans in it come out empty or wrong (%s)",
+                ", ".join(unreadable),
+                missing,
+            )
+        return load_ocr("rapidocr", languages)
 
 
 def lines_in_reading_order(boxes: list[tuple[float, float, str]]) -> str:
