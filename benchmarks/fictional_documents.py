@@ -21,6 +21,12 @@ class Question:
     question: str
     answer: str  # the expected fact, as it must appear in a right answer
     page: int
+    also: tuple[str, ...] = ()  # the same fact written otherwise ("9 days" for "nine")
+
+    def answered_by(self, text: str) -> bool:
+        """Whether `text` states the expected fact in one of its accepted forms."""
+        said = " ".join(text.split()).lower()
+        return any(form.lower() in said for form in (self.answer, *self.also))
 
 
 @dataclass
@@ -72,9 +78,19 @@ DOCUMENTS = [
             ),
             Question("Who leads the treatment division?", "Odile Marchetti", 1),
             Question("How much water does the Keldby plant process each day?", "58 million", 2),
-            Question("What range is chlorine dosing kept within?", "0.6 and 1.1", 2),
+            Question(
+                "What range is chlorine dosing kept within?",
+                "0.6 and 1.1",
+                2,
+                also=("0.6 to 1.1", "0.6-1.1", "0.6–1.1"),
+            ),
             Question("How many kilometres of mains were replaced in 2031?", "37", 3),
-            Question("For how many days does the Tessel Hill reservoir hold a reserve?", "nine", 3),
+            Question(
+                "For how many days does the Tessel Hill reservoir hold a reserve?",
+                "nine",
+                3,
+                also=("9 days",),
+            ),
         ],
     ),
     Document(

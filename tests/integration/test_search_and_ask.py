@@ -200,7 +200,7 @@ def test_an_answer_streams_and_cites_checked_sources(server, geotopo) -> None:  
 
 def test_sources_beyond_the_models_context_are_dropped_not_refused(server, geotopo) -> None:  # noqa: ANN001
     body = {"query": QUESTION, "limit": 20, "min_score": 0, "max_tokens": 16}
-    body["compress_sources"] = False  # whole chunks
+    body["context"] = "chunks"  # whole sources
     body["model"] = "SmolLM2-135M-Instruct"  # 2048 tokens: 20 sources do not fit
     response = api(server, "POST", f"/kb/{geotopo}/ask", json=body)
     assert response.status_code == 200, response.text

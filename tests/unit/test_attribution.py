@@ -78,6 +78,16 @@ class Letters:
         return [[t.lower().count(c) + 0.01 for c in "abcdefghijklmnopqrstuvwxyz"] for t in texts]
 
 
+def test_a_question_word_few_sentences_hold_weighs_more_than_a_common_one() -> None:
+    report = (
+        "도림시 공공도서관 운영 보고서 2031. 도림시 공공도서관의 장서는 모두 284,000권이다. "
+        "공공도서관 열람실은 평일에 운영한다. 관장 한서윤은 2030년 1월에 취임하였다."
+    )
+    scorer = Scorer(source_sentences([Passage(1, report, 1)]), None)
+    (best, *_) = quotes("도서관 관장은 누구인가?", scorer, 3, 0.1)
+    assert best.sentence.text.startswith("관장 한서윤은")
+
+
 def test_embedding_similarity_joins_the_lexical_score() -> None:
     with_vectors = Scorer(source_sentences(SOURCES), embedder=Letters())
     ranked = with_vectors.rank(["The summit hut opened in 1931."])[0]

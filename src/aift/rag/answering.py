@@ -12,9 +12,11 @@ Three answer modes:
 - `quotes`: the same, plus the source sentences that answer the question, verbatim;
 - `extractive`: those quotes alone — instant, no model, only the sources' own words.
 
-The prompt carries each source's best sentences with their neighbours rather than the
-whole chunk (`compress_sources`), which cuts the prefill a CPU spends before the first
-token; a looping generation is stopped (`repeating`).
+The prompt carries only what the answer needs (`context`): by default the few source
+sentences that best answer the question, after one worked example in the question's
+language — measured on unseen documents, the packaged 135M model answers far more
+often from that than from excerpts or whole chunks, and the prefill is a fraction.
+A looping generation is stopped (`repeating`).
 """
 
 from __future__ import annotations
@@ -65,7 +67,21 @@ SYSTEM = (
     "Answer the question in one or two short sentences, in the language of the question, "
     "using only the context. If the context does not say, answer that you do not know."
 )
-EXCERPT_CHARACTERS = 600  # per source in the prompt when compressing
+EXCERPT_CHARACTERS = 600  # per source in the prompt, `excerpts` context
+# One worked example before the question, in its language: small models then answer
+# with the context's sentence instead of repeating the question.
+EXAMPLE = {
+    "en": (
+        "The old bridge at Marrow Ford was rebuilt in 1994 after the flood.",
+        "When was the bridge at Marrow Ford rebuilt?",
+        "The bridge at Marrow Ford was rebuilt in 1994.",
+    ),
+    "ko": (
+        "마로 다리는 홍수 이후 1994년에 다시 지어졌다.",
+        "마로 다리는 언제 다시 지어졌는가?",
+        "마로 다리는 1994년에 다시 지어졌다.",
+    ),
+}
 QUOTE_THRESHOLD = 0.3
 
 
@@ -102,28 +118,45 @@ def excerpt(text: str, best: tuple[int, int] | None, budget: int) -> str:
 
 
 def build_messages(
-    question: str, hits: list[SearchHit], best: dict[int, Support] | None = None
+    question: str,
+    hits: list[SearchHit],
+    context: str = "chunks",
+    best: dict[int, Support] | None = None,
+    sentences: list[Support] | None = None,
 ) -> list[ChatMessage]:
-    """The sources (whole, or excerpts around `best` sentences) and the question.
+    """A worked example, then the context (`sentences`, `excerpts` around each source's
+    `best` sentence, or whole `chunks`) and the question.
 
     The model is not asked to cite: citations are attributed to its sentences afterwards
     (which small models cannot do reliably themselves), so the prompt stays as plain as a
     small model needs: context, question."""
-    parts = []
-    for number, hit in enumerate(hits, start=1):
-        support = best.get(number) if best is not None else None
-        if best is None:
-            text, page = hit.text, _pages(hit)
-        else:
-            span = (support.sentence.start, support.sentence.end) if support else None
-            text = excerpt(hit.text, span, EXCERPT_CHARACTERS)
-            page = f"page {support.sentence.page}" if support else _pages(hit)
-        parts.append(f"{hit.document}, {page}:\n{text}")
-    context = "\n\n".join(parts)
+    numbers = range(1, len(hits) + 1)
+    chosen = [s for s in sentences or [] if s.sentence.number in numbers]
+    if context == "sentences" and chosen:
+        text = "\n".join(" ".join(s.sentence.text.split()) for s in chosen)
+    else:
+        parts = []
+        for number, hit in zip(numbers, hits, strict=True):
+            support = (best or {}).get(number)
+            if context == "chunks" or best is None:
+                body, page = hit.text, _pages(hit)
+            else:
+                span = (support.sentence.start, support.sentence.end) if support else None
+                body = excerpt(hit.text, span, EXCERPT_CHARACTERS)
+                page = f"page {support.sentence.page}" if support else _pages(hit)
+            parts.append(f"{hit.document}, {page}:\n{body}")
+        text = "\n\n".join(parts)
+    shown, asked, answered = EXAMPLE["ko" if _is_korean(question) else "en"]
     return [
         ChatMessage(role="system", content=SYSTEM),
-        ChatMessage(role="user", content=f"Context:\n\n{context}\n\nQuestion: {question}"),
+        ChatMessage(role="user", content=f"Context:\n\n{shown}\n\nQuestion: {asked}"),
+        ChatMessage(role="assistant", content=answered),
+        ChatMessage(role="user", content=f"Context:\n\n{text}\n\nQuestion: {question}"),
     ]
+
+
+def _is_korean(text: str) -> bool:
+    return any("\uac00" <= character <= "\ud7a3" for character in text)
 
 
 def _pages(hit: SearchHit) -> str:
@@ -234,8 +267,15 @@ class Answerer:
         if sources and request.answer_mode != "extractive":
             assert prepared.model is not None
             best: dict[int, Support] | None = None
-            if request.compress_sources:
+            evidence: list[Support] = []
+            if request.context == "excerpts":
                 best = await asyncio.to_thread(_best_per_source, scorer, request.query)
+            elif request.context == "sentences":
+                evidence = found_quotes[: request.context_sentences] or await asyncio.to_thread(
+                    quotes, request.query, scorer, request.context_sentences, QUOTE_THRESHOLD
+                )
+                if not evidence:  # no sentence stands out: each source's best, excerpted
+                    best = await asyncio.to_thread(_best_per_source, scorer, request.query)
             params = SamplingParams(
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
@@ -244,7 +284,9 @@ class Answerer:
             generation, used = await asyncio.to_thread(
                 self.serving.chat_trimmed,
                 prepared.model,
-                lambda n: build_messages(request.query, sources[:n], best),
+                lambda n: build_messages(
+                    request.query, sources[:n], request.context, best, evidence
+                ),
                 len(sources),
                 params,
             )

@@ -113,9 +113,28 @@ def _stem(word: str) -> str:
     return word[:7]
 
 
-def lexical(claim: frozenset[str], sentence: frozenset[str]) -> float:
-    """Share of the claim's content terms the sentence holds."""
-    return len(claim & sentence) / len(claim) if claim else 0.0
+def lexical(
+    claim: frozenset[str], sentence: frozenset[str], weights: dict[str, float] | None = None
+) -> float:
+    """Share of the claim's content terms the sentence holds (weighted when `weights`
+    are given)."""
+    if not claim:
+        return 0.0
+    if weights is None:
+        return len(claim & sentence) / len(claim)
+    total = sum(weights[term] for term in claim)
+    return sum(weights[term] for term in claim & sentence) / total
+
+
+def rarity(sentences: Sequence[SourceSentence], terms: frozenset[str]) -> dict[str, float]:
+    """IDF (BM25's) of each term among the source sentences: a question's word that one
+    sentence holds tells more than one most of them hold ("관장" against "도서관" in a
+    library's report)."""
+    count = len({s.text for s in sentences})
+    held = {term: len({s.text for s in sentences if term in s.terms}) for term in terms}
+    return {
+        term: float(np.log(1 + (count - held[term] + 0.5) / (held[term] + 0.5))) for term in terms
+    }
 
 
 class Scorer:
@@ -145,15 +164,17 @@ class Scorer:
         out = []
         for row, text in enumerate(texts):
             claim = _content(text)
+            weights = None
             if known is not None:  # a question's words no source uses cannot tell them apart
                 claim = claim & known
+                weights = rarity(self.sentences, claim)
             cosines = (
                 vectors @ queries[row] if vectors is not None and queries is not None else None
             )
             scaled = _scaled(cosines) if cosines is not None else None
             supports = []
             for k, sentence in enumerate(self.sentences):
-                lex = lexical(claim, sentence.terms)
+                lex = lexical(claim, sentence.terms, weights)
                 if scaled is None:
                     score = lex
                 else:

@@ -285,10 +285,15 @@ class AskRequest(SearchRequest):
         "and embedding similarity, 0–1) for the answer to cite it.",
     )
     max_quotes: int = Field(3, ge=1, le=20, description="Most supporting quotes returned.")
-    compress_sources: bool = Field(
-        True,
-        description="Give the model each source's best sentences with their neighbours "
-        "instead of whole chunks (a shorter prompt: a faster first token).",
+    context: Literal["sentences", "excerpts", "chunks"] = Field(
+        "sentences",
+        description="What the model reads: sentences — the few source sentences that best "
+        "answer the question (what small models answer best from); excerpts — each "
+        "source's best sentence with its neighbours (~600 characters); chunks — the "
+        "whole sources.",
+    )
+    context_sentences: int = Field(
+        3, ge=1, le=20, description="How many sentences the `sentences` context holds."
     )
     stream: bool = False
 
