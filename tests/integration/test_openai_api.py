@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -287,3 +288,219 @@ def test_cli_chat_and_model_commands(server: LiveServer, tmp_path: Path) -> None
         timeout=240,
     )
     assert down.returncode == 2 and "aift serve" in down.stderr
+
+
+# Structured outputs, message shapes, models.retrieve (what clients send every day) ------
+SCHEMAS = {
+    "person": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 40},
+            "age": {"type": "integer", "minimum": 0, "maximum": 130},
+            "city": {"type": "string", "maxLength": 40},
+        },
+        "required": ["name", "age", "city"],
+        "additionalProperties": False,
+    },
+    "verdict": {
+        "type": "object",
+        "properties": {
+            "sentiment": {"enum": ["positive", "negative", "neutral"]},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+        "required": ["sentiment", "confidence"],
+        "additionalProperties": False,
+    },
+    "shopping": {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 4,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "item": {"type": "string", "maxLength": 30},
+                        "quantity": {"type": "integer", "minimum": 1, "maximum": 99},
+                    },
+                    "required": ["item", "quantity"],
+                    "additionalProperties": False,
+                },
+            },
+            "urgent": {"type": "boolean"},
+        },
+        "required": ["items", "urgent"],
+        "additionalProperties": False,
+    },
+}
+PROMPTS = [
+    "Describe a character from a novel.",
+    "Tell me about your best friend.",
+    "I loved the film yesterday, it was wonderful.",
+    "The service at the restaurant was slow and rude.",
+    "We need milk, eggs and bread for the weekend.",
+    "What is the capital of France?",
+    "Write a short poem about the sea.",
+    "List what a hiker should pack.",
+    "Summarise the news of the day.",
+    "Who won the match last night?",
+    "My phone battery died again, so annoying.",
+    "Plan a birthday party for ten children.",
+    "Explain photosynthesis in one line.",
+    "The weather is fine today.",
+    "Give me a recipe for pancakes.",
+    "Introduce yourself.",
+    "Rate this product: it broke after two days.",
+    "What should I buy for a camping trip?",
+    "Describe the town you grew up in.",
+    "Answer with anything you like.",
+]
+
+
+def test_structured_output_always_matches_the_schema(client: openai.OpenAI) -> None:
+    """20 prompts × 3 schemas, sampled (temperature 0.8), through llama.cpp: every
+    answer parses and is valid against its schema."""
+    import concurrent.futures
+
+    import jsonschema_rs
+
+    def ask(prompt: str, name: str) -> tuple[str, str, str]:
+        reply = client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": prompt}],
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": SCHEMAS[name], "strict": True},
+            },
+            temperature=0.8,
+            seed=len(prompt),
+            max_tokens=400,
+        )
+        return name, reply.choices[0].message.content, reply.choices[0].finish_reason
+
+    jobs = [(prompt, name) for prompt in PROMPTS for name in SCHEMAS]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda job: ask(*job), jobs))
+    assert len(answers) == 60
+    for name, content, finish in answers:
+        assert finish == "stop", content
+        assert jsonschema_rs.validator_for(SCHEMAS[name]).is_valid(json.loads(content)), content
+
+
+def test_json_modes_vllm_extras_and_a_random_model(client: openai.OpenAI) -> None:
+    """json_object gives JSON; vLLM's extra fields (guided_choice, structured_outputs
+    regex) are enforced; a random tiny transformers model still writes valid JSON, which
+    only the constraint can explain."""
+    reply = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Give me a JSON object describing a cat."}],
+        response_format={"type": "json_object"},
+        temperature=0,
+        max_tokens=200,
+    )
+    if reply.choices[0].finish_reason == "stop":
+        assert isinstance(json.loads(reply.choices[0].message.content), dict)
+    else:  # an open object may run to max_tokens; what came is still a JSON prefix
+        assert reply.choices[0].message.content.startswith("{")
+    choice = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Is the sky green?"}],
+        extra_body={"guided_choice": ["yes", "no"]},
+        max_tokens=5,
+    )
+    assert choice.choices[0].message.content in {"yes", "no"}
+    code = client.completions.create(
+        model=MODEL,
+        prompt="The order code is",
+        extra_body={"structured_outputs": {"regex": r" [A-Z]{3}-\d{4}"}},
+        max_tokens=20,
+    )
+    assert re.fullmatch(r" [A-Z]{3}-\d{4}", code.choices[0].text), code.choices[0].text
+    schema = SCHEMAS["verdict"]
+    random_model = client.chat.completions.create(
+        model="tiny-chat",
+        messages=[{"role": "user", "content": "hello"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "v", "schema": schema}},
+        max_tokens=60,
+        seed=3,
+    )
+    import jsonschema_rs
+
+    assert jsonschema_rs.validator_for(schema).is_valid(
+        json.loads(random_model.choices[0].message.content)
+    )
+
+
+def test_message_shapes_clients_send(client: openai.OpenAI) -> None:
+    """Content as a list of text parts, the developer role, and a tool round trip
+    (assistant tool_calls with null content, then a tool message) are accepted."""
+    reply = client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "developer", "content": "Answer in one word."},
+            {"role": "user", "content": [{"type": "text", "text": "What is 2 plus 2?"}]},
+        ],
+        temperature=0,
+        max_tokens=20,
+    )
+    assert reply.choices[0].message.content
+    round_trip = client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "user", "content": "What is the weather in Oslo?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": '{"city": "Oslo"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "4 degrees, rain"},
+        ],
+        temperature=0,
+        max_tokens=30,
+    )
+    assert round_trip.choices[0].finish_reason in {"stop", "length"}
+
+
+def test_unsupported_requests_are_refused_not_ignored(client: openai.OpenAI) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    with pytest.raises(openai.UnprocessableEntityError, match="text only"):
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": [{"type": "text", "text": "What?"}, image]}],
+        )
+    tool = {
+        "type": "function",
+        "function": {"name": "weather", "parameters": {"type": "object", "properties": {}}},
+    }
+    with pytest.raises(openai.UnprocessableEntityError, match="cannot call tools"):
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Weather?"}], tools=[tool]
+        )
+    none = client.chat.completions.create(  # tool_choice none: tools are not used, fine
+        model=MODEL,
+        messages=[{"role": "user", "content": "Hi"}],
+        tools=[tool],
+        tool_choice="none",
+        max_tokens=5,
+    )
+    assert none.choices[0].message.tool_calls is None
+    bad_schema = {"type": "object", "properties": {"x": {"type": "strin"}}}
+    with pytest.raises(openai.UnprocessableEntityError, match="cannot be enforced|not valid"):
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "x"}],
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "b", "schema": bad_schema},
+            },
+        )
+    assert client.models.retrieve(MODEL).id == MODEL
+    with pytest.raises(openai.NotFoundError, match="Available"):
+        client.models.retrieve("gpt-17")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,19 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description="Same seed, same samp
 """A sampling seed, in the range every engine accepts (64-bit signed, non-negative)."""
 
 
+class FunctionCall(BaseModel):
+    name: str = Field(..., min_length=1, max_length=200)
+    arguments: str = Field("{}", description="The arguments as a JSON object text.")
+
+
+class ToolCall(BaseModel):
+    """A call of one of the request's tools, as the assistant made it (OpenAI's shape)."""
+
+    id: str = Field(..., min_length=1, max_length=200)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
     """One turn of a conversation."""
 
@@ -29,6 +42,48 @@ class ChatMessage(BaseModel):
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
+    tool_calls: list[ToolCall] | None = Field(None, description="An assistant turn's calls.")
+    tool_call_id: str | None = Field(None, description="The call a tool turn answers.")
+    name: str | None = Field(None, max_length=200, description="A tool turn's function.")
+
+    def template_view(self) -> dict[str, Any]:
+        """The message as chat templates read it (tool-call arguments as objects, as
+        Hugging Face templates expect)."""
+        view: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            view["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.function.name, "arguments": _object(call)},
+                }
+                for call in self.tool_calls
+            ]
+        if self.tool_call_id:
+            view["tool_call_id"] = self.tool_call_id
+        if self.name:
+            view["name"] = self.name
+        return view
+
+
+def _object(call: ToolCall) -> Any:
+    import json
+
+    try:
+        return json.loads(call.function.arguments)
+    except ValueError:
+        return call.function.arguments
+
+
+class StructuredOutput(BaseModel):
+    """What the generated text must be, enforced token by token while decoding: any JSON
+    object, JSON valid against a schema, a regular expression or a Lark grammar."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["json_object", "json_schema", "regex", "lark"]
+    json_schema: dict[str, Any] | None = Field(None, description="For json_schema.")
+    pattern: str | None = Field(None, max_length=100_000, description="For regex and lark.")
 
 
 class SamplingParams(BaseModel):
@@ -55,6 +110,9 @@ class SamplingParams(BaseModel):
     )
     stop: list[StopSequence] = Field(default_factory=list, max_length=MAX_STOP_SEQUENCES)
     seed: Seed | None = None
+    structured: StructuredOutput | None = Field(
+        None, description="Constrain the output (JSON, a schema, a grammar)."
+    )
 
 
 class FinishReason(StrEnum):

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
-from aift.errors import InvalidInput, NotFound
+from aift.errors import CapabilityMissing, InvalidInput, NotFound
 from aift.inference.embedders import Embedder, load_embedder
 from aift.inference.engines.base import GenerationStream
 from aift.inference.manager import Lease, ModelManager, names_model
@@ -65,6 +65,26 @@ class ServingService:
             model,
             keep_alive,
             lambda lease: lease.engine.chat(messages, params, adapter=lease.adapter),
+        )
+
+    def check_tools(self, model: str) -> None:
+        """Refuse a request with tools, saying why, rather than answer as if it had none:
+        a model whose chat template cannot show tool definitions cannot call them, and
+        for the others aift does not run tool calls yet."""
+        lease = self.manager.acquire(model)
+        try:
+            renders = lease.engine.renders_tools()
+        finally:
+            lease.release()
+        if not renders:
+            raise InvalidInput(
+                f"{model} cannot call tools: its chat template does not show tool definitions "
+                "to the model. Leave out `tools`, or use a model whose template supports them "
+                "(Llama 3.1+, Qwen 2.5, Mistral)."
+            )
+        raise CapabilityMissing(
+            f"{model}'s template supports tools, but this aift version does not run tool "
+            "calls yet; leave out `tools` (or set tool_choice to none)."
         )
 
     def chat_trimmed(

@@ -23,7 +23,7 @@ from aift.api.deps import get_jobs, get_serving
 from aift.api.errors import unexpected_error_message
 from aift.api.responses import NDJSON_RESPONSE
 from aift.api.routes import ollama_wire as ol
-from aift.errors import AiftError, NotFound
+from aift.errors import AiftError, InvalidInput, NotFound
 from aift.inference.schemas import ChatMessage
 from aift.inference.service import Generation, ServingService
 from aift.jobs.schemas import JobCreate, JobStatus
@@ -191,7 +191,9 @@ async def generate(
     """Complete a prompt (templated as a user turn unless raw) — NDJSON stream by default."""
     if not request.prompt:
         return await _load_or_unload(serving, request.model, request.keep_alive, "generate")
-    params = request.options.sampling()
+    if request.images:
+        raise InvalidInput("This server's models read text only: images are not supported.")
+    params = request.sampling()
     if request.raw:
         gen = await run_in_threadpool(
             serving.complete, request.model, request.prompt, params, keep_alive=request.keep_alive
@@ -213,12 +215,11 @@ async def chat(
     """The assistant's reply to a conversation — NDJSON stream by default."""
     if not request.messages:
         return await _load_or_unload(serving, request.model, request.keep_alive, "chat")
+    messages, params = request.chat_messages(), request.sampling()
+    if request.tools:
+        await run_in_threadpool(serving.check_tools, request.model)
     gen = await run_in_threadpool(
-        serving.chat,
-        request.model,
-        request.messages,
-        request.options.sampling(),
-        keep_alive=request.keep_alive,
+        serving.chat, request.model, messages, params, keep_alive=request.keep_alive
     )
     return await _respond(
         gen,

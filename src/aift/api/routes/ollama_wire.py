@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aift.errors import InvalidInput
 from aift.inference.schemas import (
     MAX_SEED,
     MAX_STOP_SEQUENCES,
     ChatMessage,
+    FunctionCall,
     GenerationStats,
     SamplingParams,
     StopSequence,
+    StructuredOutput,
+    ToolCall,
 )
 from aift.keepalive import KeepAlive
 from aift.models.schemas import ModelInfo
@@ -63,6 +68,20 @@ class _Request(BaseModel):
     options: Options = Field(default_factory=Options)
     stream: bool = True
     keep_alive: KeepAlive = "default"
+    format: Literal["json", ""] | dict[str, Any] | None = Field(
+        None, description='"json" for any JSON, or a JSON schema the output must follow.'
+    )
+    images: list[str] | None = None
+
+    def sampling(self) -> SamplingParams:
+        """The options, and the output format when `format` is set."""
+        params = self.options.sampling()
+        if isinstance(self.format, dict):
+            structured = StructuredOutput(type="json_schema", json_schema=self.format)
+            return params.model_copy(update={"structured": structured})
+        if self.format == "json":
+            return params.model_copy(update={"structured": StructuredOutput(type="json_object")})
+        return params
 
     @field_validator("keep_alive")
     @classmethod
@@ -77,8 +96,48 @@ class GenerateRequest(_Request):
     raw: bool = False
 
 
+class Message(BaseModel):
+    """A message as Ollama clients send it: tool calls carry their arguments as an
+    object, a tool's answer names its function (`tool_name`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | None = ""
+    images: list[str] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_name: str | None = None
+
+    def chat_message(self, index: int) -> ChatMessage:
+        if self.images:
+            raise InvalidInput(
+                "This server's models read text only: images are not supported. "
+                "Send the message as text."
+            )
+        calls = [
+            ToolCall(
+                id=f"call_{index}_{number}",
+                function=FunctionCall(
+                    name=str((call.get("function") or {}).get("name") or "unknown"),
+                    arguments=json.dumps((call.get("function") or {}).get("arguments") or {}),
+                ),
+            )
+            for number, call in enumerate(self.tool_calls or [])
+        ]
+        return ChatMessage(
+            role=self.role,
+            content=self.content or "",
+            tool_calls=calls or None,
+            name=self.tool_name,
+        )
+
+
 class ChatRequest(_Request):
-    messages: list[ChatMessage] = Field(default_factory=list)
+    messages: list[Message] = Field(default_factory=list)
+    tools: list[dict[str, Any]] | None = None
+
+    def chat_messages(self) -> list[ChatMessage]:
+        return [message.chat_message(index) for index, message in enumerate(self.messages)]
 
 
 class EmbedRequest(BaseModel):

@@ -14,8 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from aift.api.deps import get_serving
 from aift.api.responses import SSE_RESPONSE
 from aift.api.routes import openai_wire as oa
+from aift.errors import NotFound
 from aift.inference.schemas import GenerationStats
 from aift.inference.service import Generation, ServingService
+from aift.models.schemas import ModelInfo
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -32,16 +34,26 @@ async def list_models(serving: ServingService = Depends(get_serving)) -> dict:
     )
     return {
         "object": "list",
-        "data": [
-            {
-                "id": m.name,
-                "object": "model",
-                "created": int(m.created_at.timestamp() if m.created_at else time.time()),
-                "owned_by": "aift",
-            }
-            for m in models
-        ],
+        "data": [_model_entry(m) for m in models],
     }
+
+
+@router.get("/models/{model_id:path}")
+async def retrieve_model(model_id: str, serving: ServingService = Depends(get_serving)) -> dict:
+    """One model by name (the client's models.retrieve); 404 with the known names."""
+    models = await run_in_threadpool(
+        lambda: serving.manager.servable() + serving.embedding_models()
+    )
+    for model in models:
+        if model.name == model_id:
+            return _model_entry(model)
+    known = ", ".join(m.name for m in models) or "none"
+    raise NotFound(f"Model {model_id!r} is not available. Available: {known}.")
+
+
+def _model_entry(model: ModelInfo) -> dict:
+    created = model.created_at.timestamp() if model.created_at else time.time()
+    return {"id": model.name, "object": "model", "created": int(created), "owned_by": "aift"}
 
 
 async def _collect(gen: Generation) -> tuple[str, str, GenerationStats]:
@@ -57,7 +69,10 @@ async def _collect(gen: Generation) -> tuple[str, str, GenerationStats]:
 async def chat_completions(
     request: oa.ChatCompletionRequest, serving: ServingService = Depends(get_serving)
 ) -> Response | dict[str, Any]:
-    gen = await run_in_threadpool(serving.chat, request.model, request.messages, request.sampling())
+    messages, params = request.chat_messages(), request.sampling()
+    if request.wants_tools:
+        await run_in_threadpool(serving.check_tools, request.model)
+    gen = await run_in_threadpool(serving.chat, request.model, messages, params)
     rid = oa.new_id("chatcmpl")
     if not request.stream:
         text, finish, stats = await _collect(gen)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 import time
 import uuid
 from typing import Annotated, Any, Literal
@@ -11,7 +13,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aift.errors import InvalidInput
-from aift.inference.schemas import ChatMessage, GenerationStats, SamplingParams, Seed, StopSequence
+from aift.inference.schemas import (
+    ChatMessage,
+    GenerationStats,
+    SamplingParams,
+    Seed,
+    StopSequence,
+    StructuredOutput,
+    ToolCall,
+)
 
 # OpenAI allows up to 4 stop sequences.
 MAX_OPENAI_STOPS = 4
@@ -35,9 +45,42 @@ class _Request(BaseModel):
     stream_options: dict[str, Any] | None = None
     n: int = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
 
+    def structured(self) -> StructuredOutput | None:
+        """The output format asked for: OpenAI's response_format, or vLLM's extra
+        fields (`structured_outputs`, and the older guided_json / guided_regex /
+        guided_grammar / guided_choice) that vLLM clients send."""
+        response_format = getattr(self, "response_format", None)
+        if response_format is not None and response_format.type != "text":
+            return response_format.structured()
+        extra = dict(self.model_extra or {})
+        found = extra.get("structured_outputs")
+        vllm: dict[str, Any] = found if isinstance(found, dict) else {}
+        wanted = {
+            "json": vllm.get("json", extra.get("guided_json")),
+            "regex": vllm.get("regex", extra.get("guided_regex")),
+            "grammar": vllm.get("grammar", extra.get("guided_grammar")),
+            "choice": vllm.get("choice", extra.get("guided_choice")),
+        }
+        if isinstance(wanted["json"], str):
+            try:
+                wanted["json"] = json.loads(wanted["json"])
+            except ValueError:
+                raise InvalidInput("guided_json / structured_outputs.json is not JSON.") from None
+        if isinstance(wanted["json"], dict):
+            return StructuredOutput(type="json_schema", json_schema=wanted["json"])
+        if isinstance(wanted["regex"], str):
+            return StructuredOutput(type="regex", pattern=wanted["regex"])
+        if isinstance(wanted["grammar"], str):
+            return StructuredOutput(type="lark", pattern=wanted["grammar"])
+        if isinstance(wanted["choice"], list) and wanted["choice"]:
+            choices = "|".join(re.escape(str(choice)) for choice in wanted["choice"])
+            return StructuredOutput(type="regex", pattern=f"({choices})")
+        return None
+
     def sampling(self) -> SamplingParams:
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         return SamplingParams(
+            structured=self.structured(),
             max_tokens=self.max_tokens,
             temperature=1.0 if self.temperature is None else self.temperature,
             top_p=1.0 if self.top_p is None else self.top_p,
@@ -52,9 +95,88 @@ class _Request(BaseModel):
         return bool(self.stream_options and self.stream_options.get("include_usage"))
 
 
+IMAGE_PARTS = {"image_url", "input_image", "image"}
+
+
+class Message(BaseModel):
+    """A chat message as OpenAI clients send it: `developer` is `system` by another
+    name, content may be a list of parts (Open WebUI, LangChain) or null (an assistant
+    turn that only calls tools), `function` is the legacy `tool`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = Field(None, max_length=200)
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = Field(None, max_length=200)
+
+    def chat_message(self) -> ChatMessage:
+        """The message as the engines read it; a part it cannot read is a clear error."""
+        role = {"developer": "system", "function": "tool"}.get(self.role, self.role)
+        return ChatMessage(
+            role=role,
+            content=self.text(),
+            tool_calls=self.tool_calls or None,
+            tool_call_id=self.tool_call_id,
+            name=self.name,
+        )
+
+    def text(self) -> str:
+        if self.content is None or isinstance(self.content, str):
+            return self.content or ""
+        texts = []
+        for part in self.content:
+            kind = part.get("type")
+            if kind == "text" and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif kind in IMAGE_PARTS:
+                raise InvalidInput(
+                    "This server's models read text only: image parts are not supported. "
+                    "Send the message as text."
+                )
+            else:
+                raise InvalidInput(
+                    f"Unsupported content part type {kind!r}; send text parts "
+                    '({"type": "text", "text": …}).'
+                )
+        return "\n".join(texts)
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's response_format: free text, any JSON object, or JSON of a schema."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = Field(
+        None, description="{name, schema, strict} for type json_schema."
+    )
+
+    def structured(self) -> StructuredOutput | None:
+        if self.type == "text":
+            return None
+        if self.type == "json_object":
+            return StructuredOutput(type="json_object")
+        schema = (self.json_schema or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise InvalidInput("response_format json_schema needs json_schema.schema (an object).")
+        return StructuredOutput(type="json_schema", json_schema=schema)
+
+
 class ChatCompletionRequest(_Request):
-    messages: list[ChatMessage] = Field(..., min_length=1)
+    messages: list[Message] = Field(..., min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1, le=131_072)
+    response_format: ResponseFormat | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+    def chat_messages(self) -> list[ChatMessage]:
+        return [message.chat_message() for message in self.messages]
+
+    @property
+    def wants_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice != "none"
 
     def sampling(self) -> SamplingParams:
         params = super().sampling()

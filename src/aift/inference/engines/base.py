@@ -31,6 +31,7 @@ from aift.inference.schemas import (
     SamplingParams,
     TokenEvent,
 )
+from aift.inference.structured import TokenConstraint, grammar_of
 from aift.models.schemas import ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Sequence:
     generated: list[int] = field(default_factory=list)
     cancelled: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
+    constraint: Any = None  # a TokenConstraint when the output must follow a format
     slot: Any = None  # engine-specific place of this sequence (KV slot, batch row)
     detok: Any = None  # engine-specific incremental detokenizer state
     submitted_at: float = field(default_factory=time.perf_counter)
@@ -205,6 +207,21 @@ class Engine(ABC):
         """Stop strings the model's template implies (beyond its end tokens)."""
         return []
 
+    def renders_tools(self) -> bool:
+        """Whether the model's chat template shows tool definitions to the model."""
+        return "tools" in (self.chat_template() or "")
+
+    def chat_template(self) -> str | None:
+        """The model's chat template source (None: none, or applied elsewhere)."""
+        return None
+
+    def constraint_tokenizer(self) -> Any:
+        """The model's vocabulary as llguidance reads it, for structured output."""
+        raise CapabilityMissing(
+            f"The {self.name} engine cannot constrain its output to a format "
+            "(response_format / format); serve the model with llamacpp or transformers."
+        )
+
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Embedding vectors; engines without an embedding path refuse."""
         raise CapabilityMissing(f"The {self.name} engine does not compute embeddings.")
@@ -300,6 +317,9 @@ class BatchingEngine(Engine):
         if adapter is not None and adapter not in self.adapters:
             raise InvalidInput(f"Adapter {adapter!r} is not loaded on {self.model.name}.")
         max_new = self.check_fits(len(prompt_ids), params.max_tokens)
+        constraint = None
+        if params.structured is not None:
+            constraint = TokenConstraint(self.constraint_tokenizer(), grammar_of(params.structured))
         with self._wake:
             self._next_id += 1
             seq = Sequence(
@@ -310,6 +330,7 @@ class BatchingEngine(Engine):
                 max_new_tokens=max_new,
                 rng=np.random.default_rng(params.seed),
                 stop=StopMatcher(params.stop),
+                constraint=constraint,
             )
             self._waiting.append(seq)
             self._ensure_thread()
@@ -361,17 +382,24 @@ class BatchingEngine(Engine):
         if starting:
             for seq, logits in zip(starting, self._prefill_many(starting), strict=True):
                 self._active.append(seq)
-                self._accept(seq, sample_token(logits, seq.params, seq.rng, seq.generated))
+                self._accept(seq, self._choose(seq, logits))
         running = [s for s in self._active if not s.finished and not s.cancelled.is_set()]
         for seq in self._active:
             if seq.cancelled.is_set() and not seq.finished:
                 self._finish(seq, FinishReason.cancelled)
         if running:
             for seq, logits in zip(running, self._decode(running), strict=True):
-                self._accept(seq, sample_token(logits, seq.params, seq.rng, seq.generated))
+                self._accept(seq, self._choose(seq, logits))
         for seq in [s for s in self._active if s.finished]:
             self._active.remove(seq)
             self._release(seq)
+
+    @staticmethod
+    def _choose(seq: Sequence, logits: np.ndarray) -> int:
+        """The next token: sampled from the logits the output format allows."""
+        if seq.constraint is not None:
+            logits = seq.constraint.mask(logits)
+        return sample_token(logits, seq.params, seq.rng, seq.generated)
 
     def _accept(self, seq: Sequence, token: int) -> None:
         if not seq.generated:
@@ -383,6 +411,11 @@ class BatchingEngine(Engine):
             return
         text, hit_stop = seq.stop.feed(self._piece(seq, token))
         self._emit(seq, text)
+        if seq.constraint is not None:
+            seq.constraint.consume(token)
+            hit_stop = hit_stop or seq.constraint.complete
+            if seq.constraint.complete:
+                self._emit(seq, seq.stop.flush())
         if hit_stop:
             self._finish(seq, FinishReason.stop)
         elif len(seq.generated) >= seq.max_new_tokens:

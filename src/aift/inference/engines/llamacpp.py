@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,8 @@ class LlamaCppEngine(BatchingEngine):
         self._free_slots: list[int] = []
         self._formatter: Any = None
         self._chat_stops: list[str] = []
+        self._constraint_tokenizer: Any = None
+        self._constraint_lock = threading.Lock()
 
     @property
     def gguf_path(self) -> Path:
@@ -117,11 +120,31 @@ class LlamaCppEngine(BatchingEngine):
             raise InvalidInput(
                 f"{self.model.name} has no chat template; use the completions endpoint."
             )
-        response = self._formatter(messages=[m.model_dump() for m in messages])
+        response = self._formatter(messages=[m.template_view() for m in messages])
         return response.prompt
+
+    def chat_template(self) -> str | None:
+        return self._llama_model.metadata().get("tokenizer.chat_template")
 
     def stop_sequences(self) -> list[str]:
         return list(self._chat_stops)
+
+    def constraint_tokenizer(self) -> Any:
+        """llguidance's view of the GGUF vocabulary (built once, ~1 s), ending on any
+        end-of-generation token."""
+        with self._constraint_lock:
+            if self._constraint_tokenizer is None:
+                import llama_cpp
+                from llguidance.llamacpp import lltokenizer_from_vocab
+
+                vocab = self._llama_model.vocab
+                ends = [
+                    token
+                    for token in range(self._llama_model.n_vocab())
+                    if llama_cpp.llama_vocab_is_eog(vocab, token)
+                ]
+                self._constraint_tokenizer = lltokenizer_from_vocab(vocab, eos_token=ends or None)
+            return self._constraint_tokenizer
 
     def _piece(self, seq: Sequence, token: int) -> str:
         if seq.detok is None:

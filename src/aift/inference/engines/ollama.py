@@ -41,6 +41,22 @@ log = logging.getLogger(__name__)
 PREFIX = "ollama/"
 
 
+def ollama_format(params: SamplingParams) -> str | dict | None:
+    """Ollama's `format` for a structured-output request: "json" or a JSON schema (it
+    has no regex or grammar constraint)."""
+    wanted = params.structured
+    if wanted is None:
+        return None
+    if wanted.type == "json_object":
+        return "json"
+    if wanted.type == "json_schema":
+        return wanted.json_schema
+    raise CapabilityMissing(
+        f"Ollama constrains output to JSON only; a {wanted.type} format needs a model "
+        "served here (llamacpp or transformers)."
+    )
+
+
 def to_ollama_options(params: SamplingParams) -> dict[str, Any]:
     """aift's sampling parameters as Ollama `options`."""
     options: dict[str, Any] = {"temperature": params.temperature, "top_p": params.top_p}
@@ -136,6 +152,7 @@ class OllamaEngine(Engine):
                 raw=True,
                 stream=True,
                 options=to_ollama_options(params),
+                format=ollama_format(params),
             ),
             lambda chunk: chunk.response or "",
         )
@@ -146,7 +163,7 @@ class OllamaEngine(Engine):
         self._no_adapter(adapter)
         if not messages:
             raise InvalidInput("messages must not be empty.")
-        payload = [m.model_dump() for m in messages]
+        payload = [m.template_view() for m in messages]
         return self._start(
             params,
             lambda: self._client.chat(
@@ -154,6 +171,7 @@ class OllamaEngine(Engine):
                 messages=payload,
                 stream=True,
                 options=to_ollama_options(params),
+                format=ollama_format(params),
             ),
             lambda chunk: chunk.message.content or "",
         )

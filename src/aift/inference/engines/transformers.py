@@ -10,12 +10,13 @@ for an adapter and one for the base share the same forward pass.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aift.errors import InvalidInput
+from aift.errors import CapabilityMissing, InvalidInput
 from aift.inference.engines import EngineSource, register_engine
 from aift.inference.engines.base import BatchingEngine, Sequence
 from aift.inference.schemas import ChatMessage
@@ -62,6 +63,8 @@ class TransformersEngine(BatchingEngine):
         self._cache: Any = None
         self._mask: Any = None  # [batch, cached length] 1 = real token, 0 = left padding
         self._lengths: Any = None  # real tokens per row
+        self._constraint_tokenizer: Any = None
+        self._constraint_lock = threading.Lock()
 
     # -- loading ------------------------------------------------------------------------
     def load(self) -> None:
@@ -102,6 +105,24 @@ class TransformersEngine(BatchingEngine):
             plan.reason,
         )
 
+    def constraint_tokenizer(self) -> Any:
+        """llguidance's view of the tokenizer (built once, ~1 s); fast tokenizers only."""
+        with self._constraint_lock:
+            if self._constraint_tokenizer is None:
+                from llguidance.hf import from_tokenizer
+                from transformers import PreTrainedTokenizerFast
+
+                if not isinstance(self._tokenizer, PreTrainedTokenizerFast):
+                    raise CapabilityMissing(
+                        f"{self.model.name} has a slow (Python) tokenizer; structured output "
+                        "needs a fast one (tokenizer.json)."
+                    )
+                size = max(len(self._tokenizer), int(self._model.config.vocab_size))
+                self._constraint_tokenizer = from_tokenizer(
+                    self._tokenizer, n_vocab=size, eos_token=sorted(self._eos)
+                )
+            return self._constraint_tokenizer
+
     def add_adapter(self, name: str, path: str) -> None:
         """Load a PEFT adapter next to the base; requests pick it by `name`."""
         from peft import PeftModel
@@ -123,13 +144,17 @@ class TransformersEngine(BatchingEngine):
             special = False  # the chat template already put it there
         return list(self._tokenizer(text, add_special_tokens=special)["input_ids"])
 
+    def chat_template(self) -> str | None:
+        template = self._tokenizer.chat_template
+        return template if isinstance(template, str) else None
+
     def render_chat(self, messages: list[ChatMessage]) -> str:
         if not self._tokenizer.chat_template:
             raise InvalidInput(
                 f"{self.model.name} has no chat template; use the completions endpoint."
             )
         return self._tokenizer.apply_chat_template(
-            [m.model_dump() for m in messages], add_generation_prompt=True, tokenize=False
+            [m.template_view() for m in messages], add_generation_prompt=True, tokenize=False
         )
 
     def _piece(self, seq: Sequence, token: int) -> str:

@@ -76,6 +76,21 @@ def sampling_kwargs(params: SamplingParams, max_tokens: int) -> dict[str, Any]:
     }
 
 
+def structured_kwargs(params: SamplingParams) -> dict[str, Any] | None:
+    """A structured-output request as keyword arguments of vLLM's StructuredOutputsParams
+    (vLLM enforces it with its own xgrammar/guidance backends)."""
+    wanted = params.structured
+    if wanted is None:
+        return None
+    if wanted.type == "json_object":
+        return {"json_object": True}
+    if wanted.type == "json_schema":
+        return {"json": wanted.json_schema}
+    if wanted.type == "regex":
+        return {"regex": wanted.pattern}
+    return {"grammar": wanted.pattern}
+
+
 def engine_kwargs(
     model_dir: Path, *, dtype: str, context_length: int, max_batch: int
 ) -> dict[str, Any]:
@@ -160,7 +175,7 @@ class VllmEngine(Engine):
 
     def render_chat(self, messages: list[ChatMessage]) -> str:
         return self._tokenizer.apply_chat_template(
-            [m.model_dump() for m in messages], add_generation_prompt=True, tokenize=False
+            [m.template_view() for m in messages], add_generation_prompt=True, tokenize=False
         )
 
     def submit(
@@ -183,7 +198,13 @@ class VllmEngine(Engine):
             lora = LoRARequest(
                 **lora_kwargs(seq.adapter, self._lora[seq.adapter], self.adapters[seq.adapter])
             )
-        sampling = VllmSamplingParams(**sampling_kwargs(seq.params, seq.max_new_tokens))
+        extra: dict[str, Any] = {}
+        structured = structured_kwargs(seq.params)
+        if structured is not None:
+            from vllm.sampling_params import StructuredOutputsParams
+
+            extra["structured_outputs"] = StructuredOutputsParams(**structured)
+        sampling = VllmSamplingParams(**sampling_kwargs(seq.params, seq.max_new_tokens), **extra)
         shown = 0
         started = time.perf_counter()
         try:

@@ -1,0 +1,107 @@
+"""Output that must follow a format — JSON, JSON valid against a schema, a regular
+expression, a Lark grammar — enforced while decoding with llguidance (the constraint
+library llama.cpp and vLLM also use).
+
+Both CPU engines sample in Python from the logits, so one constraint serves them: before
+each token the matcher's mask sets every token that would break the format to -inf, and
+the chosen token is fed back to the matcher. The output therefore always parses (unless
+`max_tokens` cuts it, which the finish reason `length` says). JSON is compiled without
+free whitespace, so a small model cannot pad forever between tokens, and a number may
+not run past 16 digits in a row (the grammar allows any length; a sampled small model
+otherwise writes digits until `max_tokens`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from aift.errors import InvalidInput
+from aift.inference.schemas import StructuredOutput
+
+JSON_OPTIONS = {"whitespace_flexible": False, "coerce_one_of": True}
+MOST_DIGITS = 16  # in a row: more than a float64 holds
+_DIGIT_TOKENS: dict[int, np.ndarray] = {}
+
+
+def digit_tokens(tokenizer: Any) -> np.ndarray:
+    """Which tokens of the vocabulary begin with a digit (computed once per tokenizer)."""
+    key = id(tokenizer)
+    if key not in _DIGIT_TOKENS:
+        _DIGIT_TOKENS[key] = np.array(
+            [tokenizer.decode_bytes([t])[:1].isdigit() for t in range(tokenizer.vocab_size)],
+            dtype=bool,
+        )
+    return _DIGIT_TOKENS[key]
+
+
+def grammar_of(output: StructuredOutput) -> str:
+    """The llguidance grammar of a structured-output request (its shape checked here)."""
+    from llguidance import LLMatcher
+
+    if output.type == "json_object":
+        return LLMatcher.grammar_from_json_schema({"type": "object"}, defaults=JSON_OPTIONS)  # type: ignore[arg-type]
+    if output.type == "json_schema":
+        if not output.json_schema:
+            raise InvalidInput("A json_schema output needs its schema.")
+        try:
+            return LLMatcher.grammar_from_json_schema(output.json_schema, defaults=JSON_OPTIONS)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise InvalidInput(f"The JSON schema is not valid: {exc}") from None
+    if not output.pattern:
+        raise InvalidInput(f"A {output.type} output needs its pattern.")
+    if output.type == "regex":
+        return LLMatcher.grammar_from_regex(output.pattern)
+    return LLMatcher.grammar_from_lark(output.pattern)
+
+
+def check_grammar(grammar: str, tokenizer: Any = None) -> None:
+    """Refuse a grammar llguidance cannot compile (an unsupported schema keyword, a bad
+    regex) with its reason, before any work starts."""
+    from llguidance import LLMatcher
+
+    failed, messages = LLMatcher.validate_grammar_with_warnings(grammar, tokenizer)
+    if failed:
+        raise InvalidInput(f"The output format cannot be enforced: {messages[0]}")
+
+
+class TokenConstraint:
+    """One request's matcher: masks the logits, follows the chosen tokens."""
+
+    def __init__(self, tokenizer: Any, grammar: str) -> None:
+        from llguidance import LLMatcher
+        from llguidance.numpy import allocate_token_bitmask
+
+        self._matcher = LLMatcher(tokenizer, grammar, log_level=0)
+        if self._matcher.is_error():
+            raise InvalidInput(f"The output format cannot be enforced: {self._matcher.get_error()}")
+        self._bitmask = allocate_token_bitmask(1, tokenizer.vocab_size)
+        self._tokenizer = tokenizer
+        self._digits = digit_tokens(tokenizer)
+        self._tail = b""  # the last bytes generated
+
+    def mask(self, logits: np.ndarray) -> np.ndarray:
+        """The logits with every token the format does not allow next at -inf."""
+        from llguidance.numpy import apply_token_bitmask_inplace, fill_next_token_bitmask
+
+        fill_next_token_bitmask(self._matcher, self._bitmask, 0)
+        masked = logits.astype(np.float32, copy=True)[None, :]
+        apply_token_bitmask_inplace(masked, self._bitmask)
+        run = len(self._tail) - len(self._tail.rstrip(b"0123456789"))
+        if run >= MOST_DIGITS:
+            row = masked[0, : len(self._digits)]
+            ended = np.where(self._digits[: row.shape[0]], -np.inf, row)
+            if np.isfinite(ended).any():  # the format allows something else: take it
+                masked[0, : len(self._digits)] = ended
+        return masked[0]
+
+    def consume(self, token: int) -> None:
+        """Follow the token the sampler chose (it was allowed by the mask)."""
+        self._matcher.consume_token(token)
+        self._tail = (self._tail + self._tokenizer.decode_bytes([token]))[-64:]
+
+    @property
+    def complete(self) -> bool:
+        """The format is finished: nothing but the end may follow."""
+        return self._matcher.is_stopped()
