@@ -128,9 +128,11 @@ def main() -> None:
         "Documents: an English text report (3 pages), an English scanned SOP (2 pages), a "
         "Korean text report and a Korean scanned notice (2 pages each), all fictional; "
         "questions in the document's language, worded unlike the text. Packaged "
-        "SmolLM2-135M-Instruct (llama.cpp) and multilingual-e5-small, 5 sources, greedy. "
-        "Goals: ≥ 80 % right first citation, ≥ 60 % contained answers in generative "
-        "mode, ≥ 80 % in extractive mode.",
+        "SmolLM2-135M-Instruct (llama.cpp) and multilingual-e5-small, 5 sources, greedy; "
+        "scans read by the default OCR (`auto`: tesseract with its Korean pack). An answer "
+        "counts when it states the expected fact, in its words or an equivalent form "
+        "listed with the question (\"9 days\" for \"nine\"). Goals: ≥ 80 % right first "
+        "citation, ≥ 60 % contained answers in generative mode, ≥ 80 % in extractive mode.",
     ]
     body = "\n".join(rows)
     if not args.no_record:

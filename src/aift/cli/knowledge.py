@@ -229,6 +229,10 @@ def ask_command(
     mode: Annotated[
         str, typer.Option(help="generate, quotes (answer + supporting quotes) or extractive.")
     ] = "generate",
+    context: Annotated[
+        str,
+        typer.Option(help="What the model reads: sentences (best few), excerpts or chunks."),
+    ] = "sentences",
 ) -> None:
     """Ask a knowledge base; the answer streams, then its citations (attributed to the
     sources' sentences) with pages."""
@@ -239,6 +243,7 @@ def ask_command(
             "max_tokens": max_tokens,
             "limit": limit,
             "answer_mode": mode,
+            "context": context,
         }
     )
     done: dict[str, Any] | None = None
