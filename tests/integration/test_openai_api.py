@@ -25,9 +25,14 @@ COUNTING = {
 }
 
 
-def prepare_workspace(workspace: Path, base: Path, adapter: Path) -> None:
-    """A tiny base model in models/ and a LoRA adapter for it in outputs/."""
+def prepare_workspace(
+    workspace: Path, base: Path, adapter: Path, tools_model: Path | None = None
+) -> None:
+    """A tiny base model in models/ and a LoRA adapter for it in outputs/ (and the tiny
+    model with a tool-calling template)."""
     shutil.copytree(base, workspace / "models" / "tiny-chat")
+    if tools_model is not None:
+        shutil.copytree(tools_model, workspace / "models" / "tiny-tools")
     target = workspace / "outputs" / "tiny-lora"
     shutil.copytree(adapter, target)
     config = json.loads((target / "adapter_config.json").read_text())
@@ -37,10 +42,13 @@ def prepare_workspace(workspace: Path, base: Path, adapter: Path) -> None:
 
 @pytest.fixture(scope="module")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, tiny_chat_model_dir: Path, tiny_adapter_dir: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_chat_model_dir: Path,
+    tiny_adapter_dir: Path,
+    tiny_tools_model_dir: Path,
 ) -> Iterator[LiveServer]:
     workspace = tmp_path_factory.mktemp("openai") / "ws"
-    prepare_workspace(workspace, tiny_chat_model_dir, tiny_adapter_dir)
+    prepare_workspace(workspace, tiny_chat_model_dir, tiny_adapter_dir, tiny_tools_model_dir)
     live = start_server(workspace, AIFT_MAX_BATCH="8")
     yield live
     live.stop()
@@ -504,3 +512,114 @@ def test_unsupported_requests_are_refused_not_ignored(client: openai.OpenAI) -> 
     assert client.models.retrieve(MODEL).id == MODEL
     with pytest.raises(openai.NotFoundError, match="Available"):
         client.models.retrieve("gpt-17")
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "maxLength": 20},
+                "unit": {"enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city", "unit"],
+            "additionalProperties": False,
+        },
+    },
+}
+CLOCK_TOOL = {
+    "type": "function",
+    "function": {"name": "clock", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+def test_tool_calls_through_a_template_that_supports_tools(client: openai.OpenAI) -> None:
+    """A required call comes back as tool_calls with arguments valid for the tool (the
+    random tiny model can only do that through the constraint), streamed too; the
+    round trip with the tool's answer is accepted; auto mode answers either way."""
+    import jsonschema_rs
+
+    messages = [{"role": "user", "content": "What is the weather in Oslo?"}]
+    tools = [WEATHER_TOOL, CLOCK_TOOL]
+    reply = client.chat.completions.create(
+        model="tiny-tools",
+        messages=messages,
+        tools=tools,
+        tool_choice={"type": "function", "function": {"name": "weather"}},
+        max_tokens=80,
+        seed=1,
+    )
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls", choice.message.content
+    assert choice.message.content is None
+    (call,) = choice.message.tool_calls
+    arguments = json.loads(call.function.arguments)
+    assert call.function.name == "weather" and call.id
+    assert jsonschema_rs.validator_for(WEATHER_TOOL["function"]["parameters"]).is_valid(arguments)
+
+    streamed = client.chat.completions.create(
+        model="tiny-tools",
+        messages=messages,
+        tools=tools,
+        tool_choice="required",
+        max_tokens=80,
+        seed=2,
+        stream=True,
+    )
+    deltas = [c.choices[0] for c in streamed if c.choices]
+    calls = [t for d in deltas if d.delta.tool_calls for t in d.delta.tool_calls]
+    assert deltas[-1].finish_reason == "tool_calls"
+    assert len(calls) == 1 and calls[0].function.name in {"weather", "clock"}
+    assert not any(d.delta.content and "<tool_call>" in d.delta.content for d in deltas)
+
+    answered = client.chat.completions.create(
+        model="tiny-tools",
+        messages=[
+            *messages,
+            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "4 degrees and rain"},
+        ],
+        tools=tools,
+        max_tokens=10,
+    )
+    assert answered.choices[0].finish_reason in {"stop", "length", "tool_calls"}
+
+
+def test_ollama_client_tools_and_format(server: LiveServer) -> None:
+    """Ollama's chat with tools reaches the template (and is refused for a model that
+    cannot show them); `format` as "json" and as a schema is enforced."""
+    import ollama
+
+    client = ollama.Client(host=server.url)
+    reply = client.chat(
+        model="tiny-tools",
+        messages=[{"role": "user", "content": "Weather in Oslo?"}],
+        tools=[WEATHER_TOOL],
+        options={"num_predict": 20, "seed": 1},
+    )
+    assert reply.message.content is not None or reply.message.tool_calls
+    with pytest.raises(ollama.ResponseError, match="cannot call tools"):
+        client.chat(
+            model=MODEL, messages=[{"role": "user", "content": "Weather?"}], tools=[WEATHER_TOOL]
+        )
+    schema = SCHEMAS["person"]
+    structured = client.chat(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Describe a person."}],
+        format=schema,
+        options={"temperature": 0.5, "seed": 4, "num_predict": 200},
+    )
+    import jsonschema_rs
+
+    assert jsonschema_rs.validator_for(schema).is_valid(json.loads(structured.message.content))
+    as_json = client.generate(
+        model="tiny-chat", prompt="anything", format="json", options={"num_predict": 30, "seed": 5}
+    )
+    assert as_json.response.startswith("{")
+    with pytest.raises(ollama.ResponseError, match="text only"):
+        client.chat(
+            model=MODEL, messages=[{"role": "user", "content": "What is this?", "images": ["AAAA"]}]
+        )

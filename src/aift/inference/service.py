@@ -6,22 +6,41 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
 
-from aift.errors import CapabilityMissing, InvalidInput, NotFound
+from aift.errors import InvalidInput, NotFound
 from aift.inference.embedders import Embedder, load_embedder
 from aift.inference.engines.base import GenerationStream
 from aift.inference.manager import Lease, ModelManager, names_model
 from aift.inference.schemas import ChatMessage, SamplingParams, TokenEvent
+from aift.inference.tools import CallFormat, call_format, chosen, functions, required_call
 from aift.models.schemas import ModelInfo, ModelKind
+
+
+@dataclass
+class ToolPlan:
+    """How a generation's text is read for tool calls: the template's call format and
+    the request's tool names."""
+
+    form: CallFormat
+    names: set[str]
 
 
 class Generation:
     """A started generation: its stream, the model lease it holds, and timing."""
 
-    def __init__(self, lease: Lease, stream: GenerationStream, load_ms: float) -> None:
+    def __init__(
+        self,
+        lease: Lease,
+        stream: GenerationStream,
+        load_ms: float,
+        tools: ToolPlan | None = None,
+    ) -> None:
         self.lease = lease
         self.stream = stream
         self.load_ms = load_ms
+        self.tools = tools
         self.started = time.perf_counter()
         self._released = False
 
@@ -59,33 +78,40 @@ class ServingService:
         params: SamplingParams,
         *,
         keep_alive: str | float | None = "default",
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Generation:
-        """Start the assistant's reply to `messages` with `model`."""
-        return self._start(
-            model,
-            keep_alive,
-            lambda lease: lease.engine.chat(messages, params, adapter=lease.adapter),
-        )
-
-    def check_tools(self, model: str) -> None:
-        """Refuse a request with tools, saying why, rather than answer as if it had none:
-        a model whose chat template cannot show tool definitions cannot call them, and
-        for the others aift does not run tool calls yet."""
-        lease = self.manager.acquire(model)
-        try:
-            renders = lease.engine.renders_tools()
-        finally:
-            lease.release()
-        if not renders:
-            raise InvalidInput(
-                f"{model} cannot call tools: its chat template does not show tool definitions "
-                "to the model. Leave out `tools`, or use a model whose template supports them "
-                "(Llama 3.1+, Qwen 2.5, Mistral)."
+        """Start the assistant's reply to `messages` with `model`; with `tools`, through
+        the model's chat template (refused, saying why, when it cannot show them), a
+        call forced by the format when `tool_choice` requires one."""
+        if not tools or tool_choice == "none":
+            return self._start(
+                model,
+                keep_alive,
+                lambda lease: lease.engine.chat(messages, params, adapter=lease.adapter),
             )
-        raise CapabilityMissing(
-            f"{model}'s template supports tools, but this aift version does not run tool "
-            "calls yet; leave out `tools` (or set tool_choice to none)."
-        )
+        specs = functions(tools)
+        required = chosen(tool_choice, list(specs))
+        if required and params.structured is not None:
+            raise InvalidInput("A required tool call and response_format cannot be combined.")
+        plan: ToolPlan | None = None
+
+        def begin(lease: Lease) -> GenerationStream:
+            nonlocal plan
+            reason = lease.engine.tool_support()
+            if reason is not None:
+                raise InvalidInput(reason)
+            form = call_format(lease.engine.chat_template() or "")
+            wanted = params
+            if required:
+                structured = required_call(form, specs, required)
+                wanted = params.model_copy(update={"structured": structured})
+            plan = ToolPlan(form, set(specs))
+            return lease.engine.chat(messages, wanted, adapter=lease.adapter, tools=tools)
+
+        generation = self._start(model, keep_alive, begin)
+        generation.tools = plan
+        return generation
 
     def chat_trimmed(
         self,

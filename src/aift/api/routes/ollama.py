@@ -24,8 +24,9 @@ from aift.api.errors import unexpected_error_message
 from aift.api.responses import NDJSON_RESPONSE
 from aift.api.routes import ollama_wire as ol
 from aift.errors import AiftError, InvalidInput, NotFound
-from aift.inference.schemas import ChatMessage
+from aift.inference.schemas import ChatMessage, ToolCall
 from aift.inference.service import Generation, ServingService
+from aift.inference.tools import ToolStream, parse_calls
 from aift.jobs.schemas import JobCreate, JobStatus
 from aift.jobs.service import JobService
 from aift.keepalive import parse_keep_alive
@@ -157,21 +158,31 @@ async def _load_or_unload(
 async def _respond(
     gen: Generation, model: str, stream: bool, shape: Callable[[str], dict[str, Any]]
 ) -> Response:
-    """The generation as Ollama answers: an NDJSON stream, or one JSON object at the end."""
+    """The generation as Ollama answers: an NDJSON stream, or one JSON object at the end.
+    With tools, the model's calls come as `message.tool_calls` (a chunk of their own when
+    streaming, before the last)."""
+
+    def chunk(text: str, calls: list[ToolCall] | None = None) -> dict:
+        body = {"model": model, "created_at": ol.now(), **shape(text), "done": False}
+        if calls:
+            body["message"]["tool_calls"] = ol.tool_calls(calls)
+        return body
 
     async def lines() -> AsyncIterator[str]:
+        watch = ToolStream(gen.tools.form, gen.tools.names) if gen.tools is not None else None
         async for event in gen.events():
-            if event.text:
-                yield _line(
-                    {"model": model, "created_at": ol.now(), **shape(event.text), "done": False}
-                )
+            shown = watch.feed(event.text) if watch is not None else event.text
+            if shown:
+                yield _line(chunk(shown))
+        if watch is not None:
+            rest, calls = watch.finish()
+            if rest or calls:
+                yield _line(chunk(rest, calls))
         yield _line(final(""))
 
-    def final(text: str) -> dict:
+    def final(text: str, calls: list[ToolCall] | None = None) -> dict:
         return {
-            "model": model,
-            "created_at": ol.now(),
-            **shape(text),
+            **chunk(text, calls),
             "done": True,
             "done_reason": gen.stream.finish_reason.value if gen.stream.finish_reason else "stop",
             **ol.timings(gen.stream.stats, gen.load_ms),
@@ -181,7 +192,10 @@ async def _respond(
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     text = "".join([event.text async for event in gen.events()])
-    return JSONResponse(final(text))
+    calls: list[ToolCall] = []
+    if gen.tools is not None:
+        text, calls = parse_calls(text, gen.tools.form, gen.tools.names)
+    return JSONResponse(final(text, calls))
 
 
 @router.post("/generate", response_model=None, responses=NDJSON_RESPONSE)
@@ -216,10 +230,10 @@ async def chat(
     if not request.messages:
         return await _load_or_unload(serving, request.model, request.keep_alive, "chat")
     messages, params = request.chat_messages(), request.sampling()
-    if request.tools:
-        await run_in_threadpool(serving.check_tools, request.model)
     gen = await run_in_threadpool(
-        serving.chat, request.model, messages, params, keep_alive=request.keep_alive
+        lambda: serving.chat(
+            request.model, messages, params, keep_alive=request.keep_alive, tools=request.tools
+        )
     )
     return await _respond(
         gen,

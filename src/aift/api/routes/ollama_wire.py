@@ -185,6 +185,14 @@ class NameRequest(BaseModel):
         return self.model or self.name or ""
 
 
+def tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    """Calls as Ollama sends them: arguments as an object."""
+    return [
+        {"function": {"name": c.function.name, "arguments": json.loads(c.function.arguments)}}
+        for c in calls
+    ]
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 

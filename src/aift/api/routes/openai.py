@@ -15,8 +15,9 @@ from aift.api.deps import get_serving
 from aift.api.responses import SSE_RESPONSE
 from aift.api.routes import openai_wire as oa
 from aift.errors import NotFound
-from aift.inference.schemas import GenerationStats
+from aift.inference.schemas import GenerationStats, ToolCall
 from aift.inference.service import Generation, ServingService
+from aift.inference.tools import ToolStream, parse_calls
 from aift.models.schemas import ModelInfo
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -69,21 +70,37 @@ async def _collect(gen: Generation) -> tuple[str, str, GenerationStats]:
 async def chat_completions(
     request: oa.ChatCompletionRequest, serving: ServingService = Depends(get_serving)
 ) -> Response | dict[str, Any]:
+    """A chat reply; with `tools`, the model's calls come back as `tool_calls`."""
     messages, params = request.chat_messages(), request.sampling()
-    if request.wants_tools:
-        await run_in_threadpool(serving.check_tools, request.model)
-    gen = await run_in_threadpool(serving.chat, request.model, messages, params)
+    gen = await run_in_threadpool(
+        lambda: serving.chat(
+            request.model, messages, params, tools=request.tools, tool_choice=request.tool_choice
+        )
+    )
     rid = oa.new_id("chatcmpl")
     if not request.stream:
         text, finish, stats = await _collect(gen)
-        return oa.chat_response(rid, request.model, text, finish, stats)
+        calls: list[ToolCall] = []
+        if gen.tools is not None:
+            text, calls = parse_calls(text, gen.tools.form, gen.tools.names)
+        return oa.chat_response(rid, request.model, text, finish, stats, calls)
 
     async def stream() -> AsyncIterator[str]:
         yield _sse(oa.chat_chunk(rid, request.model, delta={"role": "assistant", "content": ""}))
+        watch = ToolStream(gen.tools.form, gen.tools.names) if gen.tools is not None else None
         async for event in gen.events():
-            if event.text:
-                yield _sse(oa.chat_chunk(rid, request.model, delta={"content": event.text}))
-        finish = oa.openai_finish(gen.stream.finish_reason)
+            shown = watch.feed(event.text) if watch is not None else event.text
+            if shown:
+                yield _sse(oa.chat_chunk(rid, request.model, delta={"content": shown}))
+        calls: list[ToolCall] = []
+        if watch is not None:
+            rest, calls = watch.finish()
+            if rest:
+                yield _sse(oa.chat_chunk(rid, request.model, delta={"content": rest}))
+            if calls:
+                delta = {"tool_calls": oa.tool_call_deltas(calls)}
+                yield _sse(oa.chat_chunk(rid, request.model, delta=delta))
+        finish = "tool_calls" if calls else oa.openai_finish(gen.stream.finish_reason)
         yield _sse(oa.chat_chunk(rid, request.model, delta={}, finish=finish))
         if request.include_usage:
             yield _sse(

@@ -174,10 +174,6 @@ class ChatCompletionRequest(_Request):
     def chat_messages(self) -> list[ChatMessage]:
         return [message.chat_message() for message in self.messages]
 
-    @property
-    def wants_tools(self) -> bool:
-        return bool(self.tools) and self.tool_choice != "none"
-
     def sampling(self) -> SamplingParams:
         params = super().sampling()
         if self.max_completion_tokens is not None:
@@ -273,22 +269,35 @@ def usage(stats: GenerationStats | None) -> dict[str, int]:
     }
 
 
-def chat_response(rid: str, model: str, text: str, finish: str, stats: GenerationStats) -> dict:
+def chat_response(
+    rid: str,
+    model: str,
+    text: str,
+    finish: str,
+    stats: GenerationStats,
+    calls: list[ToolCall] | None = None,
+) -> dict:
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if calls:
+        message = {
+            "role": "assistant",
+            "content": text or None,
+            "tool_calls": [call.model_dump() for call in calls],
+        }
+        finish = "tool_calls"
     return {
         "id": rid,
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": finish,
-                "logprobs": None,
-            }
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
         "usage": usage(stats),
     }
+
+
+def tool_call_deltas(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    """The calls as one streamed delta (each whole, with its index)."""
+    return [{"index": index, **call.model_dump()} for index, call in enumerate(calls)]
 
 
 def chat_chunk(rid: str, model: str, *, delta: dict, finish: str | None = None) -> dict:

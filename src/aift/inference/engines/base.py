@@ -181,7 +181,9 @@ class Engine(ABC):
         """Token ids of `text` as the model sees it (with BOS where the model wants one)."""
 
     @abstractmethod
-    def render_chat(self, messages: list[ChatMessage]) -> str:
+    def render_chat(
+        self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None = None
+    ) -> str:
         """The prompt text of a conversation, by the model's own chat template."""
 
     @abstractmethod
@@ -207,9 +209,16 @@ class Engine(ABC):
         """Stop strings the model's template implies (beyond its end tokens)."""
         return []
 
-    def renders_tools(self) -> bool:
-        """Whether the model's chat template shows tool definitions to the model."""
-        return "tools" in (self.chat_template() or "")
+    def tool_support(self) -> str | None:
+        """Why this model cannot call tools (None: it can: its chat template shows tool
+        definitions to the model)."""
+        if "tools" in (self.chat_template() or ""):
+            return None
+        return (
+            f"{self.model.name} cannot call tools: its chat template does not show tool "
+            "definitions to the model. Leave out `tools`, or use a model whose template "
+            "supports them (Llama 3.1+, Qwen 2.5, Mistral)."
+        )
 
     def chat_template(self) -> str | None:
         """The model's chat template source (None: none, or applied elsewhere)."""
@@ -239,12 +248,18 @@ class Engine(ABC):
         return self.submit(self.tokenize(prompt), params, adapter=adapter)
 
     def chat(
-        self, messages: list[ChatMessage], params: SamplingParams, *, adapter: str | None = None
+        self,
+        messages: list[ChatMessage],
+        params: SamplingParams,
+        *,
+        adapter: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
     ) -> GenerationStream:
-        """Start generating the assistant's reply to `messages`."""
+        """Start generating the assistant's reply to `messages` (`tools` shown to the
+        model by its chat template)."""
         if not messages:
             raise InvalidInput("messages must not be empty.")
-        prompt = self.render_chat(messages)
+        prompt = self.render_chat(messages, tools)
         stops = [*params.stop, *[s for s in self.stop_sequences() if s not in params.stop]]
         params = params.model_copy(update={"stop": stops})
         return self.submit(self.tokenize(prompt, special=True), params, adapter=adapter)

@@ -115,12 +115,16 @@ class LlamaCppEngine(BatchingEngine):
             add_bos = False  # the chat template already put it there
         return list(model.tokenize(text.encode("utf-8"), add_bos, special))
 
-    def render_chat(self, messages: list[ChatMessage]) -> str:
+    def render_chat(
+        self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None = None
+    ) -> str:
         if self._formatter is None:
             raise InvalidInput(
                 f"{self.model.name} has no chat template; use the completions endpoint."
             )
-        response = self._formatter(messages=[m.template_view() for m in messages])
+        response = self._formatter(
+            messages=[m.template_view() for m in messages], tools=tools or None
+        )
         return response.prompt
 
     def chat_template(self) -> str | None:

@@ -132,7 +132,9 @@ class OllamaEngine(Engine):
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
         raise CapabilityMissing("Token ids are not available from a remote Ollama model.")
 
-    def render_chat(self, messages: list[ChatMessage]) -> str:
+    def render_chat(
+        self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None = None
+    ) -> str:
         raise CapabilityMissing("The remote Ollama server applies its own chat template.")
 
     def submit(
@@ -157,8 +159,19 @@ class OllamaEngine(Engine):
             lambda chunk: chunk.response or "",
         )
 
+    def tool_support(self) -> str | None:
+        return (
+            f"Tool calls through the remote Ollama model {self.remote_name} are not supported "
+            "yet; leave out `tools`, or serve the model here (GGUF or transformers)."
+        )
+
     def chat(
-        self, messages: list[ChatMessage], params: SamplingParams, *, adapter: str | None = None
+        self,
+        messages: list[ChatMessage],
+        params: SamplingParams,
+        *,
+        adapter: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
     ) -> GenerationStream:
         self._no_adapter(adapter)
         if not messages:

@@ -148,13 +148,18 @@ class TransformersEngine(BatchingEngine):
         template = self._tokenizer.chat_template
         return template if isinstance(template, str) else None
 
-    def render_chat(self, messages: list[ChatMessage]) -> str:
+    def render_chat(
+        self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None = None
+    ) -> str:
         if not self._tokenizer.chat_template:
             raise InvalidInput(
                 f"{self.model.name} has no chat template; use the completions endpoint."
             )
         return self._tokenizer.apply_chat_template(
-            [m.template_view() for m in messages], add_generation_prompt=True, tokenize=False
+            [m.template_view() for m in messages],
+            tools=tools or None,
+            add_generation_prompt=True,
+            tokenize=False,
         )
 
     def _piece(self, seq: Sequence, token: int) -> str:

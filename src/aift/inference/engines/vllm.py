@@ -173,9 +173,14 @@ class VllmEngine(Engine):
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
         return list(self._tokenizer(text, add_special_tokens=special)["input_ids"])
 
-    def render_chat(self, messages: list[ChatMessage]) -> str:
+    def render_chat(
+        self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None = None
+    ) -> str:
         return self._tokenizer.apply_chat_template(
-            [m.template_view() for m in messages], add_generation_prompt=True, tokenize=False
+            [m.template_view() for m in messages],
+            tools=tools or None,
+            add_generation_prompt=True,
+            tokenize=False,
         )
 
     def submit(
