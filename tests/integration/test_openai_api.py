@@ -623,3 +623,56 @@ def test_ollama_client_tools_and_format(server: LiveServer) -> None:
         client.chat(
             model=MODEL, messages=[{"role": "user", "content": "What is this?", "images": ["AAAA"]}]
         )
+
+
+def test_logprobs_of_chat_and_completions(client: openai.OpenAI, server: LiveServer) -> None:
+    """Greedy tokens are the most likely ones, their texts make up the answer, and the
+    alternatives come sorted — through llama.cpp (chat, streamed too) and transformers
+    (legacy completions), and in Ollama's shape."""
+    reply = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Name a colour."}],
+        temperature=0,
+        max_tokens=12,
+        logprobs=True,
+        top_logprobs=3,
+    )
+    content = reply.choices[0].logprobs.content
+    assert "".join(t.token for t in content).startswith(reply.choices[0].message.content)
+    for token in content:
+        alternatives = [t.logprob for t in token.top_logprobs]
+        assert len(alternatives) == 3 and alternatives == sorted(alternatives, reverse=True)
+        assert token.token == token.top_logprobs[0].token and token.logprob <= 0
+        assert bytes(token.bytes).decode("utf-8", "replace") == token.token
+    streamed = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Name a colour."}],
+        temperature=0,
+        max_tokens=12,
+        logprobs=True,
+        stream=True,
+    )
+    tokens = [
+        t.token
+        for c in streamed
+        if c.choices and c.choices[0].logprobs
+        for t in c.choices[0].logprobs.content
+    ]
+    assert tokens == [t.token for t in content]
+    completion = client.completions.create(
+        model="tiny-chat", prompt="one two", max_tokens=5, temperature=0, logprobs=2
+    )
+    found = completion.choices[0].logprobs
+    assert len(found.tokens) == len(found.token_logprobs) == len(found.top_logprobs) == 5
+    assert all(len(top) == 2 for top in found.top_logprobs)
+    assert found.text_offset[0] == 0 and found.text_offset == sorted(found.text_offset)
+    import ollama
+
+    answer = ollama.Client(host=server.url).chat(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Name a colour."}],
+        logprobs=True,
+        top_logprobs=2,
+        options={"temperature": 0, "num_predict": 12},
+    )
+    assert [t.token for t in answer.logprobs] == [t.token for t in content]

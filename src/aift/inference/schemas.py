@@ -113,6 +113,13 @@ class SamplingParams(BaseModel):
     structured: StructuredOutput | None = Field(
         None, description="Constrain the output (JSON, a schema, a grammar)."
     )
+    logprobs: int | None = Field(
+        None,
+        ge=0,
+        le=20,
+        description="Report each generated token's log-probability and this many most "
+        "likely alternatives (None: none).",
+    )
 
 
 class FinishReason(StrEnum):
@@ -132,10 +139,27 @@ class GenerationStats(BaseModel):
     total_ms: float = 0.0
 
 
+class TokenChoice(BaseModel):
+    """A token and its log-probability under the model (before sampling settings)."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class TokenLogprob(TokenChoice):
+    """A generated token, with the most likely alternatives at its place."""
+
+    top: list[TokenChoice] = Field(default_factory=list)
+
+
 class TokenEvent(BaseModel):
     """A piece of generated text; the last event carries the finish reason and stats."""
 
     text: str = ""
+    logprobs: list[TokenLogprob] | None = Field(
+        None, description="The tokens generated since the last event (when asked for)."
+    )
     finish_reason: FinishReason | None = None
     stats: GenerationStats | None = None
 

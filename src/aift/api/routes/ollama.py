@@ -24,7 +24,7 @@ from aift.api.errors import unexpected_error_message
 from aift.api.responses import NDJSON_RESPONSE
 from aift.api.routes import ollama_wire as ol
 from aift.errors import AiftError, InvalidInput, NotFound
-from aift.inference.schemas import ChatMessage, ToolCall
+from aift.inference.schemas import ChatMessage, TokenLogprob, ToolCall
 from aift.inference.service import Generation, ServingService
 from aift.inference.tools import ToolStream, parse_calls
 from aift.jobs.schemas import JobCreate, JobStatus
@@ -156,33 +156,43 @@ async def _load_or_unload(
 
 
 async def _respond(
-    gen: Generation, model: str, stream: bool, shape: Callable[[str], dict[str, Any]]
+    gen: Generation,
+    model: str,
+    stream: bool,
+    shape: Callable[[str], dict[str, Any]],
+    with_logprobs: bool = False,
 ) -> Response:
     """The generation as Ollama answers: an NDJSON stream, or one JSON object at the end.
     With tools, the model's calls come as `message.tool_calls` (a chunk of their own when
-    streaming, before the last)."""
+    streaming, before the last); with `logprobs`, each chunk carries its tokens'."""
 
-    def chunk(text: str, calls: list[ToolCall] | None = None) -> dict:
+    def chunk(
+        text: str, calls: list[ToolCall] | None = None, found: list[TokenLogprob] | None = None
+    ) -> dict:
         body = {"model": model, "created_at": ol.now(), **shape(text), "done": False}
         if calls:
             body["message"]["tool_calls"] = ol.tool_calls(calls)
+        if with_logprobs:
+            body["logprobs"] = ol.logprobs(found or [])
         return body
 
     async def lines() -> AsyncIterator[str]:
         watch = ToolStream(gen.tools.form, gen.tools.names) if gen.tools is not None else None
         async for event in gen.events():
             shown = watch.feed(event.text) if watch is not None else event.text
-            if shown:
-                yield _line(chunk(shown))
+            if shown or (with_logprobs and event.logprobs):
+                yield _line(chunk(shown, found=event.logprobs))
         if watch is not None:
             rest, calls = watch.finish()
             if rest or calls:
                 yield _line(chunk(rest, calls))
         yield _line(final(""))
 
-    def final(text: str, calls: list[ToolCall] | None = None) -> dict:
+    def final(
+        text: str, calls: list[ToolCall] | None = None, found: list[TokenLogprob] | None = None
+    ) -> dict:
         return {
-            **chunk(text, calls),
+            **chunk(text, calls, found),
             "done": True,
             "done_reason": gen.stream.finish_reason.value if gen.stream.finish_reason else "stop",
             **ol.timings(gen.stream.stats, gen.load_ms),
@@ -191,11 +201,16 @@ async def _respond(
     if stream:
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
-    text = "".join([event.text async for event in gen.events()])
+    parts: list[str] = []
+    found: list[TokenLogprob] = []
+    async for event in gen.events():
+        parts.append(event.text)
+        found += event.logprobs or []
+    text = "".join(parts)
     calls: list[ToolCall] = []
     if gen.tools is not None:
         text, calls = parse_calls(text, gen.tools.form, gen.tools.names)
-    return JSONResponse(final(text, calls))
+    return JSONResponse(final(text, calls, found))
 
 
 @router.post("/generate", response_model=None, responses=NDJSON_RESPONSE)
@@ -219,7 +234,9 @@ async def generate(
         gen = await run_in_threadpool(
             serving.chat, request.model, messages, params, keep_alive=request.keep_alive
         )
-    return await _respond(gen, request.model, request.stream, lambda text: {"response": text})
+    return await _respond(
+        gen, request.model, request.stream, lambda text: {"response": text}, request.logprobs
+    )
 
 
 @router.post("/chat", response_model=None, responses=NDJSON_RESPONSE)
@@ -240,6 +257,7 @@ async def chat(
         request.model,
         request.stream,
         lambda text: {"message": {"role": "assistant", "content": text}},
+        request.logprobs,
     )
 
 

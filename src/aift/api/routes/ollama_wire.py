@@ -18,6 +18,7 @@ from aift.inference.schemas import (
     SamplingParams,
     StopSequence,
     StructuredOutput,
+    TokenLogprob,
     ToolCall,
 )
 from aift.keepalive import KeepAlive
@@ -72,10 +73,15 @@ class _Request(BaseModel):
         None, description='"json" for any JSON, or a JSON schema the output must follow.'
     )
     images: list[str] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
 
     def sampling(self) -> SamplingParams:
-        """The options, and the output format when `format` is set."""
+        """The options, the output format when `format` is set, log-probabilities when
+        asked for."""
         params = self.options.sampling()
+        if self.logprobs:
+            params = params.model_copy(update={"logprobs": self.top_logprobs or 0})
         if isinstance(self.format, dict):
             structured = StructuredOutput(type="json_schema", json_schema=self.format)
             return params.model_copy(update={"structured": structured})
@@ -183,6 +189,19 @@ class NameRequest(BaseModel):
     @property
     def ref(self) -> str:
         return self.model or self.name or ""
+
+
+def logprobs(found: list[TokenLogprob]) -> list[dict[str, Any]]:
+    """Log-probabilities as Ollama sends them."""
+    return [
+        {
+            "token": entry.token,
+            "logprob": entry.logprob,
+            "bytes": entry.bytes,
+            "top_logprobs": [choice.model_dump() for choice in entry.top],
+        }
+        for entry in found
+    ]
 
 
 def tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:

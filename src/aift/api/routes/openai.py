@@ -15,7 +15,7 @@ from aift.api.deps import get_serving
 from aift.api.responses import SSE_RESPONSE
 from aift.api.routes import openai_wire as oa
 from aift.errors import NotFound
-from aift.inference.schemas import GenerationStats, ToolCall
+from aift.inference.schemas import GenerationStats, TokenLogprob, ToolCall
 from aift.inference.service import Generation, ServingService
 from aift.inference.tools import ToolStream, parse_calls
 from aift.models.schemas import ModelInfo
@@ -57,12 +57,16 @@ def _model_entry(model: ModelInfo) -> dict:
     return {"id": model.name, "object": "model", "created": int(created), "owned_by": "aift"}
 
 
-async def _collect(gen: Generation) -> tuple[str, str, GenerationStats]:
-    parts = [event.text async for event in gen.events()]
+async def _collect(gen: Generation) -> tuple[str, str, GenerationStats, list[TokenLogprob]]:
+    parts, logprobs = [], []
+    async for event in gen.events():
+        parts.append(event.text)
+        logprobs += event.logprobs or []
     return (
         "".join(parts),
         oa.openai_finish(gen.stream.finish_reason),
         gen.stream.stats or GenerationStats(),
+        logprobs,
     )
 
 
@@ -79,19 +83,25 @@ async def chat_completions(
     )
     rid = oa.new_id("chatcmpl")
     if not request.stream:
-        text, finish, stats = await _collect(gen)
+        text, finish, stats, logprobs = await _collect(gen)
         calls: list[ToolCall] = []
         if gen.tools is not None:
             text, calls = parse_calls(text, gen.tools.form, gen.tools.names)
-        return oa.chat_response(rid, request.model, text, finish, stats, calls)
+        response = oa.chat_response(rid, request.model, text, finish, stats, calls)
+        if request.logprobs:
+            response["choices"][0]["logprobs"] = oa.chat_logprobs(logprobs)
+        return response
 
     async def stream() -> AsyncIterator[str]:
         yield _sse(oa.chat_chunk(rid, request.model, delta={"role": "assistant", "content": ""}))
         watch = ToolStream(gen.tools.form, gen.tools.names) if gen.tools is not None else None
         async for event in gen.events():
             shown = watch.feed(event.text) if watch is not None else event.text
-            if shown:
-                yield _sse(oa.chat_chunk(rid, request.model, delta={"content": shown}))
+            if shown or (request.logprobs and event.logprobs):
+                chunk = oa.chat_chunk(rid, request.model, delta={"content": shown})
+                if request.logprobs:
+                    chunk["choices"][0]["logprobs"] = oa.chat_logprobs(event.logprobs or [])
+                yield _sse(chunk)
         calls: list[ToolCall] = []
         if watch is not None:
             rest, calls = watch.finish()
@@ -121,15 +131,24 @@ async def completions(
     rid = oa.new_id("cmpl")
     prefix = request.prompt_text if request.echo else ""
     if not request.stream:
-        text, finish, stats = await _collect(gen)
-        return oa.completion_response(rid, request.model, prefix + text, finish, stats)
+        text, finish, stats, logprobs = await _collect(gen)
+        response = oa.completion_response(rid, request.model, prefix + text, finish, stats)
+        if request.logprobs is not None:
+            response["choices"][0]["logprobs"] = oa.completion_logprobs(logprobs, len(prefix))
+        return response
 
     async def stream() -> AsyncIterator[str]:
         if prefix:
             yield _sse(oa.completion_chunk(rid, request.model, prefix))
+        offset = len(prefix)
         async for event in gen.events():
-            if event.text:
-                yield _sse(oa.completion_chunk(rid, request.model, event.text))
+            if event.text or (request.logprobs is not None and event.logprobs):
+                chunk = oa.completion_chunk(rid, request.model, event.text)
+                if request.logprobs is not None:
+                    found = event.logprobs or []
+                    chunk["choices"][0]["logprobs"] = oa.completion_logprobs(found, offset)
+                offset += len(event.text)
+                yield _sse(chunk)
         finish = oa.openai_finish(gen.stream.finish_reason)
         yield _sse(oa.completion_chunk(rid, request.model, "", finish))
         if request.include_usage:

@@ -20,6 +20,7 @@ from aift.inference.schemas import (
     Seed,
     StopSequence,
     StructuredOutput,
+    TokenLogprob,
     ToolCall,
 )
 
@@ -167,6 +168,8 @@ class ResponseFormat(BaseModel):
 class ChatCompletionRequest(_Request):
     messages: list[Message] = Field(..., min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1, le=131_072)
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
@@ -178,12 +181,23 @@ class ChatCompletionRequest(_Request):
         params = super().sampling()
         if self.max_completion_tokens is not None:
             params = params.model_copy(update={"max_tokens": self.max_completion_tokens})
+        if self.top_logprobs is not None and not self.logprobs:
+            raise InvalidInput("top_logprobs needs logprobs: true.")
+        if self.logprobs:
+            params = params.model_copy(update={"logprobs": self.top_logprobs or 0})
         return params
 
 
 class CompletionRequest(_Request):
     prompt: str | list[str]
     echo: bool = False
+    logprobs: int | None = Field(None, ge=0, le=5, description="Alternatives per token.")
+
+    def sampling(self) -> SamplingParams:
+        params = super().sampling()
+        if self.logprobs is not None:
+            params = params.model_copy(update={"logprobs": self.logprobs})
+        return params
 
     @field_validator("prompt")
     @classmethod
@@ -292,6 +306,36 @@ def chat_response(
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
         "usage": usage(stats),
+    }
+
+
+def chat_logprobs(found: list[TokenLogprob]) -> dict[str, Any]:
+    """Chat log-probabilities as OpenAI sends them."""
+    return {
+        "content": [
+            {
+                "token": entry.token,
+                "logprob": entry.logprob,
+                "bytes": entry.bytes,
+                "top_logprobs": [choice.model_dump() for choice in entry.top],
+            }
+            for entry in found
+        ],
+        "refusal": None,
+    }
+
+
+def completion_logprobs(found: list[TokenLogprob], offset: int) -> dict[str, Any]:
+    """Legacy completions' log-probabilities: parallel lists, text offsets from `offset`."""
+    offsets = []
+    for entry in found:
+        offsets.append(offset)
+        offset += len(entry.token)
+    return {
+        "tokens": [entry.token for entry in found],
+        "token_logprobs": [entry.logprob for entry in found],
+        "top_logprobs": [{c.token: c.logprob for c in entry.top} for entry in found],
+        "text_offset": offsets,
     }
 
 

@@ -29,7 +29,9 @@ from aift.inference.schemas import (
     FinishReason,
     GenerationStats,
     SamplingParams,
+    TokenChoice,
     TokenEvent,
+    TokenLogprob,
 )
 from aift.inference.structured import TokenConstraint, grammar_of
 from aift.models.schemas import ResolvedModel
@@ -67,6 +69,7 @@ class Sequence:
     cancelled: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
     constraint: Any = None  # a TokenConstraint when the output must follow a format
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # not yet emitted
     slot: Any = None  # engine-specific place of this sequence (KV slot, batch row)
     detok: Any = None  # engine-specific incremental detokenizer state
     submitted_at: float = field(default_factory=time.perf_counter)
@@ -150,7 +153,8 @@ def finish_sequence(seq: Sequence, reason: FinishReason, stats: GenerationStats)
     if seq.finished:
         return
     seq.finished = True
-    seq.out.put(TokenEvent(finish_reason=reason, stats=stats))
+    logprobs, seq.logprobs = seq.logprobs or None, []
+    seq.out.put(TokenEvent(finish_reason=reason, stats=stats, logprobs=logprobs))
     seq.out.put(_DONE)
 
 
@@ -409,12 +413,37 @@ class BatchingEngine(Engine):
             self._active.remove(seq)
             self._release(seq)
 
-    @staticmethod
-    def _choose(seq: Sequence, logits: np.ndarray) -> int:
-        """The next token: sampled from the logits the output format allows."""
-        if seq.constraint is not None:
-            logits = seq.constraint.mask(logits)
-        return sample_token(logits, seq.params, seq.rng, seq.generated)
+    def _choose(self, seq: Sequence, logits: np.ndarray) -> int:
+        """The next token: sampled from the logits the output format allows (its
+        log-probability under the model kept when asked for)."""
+        allowed = seq.constraint.mask(logits) if seq.constraint is not None else logits
+        token = sample_token(allowed, seq.params, seq.rng, seq.generated)
+        if seq.params.logprobs is not None:
+            seq.logprobs.append(self._logprob(logits, token, seq.params.logprobs))
+        return token
+
+    def _logprob(self, logits: np.ndarray, token: int, top: int) -> TokenLogprob:
+        scores = logits.astype(np.float64)
+        shifted = scores - scores.max()
+        logprobs = shifted - np.log(np.exp(shifted).sum())
+        best: list[int] = []
+        if top:
+            candidates = np.argpartition(-logprobs, top)[:top]
+            best = [int(t) for t in candidates[np.argsort(-logprobs[candidates])]]
+        return TokenLogprob(
+            **self._token_choice(token, float(logprobs[token])).model_dump(),
+            top=[self._token_choice(t, float(logprobs[t])) for t in best],
+        )
+
+    def _token_choice(self, token: int, logprob: float) -> TokenChoice:
+        raw = self._token_bytes(token)
+        return TokenChoice(
+            token=raw.decode("utf-8", errors="replace"), logprob=logprob, bytes=list(raw)
+        )
+
+    def _token_bytes(self, token: int) -> bytes:
+        """The bytes one token stands for (for log-probability reports)."""
+        raise CapabilityMissing(f"The {self.name} engine cannot report log-probabilities.")
 
     def _accept(self, seq: Sequence, token: int) -> None:
         if not seq.generated:
@@ -440,7 +469,8 @@ class BatchingEngine(Engine):
     @staticmethod
     def _emit(seq: Sequence, text: str) -> None:
         if text:
-            seq.out.put(TokenEvent(text=text))
+            logprobs, seq.logprobs = seq.logprobs or None, []
+            seq.out.put(TokenEvent(text=text, logprobs=logprobs))
 
     def _finish(self, seq: Sequence, reason: FinishReason) -> None:
         if seq.finished:

@@ -199,6 +199,11 @@ class OllamaEngine(Engine):
     def _start(
         self, params: SamplingParams, call: Callable[[], Iterator], text_of: Callable[[Any], str]
     ) -> GenerationStream:
+        if params.logprobs is not None:
+            raise CapabilityMissing(
+                "Log-probabilities of a remote Ollama model are not reported yet; leave out "
+                "logprobs or serve the model here."
+            )
         seq = new_sequence([], params)
         with self._lock:
             self._sequences.append(seq)

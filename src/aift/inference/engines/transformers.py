@@ -170,6 +170,9 @@ class TransformersEngine(BatchingEngine):
         seq.detok = text
         return text[len(shown) :] if text.startswith(shown) else ""
 
+    def _token_bytes(self, token: int) -> bytes:
+        return str(self._tokenizer.decode([token])).encode("utf-8")
+
     def _is_end(self, token: int) -> bool:
         return token in self._eos
 

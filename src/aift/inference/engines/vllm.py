@@ -186,6 +186,11 @@ class VllmEngine(Engine):
     def submit(
         self, prompt_ids: list[int], params: SamplingParams, *, adapter: str | None = None
     ) -> GenerationStream:
+        if params.logprobs is not None:
+            raise CapabilityMissing(
+                "Log-probabilities are not reported by aift's vLLM engine yet; leave out "
+                "logprobs or serve the model with transformers or llamacpp."
+            )
         max_new = self.check_fits(len(prompt_ids), params.max_tokens)
         seq = new_sequence(prompt_ids, params, adapter, max_new)
         request_id = f"aift-{time.monotonic_ns()}"
