@@ -85,3 +85,19 @@ def test_required_calls_compile_to_a_grammar_and_choices_are_checked() -> None:
         chosen({"type": "function", "function": {"name": "launch"}}, ["weather"])
     with pytest.raises(InvalidInput, match="letters, digits"):
         functions([{"type": "function", "function": {"name": "no spaces allowed"}}])
+
+
+def test_only_models_trained_for_it_give_shorter_vectors() -> None:
+    import numpy as np
+
+    from aift.inference.matryoshka import shorten
+
+    vectors = [[3.0, 4.0, 12.0, 0.0] * 32, [1.0] * 128]
+    cut = shorten("nomic-ai/nomic-embed-text-v1.5", vectors, 64)
+    assert [len(v) for v in cut] == [64, 64]
+    assert np.allclose(np.linalg.norm(cut, axis=1), 1.0)
+    assert shorten("all-MiniLM-L6-v2", vectors, 128) is vectors  # its own size: as is
+    with pytest.raises(InvalidInput, match="not trained to be shortened"):
+        shorten("all-MiniLM-L6-v2", vectors, 64)
+    with pytest.raises(InvalidInput, match="64 to 128"):
+        shorten("nomic-embed-text-v1.5", vectors, 16)

@@ -15,6 +15,7 @@ from aift.api.deps import get_serving
 from aift.api.responses import SSE_RESPONSE
 from aift.api.routes import openai_wire as oa
 from aift.errors import NotFound
+from aift.inference.matryoshka import shorten
 from aift.inference.schemas import GenerationStats, TokenLogprob, ToolCall
 from aift.inference.service import Generation, ServingService
 from aift.inference.tools import ToolStream, parse_calls
@@ -171,7 +172,7 @@ async def embeddings(
         vectors, tokens = await run_in_threadpool(
             serving.embed_token_ids, request.model, request.token_ids
         )
-    oa.check_dimensions(request.model, request.dimensions, vectors)
+    vectors = shorten(request.model, vectors, request.dimensions)
     return {
         "object": "list",
         "data": [

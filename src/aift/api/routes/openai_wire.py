@@ -231,7 +231,9 @@ class EmbeddingRequest(BaseModel):
         | Annotated[list[TokenIds], Field(min_length=1, max_length=2048)]
     )
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, ge=1, description="Only the model's own size.")
+    dimensions: int | None = Field(
+        None, ge=1, description="Shorter vectors, for models trained for it (Matryoshka)."
+    )
 
     @property
     def texts(self) -> list[str] | None:
@@ -257,16 +259,6 @@ def encode_embedding(vector: list[float], encoding_format: str) -> list[float] |
     if encoding_format == "base64":
         return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
     return vector
-
-
-def check_dimensions(model: str, asked: int | None, vectors: list[list[float]]) -> None:
-    """`dimensions` can only name the model's own size: these models are not trained to
-    be cut shorter, so a shortened vector would silently lose quality."""
-    if asked is not None and vectors and asked != len(vectors[0]):
-        raise InvalidInput(
-            f"{model} makes {len(vectors[0])}-dimensional vectors; dimensions={asked} is not "
-            "supported. Leave dimensions out or choose a model of that size."
-        )
 
 
 def new_id(prefix: str) -> str:
