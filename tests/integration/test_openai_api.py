@@ -425,6 +425,22 @@ def test_json_modes_vllm_extras_and_a_random_model(client: openai.OpenAI) -> Non
         max_tokens=20,
     )
     assert re.fullmatch(r" [A-Z]{3}-\d{4}", code.choices[0].text), code.choices[0].text
+    from typing import Literal
+
+    from pydantic import BaseModel
+
+    class Verdict(BaseModel):  # what LangChain's with_structured_output sends, in effect
+        sentiment: Literal["positive", "negative", "neutral"]
+        confidence: float
+
+    parsed = client.chat.completions.parse(
+        model=MODEL,
+        messages=[{"role": "user", "content": "I loved the film."}],
+        response_format=Verdict,
+        temperature=0,
+        max_tokens=100,
+    )
+    assert isinstance(parsed.choices[0].message.parsed, Verdict)
     schema = SCHEMAS["verdict"]
     random_model = client.chat.completions.create(
         model="tiny-chat",
@@ -594,6 +610,8 @@ def test_ollama_client_tools_and_format(server: LiveServer) -> None:
     import ollama
 
     client = ollama.Client(host=server.url)
+    assert "tools" in client.show("tiny-tools").capabilities
+    assert "tools" not in client.show(MODEL).capabilities
     reply = client.chat(
         model="tiny-tools",
         messages=[{"role": "user", "content": "Weather in Oslo?"}],

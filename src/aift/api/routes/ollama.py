@@ -95,6 +95,10 @@ async def show(request: ol.NameRequest, serving: ServingService = Depends(get_se
     """Details of one model: format, family, size, template, capabilities."""
     info = await run_in_threadpool(serving.describe, request.ref)
     is_embedding = info.kind == "embedding"
+    template = info.details.get("chat_template") or ""
+    capabilities = ["embedding"] if is_embedding else ["completion"]
+    if "tools" in template:  # the template shows tools to the model: it can call them
+        capabilities.append("tools")
     return {
         "modelfile": f"FROM {info.path}\n",
         "parameters": "",
@@ -105,7 +109,7 @@ async def show(request: ol.NameRequest, serving: ServingService = Depends(get_se
             "general.parameter_count": info.parameter_count,
             **({"general.base_model": info.base_model} if info.base_model else {}),
         },
-        "capabilities": ["embedding"] if is_embedding else ["completion"],
+        "capabilities": capabilities,
         "modified_at": (info.updated_at or datetime.now(UTC)).isoformat(),
     }
 
