@@ -3,6 +3,7 @@ that speaks the Ollama protocol (aift's own compatible API)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -43,6 +44,23 @@ def test_remote_ollama_models_are_served_like_local_ones(server_factory, tmp_pat
     assert len(vectors.data[0].embedding) == 384
     loaded = httpx.get(f"{local.url}/api/v1/models/loaded").json()
     assert any(m["engine"] == "ollama" for m in loaded)
+    # a schema travels to the remote as Ollama's `format`, which enforces it there
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "integer"}, "sure": {"type": "boolean"}},
+        "required": ["answer", "sure"],
+        "additionalProperties": False,
+    }
+    shaped = client.chat.completions.create(
+        model="ollama/SmolLM2-135M-Instruct",
+        temperature=0.7,
+        seed=2,
+        max_tokens=60,
+        messages=[{"role": "user", "content": "What is 2 plus 2?"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+    )
+    value = json.loads(shaped.choices[0].message.content)
+    assert set(value) == {"answer", "sure"} and isinstance(value["answer"], int)
 
 
 def test_an_unreachable_ollama_does_not_break_listing(server_factory, tmp_path: Path) -> None:  # noqa: ANN001
