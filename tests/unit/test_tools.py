@@ -101,3 +101,23 @@ def test_only_models_trained_for_it_give_shorter_vectors() -> None:
         shorten("all-MiniLM-L6-v2", vectors, 64)
     with pytest.raises(InvalidInput, match="64 to 128"):
         shorten("nomic-embed-text-v1.5", vectors, 16)
+
+
+def test_calls_a_remote_ollama_parsed_are_read_back_as_calls() -> None:
+    from ollama import ChatResponse
+
+    from aift.inference.engines.ollama import _chat_text
+
+    chunk = ChatResponse.model_validate(
+        {
+            "model": "llama3.2:3b",
+            "message": {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": "weather", "arguments": {"city": "Oslo"}}}],
+            },
+        }
+    )
+    text = _chat_text(chunk)
+    _, calls = parse_calls(text, "hermes", {"weather"})
+    assert json.loads(calls[0].function.arguments) == {"city": "Oslo"}

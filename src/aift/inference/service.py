@@ -14,7 +14,7 @@ from aift.inference.embedders import Embedder, load_embedder
 from aift.inference.engines.base import GenerationStream
 from aift.inference.manager import Lease, ModelManager, names_model
 from aift.inference.schemas import ChatMessage, SamplingParams, TokenEvent
-from aift.inference.tools import CallFormat, call_format, chosen, functions, required_call
+from aift.inference.tools import CallFormat, chosen, functions, required_call
 from aift.models.schemas import ModelInfo, ModelKind
 
 
@@ -101,7 +101,7 @@ class ServingService:
             reason = lease.engine.tool_support()
             if reason is not None:
                 raise InvalidInput(reason)
-            form = call_format(lease.engine.chat_template() or "")
+            form = lease.engine.call_format()
             wanted = params
             if required:
                 structured = required_call(form, specs, required)

@@ -34,6 +34,7 @@ from aift.inference.schemas import (
     TokenLogprob,
 )
 from aift.inference.structured import TokenConstraint, grammar_of
+from aift.inference.tools import CallFormat, call_format
 from aift.models.schemas import ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,10 @@ class Engine(ABC):
     def chat_template(self) -> str | None:
         """The model's chat template source (None: none, or applied elsewhere)."""
         return None
+
+    def call_format(self) -> CallFormat:
+        """How the model writes tool calls (read from its template)."""
+        return call_format(self.chat_template() or "")
 
     def constraint_tokenizer(self) -> Any:
         """The model's vocabulary as llguidance reads it, for structured output."""

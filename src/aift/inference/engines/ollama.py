@@ -6,6 +6,7 @@ aift's streams, so `ollama/NAME` models are served by every aift API like local 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -29,6 +30,7 @@ from aift.inference.schemas import (
     SamplingParams,
     TokenEvent,
 )
+from aift.inference.tools import CallFormat
 from aift.models.schemas import ModelFormat
 
 if TYPE_CHECKING:
@@ -39,6 +41,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREFIX = "ollama/"
+
+
+def _chat_text(chunk: Any) -> str:
+    """A chat chunk's text; the calls Ollama parsed are written as `<tool_call>` text,
+    which the serving layer parses back into tool_calls like any model's."""
+    text = chunk.message.content or ""
+    for call in chunk.message.tool_calls or []:
+        body = {"name": call.function.name, "arguments": dict(call.function.arguments or {})}
+        text += f"<tool_call>{json.dumps(body)}</tool_call>"
+    return text
 
 
 def ollama_format(params: SamplingParams) -> str | dict | None:
@@ -52,8 +64,8 @@ def ollama_format(params: SamplingParams) -> str | dict | None:
     if wanted.type == "json_schema":
         return wanted.json_schema
     raise CapabilityMissing(
-        f"Ollama constrains output to JSON only; a {wanted.type} format needs a model "
-        "served here (llamacpp or transformers)."
+        f"Ollama constrains output to JSON only; a {wanted.type} format (or a required tool "
+        "call) needs a model served here (llamacpp or transformers)."
     )
 
 
@@ -160,10 +172,10 @@ class OllamaEngine(Engine):
         )
 
     def tool_support(self) -> str | None:
-        return (
-            f"Tool calls through the remote Ollama model {self.remote_name} are not supported "
-            "yet; leave out `tools`, or serve the model here (GGUF or transformers)."
-        )
+        return None  # Ollama renders the tools with its own template and parses the calls
+
+    def call_format(self) -> CallFormat:
+        return "hermes"  # how this engine writes Ollama's parsed calls into its text
 
     def chat(
         self,
@@ -182,11 +194,12 @@ class OllamaEngine(Engine):
             lambda: self._client.chat(
                 model=self.remote_name,
                 messages=payload,
+                tools=tools or None,
                 stream=True,
                 options=to_ollama_options(params),
                 format=ollama_format(params),
             ),
-            lambda chunk: chunk.message.content or "",
+            _chat_text,
         )
 
     def embed(self, texts: list[str]) -> list[list[float]]:
