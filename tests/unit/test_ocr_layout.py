@@ -53,3 +53,25 @@ def test_auto_falls_back_to_rapidocr_and_names_what_it_cannot_read(monkeypatch, 
         engine = load_ocr("auto", ["en", "ko"])
     assert engine.name == "rapidocr"
     assert "cannot read ko" in caplog.text and "tesseract" in caplog.text
+
+
+def test_a_gutter_down_the_page_means_columns_read_across() -> None:
+    across = [
+        word
+        for n in range(5)
+        for word in (
+            (1, n, 100, 100 + 40 * n, 300, 30, "left"),
+            (1, n, 420, 100 + 40 * n, 300, 30, "text"),  # a 20 px word space
+            (1, n, 760, 100 + 40 * n, 300, 30, "right"),  # a 40 px gutter at x 740
+        )
+    ]
+    assert tesseract._has_gutter(tsv(*across), 1240)
+    spaced = [
+        word
+        for n in range(5)
+        for word in (
+            (1, n, 100, 100 + 40 * n, 300, 30, "one"),
+            (1, n, 420 + 120 * n, 100 + 40 * n, 300, 30, "line"),  # gaps, not aligned
+        )
+    ]
+    assert not tesseract._has_gutter(tsv(*spaced), 1240)

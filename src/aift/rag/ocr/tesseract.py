@@ -5,8 +5,10 @@ Two things make it read well here. The language packs are passed non-Latin first
 tesseract treats the first pack as the primary one, and "kor+eng" reads both Korean
 and English at ~98 % where "eng+kor" reads Korean at ~40 %. Its automatic page layout
 (psm 3) keeps columns apart but, on some plain pages (the Korean scans of the
-benchmarks), finds one line of four or reads noise; so it is kept only where it found
-blocks side by side (columns), and other pages are read as one column (psm 4).
+benchmarks), finds one line of four or reads noise. So a page is read as one column
+(psm 4); only when that reading shows a gutter (lines with a wide gap at the same
+place) is it read again with the automatic layout, kept where it found blocks side by
+side.
 """
 
 from __future__ import annotations
@@ -86,12 +88,14 @@ class Backend:
         return lines
 
     def _reading(self, image: Any) -> tuple[str, str]:
-        """(text, TSV) of the page: the automatic layout where it found columns, else
-        the page read as one column."""
-        text, tsv = self._run(image, "3")
-        if _has_columns(tsv):
+        """(text, TSV) of the page read as one column, or — when that reading shows a
+        gutter running down the page — with the automatic layout, where it found the
+        columns."""
+        text, tsv = self._run(image, "4")
+        if not _has_gutter(tsv, image.width):
             return text, tsv
-        return self._run(image, "4")
+        automatic = self._run(image, "3")
+        return automatic if _has_columns(automatic[1]) else (text, tsv)
 
     def _run(self, image: Any, layout: str) -> tuple[str, str]:
         """tesseract's plain text and TSV of `image` with page segmentation `layout`."""
@@ -140,6 +144,24 @@ def _join(words: list[Word]) -> str:
     for before, word in zip(words, words[1:], strict=False):
         text += (" " if word[0] - before[2] > 0.25 * height else "") + word[4]
     return text
+
+
+def _has_gutter(tsv: str, width: int) -> bool:
+    """Whether lines read as one column have a wide gap (wider than the line's text is
+    tall, unlike a word space) at about the same place — two columns read across; a
+    heading or a table row alone does not make one."""
+    centres = []
+    lines = [words for words in _parse_tsv(tsv).values() if len(words) > 1]
+    for words in lines:
+        height = sorted(w[3] - w[1] for w in words)[len(words) // 2]
+        pairs = zip(words, words[1:], strict=False)
+        gap, at = max((b[0] - a[2], (a[2] + b[0]) / 2) for a, b in pairs)
+        if gap > 0.8 * height:
+            centres.append(at)
+    if len(centres) < 3 or len(centres) < 0.3 * len(lines):
+        return False
+    middle = sorted(centres)[len(centres) // 2]
+    return sum(abs(c - middle) < 0.03 * width for c in centres) >= 3
 
 
 def _has_columns(tsv: str) -> bool:
