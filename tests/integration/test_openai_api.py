@@ -303,9 +303,9 @@ SCHEMAS = {
     "person": {
         "type": "object",
         "properties": {
-            "name": {"type": "string", "maxLength": 40},
+            "name": {"type": "string", "maxLength": 24},
             "age": {"type": "integer", "minimum": 0, "maximum": 130},
-            "city": {"type": "string", "maxLength": 40},
+            "city": {"type": "string", "maxLength": 24},
         },
         "required": ["name", "age", "city"],
         "additionalProperties": False,
@@ -325,11 +325,11 @@ SCHEMAS = {
             "items": {
                 "type": "array",
                 "minItems": 1,
-                "maxItems": 4,
+                "maxItems": 3,
                 "items": {
                     "type": "object",
                     "properties": {
-                        "item": {"type": "string", "maxLength": 30},
+                        "item": {"type": "string", "maxLength": 20},
                         "quantity": {"type": "integer", "minimum": 1, "maximum": 99},
                     },
                     "required": ["item", "quantity"],
@@ -383,7 +383,7 @@ def test_structured_output_always_matches_the_schema(client: openai.OpenAI) -> N
             },
             temperature=0.8,
             seed=len(prompt),
-            max_tokens=400,
+            max_tokens=250,
         )
         return name, reply.choices[0].message.content, reply.choices[0].finish_reason
 
@@ -694,3 +694,31 @@ def test_logprobs_of_chat_and_completions(client: openai.OpenAI, server: LiveSer
         options={"temperature": 0, "num_predict": 12},
     )
     assert [t.token for t in answer.logprobs] == [t.token for t in content]
+
+
+def test_langchain_structured_output_both_ways(server: LiveServer) -> None:
+    """LangChain's ChatOpenAI.with_structured_output: as a JSON schema (response_format)
+    and as a forced function call (tools + a named tool_choice)."""
+    from typing import Literal
+
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel
+
+    class Verdict(BaseModel):
+        sentiment: Literal["positive", "negative", "neutral"]
+        confidence: float
+
+    def chat(model: str) -> ChatOpenAI:
+        return ChatOpenAI(
+            base_url=f"{server.url}/v1",
+            api_key="unused",
+            model=model,
+            temperature=0,
+            max_tokens=120,
+            max_retries=0,
+        )
+
+    by_schema = chat(MODEL).with_structured_output(Verdict, method="json_schema")
+    assert isinstance(by_schema.invoke("I loved the film."), Verdict)
+    by_tool = chat("tiny-tools").with_structured_output(Verdict, method="function_calling")
+    assert isinstance(by_tool.invoke("I loved the film."), Verdict)

@@ -121,3 +121,24 @@ def test_calls_a_remote_ollama_parsed_are_read_back_as_calls() -> None:
     text = _chat_text(chunk)
     _, calls = parse_calls(text, "hermes", {"weather"})
     assert json.loads(calls[0].function.arguments) == {"city": "Oslo"}
+
+
+def test_objects_that_list_properties_are_closed_unless_they_say_otherwise() -> None:
+    from aift.inference.structured import closed
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {}}}},
+            "extra": {"type": "object", "properties": {}, "additionalProperties": True},
+            "free": {"type": "object"},
+        },
+        "$defs": {"Item": {"properties": {"x": {"type": "integer"}}}},
+    }
+    out = closed(schema)
+    assert out["additionalProperties"] is False
+    assert out["properties"]["tags"]["items"]["additionalProperties"] is False
+    assert out["properties"]["extra"]["additionalProperties"] is True
+    assert "additionalProperties" not in out["properties"]["free"]  # no list: free-form
+    assert out["$defs"]["Item"]["additionalProperties"] is False
+    assert "additionalProperties" not in schema  # the caller's schema is untouched

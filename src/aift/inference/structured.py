@@ -36,6 +36,30 @@ def digit_tokens(tokenizer: Any) -> np.ndarray:
     return _DIGIT_TOKENS[key]
 
 
+def closed(schema: Any) -> Any:
+    """The schema with objects that list their properties closed to others, unless they
+    say otherwise (`additionalProperties`) — as xgrammar's strict mode and OpenAI's
+    strict schemas do. An open object lets a sampled small model add keys forever."""
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _closed_value(key, value) for key, value in schema.items()}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+def _closed_value(key: str, value: Any) -> Any:
+    if key in ("properties", "$defs", "definitions", "patternProperties"):
+        return (
+            {name: closed(sub) for name, sub in value.items()} if isinstance(value, dict) else value
+        )
+    if key in ("items", "anyOf", "oneOf", "allOf", "prefixItems", "not", "additionalProperties"):
+        return closed(value)
+    return value
+
+
 def grammar_of(output: StructuredOutput) -> str:
     """The llguidance grammar of a structured-output request (its shape checked here)."""
     from llguidance import LLMatcher
@@ -46,7 +70,8 @@ def grammar_of(output: StructuredOutput) -> str:
         if not output.json_schema:
             raise InvalidInput("A json_schema output needs its schema.")
         try:
-            return LLMatcher.grammar_from_json_schema(output.json_schema, defaults=JSON_OPTIONS)  # type: ignore[arg-type]
+            schema = closed(output.json_schema)
+            return LLMatcher.grammar_from_json_schema(schema, defaults=JSON_OPTIONS)  # type: ignore[arg-type]
         except ValueError as exc:
             raise InvalidInput(f"The JSON schema is not valid: {exc}") from None
     if not output.pattern:

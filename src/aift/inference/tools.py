@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from aift.errors import InvalidInput
 from aift.inference.schemas import FunctionCall, StructuredOutput, ToolCall
-from aift.inference.structured import JSON_OPTIONS
+from aift.inference.structured import JSON_OPTIONS, closed
 
 CallFormat = Literal["hermes", "mistral", "json"]
 _OPENERS = {"hermes": "<tool_call>", "mistral": "[TOOL_CALLS]", "json": "{"}
@@ -77,7 +77,7 @@ def required_call(
     options = [
         {
             "type": "object",
-            "properties": {"name": {"const": name}, key: parameters[name]},
+            "properties": {"name": {"const": name}, key: closed(parameters[name])},
             "required": ["name", key],
             "additionalProperties": False,
         }
