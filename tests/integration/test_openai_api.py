@@ -314,7 +314,7 @@ SCHEMAS = {
         "type": "object",
         "properties": {
             "sentiment": {"enum": ["positive", "negative", "neutral"]},
-            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "confidence": {"type": "integer", "minimum": 0, "maximum": 100},
         },
         "required": ["sentiment", "confidence"],
         "additionalProperties": False,

@@ -152,6 +152,15 @@ class TokenLogprob(TokenChoice):
 
     top: list[TokenChoice] = Field(default_factory=list)
 
+    def wire(self) -> dict[str, Any]:
+        """As OpenAI's chat and Ollama send it (the same shape in both)."""
+        return {
+            "token": self.token,
+            "logprob": self.logprob,
+            "bytes": self.bytes,
+            "top_logprobs": [choice.model_dump() for choice in self.top],
+        }
+
 
 class TokenEvent(BaseModel):
     """A piece of generated text; the last event carries the finish reason and stats."""

@@ -193,15 +193,7 @@ class NameRequest(BaseModel):
 
 def logprobs(found: list[TokenLogprob]) -> list[dict[str, Any]]:
     """Log-probabilities as Ollama sends them."""
-    return [
-        {
-            "token": entry.token,
-            "logprob": entry.logprob,
-            "bytes": entry.bytes,
-            "top_logprobs": [choice.model_dump() for choice in entry.top],
-        }
-        for entry in found
-    ]
+    return [entry.wire() for entry in found]
 
 
 def tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:

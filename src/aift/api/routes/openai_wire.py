@@ -303,18 +303,7 @@ def chat_response(
 
 def chat_logprobs(found: list[TokenLogprob]) -> dict[str, Any]:
     """Chat log-probabilities as OpenAI sends them."""
-    return {
-        "content": [
-            {
-                "token": entry.token,
-                "logprob": entry.logprob,
-                "bytes": entry.bytes,
-                "top_logprobs": [choice.model_dump() for choice in entry.top],
-            }
-            for entry in found
-        ],
-        "refusal": None,
-    }
+    return {"content": [entry.wire() for entry in found], "refusal": None}
 
 
 def completion_logprobs(found: list[TokenLogprob], offset: int) -> dict[str, Any]:
