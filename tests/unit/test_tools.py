@@ -7,7 +7,7 @@ import json
 import pytest
 
 from aift.errors import InvalidInput
-from aift.inference.structured import check_grammar, grammar_of
+from aift.inference.structured import grammar_of
 from aift.inference.tools import (
     ToolStream,
     call_format,
@@ -29,6 +29,13 @@ WEATHER = {
         },
     },
 }
+
+
+def check_grammar(grammar: str) -> None:
+    from llguidance import LLMatcher
+
+    failed, messages = LLMatcher.validate_grammar_with_warnings(grammar)
+    assert not failed, messages
 
 
 def test_the_call_format_comes_from_the_template() -> None:

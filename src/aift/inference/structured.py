@@ -22,18 +22,17 @@ from aift.inference.schemas import StructuredOutput
 
 JSON_OPTIONS = {"whitespace_flexible": False, "coerce_one_of": True}
 MOST_DIGITS = 16  # in a row: more than a float64 holds
-_DIGIT_TOKENS: dict[int, np.ndarray] = {}
+# id(tokenizer) → (the tokenizer, kept so that its id is never reused; its digit tokens)
+_DIGIT_TOKENS: dict[int, tuple[Any, np.ndarray]] = {}
 
 
 def digit_tokens(tokenizer: Any) -> np.ndarray:
     """Which tokens of the vocabulary begin with a digit (computed once per tokenizer)."""
     key = id(tokenizer)
     if key not in _DIGIT_TOKENS:
-        _DIGIT_TOKENS[key] = np.array(
-            [tokenizer.decode_bytes([t])[:1].isdigit() for t in range(tokenizer.vocab_size)],
-            dtype=bool,
-        )
-    return _DIGIT_TOKENS[key]
+        found = [tokenizer.decode_bytes([t])[:1].isdigit() for t in range(tokenizer.vocab_size)]
+        _DIGIT_TOKENS[key] = (tokenizer, np.array(found, dtype=bool))
+    return _DIGIT_TOKENS[key][1]
 
 
 def closed(schema: Any) -> Any:
@@ -79,16 +78,6 @@ def grammar_of(output: StructuredOutput) -> str:
     if output.type == "regex":
         return LLMatcher.grammar_from_regex(output.pattern)
     return LLMatcher.grammar_from_lark(output.pattern)
-
-
-def check_grammar(grammar: str, tokenizer: Any = None) -> None:
-    """Refuse a grammar llguidance cannot compile (an unsupported schema keyword, a bad
-    regex) with its reason, before any work starts."""
-    from llguidance import LLMatcher
-
-    failed, messages = LLMatcher.validate_grammar_with_warnings(grammar, tokenizer)
-    if failed:
-        raise InvalidInput(f"The output format cannot be enforced: {messages[0]}")
 
 
 class TokenConstraint:

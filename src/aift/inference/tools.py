@@ -22,6 +22,7 @@ import uuid
 from typing import Any, Literal
 
 from aift.errors import InvalidInput
+from aift.inference.sampling import StopMatcher
 from aift.inference.schemas import FunctionCall, StructuredOutput, ToolCall
 from aift.inference.structured import JSON_OPTIONS, closed
 
@@ -143,51 +144,38 @@ def _calls_in(body: str, names: set[str]) -> list[ToolCall]:
 
 class ToolStream:
     """Streams an answer's text unless it may be a tool call: text that begins like a
-    call (or, in the hermes format, from a `<tool_call>` on) is held back until the end."""
+    call (or, in the hermes and mistral formats, from the call's opening marker on) is
+    held back until the end."""
 
     def __init__(self, form: CallFormat, names: set[str]) -> None:
         self.form, self.names = form, names
         self.text = ""
-        self.sent = 0
+        self.sent = 0  # characters of `text` shown as content
         self._holding = False
+        # a marker format: hold back what may still become the marker, stop at it
+        self._marker = StopMatcher([_OPENERS[form]]) if form != "json" else None
 
     def feed(self, piece: str) -> str:
         """The part of the new text that is safe to show as content now."""
         self.text += piece
         if self._holding:
             return ""
-        opener = _OPENERS[self.form]
-        stripped = self.text.lstrip()
-        if self.form == "json":
-            starts = stripped.removeprefix("<|python_tag|>").lstrip()
-            if not stripped or starts[:1] in ("{", "[") or "<|python_tag|>".startswith(stripped):
-                self._holding = bool(stripped)
-                return ""
+        if self._marker is not None:
+            out, self._holding = self._marker.feed(piece)
         else:
-            at = self.text.find(opener, self.sent)
-            if at != -1:
-                self._holding = True
-                out, self.sent = self.text[self.sent : at], len(self.text)
-                return out
-            keep = next(
-                (
-                    n
-                    for n in range(min(len(opener), len(self.text)), 0, -1)
-                    if self.text.endswith(opener[:n])
-                ),
-                0,
-            )
-            out, self.sent = self.text[self.sent : len(self.text) - keep], len(self.text) - keep
-            return out
-        out, self.sent = self.text[self.sent :], len(self.text)
+            start = self.text.lstrip()
+            body = start.removeprefix("<|python_tag|>").lstrip()
+            if not start or body[:1] in ("{", "[") or "<|python_tag|>".startswith(start):
+                self._holding = bool(start)
+                return ""
+            out = self.text[self.sent :]
+        self.sent += len(out)
         return out
 
     def finish(self) -> tuple[str, list[ToolCall]]:
         """(content not yet shown, the calls) once the generation has ended."""
         content, calls = parse_calls(self.text, self.form, self.names)
-        if calls:
-            shown = self.text[: self.sent]
-            return content[len(shown.strip()) :].strip() if content.startswith(
-                shown.strip()
-            ) else "", calls
-        return self.text[self.sent :], []
+        if not calls:
+            return self.text[self.sent :], []
+        shown = self.text[: self.sent].strip()
+        return (content[len(shown) :].strip() if content.startswith(shown) else ""), calls

@@ -271,8 +271,12 @@ class Answerer:
             if request.context == "excerpts":
                 best = await asyncio.to_thread(_best_per_source, scorer, request.query)
             elif request.context == "sentences":
-                evidence = found_quotes[: request.context_sentences] or await asyncio.to_thread(
-                    quotes, request.query, scorer, request.context_sentences, QUOTE_THRESHOLD
+                evidence = (  # the quotes mode has ranked them already
+                    found_quotes[: request.context_sentences]
+                    if request.answer_mode == "quotes"
+                    else await asyncio.to_thread(
+                        quotes, request.query, scorer, request.context_sentences, QUOTE_THRESHOLD
+                    )
                 )
                 if not evidence:  # no sentence stands out: each source's best, excerpted
                     best = await asyncio.to_thread(_best_per_source, scorer, request.query)
