@@ -131,7 +131,7 @@ def main() -> None:
         "SmolLM2-135M-Instruct (llama.cpp) and multilingual-e5-small, 5 sources, greedy; "
         "scans read by the default OCR (`auto`: tesseract with its Korean pack). An answer "
         "counts when it states the expected fact, in its words or an equivalent form "
-        "listed with the question (\"9 days\" for \"nine\"). Goals: ≥ 80 % right first "
+        'listed with the question ("9 days" for "nine"). Goals: ≥ 80 % right first '
         "citation, ≥ 60 % contained answers in generative mode, ≥ 80 % in extractive mode.",
     ]
     body = "\n".join(rows)

@@ -25,6 +25,8 @@ from aift.errors import AiftError
 
 datasets_app = typer.Typer(help="Training datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets", rich_help_panel=LOCAL)
+chains_app = typer.Typer(help="Continual-learning chains.", no_args_is_help=True)
+app.add_typer(chains_app, name="chains", rich_help_panel=LOCAL)
 
 
 @app.command(rich_help_panel=LOCAL)
@@ -34,19 +36,9 @@ def train(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Start a fine-tuning run from a YAML (or JSON) run config; a worker runs it."""
-    import yaml
-
     from aift.training.schemas import TrainingConfig
 
-    if not config_file.is_file():
-        raise AiftError(f"{config_file} is not a file.")
-    try:
-        raw = yaml.safe_load(config_file.read_text())
-    except yaml.YAMLError as exc:
-        raise AiftError(f"{config_file} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise AiftError(f"{config_file} must hold a mapping of settings (base_model, dataset…).")
-    config = TrainingConfig.model_validate(raw)
+    config = TrainingConfig.model_validate(_read_mapping(config_file))
     runtime = local_runtime(workspace)
     job = runtime.training.submit(config)
     console.print(f"queued training job [bold]{job.id}[/] ({job.title})")
@@ -70,6 +62,40 @@ def merge(
     console.print(f"queued merge job [bold]{job.id}[/]")
     if wait:
         print_result(follow_job(runtime.jobs.get, job.id))
+
+
+@app.command(rich_help_panel=LOCAL)
+def moe(
+    config_file: Path,
+    wait: Annotated[bool, typer.Option(help="Follow progress until it ends.")] = True,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Compose fine-tunes of one base into a mixture-of-experts model, from a YAML file
+    (name, base_model, experts: [{model, prompts}], top_k, gate_mode)."""
+    from aift.training.schemas import MoeRequest
+
+    request = MoeRequest.model_validate(_read_mapping(config_file))
+    runtime = local_runtime(workspace)
+    runtime.models.scan()
+    job = runtime.training.compose_moe(request, runtime.models)
+    console.print(f"queued job [bold]{job.id}[/] ({job.title})")
+    if wait:
+        print_result(follow_job(runtime.jobs.get, job.id))
+
+
+def _read_mapping(config_file: Path) -> dict:
+    """A YAML (or JSON) file holding one mapping of settings."""
+    import yaml
+
+    if not config_file.is_file():
+        raise AiftError(f"{config_file} is not a file.")
+    try:
+        raw = yaml.safe_load(config_file.read_text())
+    except yaml.YAMLError as exc:
+        raise AiftError(f"{config_file} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise AiftError(f"{config_file} must hold a mapping of settings.")
+    return raw
 
 
 @datasets_app.command("add")
@@ -158,3 +184,79 @@ def datasets_rm(dataset_id: str, workspace: WorkspaceOpt = None) -> None:
     """Delete a dataset."""
     local_runtime(workspace).datasets.delete(dataset_id)
     console.print(f"deleted {dataset_id}")
+
+
+@chains_app.command("list")
+def chains_list(as_json: JsonOpt = False, workspace: WorkspaceOpt = None) -> None:
+    """Continual-learning chains with their stages and figures."""
+    chains = local_runtime(workspace).training.chains()
+    if as_json:
+        console.print_json(json.dumps([c.model_dump(mode="json") for c in chains]))
+        return
+    table = Table("chain", "base", "method", "stages", "tasks", "avg acc", "BWT", "forgetting")
+    for chain in chains:
+        summary = chain.summary
+        table.add_row(
+            chain.name,
+            chain.base_model,
+            chain.method.value,
+            str(len(chain.stages)),
+            ", ".join(s.task for s in chain.stages),
+            _percent(summary.average_accuracy),
+            _signed(summary.backward_transfer, percent=True),
+            _percent(summary.forgetting),
+        )
+    console.print(table)
+
+
+@chains_app.command("show")
+def chains_show(name: str, as_json: JsonOpt = False, workspace: WorkspaceOpt = None) -> None:
+    """One chain: the forgetting matrix (stage × task: exact match, loss) and its figures."""
+    chain = local_runtime(workspace).training.chain(name)
+    if as_json:
+        console.print_json(chain.model_dump_json())
+        return
+    console.print(f"[bold]{chain.name}[/]: {chain.method.value} on {chain.base_model}")
+    tasks = [s.task for s in chain.stages]
+    table = Table("after stage", "strategy", *tasks, title="exact match / validation loss")
+    for stage in chain.stages:
+        cells = {score.task: _cell(score.exact_match, score.loss) for score in stage.scores}
+        strategy = []
+        if stage.ewc_lambda:
+            strategy.append(f"EWC λ={stage.ewc_lambda:g}")
+        if stage.replayed_rows:
+            strategy.append(f"replay {stage.replayed_rows} rows")
+        table.add_row(
+            f"{stage.stage}: {stage.task}",
+            ", ".join(strategy) or "plain",
+            *[cells.get(task, "") for task in tasks],
+        )
+    console.print(table)
+    s = chain.summary
+    console.print(
+        f"average accuracy {_percent(s.average_accuracy)}, backward transfer "
+        f"{_signed(s.backward_transfer, percent=True)}, forgetting {_percent(s.forgetting)}; "
+        f"average loss {_number(s.average_loss)}, loss BWT {_signed(s.backward_transfer_loss)}, "
+        f"loss forgetting {_number(s.forgetting_loss)}"
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _signed(value: float | None, percent: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 100:+.0f} pts" if percent else f"{value:+.3f}"
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _cell(accuracy: float | None, loss: float | None) -> str:
+    parts = [_percent(accuracy)] if accuracy is not None else []
+    if loss is not None:
+        parts.append(f"{loss:.3f}")
+    return " / ".join(parts) or "—"

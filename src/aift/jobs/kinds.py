@@ -25,6 +25,7 @@ BUILTIN_KIND_MODULES = (
     "aift.inference.pull",
     "aift.training.trainer",
     "aift.training.merge",
+    "aift.training.moe",
     "aift.rag.ingest",
 )
 

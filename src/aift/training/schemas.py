@@ -121,6 +121,55 @@ class LoraSettings(BaseModel):
         return value
 
 
+# Default EWC strength: the value the SmolLM2 LoRA fact-chain benchmark supports
+# (docs/benchmarks.md, "Continual learning").
+DEFAULT_EWC_LAMBDA = 1000.0
+
+
+class ContinualSettings(BaseModel):
+    """This run as one stage of a continual-learning chain of tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chain: str = Field(
+        ...,
+        min_length=1,
+        max_length=60,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Name of the chain (letters, digits, . _ -).",
+    )
+    start: Literal["new", "continue"] = Field(
+        ..., description="new: stage 1 of a new chain; continue: the next stage of it."
+    )
+    task: str | None = Field(
+        None, max_length=60, description="Name of this stage's task (default: the dataset's)."
+    )
+    ewc_lambda: float = Field(
+        DEFAULT_EWC_LAMBDA,
+        ge=0.0,
+        le=1e12,
+        description="EWC strength λ against forgetting earlier tasks (0 turns EWC off).",
+    )
+    ewc_gamma: float = Field(
+        1.0, ge=0.0, le=1.0, description="Online EWC decay of earlier tasks' Fisher (1: none)."
+    )
+    fisher_samples: int = Field(
+        64, ge=0, le=100_000, description="Examples for this task's Fisher (0: no EWC after it)."
+    )
+    replay_ratio: float = Field(
+        0.0,
+        ge=0.0,
+        le=4.0,
+        description="Earlier tasks' training rows mixed in, as a share of this task's rows.",
+    )
+    exact_match: bool = Field(
+        False, description="Also score this task by exact match of generated answers."
+    )
+    eval_examples: int = Field(
+        100, ge=1, le=10_000, description="Validation examples evaluated per task and stage."
+    )
+
+
 class TrainingConfig(BaseModel):
     """Everything a fine-tuning run needs; saved next to its output."""
 
@@ -162,6 +211,9 @@ class TrainingConfig(BaseModel):
     save_total_limit: int = Field(2, ge=1, le=100)
     precision: Precision = Precision.auto
     gradient_checkpointing: bool = False
+    continual: ContinualSettings | None = Field(
+        None, description="Train as a stage of a continual-learning chain (EWC, replay)."
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> TrainingConfig:
@@ -170,11 +222,30 @@ class TrainingConfig(BaseModel):
         return self
 
 
+class ChainTask(BaseModel):
+    """One task of a chain as later stages need it: its data and how it is scored."""
+
+    stage: int = Field(..., ge=1)
+    task: str
+    dataset: str
+    exact_match: bool = False
+
+
+class StagePlan(BaseModel):
+    """Where a chain stage starts from, fixed at submission."""
+
+    stage: int = Field(..., ge=1)
+    task: str
+    previous_dir: str | None = Field(None, description="Output of the stage before, if any.")
+    earlier: list[ChainTask] = Field(default_factory=list, description="Tasks of earlier stages.")
+
+
 class TrainingJobConfig(TrainingConfig):
     """The run config plus what the service fixed at submission (so resume is exact)."""
 
     output_dir: str = Field(..., description="Absolute output folder, chosen at submission.")
     base: ResolvedModel = Field(..., description="Where the base model's files are.")
+    stage: StagePlan | None = Field(None, description="Set for continual-learning stages.")
 
     @property
     def base_name(self) -> str:
@@ -218,3 +289,124 @@ class TrainingCurve(BaseModel):
 
     job_id: str
     points: list[CurvePoint]
+
+
+class TaskScore(BaseModel):
+    """How the model did on one task's validation examples after one stage."""
+
+    task: str
+    stage_trained: int = Field(..., description="The stage that trained this task.")
+    loss: float | None = Field(None, description="Mean token loss on the validation examples.")
+    exact_match: float | None = Field(None, description="Share of answers matched exactly.")
+    examples: int = 0
+
+
+class ForgettingSummary(BaseModel):
+    """Continual-learning figures of a chain after its last stage (T tasks).
+
+    With R[i][j] the score on task j after stage i: average accuracy = mean_j R[T][j];
+    backward transfer = mean_{j<T} (R[T][j] - R[j][j]) (Lopez-Paz & Ranzato 2017, negative
+    is forgetting); forgetting = mean_{j<T} (max_{l<T} R[l][j] - R[T][j]) (Chaudhry et al.
+    2018). The loss figures are the same with loss for R (there, positive is forgetting).
+    """
+
+    stages: int
+    average_accuracy: float | None = None
+    backward_transfer: float | None = None
+    forgetting: float | None = None
+    average_loss: float | None = None
+    backward_transfer_loss: float | None = None
+    forgetting_loss: float | None = None
+
+
+class ChainStage(BaseModel):
+    """One finished stage of a chain: what it trained, with what, and its matrix row."""
+
+    chain: str
+    stage: int
+    task: str
+    dataset: str
+    model: str = Field(..., description="Served name of the stage's adapter or model.")
+    output_dir: str
+    method: Method
+    base_model: str
+    ewc_lambda: float
+    ewc_gamma: float
+    replay_ratio: float
+    replayed_rows: int = 0
+    exact_match: bool = False
+    scores: list[TaskScore] = Field(default_factory=list, description="Row of the matrix.")
+    summary: ForgettingSummary
+    finished_at: datetime
+
+
+class ChainInfo(BaseModel):
+    """A continual-learning chain: its stages in order and the forgetting matrix."""
+
+    name: str
+    base_model: str
+    method: Method
+    stages: list[ChainStage]
+    summary: ForgettingSummary
+
+
+# -- mixture of experts -----------------------------------------------------------------
+class GateMode(StrEnum):
+    hidden = "hidden"  # router rows from the experts' prompts' hidden states
+    random = "random"
+
+
+class MoeExpert(BaseModel):
+    """One expert: a fine-tune (full model or adapter) of the base, and prompts it should get."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(..., min_length=1, description="Served name of a fine-tune of the base.")
+    prompts: list[str] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Prompts this expert should answer (hidden gate mode needs at least one).",
+    )
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompts(cls, value: list[str]) -> list[str]:
+        if any(not p.strip() or len(p) > 4000 for p in value):
+            raise ValueError("prompts must be non-empty texts of at most 4000 characters")
+        return value
+
+
+class MoeRequest(BaseModel):
+    """Compose fine-tunes of one base into one Mixtral-style mixture-of-experts model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=60,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="The model is saved as outputs/moe_<name>/ and served as moe_<name>.",
+    )
+    base_model: str = Field(..., min_length=1, description="The base the experts were tuned from.")
+    experts: list[MoeExpert] = Field(..., min_length=2, max_length=32)
+    top_k: int = Field(2, ge=1, le=8, description="Experts each token is routed to.")
+    gate_mode: GateMode = GateMode.hidden
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _coherent(self) -> MoeRequest:
+        if self.top_k > len(self.experts):
+            raise ValueError(f"top_k {self.top_k} exceeds the {len(self.experts)} experts")
+        if self.gate_mode == GateMode.hidden and any(not e.prompts for e in self.experts):
+            raise ValueError("hidden gate mode needs prompts for every expert")
+        names = [e.model for e in self.experts]
+        if len(set(names)) != len(names):
+            raise ValueError("each expert must be a different model")
+        return self
+
+
+class MoeJobConfig(MoeRequest):
+    base: ResolvedModel
+    expert_dirs: list[str]
+    output_dir: str

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from aift.errors import CapabilityMissing, InvalidInput
+from aift.errors import CapabilityMissing, InvalidInput, NotFound
 from aift.jobs.schemas import JobCreate, JobInfo, JobStatus
 from aift.jobs.service import JobService
 from aift.models.inspect import gguf_summary, safetensors_summary
@@ -19,8 +19,11 @@ from aift.models.resolver import ModelResolver
 from aift.models.schemas import ModelFormat
 from aift.training.datasets import DatasetService
 from aift.training.schemas import (
+    ChainInfo,
     CurvePoint,
+    DatasetFormat,
     Method,
+    StagePlan,
     TrainingConfig,
     TrainingCurve,
     TrainingEstimate,
@@ -32,9 +35,11 @@ from aift.workspace import Workspace, safe_name
 if TYPE_CHECKING:
     from aift.models.registry import ModelRegistry
     from aift.models.schemas import ResolvedModel
-    from aift.training.schemas import MergeRequest
+    from aift.training.schemas import MergeRequest, MoeRequest
 
 log = logging.getLogger(__name__)
+
+ACTIVE = [JobStatus.queued, JobStatus.running, JobStatus.interrupted]
 
 # Bytes per parameter while training: fp32 weights + gradients + two Adam moments for full
 # fine-tuning; frozen fp32 weights (plus small adapters) for LoRA/DoRA.
@@ -85,15 +90,64 @@ class TrainingService:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         name = safe_name(config.name or Path(base.name).name)
         output = self.workspace.outputs / f"{config.method.value}_{name}_{stamp}"
-        job_config = TrainingJobConfig(**config.model_dump(), output_dir=str(output), base=base)
+        title = f"{config.method.value} {name} on {dataset.name}"
+        stage = None
+        if config.continual is not None:
+            stage, output = self._plan_stage(config, base.name)
+            title = f"{config.continual.chain} stage {stage.stage}: {stage.task} ({title})"
+        job_config = TrainingJobConfig(
+            **config.model_dump(), output_dir=str(output), base=base, stage=stage
+        )
         return self.jobs.submit(
-            JobCreate(
-                kind="training.run",
-                config=job_config.model_dump(mode="json"),
-                title=f"{config.method.value} {name} on {dataset.name}",
-            ),
+            JobCreate(kind="training.run", config=job_config.model_dump(mode="json"), title=title),
             internal=True,
         )
+
+    def _plan_stage(self, config: TrainingConfig, base_name: str) -> tuple[StagePlan, Path]:
+        """Check a continual stage against its chain and the running jobs; plan it."""
+        from aift.training import continual
+
+        settings = config.continual
+        assert settings is not None
+        dataset = self.datasets.get(config.dataset)
+        if dataset.rows_val == 0:
+            raise InvalidInput(
+                f"A continual stage is scored on every task's validation rows, and dataset "
+                f"{dataset.name} has none: upload it with val_ratio > 0 or a validation file."
+            )
+        if settings.exact_match and dataset.format == DatasetFormat.text:
+            raise InvalidInput(
+                "exact_match scores generated answers; a text dataset has no answers to match."
+            )
+        for job in self.jobs.list(status=ACTIVE, kind="training.run", limit=1000).items:
+            running = (job.config.get("continual") or {}).get("chain")
+            if running == settings.chain:
+                raise InvalidInput(
+                    f"Stage job {job.id} of chain {settings.chain!r} is {job.status.value}: "
+                    "let it finish, resume it or cancel it before adding the next stage."
+                )
+        plan, output = continual.plan_stage(self.workspace.outputs, config, base_name)
+        for task in plan.earlier:
+            try:
+                self.datasets.get(task.dataset)
+            except NotFound:
+                raise InvalidInput(
+                    f"Task {task.task!r} of chain {settings.chain!r} used dataset {task.dataset}, "
+                    "which was deleted; its rows are needed for scoring and replay."
+                ) from None
+        return plan, output
+
+    def chains(self) -> list[ChainInfo]:
+        """The continual-learning chains of this workspace."""
+        from aift.training.continual import list_chains
+
+        return list_chains(self.workspace.outputs)
+
+    def chain(self, name: str) -> ChainInfo:
+        """One chain with its stages and forgetting matrix."""
+        from aift.training.continual import get_chain
+
+        return get_chain(self.workspace.outputs, name)
 
     def _check_base(self, base: ResolvedModel) -> int:
         """A causal language model this can train; return its parameter count."""
@@ -141,6 +195,76 @@ class TrainingService:
                 kind="training.merge",
                 config=job_config.model_dump(mode="json"),
                 title=f"merge {adapter.name}",
+            ),
+            internal=True,
+        )
+
+    def compose_moe(self, request: MoeRequest, registry: ModelRegistry) -> JobInfo:
+        """Check the base and the experts, then queue the composition of a Mixtral model."""
+        from aift.models.schemas import ModelKind
+        from aift.training.moe import check_base
+        from aift.training.schemas import MoeJobConfig
+
+        base = self.resolver.resolve(request.base_model)
+        self._check_base(base)
+        if base.format == ModelFormat.gguf and base.file:
+            summary = gguf_summary(
+                Path(base.path) / base.file, self.resolver.settings.effective_cache_dir
+            )
+            check_base({"model_type": summary.get("architecture")})
+            shapes = None
+        else:
+            base_config = json.loads((Path(base.path) / "config.json").read_text())
+            check_base(base_config)
+            shapes = _shapes(base_config)
+        expert_dirs = []
+        for expert in request.experts:
+            info = registry.get(expert.model)
+            folder = Path(info.path)
+            if info.kind == ModelKind.adapter:
+                adapter = json.loads((folder / "adapter_config.json").read_text())
+                if adapter.get("use_dora"):
+                    raise InvalidInput(
+                        f"{info.name} is a DoRA adapter: merge it first (aift merge {info.name}) "
+                        "and use the merged model as the expert."
+                    )
+                if not info.base_model or self.resolver.resolve(info.base_model).name != base.name:
+                    raise InvalidInput(
+                        f"Adapter {info.name} was trained on {info.base_model or 'an unknown base'}"
+                        f", not on {base.name}."
+                    )
+            elif info.format == ModelFormat.hf and info.kind in (
+                ModelKind.finetuned,
+                ModelKind.base,
+            ):
+                config = json.loads((folder / "config.json").read_text())
+                check_base(config)
+                if shapes is not None and _shapes(config) != shapes:
+                    raise InvalidInput(
+                        f"{info.name} has other layer shapes than {base.name} "
+                        f"({_shapes(config)} vs {shapes}): experts must be fine-tunes of the base."
+                    )
+                shapes = shapes or _shapes(config)
+            else:
+                raise InvalidInput(
+                    f"{info.name} is a {info.kind.value} ({info.format.value}) model; an expert "
+                    "is a full fine-tune (transformers folder) or a LoRA adapter of the base."
+                )
+            expert_dirs.append(str(folder))
+        output = self.workspace.outputs / f"moe_{request.name}"
+        if output.exists():
+            raise InvalidInput(f"{output.name} exists already; choose another name.")
+        for job in self.jobs.list(status=ACTIVE, kind="training.moe", limit=1000).items:
+            if job.config.get("name") == request.name:
+                raise InvalidInput(f"Job {job.id} is composing moe_{request.name} already.")
+        job_config = MoeJobConfig(
+            **request.model_dump(), base=base, expert_dirs=expert_dirs, output_dir=str(output)
+        )
+        return self.jobs.submit(
+            JobCreate(
+                kind="training.moe",
+                config=job_config.model_dump(mode="json"),
+                title=f"compose moe_{request.name} ({len(request.experts)} experts)",
             ),
             internal=True,
         )
@@ -256,3 +380,11 @@ class TrainingService:
             job_id=job_id,
             points=[CurvePoint.model_validate(points[step]) for step in sorted(points)],
         )
+
+
+def _shapes(config: dict) -> tuple:
+    """The layer shapes experts must share with their base."""
+    return tuple(
+        config.get(k)
+        for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "vocab_size")
+    )

@@ -11,6 +11,7 @@ exact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aift.training.examples import IGNORE
@@ -28,12 +29,26 @@ def next_token_targets(labels: Any) -> tuple[Any, Any]:
     return keep, targets[:, keep]
 
 
-def supervised_trainer_class() -> type:
-    """transformers' Trainer with the loss restricted to supervised positions."""
+def supervised_trainer_class(penalty: Callable[[], Any] | None = None) -> type:
+    """transformers' Trainer with the loss restricted to supervised positions.
+
+    `penalty` (e.g. `EWC.penalty`) is a regulariser added to each optimizer step's
+    training loss, once per step however many micro-batches accumulate into it; its
+    mean over the logged steps is logged as `penalty`.
+    """
     import torch
     from transformers import Trainer
 
     class SupervisedLossTrainer(Trainer):
+        _penalty_sum = 0.0
+        _penalty_count = 0
+
+        def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+            if self._penalty_count and "loss" in logs:
+                logs = {**logs, "penalty": self._penalty_sum / self._penalty_count}
+                self._penalty_sum, self._penalty_count = 0.0, 0
+            super().log(logs, *args, **kwargs)
+
         def compute_loss(
             self,
             model: torch.nn.Module,
@@ -57,6 +72,14 @@ def supervised_trainer_class() -> type:
                 else (targets != IGNORE).sum().clamp(min=1)
             )
             loss = total / count
+            if penalty is not None and model.training:
+                extra = penalty()
+                self._penalty_sum += float(extra.detach())
+                self._penalty_count += 1
+                # a loss normalised by the step's token count is summed over micro-batches
+                # by the Trainer; otherwise the Trainer divides it by their number
+                share = self.current_gradient_accumulation_steps if num_items_in_batch else 1
+                loss = loss + extra / share
             return (loss, outputs) if return_outputs else loss
 
     return SupervisedLossTrainer

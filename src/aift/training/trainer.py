@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,8 +76,17 @@ def reporters(wandb_project: str | None) -> list[str]:
     return ["tensorboard", "wandb"]
 
 
-def setup(config: TrainingJobConfig, examples: dict[str, list[dict]], model_dir: Path) -> Prepared:
-    """Tokenizer, model (with LoRA/DoRA when asked) and packed training rows."""
+def setup(
+    config: TrainingJobConfig,
+    examples: dict[str, list[dict]],
+    model_dir: Path,
+    adapter_dir: Path | None = None,
+) -> Prepared:
+    """Tokenizer, model (with LoRA/DoRA when asked) and packed training rows.
+
+    `adapter_dir` continues training an existing adapter (a continual chain's previous
+    stage) instead of starting a new one.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -106,7 +116,11 @@ def setup(config: TrainingJobConfig, examples: dict[str, list[dict]], model_dir:
         attention = "packed"
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    if config.method != Method.full:
+    if config.method != Method.full and adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
+    elif config.method != Method.full:
         from peft import LoraConfig, get_peft_model
 
         lora = LoraConfig(
@@ -298,8 +312,16 @@ def _step_message(
     return ", ".join(parts)
 
 
-def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[str, Any]:
-    """Run the Trainer, resuming from the newest checkpoint when one exists."""
+def fit(
+    ctx: JobContext,
+    config: TrainingJobConfig,
+    prepared: Prepared,
+    penalty: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """Run the Trainer, resuming from the newest checkpoint when one exists.
+
+    `penalty` is a regulariser added to the loss (a continual stage's EWC penalty).
+    """
     import torch
     from transformers import TrainingArguments
 
@@ -353,7 +375,7 @@ def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[
         eval_batches=math.ceil(len(prepared.val_rows) / config.batch_size) if has_val else 0,
     )
     progress = _progress_callback(ctx, output / "metrics.jsonl", tokens_per_step, budget)
-    trainer = supervised_trainer_class()(
+    trainer = supervised_trainer_class(penalty)(
         model=prepared.model,
         args=args,
         train_dataset=_Rows(prepared.train_rows),
@@ -384,6 +406,9 @@ def fit(ctx: JobContext, config: TrainingJobConfig, prepared: Prepared) -> dict[
     history = [e for e in trainer.state.log_history if "loss" in e]
     if history:
         final["first_loss"], final["last_loss"] = history[0]["loss"], history[-1]["loss"]
+    penalties = [e["penalty"] for e in history if "penalty" in e]
+    if penalties:
+        final["last_penalty"] = penalties[-1]
     ctx.stop_needs(budget.needed(saving=True))  # the final save comes next, timed as before
     return final
 
@@ -487,7 +512,7 @@ def _model_card(config: TrainingJobConfig, metrics: dict[str, Any]) -> str:
 
 @job_kind("training.run", config=TrainingJobConfig, resumable=True)
 def run_training(ctx: JobContext, config: TrainingJobConfig) -> dict[str, Any]:
-    """Fine-tune a model."""
+    """Fine-tune a model (or train one stage of a continual-learning chain)."""
     datasets, resolver = ctx.runtime.datasets, ctx.runtime.models.resolver
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
     ctx.progress(0.0, "loading the model and the data", force=True)
@@ -495,7 +520,17 @@ def run_training(ctx: JobContext, config: TrainingJobConfig) -> dict[str, Any]:
         "train": list(datasets.examples(config.dataset, "train")),
         "val": list(datasets.examples(config.dataset, "val")),
     }
+    if config.stage is not None:
+        return _run_stage(ctx, config, examples)
     prepared = setup(config, examples, resolver.transformers_dir(config.base))
+    _log_rows(ctx, prepared, examples)
+    ctx.check_cancelled()
+    metrics = fit(ctx, config, prepared)
+    ctx.progress(0.99, "saving the trained model…", force=True)
+    return finish(ctx, config, prepared, metrics)
+
+
+def _log_rows(ctx: JobContext, prepared: Prepared, examples: dict[str, list[dict]]) -> None:
     ctx.log.info(
         "%d training rows (%d examples, %d truncated), %d validation rows",
         len(prepared.train_rows),
@@ -503,7 +538,78 @@ def run_training(ctx: JobContext, config: TrainingJobConfig) -> dict[str, Any]:
         prepared.truncated,
         len(prepared.val_rows),
     )
+
+
+def _run_stage(
+    ctx: JobContext, config: TrainingJobConfig, examples: dict[str, list[dict]]
+) -> dict[str, Any]:
+    """One stage of a chain: replay, EWC penalty, training, Fisher, scores on every task."""
+    from aift.training import continual
+    from aift.training.schemas import ChainTask
+
+    settings, plan = config.continual, config.stage
+    assert settings is not None and plan is not None
+    datasets = ctx.runtime.datasets
+    own = list(examples["train"])
+    earlier = {t.task: list(datasets.examples(t.dataset, "train")) for t in plan.earlier}
+    count = round(settings.replay_ratio * len(own)) if plan.earlier else 0
+    replayed, taken = continual.replay_examples(earlier, count, config.seed)
+    if replayed:
+        ctx.log.info("replaying %d rows of earlier tasks: %s", len(replayed), taken)
+    examples = {"train": own + replayed, "val": examples["val"]}
+    previous = Path(plan.previous_dir) if plan.previous_dir else None
+    model_dir = ctx.runtime.models.resolver.transformers_dir(config.base)
+    if previous is not None and config.method == Method.full:
+        model_dir, previous = previous, None  # a full model continues from its last stage
+    prepared = setup(config, examples, model_dir, adapter_dir=previous)
+    _log_rows(ctx, prepared, examples)
+    ewc = continual.load_ewc(prepared.model, config)
+    use_ewc = bool(ewc.fisher) and settings.ewc_lambda > 0
+    if use_ewc:
+        ctx.log.info("EWC λ=%g over %d earlier task(s)", settings.ewc_lambda, ewc.tasks)
     ctx.check_cancelled()
-    metrics = fit(ctx, config, prepared)
+    metrics = fit(ctx, config, prepared, penalty=ewc.penalty if use_ewc else None)
+
+    ctx.progress(0.95, "estimating this task's Fisher information…", force=True)
+    _restore_inference_settings(prepared.model)
+    output = Path(config.output_dir)
+    fisher_samples = continual.consolidate(ewc, prepared.tokenizer, own, config, output)
+    tasks = [
+        *plan.earlier,
+        ChainTask(
+            stage=plan.stage,
+            task=plan.task,
+            dataset=config.dataset,
+            exact_match=settings.exact_match,
+        ),
+    ]
+    scores = []
+    for index, task in enumerate(tasks):
+        ctx.progress(0.96, f"scoring task {index + 1}/{len(tasks)}: {task.task}", force=True)
+        val = (
+            examples["val"]
+            if task.stage == plan.stage
+            else list(datasets.examples(task.dataset, "val"))
+        )
+        scores.append(
+            continual.score_task(
+                prepared.model, prepared.tokenizer, val, task, config, ctx.check_cancelled
+            )
+        )
+    summary = continual.summarize([*continual.previous_rows(config), scores])
+    metrics["continual"] = {
+        "chain": settings.chain,
+        "stage": plan.stage,
+        "task": plan.task,
+        "ewc": use_ewc,
+        "replayed_rows": len(replayed),
+        "fisher_samples": fisher_samples,
+        "scores": [s.model_dump() for s in scores],
+        "summary": summary.model_dump(),
+    }
+    ctx.metrics({"continual_" + k: v for k, v in summary.model_dump().items() if v is not None})
     ctx.progress(0.99, "saving the trained model…", force=True)
-    return finish(ctx, config, prepared, metrics)
+    result = finish(ctx, config, prepared, metrics)
+    stage = continual.stage_record(config, result["model"], scores, summary, len(replayed))
+    continual.write_stage(stage, output)
+    return result

@@ -9,7 +9,9 @@ from aift.api.deps import get_runtime
 from aift.jobs.schemas import JobInfo
 from aift.runtime import Runtime
 from aift.training.schemas import (
+    ChainInfo,
     MergeRequest,
+    MoeRequest,
     TrainingConfig,
     TrainingCurve,
     TrainingEstimate,
@@ -32,12 +34,30 @@ async def merge_adapter(request: MergeRequest, runtime: Runtime = Depends(get_ru
     return await run_in_threadpool(runtime.training.merge, request, runtime.models)
 
 
+@router.post("/moe", response_model=JobInfo, status_code=202)
+async def compose_moe(request: MoeRequest, runtime: Runtime = Depends(get_runtime)) -> JobInfo:
+    """Compose fine-tunes of one base into a Mixtral-style mixture of experts (a job)."""
+    return await run_in_threadpool(runtime.training.compose_moe, request, runtime.models)
+
+
 @router.post("/estimate", response_model=TrainingEstimate)
 async def estimate_training(
     config: TrainingConfig, runtime: Runtime = Depends(get_runtime)
 ) -> TrainingEstimate:
     """Memory, steps and expected duration of a run config, without starting it."""
     return await run_in_threadpool(runtime.training.estimate, config)
+
+
+@router.get("/chains", response_model=list[ChainInfo])
+async def list_chains(runtime: Runtime = Depends(get_runtime)) -> list[ChainInfo]:
+    """Continual-learning chains: stages, strategies and forgetting figures."""
+    return await run_in_threadpool(runtime.training.chains)
+
+
+@router.get("/chains/{name}", response_model=ChainInfo)
+async def get_chain(name: str, runtime: Runtime = Depends(get_runtime)) -> ChainInfo:
+    """One chain: each stage's scores on every task so far (the forgetting matrix)."""
+    return await run_in_threadpool(runtime.training.chain, name)
 
 
 @router.get("/{job_id}/curve", response_model=TrainingCurve)
