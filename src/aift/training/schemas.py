@@ -170,6 +170,49 @@ class ContinualSettings(BaseModel):
     )
 
 
+class DistributedSettings(BaseModel):
+    """Training on several processes (and machines), launched with torchrun."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Literal["ddp", "fsdp", "deepspeed"] = Field(
+        "ddp",
+        description="ddp: a full copy per process; fsdp: parameters sharded (PyTorch FSDP); "
+        "deepspeed: ZeRO stage 2/3 (CUDA only).",
+    )
+    processes_per_node: int = Field(2, ge=1, le=64, description="Processes (GPUs) per machine.")
+    nodes: int = Field(1, ge=1, le=1024, description="Machines taking part.")
+    node_rank: int = Field(0, ge=0, description="This machine's rank (0 runs the job).")
+    master_addr: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9.:\-\[\]]+$",
+        description="Address of the node-0 machine, reachable by every node.",
+    )
+    master_port: int = Field(29500, ge=1024, le=65535)
+    zero_stage: Literal[2, 3] = Field(
+        2,
+        description="DeepSpeed ZeRO stage.",
+        json_schema_extra={"applies_when": {"strategy": ["deepspeed"]}},
+    )
+    offload: bool = Field(
+        False,
+        description="DeepSpeed: keep optimizer state (and stage-3 parameters) in CPU memory.",
+        json_schema_extra={"applies_when": {"strategy": ["deepspeed"]}},
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> DistributedSettings:
+        if self.node_rank >= self.nodes:
+            raise ValueError(f"node_rank {self.node_rank} is not below nodes {self.nodes}")
+        return self
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.processes_per_node
+
+
 class TrainingConfig(BaseModel):
     """Everything a fine-tuning run needs; saved next to its output."""
 
@@ -214,11 +257,16 @@ class TrainingConfig(BaseModel):
     continual: ContinualSettings | None = Field(
         None, description="Train as a stage of a continual-learning chain (EWC, replay)."
     )
+    distributed: DistributedSettings | None = Field(
+        None, description="Train on several processes or machines (DDP, FSDP, DeepSpeed)."
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> TrainingConfig:
         if self.method == Method.full and self.lora != LoraSettings():
             raise ValueError("lora settings do not apply to full fine-tuning")
+        if self.continual is not None and self.distributed is not None:
+            raise ValueError("continual stages train in one process; drop distributed")
         return self
 
 

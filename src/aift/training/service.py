@@ -84,6 +84,8 @@ class TrainingService:
                     "method lora or dora on this machine."
                 )
         reporters(self.resolver.settings.wandb_project)  # a configured W&B needs its package
+        if config.distributed is not None:
+            self._check_distributed(config)
         base = self.resolver.resolve(config.base_model)
         params = self._check_base(base)
         self._check_memory(config, params)
@@ -102,6 +104,23 @@ class TrainingService:
             JobCreate(kind="training.run", config=job_config.model_dump(mode="json"), title=title),
             internal=True,
         )
+
+    @staticmethod
+    def _check_distributed(config: TrainingConfig) -> None:
+        """A distributed job is node 0 of its run, with a strategy this machine can run."""
+        from aift.monitoring.system import detect_devices
+        from aift.training.distributed import check_supported
+
+        settings = config.distributed
+        assert settings is not None
+        if settings.node_rank != 0:
+            raise InvalidInput(
+                f"The job runs node 0; node {settings.node_rank} joins from its own machine "
+                f"with `aift train RUN.yaml --node-rank {settings.node_rank}`."
+            )
+        check_supported(settings, any(d.kind == "cuda" for d in detect_devices()))
+        if config.method == Method.qlora and settings.strategy == "fsdp":
+            raise InvalidInput("QLoRA's 4-bit weights do not shard with FSDP; use ddp.")
 
     def _plan_stage(self, config: TrainingConfig, base_name: str) -> tuple[StagePlan, Path]:
         """Check a continual stage against its chain and the running jobs; plan it."""

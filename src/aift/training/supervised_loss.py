@@ -72,6 +72,10 @@ def supervised_trainer_class(penalty: Callable[[], Any] | None = None) -> type:
                 else (targets != IGNORE).sum().clamp(min=1)
             )
             loss = total / count
+            if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+                # the count is the whole step's over every rank, and DDP averages the
+                # ranks' gradients: scale back up, as transformers' own loss does
+                loss = loss * self.accelerator.num_processes
             if penalty is not None and model.training:
                 extra = penalty()
                 self._penalty_sum += float(extra.detach())

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aift.errors import CapabilityMissing, InvalidInput
 from aift.jobs.context import JobCancelled, JobContext
@@ -47,6 +47,22 @@ class Prepared:
     truncated: int
     supervised_tokens: int
     attention: str
+    trainer: Any = None  # set by `fit`
+
+
+class RunContext(Protocol):
+    """What a training loop reports to and asks: a job's context, or a rank of a
+    distributed run (`aift.training.rank`)."""
+
+    log: logging.Logger
+
+    def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None: ...
+
+    def metrics(self, values: dict[str, Any]) -> None: ...
+
+    def stop_needs(self, seconds: float) -> None: ...
+
+    def cancelled(self) -> bool: ...
 
 
 def choose_precision(precision: Precision, on_gpu: bool) -> str:
@@ -173,7 +189,7 @@ class _Rows:
 
 
 def _progress_callback(
-    ctx: JobContext, metrics_file: Path, tokens_per_step: float, budget: StopBudget
+    ctx: RunContext, metrics_file: Path, tokens_per_step: float, budget: StopBudget
 ) -> TrainerCallback:
     """The callback that reports a run's progress (made here: transformers loads lazily)."""
     from transformers import TrainerCallback
@@ -214,8 +230,9 @@ def _progress_callback(
             logs = dict(logs or {})
             logs["step"] = state.global_step
             self.last.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
-            with open(metrics_file, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(logs) + "\n")
+            if state.is_world_process_zero:  # one writer in a distributed run
+                with open(metrics_file, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(logs) + "\n")
 
         def on_step_end(
             self,
@@ -313,14 +330,16 @@ def _step_message(
 
 
 def fit(
-    ctx: JobContext,
+    ctx: RunContext,
     config: TrainingJobConfig,
     prepared: Prepared,
     penalty: Callable[[], Any] | None = None,
+    wandb_project: str | None = None,
 ) -> dict[str, Any]:
     """Run the Trainer, resuming from the newest checkpoint when one exists.
 
-    `penalty` is a regulariser added to the loss (a continual stage's EWC penalty).
+    `penalty` is a regulariser added to the loss (a continual stage's EWC penalty). In a
+    distributed run (under torchrun) every rank calls this; the Trainer does the rest.
     """
     import torch
     from transformers import TrainingArguments
@@ -335,7 +354,6 @@ def fit(
     )
     tokens_per_step = prepared.supervised_tokens / max(steps_per_epoch, 1)
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(output / "tensorboard")  # this job's process
-    wandb_project = ctx.runtime.settings.wandb_project
     report_to = reporters(wandb_project)
     if "wandb" in report_to:
         os.environ["WANDB_PROJECT"] = wandb_project or ""
@@ -369,13 +387,14 @@ def fit(
         prediction_loss_only=True,
         dataloader_num_workers=0,
         disable_tqdm=True,
+        **distributed_arguments(config, output, on_gpu),
     )
     budget = StopBudget(
         checkpoint_bytes(prepared.model),
         eval_batches=math.ceil(len(prepared.val_rows) / config.batch_size) if has_val else 0,
     )
     progress = _progress_callback(ctx, output / "metrics.jsonl", tokens_per_step, budget)
-    trainer = supervised_trainer_class(penalty)(
+    trainer = prepared.trainer = supervised_trainer_class(penalty)(
         model=prepared.model,
         args=args,
         train_dataset=_Rows(prepared.train_rows),
@@ -413,6 +432,22 @@ def fit(
     return final
 
 
+def distributed_arguments(config: TrainingJobConfig, output: Path, on_gpu: bool) -> dict[str, Any]:
+    """TrainingArguments of a distributed run's strategy (none for a single process)."""
+    settings = config.distributed
+    if settings is None:
+        return {}
+    arguments: dict[str, Any] = {"ddp_backend": "nccl" if on_gpu else "gloo"}
+    if settings.strategy == "fsdp":
+        arguments["fsdp"] = "full_shard auto_wrap"
+        arguments["fsdp_config"] = {"auto_wrap_policy": "TRANSFORMER_BASED_WRAP"}
+    elif settings.strategy == "deepspeed":
+        from aift.training.distributed import DEEPSPEED_FILE
+
+        arguments["deepspeed"] = str(output / DEEPSPEED_FILE)
+    return arguments
+
+
 def _checkpoint_folders(folder: Path) -> list[Path]:
     found = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
@@ -429,7 +464,7 @@ def _latest_checkpoint(folder: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
-def _drop_incomplete_checkpoints(ctx: JobContext, folder: Path) -> None:
+def _drop_incomplete_checkpoints(ctx: RunContext, folder: Path) -> None:
     """Remove checkpoints whose save was cut short (a kill mid-save); they cannot resume."""
     import shutil
 
@@ -443,12 +478,16 @@ def finish(
     ctx: JobContext, config: TrainingJobConfig, prepared: Prepared, metrics: dict[str, Any]
 ) -> dict[str, Any]:
     """Write the model (or adapter), tokenizer, config, metrics and card; register it."""
-    from aift.models.schemas import ModelKind, ModelSource
+    restore_inference_settings(prepared.model)
+    prepared.model.save_pretrained(Path(config.output_dir), safe_serialization=True)
+    write_run_files(config, prepared.tokenizer, metrics)
+    return register_output(ctx, config, metrics)
 
+
+def write_run_files(config: TrainingJobConfig, tokenizer: Any, metrics: dict[str, Any]) -> None:
+    """Everything of the output folder but the weights: tokenizer, configs, metrics, card."""
     output = Path(config.output_dir)
-    _restore_inference_settings(prepared.model)
-    prepared.model.save_pretrained(output, safe_serialization=True)
-    prepared.tokenizer.save_pretrained(output)
+    tokenizer.save_pretrained(output)
     adapter_config = output / "adapter_config.json"
     if adapter_config.exists():  # point the adapter at the served base name
         data = json.loads(adapter_config.read_text())
@@ -458,9 +497,17 @@ def finish(
     (output / "run_config.json").write_text(json.dumps(run, indent=2))
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (output / "README.md").write_text(_model_card(config, metrics))
-    registry = ctx.runtime.models
+
+
+def register_output(
+    ctx: JobContext, config: TrainingJobConfig, metrics: dict[str, Any]
+) -> dict[str, Any]:
+    """Register the run's output folder as a served model; the job's result."""
+    from aift.models.schemas import ModelKind, ModelSource
+
+    output = Path(config.output_dir)
     kind = ModelKind.finetuned if config.method == Method.full else ModelKind.adapter
-    info = registry.register(
+    info = ctx.runtime.models.register(
         output.name,
         output,
         source=ModelSource.workspace,
@@ -470,7 +517,7 @@ def finish(
     return {"model": info.name, "kind": info.kind.value, "output_dir": str(output), **metrics}
 
 
-def _restore_inference_settings(model: Any) -> None:
+def restore_inference_settings(model: Any) -> None:
     """Undo the training-only switches so a saved full model loads as a normal one."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base.config.use_cache = True
@@ -522,10 +569,14 @@ def run_training(ctx: JobContext, config: TrainingJobConfig) -> dict[str, Any]:
     }
     if config.stage is not None:
         return _run_stage(ctx, config, examples)
+    if config.distributed is not None:
+        from aift.training.distributed import run_distributed
+
+        return run_distributed(ctx, config, examples, resolver.transformers_dir(config.base))
     prepared = setup(config, examples, resolver.transformers_dir(config.base))
     _log_rows(ctx, prepared, examples)
     ctx.check_cancelled()
-    metrics = fit(ctx, config, prepared)
+    metrics = fit(ctx, config, prepared, wandb_project=ctx.runtime.settings.wandb_project)
     ctx.progress(0.99, "saving the trained model…", force=True)
     return finish(ctx, config, prepared, metrics)
 
@@ -568,10 +619,16 @@ def _run_stage(
     if use_ewc:
         ctx.log.info("EWC λ=%g over %d earlier task(s)", settings.ewc_lambda, ewc.tasks)
     ctx.check_cancelled()
-    metrics = fit(ctx, config, prepared, penalty=ewc.penalty if use_ewc else None)
+    metrics = fit(
+        ctx,
+        config,
+        prepared,
+        penalty=ewc.penalty if use_ewc else None,
+        wandb_project=ctx.runtime.settings.wandb_project,
+    )
 
     ctx.progress(0.95, "estimating this task's Fisher information…", force=True)
-    _restore_inference_settings(prepared.model)
+    restore_inference_settings(prepared.model)
     output = Path(config.output_dir)
     fisher_samples = continual.consolidate(ewc, prepared.tokenizer, own, config, output)
     tasks = [
