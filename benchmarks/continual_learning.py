@@ -33,7 +33,7 @@ from benchmarks.common import record  # noqa: E402
 
 MLP_SEEDS = 5
 MLP_EPOCHS = 30
-MLP_LAMBDAS = (100.0, 1000.0, 10000.0)
+MLP_LAMBDAS = (30.0, 100.0, 300.0)
 REPLAY_SHARE = 0.1
 
 

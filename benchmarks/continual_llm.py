@@ -101,8 +101,8 @@ def part_llm() -> str:
         "match of the greedy answer). Each variant is a chain of its own with the same stage 1.",
         "",
         "| stage 2 | company facts after stage 1 | company after stage 2 | town after stage 2 "
-        "| company loss 1 → 2 | forgetting | BWT | minutes |",
-        "|---|---|---|---|---|---|---|---|",
+        "| company loss 1 → 2 | forgetting | BWT |",
+        "|---|---|---|---|---|---|---|",
     ]
     with tempfile.TemporaryDirectory(prefix="aift-continual-") as tmp:
         folder = Path(tmp)
@@ -120,7 +120,6 @@ def part_llm() -> str:
             company = _dataset(runtime, folder, "company", COMPANY)
             town = _dataset(runtime, folder, "town", TOWN)
             for index, (label, extra) in enumerate(variants):
-                started = time.monotonic()
                 chain = f"bench{index}"
                 first = runtime.training.submit(_stage(company, chain, "new", "company"))
                 _wait(runtime, first.id)
@@ -133,8 +132,7 @@ def part_llm() -> str:
                     f"| {label} | {one.scores[0].exact_match:.0%} | "
                     f"{two.scores[0].exact_match:.0%} | {two.scores[1].exact_match:.0%} | "
                     f"{one.scores[0].loss:.3f} → {two.scores[0].loss:.3f} | "
-                    f"{s.forgetting:.0%} | {s.backward_transfer:+.0%} | "
-                    f"{(time.monotonic() - started) / 60:.1f} |"
+                    f"{s.forgetting:.0%} | {s.backward_transfer:+.0%} |"
                 )
                 print(rows[-1], flush=True)
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -23,6 +23,9 @@ from aift.cli.common import (
 )
 from aift.errors import AiftError
 
+if TYPE_CHECKING:
+    from aift.training.schemas import TrainingConfig
+
 datasets_app = typer.Typer(help="Training datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets", rich_help_panel=LOCAL)
 chains_app = typer.Typer(help="Continual-learning chains.", no_args_is_help=True)
@@ -33,13 +36,30 @@ app.add_typer(chains_app, name="chains", rich_help_panel=LOCAL)
 def train(
     config_file: Path,
     wait: Annotated[bool, typer.Option(help="Follow progress until it ends.")] = True,
+    node_rank: Annotated[
+        int | None,
+        typer.Option(help="Join a multi-node run as this node (1…nodes-1), in the foreground."),
+    ] = None,
+    print_launch: Annotated[
+        bool, typer.Option(help="Print what to run on each node of a distributed run.")
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Start a fine-tuning run from a YAML (or JSON) run config; a worker runs it."""
     from aift.training.schemas import TrainingConfig
 
     config = TrainingConfig.model_validate(_read_mapping(config_file))
+    if print_launch:
+        _print_launch(config_file, config)
+        return
     runtime = local_runtime(workspace)
+    if node_rank is not None:
+        console.print(f"node {node_rank}: starting this machine's ranks…")
+        code, log_file = runtime.training.join_node(config, node_rank)
+        if code != 0:
+            raise AiftError(f"this node's ranks failed (exit {code}); see {log_file}")
+        console.print(f"node {node_rank} finished; node 0 holds the output (log: {log_file})")
+        return
     job = runtime.training.submit(config)
     console.print(f"queued training job [bold]{job.id}[/] ({job.title})")
     if wait:
@@ -81,6 +101,24 @@ def moe(
     console.print(f"queued job [bold]{job.id}[/] ({job.title})")
     if wait:
         print_result(follow_job(runtime.jobs.get, job.id))
+
+
+def _print_launch(config_file: Path, config: TrainingConfig) -> None:
+    """Each node's command of a distributed run, and the torchrun line it runs."""
+    from aift.training.distributed import launch_command, node_commands
+
+    if config.distributed is None:
+        raise AiftError(f"{config_file} has no distributed section: it trains in one process.")
+    settings = config.distributed
+    for line in node_commands(config_file, settings):
+        console.print(line)
+    console.print("\nEach node then runs PyTorch's launcher:")
+    for rank in range(settings.nodes):
+        node = settings.model_copy(update={"node_rank": rank})
+        command = launch_command(
+            node, Path("<output>/distributed/launch.json"), settings.master_port
+        )
+        console.print(f"node {rank}: python " + " ".join(command[1:]), soft_wrap=True)
 
 
 def _read_mapping(config_file: Path) -> dict:

@@ -285,3 +285,23 @@ def run_distributed(
         raise JobCancelled()
     metrics = result["metrics"]
     return register_output(ctx, config, metrics)
+
+
+def run_node(
+    config: TrainingJobConfig, examples: dict[str, list[dict]], model_dir: Path, threads: int
+) -> int:
+    """Join a multi-node run as node `node_rank` > 0, in the foreground; the exit code.
+
+    Rank 0 (on node 0, the job) writes the output and checkpoints; this node's ranks train
+    their share of every step. Its log is `distributed/ranks.log` in `output_dir`.
+    """
+    settings = config.distributed
+    assert settings is not None
+    launch_file = prepare(config, examples, model_dir, threads, None)
+    log_file = Path(config.output_dir) / FOLDER / "ranks.log"
+    process = start(launch_file, settings, log_file)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        return process.wait(timeout=60)

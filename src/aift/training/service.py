@@ -105,6 +105,43 @@ class TrainingService:
             internal=True,
         )
 
+    def join_node(self, config: TrainingConfig, node_rank: int) -> tuple[int, Path]:
+        """Run this machine's ranks of a multi-node run (node_rank > 0) in the foreground.
+
+        Needs the same dataset id and base model as node 0. Returns the exit code and the
+        ranks' log file.
+        """
+        from aift.threads import compute_threads
+        from aift.training.distributed import FOLDER, run_node
+
+        if config.distributed is None or config.distributed.nodes < 2:
+            raise InvalidInput("--node-rank joins a multi-node run: set distributed.nodes ≥ 2.")
+        if not 0 < node_rank < config.distributed.nodes:
+            raise InvalidInput(
+                f"--node-rank must be between 1 and {config.distributed.nodes - 1} "
+                "(node 0 runs the job)."
+            )
+        settings = config.distributed.model_copy(update={"node_rank": node_rank})
+        self.datasets.get(config.dataset)
+        base = self.resolver.resolve(config.base_model)
+        self._check_base(base)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = safe_name(config.name or Path(base.name).name)
+        output = self.workspace.outputs / f"node{node_rank}_{name}_{stamp}"
+        job_config = TrainingJobConfig(
+            **config.model_dump(exclude={"distributed"}),
+            distributed=settings,
+            output_dir=str(output),
+            base=base,
+        )
+        examples = {
+            split: list(self.datasets.examples(config.dataset, split)) for split in ("train", "val")
+        }
+        code = run_node(
+            job_config, examples, self.resolver.transformers_dir(base), compute_threads()
+        )
+        return code, output / FOLDER / "ranks.log"
+
     @staticmethod
     def _check_distributed(config: TrainingConfig) -> None:
         """A distributed job is node 0 of its run, with a strategy this machine can run."""
