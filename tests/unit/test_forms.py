@@ -67,8 +67,11 @@ def test_choices_turn_text_into_a_select() -> None:
 
 
 def test_the_run_form_hides_lora_settings_for_full_fine_tuning() -> None:
-    fields = {f.name: f for f in form_fields(TrainingConfig)}
-    assert set(TrainingConfig.model_fields) - {"lora"} <= set(fields)
+    from aift.api.routes.pages import NOT_ON_TRAINING_FORM
+
+    fields = {f.name: f for f in form_fields(TrainingConfig, exclude=NOT_ON_TRAINING_FORM)}
+    assert set(TrainingConfig.model_fields) - {"lora"} - NOT_ON_TRAINING_FORM <= set(fields)
+    assert not any(name.split(".")[0] in NOT_ON_TRAINING_FORM for name in fields)
     lora = [f for f in fields.values() if f.name.startswith("lora.")]
     assert len(lora) == 4
     assert all("full" not in f.applies_when["method"] for f in lora if f.applies_when)

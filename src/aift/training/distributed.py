@@ -147,7 +147,7 @@ def prepare(
     """Write the launch file (and DeepSpeed config) into the output folder; its path."""
     import torch
 
-    from aift.training.trainer import choose_precision
+    from aift.training.precision import choose_precision
 
     settings = config.distributed
     assert settings is not None
@@ -246,7 +246,7 @@ def run_distributed(
 ) -> dict[str, Any]:
     """The job side of a distributed run: launch, relay progress and cancel, register."""
     from aift.threads import compute_threads
-    from aift.training.trainer import register_output
+    from aift.training.outputs import register_output
 
     settings = config.distributed
     assert settings is not None

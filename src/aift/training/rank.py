@@ -84,12 +84,8 @@ def main(launch_file: str) -> int:
         format=f"%(asctime)s rank {rank} %(levelname)s %(message)s",
         stream=sys.stdout,
     )
-    from aift.training.trainer import (
-        fit,
-        restore_inference_settings,
-        setup,
-        write_run_files,
-    )
+    from aift.training.outputs import write_run_files
+    from aift.training.trainer import fit, restore_inference_settings, setup
 
     config = launch.config
     examples = json.loads(Path(launch.examples_file).read_text(encoding="utf-8"))

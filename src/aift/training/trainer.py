@@ -27,8 +27,10 @@ from aift.training.examples import (
     tokenize_example,
     unpacked,
 )
+from aift.training.outputs import register_output, write_run_files
 from aift.training.packed_attention import supports_packed_attention, use_packed_attention
-from aift.training.schemas import Method, Precision, TrainingJobConfig
+from aift.training.precision import choose_precision
+from aift.training.schemas import Method, TrainingJobConfig
 from aift.training.stopping import StopBudget, checkpoint_bytes
 from aift.training.supervised_loss import supervised_trainer_class
 
@@ -63,19 +65,6 @@ class RunContext(Protocol):
     def stop_needs(self, seconds: float) -> None: ...
 
     def cancelled(self) -> bool: ...
-
-
-def choose_precision(precision: Precision, on_gpu: bool) -> str:
-    """bf16 where the hardware computes it natively (auto), else what was asked."""
-    if precision != Precision.auto:
-        return precision.value
-    if on_gpu:
-        import torch
-
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    from aift.monitoring.system import cpu_supports_bf16
-
-    return "bf16" if cpu_supports_bf16() else "fp32"
 
 
 def reporters(wandb_project: str | None) -> list[str]:
@@ -484,77 +473,12 @@ def finish(
     return register_output(ctx, config, metrics)
 
 
-def write_run_files(config: TrainingJobConfig, tokenizer: Any, metrics: dict[str, Any]) -> None:
-    """Everything of the output folder but the weights: tokenizer, configs, metrics, card."""
-    output = Path(config.output_dir)
-    tokenizer.save_pretrained(output)
-    adapter_config = output / "adapter_config.json"
-    if adapter_config.exists():  # point the adapter at the served base name
-        data = json.loads(adapter_config.read_text())
-        data["base_model_name_or_path"] = config.base_name
-        adapter_config.write_text(json.dumps(data, indent=2))
-    run = config.model_dump(mode="json")
-    (output / "run_config.json").write_text(json.dumps(run, indent=2))
-    (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (output / "README.md").write_text(_model_card(config, metrics))
-
-
-def register_output(
-    ctx: JobContext, config: TrainingJobConfig, metrics: dict[str, Any]
-) -> dict[str, Any]:
-    """Register the run's output folder as a served model; the job's result."""
-    from aift.models.schemas import ModelKind, ModelSource
-
-    output = Path(config.output_dir)
-    kind = ModelKind.finetuned if config.method == Method.full else ModelKind.adapter
-    info = ctx.runtime.models.register(
-        output.name,
-        output,
-        source=ModelSource.workspace,
-        kind=kind,
-        extra={"training": {"method": config.method.value, "dataset": config.dataset, **metrics}},
-    )
-    return {"model": info.name, "kind": info.kind.value, "output_dir": str(output), **metrics}
-
-
 def restore_inference_settings(model: Any) -> None:
     """Undo the training-only switches so a saved full model loads as a normal one."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base.config.use_cache = True
     if base.config._attn_implementation != "sdpa":
         base.set_attn_implementation("sdpa")
-
-
-def _model_card(config: TrainingJobConfig, metrics: dict[str, Any]) -> str:
-    lines = [
-        f"# {Path(config.output_dir).name}",
-        "",
-        f"Fine-tuned from `{config.base_name}` with aift ({config.method.value}).",
-        "",
-        "| setting | value |",
-        "|---|---|",
-    ]
-    for key in (
-        "dataset",
-        "learning_rate",
-        "lr_scheduler",
-        "epochs",
-        "max_steps",
-        "batch_size",
-        "gradient_accumulation",
-        "max_length",
-        "packing",
-        "loss_on",
-        "seed",
-    ):
-        lines.append(f"| {key} | {getattr(config, key)} |")
-    if config.method != Method.full:
-        lines.append(
-            f"| lora | rank {config.lora.rank}, alpha {config.lora.alpha}, "
-            f"dropout {config.lora.dropout}, targets {config.lora.target_modules} |"
-        )
-    lines += ["", "## Metrics", "", "```json", json.dumps(metrics, indent=2), "```", ""]
-    return "\n".join(lines)
 
 
 @job_kind("training.run", config=TrainingJobConfig, resumable=True)

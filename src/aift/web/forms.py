@@ -55,16 +55,20 @@ def form_fields(
     advanced: frozenset[str] = frozenset(),
     prefix: str = "",
     inherited_when: dict[str, list[str]] | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> list[FormField]:
     """The form fields of `model`, nested models flattened with dotted names.
 
     `choices` turns a free-text field into a select (e.g. base models, datasets);
-    `advanced` names the fields shown folded away.
+    `advanced` names the fields shown folded away; `exclude` those left out (sections a
+    form does not offer, such as optional nested settings that switch a mode on).
     """
     choices = choices or {}
     fields: list[FormField] = []
     for name, info in model.model_fields.items():
         path = prefix + name
+        if path in exclude:
+            continue
         when = _applies_when(info) or inherited_when
         annotation = _without_none(info.annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):

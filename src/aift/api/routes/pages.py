@@ -184,6 +184,8 @@ ADVANCED_TRAINING = frozenset(
         "save_steps",
     }
 )
+# Run-config sections that switch a mode on when present (set from YAML, API or CLI).
+NOT_ON_TRAINING_FORM = frozenset({"continual", "distributed"})
 TRAINABLE_KINDS = {ModelKind.base, ModelKind.finetuned, ModelKind.gguf}
 
 
@@ -200,6 +202,7 @@ async def training_page(request: Request) -> HTMLResponse:
             "dataset": [(d.id, f"{d.name} ({d.rows_train} rows)") for d in datasets],
         },
         advanced=ADVANCED_TRAINING,
+        exclude=NOT_ON_TRAINING_FORM,
     )
     wanted = {"dataset": request.query_params.get("dataset")}
     for form_field in fields:
