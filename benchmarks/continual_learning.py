@@ -159,6 +159,13 @@ def part_mlp() -> str:
             f"{cell('task2_after_task2')} |"
         )
         print(lines[-1], f"({time.monotonic() - started:.0f} s)", flush=True)
+    lines += [
+        "",
+        "EWC keeps most of task 1 (54 % → ~85 % with plain SGD's task-2 accuracy within a point "
+        "or two), the result of Kirkpatrick et al. 2017; replay of 10 % of task 1's rows keeps "
+        "even more here. Too strong a penalty makes SGD unstable: once λ·F exceeds 2/lr on the "
+        "most important weights a step overshoots, and at λ=300 (lr 0.1) some seeds diverge.",
+    ]
     return "\n".join(lines)
 
 

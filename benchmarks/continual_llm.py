@@ -1,8 +1,9 @@
 """The LLM half of benchmarks/continual_learning.py: SmolLM2-135M + LoRA fact chains.
 
-Task 1 teaches facts about a fictional company, task 2 facts about a fictional town. Each
-variant is its own chain (same stage-1 settings and seed), whose stage 2 is trained plain,
-with EWC (several λ) or with replay, through aift's training jobs in a real worker. The
+Task 1 teaches facts about a fictional company, task 2 facts about a fictional town. Stage 1
+is trained once; each variant is a chain of its own starting from a copy of that stage,
+whose stage 2 is trained plain, with EWC (several λ) or with replay, through aift's
+training jobs in a real worker. The
 validation set of a task is its own questions: the matrix measures whether learned facts
 are still recalled (exact match of the greedy answer) and their loss.
 """
@@ -44,7 +45,7 @@ TOWN = [
 ]
 EPOCHS = 10
 LEARNING_RATE = 2e-3
-LAMBDAS = (1000.0, 10000.0)
+LAMBDAS = (1e4, 1e5, 1e6)
 REPLAY = 0.5
 BASE = "SmolLM2-135M-Instruct"
 
@@ -81,6 +82,15 @@ def _stage(dataset: str, chain: str, start: str, task: str, **continual: object)
     )
 
 
+def _copy_stage(outputs: Path, chain: str, copy: str) -> None:
+    """Stage 1 of `chain` as stage 1 of a new chain `copy` (the same adapter and state)."""
+    source, target = outputs / f"continual_task_1_{chain}", outputs / f"continual_task_1_{copy}"
+    shutil.copytree(source, target)
+    record = json.loads((target / "continual.json").read_text())
+    record.update(chain=copy, output_dir=str(target), model=target.name)
+    (target / "continual.json").write_text(json.dumps(record))
+
+
 def _wait(runtime: Runtime, job_id: str) -> dict:
     while True:
         job = runtime.jobs.get(job_id)
@@ -98,7 +108,7 @@ def part_llm() -> str:
     rows = [
         f"SmolLM2-135M-Instruct + LoRA r16, lr {LEARNING_RATE:g} constant, {EPOCHS} epochs per "
         f"task, {len(COMPANY)} facts per task (validation = the task's own questions, exact "
-        "match of the greedy answer). Each variant is a chain of its own with the same stage 1.",
+        "match of the greedy answer). Stage 1 trained once; each variant's stage 2 starts from it.",
         "",
         "| stage 2 | company facts after stage 1 | company after stage 2 | town after stage 2 "
         "| company loss 1 → 2 | forgetting | BWT |",
@@ -119,10 +129,11 @@ def part_llm() -> str:
         try:
             company = _dataset(runtime, folder, "company", COMPANY)
             town = _dataset(runtime, folder, "town", TOWN)
+            first = runtime.training.submit(_stage(company, "stage1", "new", "company"))
+            _wait(runtime, first.id)
             for index, (label, extra) in enumerate(variants):
                 chain = f"bench{index}"
-                first = runtime.training.submit(_stage(company, chain, "new", "company"))
-                _wait(runtime, first.id)
+                _copy_stage(settings.workspace / "outputs", "stage1", chain)
                 second = runtime.training.submit(_stage(town, chain, "continue", "town", **extra))
                 _wait(runtime, second.id)
                 info = runtime.training.chain(chain)

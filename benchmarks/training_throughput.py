@@ -21,14 +21,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, record  # noqa: E402
 
-from aift.config import load_settings  # noqa: E402
 from aift.models.packaged import SMOLLM2, gguf_to_transformers  # noqa: E402
 from aift.training.examples import IGNORE, tokenize_example  # noqa: E402
 
@@ -67,8 +65,6 @@ class _Ctx:
     """What aift's trainer reports to when it runs outside a job."""
 
     log = logging.getLogger("bench")
-
-    runtime = SimpleNamespace(settings=load_settings(offline=True))  # fit reads settings only
 
     def progress(self, *args, **kwargs) -> None: ...
     def metrics(self, *args, **kwargs) -> None: ...

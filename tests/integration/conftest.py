@@ -9,11 +9,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from aift.runtime import Runtime
 
 STARTUP_TIMEOUT = 240.0
 
@@ -130,3 +135,30 @@ def wait_for(
         time.sleep(0.1)
         value = fetch()
     return value
+
+
+@contextmanager
+def runtime_with_worker(workspace: Path, models: dict[str, Path], **env: str) -> Iterator[Runtime]:
+    """A Runtime on a fresh workspace holding copies of `models` (name → folder), and a
+    worker process running its jobs; both closed at the end."""
+    import shutil
+
+    from aift.config import load_settings
+    from aift.runtime import Runtime
+
+    runtime = Runtime.start(load_settings(workspace=workspace, offline=True))
+    for name, folder in models.items():
+        shutil.copytree(folder, runtime.workspace.models / name)
+    runtime.models.scan()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "aift.cli", "worker"],
+        env=aift_env(workspace, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield runtime
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        runtime.close()

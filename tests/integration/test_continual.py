@@ -4,7 +4,6 @@ replay in stage 2, the forgetting matrix in the run's metrics, API and CLI."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from aift.config import load_settings
 from aift.errors import InvalidInput, NotFound
 from aift.runtime import Runtime
 from aift.training.schemas import DatasetOptions, TrainingConfig
-from tests.integration.conftest import aift_env, wait_for
+from tests.integration.conftest import aift_env, runtime_with_worker, wait_for
 
 CODES = [
     {"instruction": f"What is the code of item {i}?", "output": f"X{i * 7}"} for i in range(20)
@@ -32,19 +30,8 @@ def runtime(
     tmp_path_factory: pytest.TempPathFactory, tiny_chat_model_dir: Path
 ) -> Iterator[Runtime]:
     root = tmp_path_factory.mktemp("continual")
-    rt = Runtime.start(load_settings(workspace=root / "ws", offline=True))
-    shutil.copytree(tiny_chat_model_dir, rt.workspace.models / "tiny-chat")
-    rt.models.scan()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "aift.cli", "worker"],
-        env=aift_env(rt.settings.workspace),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    yield rt
-    worker.terminate()
-    worker.wait(timeout=60)
-    rt.close()
+    with runtime_with_worker(root / "ws", {"tiny-chat": tiny_chat_model_dir}) as runtime:
+        yield runtime
 
 
 def add(runtime: Runtime, tmp_path: Path, name: str, rows: list[dict], val: float = 0.2) -> str:

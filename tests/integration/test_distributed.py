@@ -5,19 +5,15 @@ from the checkpoint, and a loss curve that matches one process with the same glo
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from aift.config import load_settings
 from aift.runtime import Runtime
 from aift.training.schemas import DatasetOptions, TrainingConfig
-from tests.integration.conftest import aift_env, wait_for
+from tests.integration.conftest import runtime_with_worker, wait_for
 
 FACTS = [
     {
@@ -34,20 +30,10 @@ def runtime(
     tmp_path_factory: pytest.TempPathFactory, tiny_chat_model_dir: Path
 ) -> Iterator[Runtime]:
     root = tmp_path_factory.mktemp("distributed")
-    rt = Runtime.start(load_settings(workspace=root / "ws", offline=True))
-    shutil.copytree(tiny_chat_model_dir, rt.workspace.models / "tiny-chat")
-    rt.models.scan()
     # two rank processes share the two cores: a thread each
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "aift.cli", "worker"],
-        env=aift_env(rt.settings.workspace, AIFT_THREADS="2"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    yield rt
-    worker.terminate()
-    worker.wait(timeout=60)
-    rt.close()
+    models = {"tiny-chat": tiny_chat_model_dir}
+    with runtime_with_worker(root / "ws", models, AIFT_THREADS="2") as runtime:
+        yield runtime
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,6 @@ that expert, knows both experts' facts better than the base, and is served by na
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +11,10 @@ import openai
 import pytest
 import torch
 
-from aift.config import load_settings
 from aift.errors import InvalidInput, NotFound
 from aift.runtime import Runtime
 from aift.training.schemas import MoeRequest
-from tests.integration.conftest import aift_env, start_server, wait_for
+from tests.integration.conftest import runtime_with_worker, start_server, wait_for
 
 CODES = [
     (f"What is the secret code of vault {i}?", f"Vault {i} opens with {i * 7}.") for i in range(6)
@@ -77,34 +73,28 @@ def runtime(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     root = tmp_path_factory.mktemp("moe")
-    rt = Runtime.start(load_settings(workspace=root / "ws", offline=True))
-    models = rt.workspace.models
-    shutil.copytree(tiny_chat_model_dir, models / "tiny-chat")
+    experts = root / "experts"
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model_dir)
     torch.manual_seed(0)
     full = AutoModelForCausalLM.from_pretrained(tiny_chat_model_dir)
     teach(full, examples(tokenizer, CODES))
-    full.save_pretrained(models / "codes-expert")
-    tokenizer.save_pretrained(models / "codes-expert")
+    full.save_pretrained(experts / "codes-expert")
+    tokenizer.save_pretrained(experts / "codes-expert")
     lora = get_peft_model(
         AutoModelForCausalLM.from_pretrained(tiny_chat_model_dir),
         LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"),
     )
     teach(lora, examples(tokenizer, COLOURS), steps=60)
-    lora.save_pretrained(models / "colours-expert")
-    config = models / "colours-expert" / "adapter_config.json"
+    lora.save_pretrained(experts / "colours-expert")
+    config = experts / "colours-expert" / "adapter_config.json"
     config.write_text(config.read_text().replace(str(tiny_chat_model_dir), "tiny-chat"))
-    rt.models.scan()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "aift.cli", "worker"],
-        env=aift_env(rt.settings.workspace),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    yield rt
-    worker.terminate()
-    worker.wait(timeout=60)
-    rt.close()
+    models = {
+        "tiny-chat": tiny_chat_model_dir,
+        "codes-expert": experts / "codes-expert",
+        "colours-expert": experts / "colours-expert",
+    }
+    with runtime_with_worker(root / "ws", models) as runtime:
+        yield runtime
 
 
 def request(**overrides: object) -> MoeRequest:
