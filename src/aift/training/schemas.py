@@ -123,7 +123,7 @@ class LoraSettings(BaseModel):
 
 # Default EWC strength: the value the SmolLM2 LoRA fact-chain benchmark supports
 # (docs/benchmarks.md, "Continual learning").
-DEFAULT_EWC_LAMBDA = 1000.0
+DEFAULT_EWC_LAMBDA = 1e6
 
 
 class ContinualSettings(BaseModel):
