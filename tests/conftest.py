@@ -11,6 +11,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("AIFT_THREADS", "1")  # servers and jobs the tests start: one each
+os.environ.setdefault("AIFT_JOB_NICENESS", "0")  # test modules' jobs share the cores fairly
 
 import pytest
 

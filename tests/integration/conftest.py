@@ -37,6 +37,9 @@ def aift_env(workspace: Path, **extra: str) -> dict[str, str]:
         AIFT_OFFLINE="1",
         AIFT_JOB_CANCEL_GRACE_SECONDS="3",
         AIFT_THREADS="1",  # two test modules run at once on two cores: one thread each
+        # Jobs step back for serving (niceness 10) in production; here that would starve
+        # one module's jobs behind the other module's servers and jobs: they share fairly.
+        AIFT_JOB_NICENESS="0",
         HF_HUB_OFFLINE="1",
         PYTHONUNBUFFERED="1",
     )
