@@ -356,6 +356,7 @@ def stage_record(
     scores: list[TaskScore],
     summary: ForgettingSummary,
     replayed: int,
+    ewc_used: bool,
 ) -> ChainStage:
     """The finished stage as stored in its marker and listed by the API."""
     settings, plan = config.continual, config.stage
@@ -369,7 +370,7 @@ def stage_record(
         output_dir=config.output_dir,
         method=config.method,
         base_model=config.base_name,
-        ewc_lambda=settings.ewc_lambda if plan.stage > 1 else 0.0,
+        ewc_lambda=settings.ewc_lambda if ewc_used else 0.0,
         ewc_gamma=settings.ewc_gamma,
         replay_ratio=settings.replay_ratio if plan.stage > 1 else 0.0,
         replayed_rows=replayed,

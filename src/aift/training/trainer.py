@@ -591,6 +591,6 @@ def _run_stage(
     ctx.metrics({"continual_" + k: v for k, v in summary.model_dump().items() if v is not None})
     ctx.progress(0.99, "saving the trained model…", force=True)
     result = finish(ctx, config, prepared, metrics)
-    stage = continual.stage_record(config, result["model"], scores, summary, len(replayed))
+    stage = continual.stage_record(config, result["model"], scores, summary, len(replayed), use_ewc)
     continual.write_stage(stage, output)
     return result
