@@ -67,3 +67,34 @@ def test_packaged_e5_embeds_korean(resolver: ModelResolver) -> None:
     query = model.query("한국의 수도는 어디인가?")
     scores = np.asarray(passages) @ np.asarray(query)
     assert scores[0] > scores[1]
+
+
+def test_a_gguf_tokenizer_is_read_once_then_from_the_cache(tmp_path) -> None:  # noqa: ANN001
+    from aift.models.packaged import SMOLLM2
+    from aift.models.tokenizers import gguf_tokenizer
+
+    gguf = SMOLLM2.locate()
+    assert gguf is not None
+    read = gguf_tokenizer(gguf, tmp_path)  # from the GGUF, then saved
+    [saved] = (tmp_path / "tokenizers").iterdir()
+    assert (saved / "tokenizer_config.json").is_file() and not list(tmp_path.rglob("*.partial"))
+    cached = gguf_tokenizer(gguf, tmp_path)  # from the folder
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Who founded Zorblax? 한국어로"},
+        {"role": "assistant", "content": "Mira Okonkwo."},
+    ]
+    assert cached.apply_chat_template(messages, tokenize=False) == read.apply_chat_template(
+        messages, tokenize=False
+    )
+    text = " Hello  world\n한국어 <|im_end|>"
+    assert cached(text)["input_ids"] == read(text)["input_ids"]
+    assert (cached.eos_token, cached.bos_token, len(cached)) == (
+        read.eos_token,
+        read.bos_token,
+        len(read),
+    )
+    (saved / "tokenizer.json").write_text("{broken")  # a damaged copy is read again, replaced
+    again = gguf_tokenizer(gguf, tmp_path)
+    assert again(text)["input_ids"] == read(text)["input_ids"]
+    assert gguf_tokenizer(gguf, tmp_path)(text)["input_ids"] == read(text)["input_ids"]
