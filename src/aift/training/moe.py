@@ -105,6 +105,10 @@ class Tensors:
     def get(self, key: str) -> Any:
         return self.where[key].get_tensor(key)
 
+    def shape(self, key: str) -> tuple[int, ...]:
+        """A tensor's shape from the file's header, without reading the tensor."""
+        return tuple(self.where[key].get_slice(key).get_shape())
+
 
 class ExpertWeights:
     """One expert's MLP weights: a full fine-tune's own, or the base's plus a LoRA delta."""
@@ -129,8 +133,8 @@ class ExpertWeights:
             if key in self.deltas:
                 a, b = self.deltas[key]
                 tensor = (tensor.float() + self.scale * (b.float() @ a.float())).to(tensor.dtype)
-        expected = self.base.get(key).shape
-        if tensor.shape != expected:
+        expected = self.base.shape(key)
+        if tuple(tensor.shape) != expected:
             raise InvalidInput(
                 f"An expert's {key} is {tuple(tensor.shape)}, the base's {tuple(expected)}: "
                 "experts must be fine-tunes of the same base."
@@ -216,11 +220,14 @@ def composed_tensors(
         for key in base.where:
             if key.startswith(prefix) and ".mlp." not in key:
                 yield key, base.get(key)
-        dtype = base.get(f"{prefix}mlp.gate_proj.weight").dtype
-        yield f"{prefix}block_sparse_moe.gate.weight", gates[layer].to(dtype).contiguous()
+        gate_written = False
         for index, expert in enumerate(experts):
             for dense, moe in MLP.items():
                 tensor = expert.get(f"{prefix}mlp.{dense}.weight")
+                if not gate_written:  # the router in the experts' dtype
+                    gate = gates[layer].to(tensor.dtype).contiguous()
+                    yield f"{prefix}block_sparse_moe.gate.weight", gate
+                    gate_written = True
                 yield f"{prefix}block_sparse_moe.experts.{index}.{moe}.weight", tensor.contiguous()
 
 
