@@ -21,6 +21,7 @@ from aift.workspace import Workspace
 
 if TYPE_CHECKING:
     from aift.conversations.service import ConversationService
+    from aift.export.service import ExportService
     from aift.inference.manager import ModelManager
     from aift.inference.service import ServingService
     from aift.models.registry import ModelRegistry
@@ -99,6 +100,12 @@ class Runtime:
         from aift.training.service import TrainingService
 
         return TrainingService(self.workspace, self.jobs, self.datasets, self.models.resolver)
+
+    @cached_property
+    def export(self) -> ExportService:
+        from aift.export.service import ExportService
+
+        return ExportService(self.settings, self.workspace, self.jobs, self.models, self.datasets)
 
     @cached_property
     def conversations(self) -> ConversationService:

@@ -30,7 +30,7 @@ from aift.inference.engines import (
 from aift.inference.engines.base import Engine
 from aift.inference.schemas import LoadedModelInfo
 from aift.keepalive import parse_keep_alive
-from aift.models.registry import ModelRegistry
+from aift.models.registry import ModelRegistry, resolved_entry
 from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ModelSource, ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -283,7 +283,6 @@ class ModelManager:
         return spec.factory(source)
 
     def _resolved(self, info: ModelInfo) -> ResolvedModel:
-
         if info.format == ModelFormat.ollama:
             return ResolvedModel(
                 requested=info.name,
@@ -292,16 +291,7 @@ class ModelManager:
                 format=info.format,
                 path=info.path,
             )
-        path = Path(info.path)
-        file = path.name if path.is_file() else None
-        return ResolvedModel(
-            requested=info.name,
-            name=info.name,
-            source=info.source,
-            format=info.format,
-            path=str(path.parent if file else path),
-            file=file,
-        )
+        return resolved_entry(info)
 
     def _adapter_base(self, adapter: ModelInfo) -> ModelInfo:
         base = adapter.base_model

@@ -27,6 +27,8 @@ BUILTIN_KIND_MODULES = (
     "aift.training.merge",
     "aift.training.moe",
     "aift.rag.ingest",
+    "aift.export.gguf_export",
+    "aift.export.awq",
 )
 
 

@@ -18,7 +18,14 @@ from aift.errors import NotFound
 from aift.models.inspect import detect_format, inspect_model
 from aift.models.packaged import PACKAGED_MODELS
 from aift.models.resolver import ModelResolver
-from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ModelSource, Purpose
+from aift.models.schemas import (
+    ModelFormat,
+    ModelInfo,
+    ModelKind,
+    ModelSource,
+    Purpose,
+    ResolvedModel,
+)
 from aift.store import Database, utcnow
 from aift.store.tables import ModelRow
 from aift.workspace import Workspace
@@ -168,3 +175,22 @@ class ModelRegistry:
                     f"stand in: {getattr(exc, 'message', exc)}",
                 }
         return report
+
+
+def resolved_entry(info: ModelInfo) -> ResolvedModel:
+    """Where a registered model's files are: a GGUF model names its file (a folder
+    holding one GGUF, e.g. an export with its Modelfile, names the GGUF inside)."""
+    path = Path(info.path)
+    file = None
+    if info.format == ModelFormat.gguf:
+        gguf = path if path.is_file() else next(iter(sorted(path.glob("*.gguf"))), None)
+        if gguf is not None:
+            path, file = gguf.parent, gguf.name
+    return ResolvedModel(
+        requested=info.name,
+        name=info.name,
+        source=info.source,
+        format=info.format,
+        path=str(path),
+        file=file,
+    )

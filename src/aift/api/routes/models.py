@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from aift.api.deps import get_jobs, get_models, get_serving
+from aift.api.deps import get_jobs, get_models, get_runtime, get_serving
+from aift.export.schemas import ExportRequest, QuantizeRequest
 from aift.inference.schemas import LoadedModelInfo, LoadRequest, PullRequest
 from aift.inference.service import ServingService
 from aift.jobs.schemas import JobCreate, JobInfo
 from aift.jobs.service import JobService
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelInfo, ModelKind
+from aift.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
@@ -44,6 +46,21 @@ async def pull_model(request: PullRequest, jobs: JobService = Depends(get_jobs))
         JobCreate(kind="models.pull", config=request.model_dump(), title=f"pull {request.model}"),
         internal=True,
     )
+
+
+@router.post("/export", response_model=JobInfo, status_code=202)
+async def export_model(request: ExportRequest, runtime: Runtime = Depends(get_runtime)) -> JobInfo:
+    """Export a model as GGUF (quantized by llama.cpp, with a Modelfile; optionally
+    created in the configured Ollama) as a job."""
+    return await run_in_threadpool(runtime.export.export, request)
+
+
+@router.post("/quantize", response_model=JobInfo, status_code=202)
+async def quantize_model(
+    request: QuantizeRequest, runtime: Runtime = Depends(get_runtime)
+) -> JobInfo:
+    """Quantize a model with AWQ (llm-compressor, W4A16 compressed-tensors) as a job."""
+    return await run_in_threadpool(runtime.export.quantize, request)
 
 
 @router.get("/loaded", response_model=list[LoadedModelInfo])

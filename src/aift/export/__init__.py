@@ -1,0 +1,1 @@
+"""Export and quantization: GGUF (llama.cpp, Ollama), AWQ (llm-compressor)."""
