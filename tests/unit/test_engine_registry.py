@@ -40,6 +40,7 @@ def test_defaults_follow_the_format_and_what_can_run_here() -> None:
     expected = "vllm" if engine_spec("vllm").available() else "transformers"
     assert default_engine(ModelFormat.hf) == expected
     assert adapter_engine() == expected
+    assert adapter_engine(ModelFormat.gguf) == "llamacpp"
 
 
 def test_an_engine_refuses_a_format_it_cannot_load_and_names_those_it_can() -> None:

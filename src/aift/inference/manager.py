@@ -177,13 +177,23 @@ class ModelManager:
         )
         adapter = None
         base_info = info
+        chosen = engine
         if info.kind == ModelKind.adapter:
             base_info = self._adapter_base(info)
             adapter = info.name
-            engine = engine or adapter_engine()
+            engine = engine or adapter_engine(ModelFormat(base_info.format))
         loaded = self._ensure_loaded(base_info, engine, seconds)
         if adapter is not None:
-            loaded.engine.add_adapter(adapter, info.path)
+            try:
+                loaded.engine.add_adapter(adapter, info.path)
+            except InvalidInput as exc:
+                fallback = adapter_engine(ModelFormat.hf)
+                if chosen is not None or loaded.engine.name == fallback:
+                    raise
+                # llama.cpp cannot take this adapter (e.g. DoRA): transformers can
+                log.warning("%s; serving adapter %s with %s", exc.message, adapter, fallback)
+                loaded = self._ensure_loaded(base_info, fallback, seconds)
+                loaded.engine.add_adapter(adapter, info.path)
         with self._lock:
             loaded.pins += 1
             loaded.last_used = time.time()

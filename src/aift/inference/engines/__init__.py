@@ -146,7 +146,12 @@ def default_engine(fmt: ModelFormat) -> str:
     return max(candidates, key=lambda s: s.preference).name
 
 
-def adapter_engine() -> str:
-    """The preferred engine that can apply LoRA adapters here."""
-    candidates = [s for s in engines().values() if s.serves_adapters and s.available()]
+def adapter_engine(fmt: ModelFormat = ModelFormat.hf) -> str:
+    """The preferred engine that can apply LoRA adapters to a base of format `fmt` here
+    (a GGUF base: llama.cpp, which applies them as GGUF adapters)."""
+    candidates = [
+        s for s in engines().values() if s.serves_adapters and fmt in s.formats and s.available()
+    ]
+    if not candidates:
+        raise InvalidInput(f"No engine here applies adapters to {fmt.value} models.")
     return max(candidates, key=lambda s: s.preference).name

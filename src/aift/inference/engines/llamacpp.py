@@ -4,6 +4,10 @@ One llama.cpp context holds a KV cache slot per concurrent sequence (`n_seq_max`
 scheduler step decodes the last token of every active sequence in one `llama_decode`
 call, the way llama.cpp's own server runs parallel slots. Sampling happens in Python on
 the returned logits, so every request keeps its own temperature, top-p, top-k and seed.
+
+LoRA adapters of the GGUF's model are converted once to GGUF adapters and applied per
+request: llama.cpp applies adapters to a whole context, not to single sequences, so a
+step decodes the sequences of each adapter (and those without one) as separate groups.
 """
 
 from __future__ import annotations
@@ -38,9 +42,18 @@ class LlamaCppEngine(BatchingEngine):
     name = "llamacpp"
 
     def __init__(
-        self, model: ResolvedModel, *, max_batch: int = 8, context_length: int | None = None
+        self,
+        model: ResolvedModel,
+        *,
+        max_batch: int = 8,
+        context_length: int | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         super().__init__(model, max_batch=max_batch)
+        self.cache_dir = cache_dir
+        self._loras: dict[str, Any] = {}  # adapter name → llama_adapter_lora pointer
+        self._active_lora: str | None = None
+        self._decode_lock = threading.Lock()
         self.requested_context = context_length or DEFAULT_CONTEXT_PER_SEQUENCE
         # llama.cpp's own objects, set by load().
         self._llama_model: Any = None
@@ -105,6 +118,75 @@ class LlamaCppEngine(BatchingEngine):
         bos = vocab.token_get_text(vocab.token_bos()) if vocab.token_bos() >= 0 else ""
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         self._chat_stops = [eos] if eos else []
+
+    # -- adapters ----------------------------------------------------------------------
+    def add_adapter(self, name: str, path: str) -> None:
+        """Convert a PEFT LoRA adapter of this model to a GGUF adapter (once, cached) and
+        load it; requests pick it by `name`."""
+        import llama_cpp
+
+        if name in self._loras:
+            return
+        gguf_adapter = self._converted_adapter(Path(path))
+        with self._decode_lock:
+            pointer = llama_cpp.llama_adapter_lora_init(
+                self._llama_model.model, str(gguf_adapter).encode()
+            )
+        if not pointer:
+            raise InvalidInput(f"llama.cpp could not load adapter {name!r} on {self.model.name}.")
+        self._loras[name] = pointer
+        self.adapters[name] = path
+
+    def _converted_adapter(self, adapter_dir: Path) -> Path:
+        from filelock import FileLock
+
+        from aift.export.llamacpp_tools import adapter_to_gguf
+
+        weights = adapter_dir / "adapter_model.safetensors"
+        if not weights.exists():
+            raise InvalidInput(f"{adapter_dir} has no adapter_model.safetensors.")
+        stamp = f"{weights.stat().st_mtime_ns}-{weights.stat().st_size}"
+        root = (self.cache_dir or adapter_dir.parent) / "gguf-adapters"
+        root.mkdir(parents=True, exist_ok=True)
+        target = root / f"{adapter_dir.name}-{stamp}.gguf"
+        with FileLock(str(target) + ".lock"):
+            if not target.exists():
+                partial = target.with_suffix(".partial")
+                adapter_to_gguf(adapter_dir, partial, self._base_config())
+                partial.replace(target)
+        return target
+
+    def _base_config(self) -> dict[str, Any]:
+        """The shapes of this GGUF's model in transformers' terms (for adapter conversion)."""
+        meta = self._llama_model.metadata()
+        arch = meta.get("general.architecture", "")
+        names = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+        if arch not in names:
+            raise InvalidInput(
+                f"llama.cpp adapters are converted for llama and qwen2 models; "
+                f"{self.model.name} is {arch or 'unknown'}. Serve it with the transformers engine."
+            )
+        heads = int(meta[f"{arch}.attention.head_count"])
+        return {
+            "architectures": [names[arch]],
+            "num_hidden_layers": int(meta[f"{arch}.block_count"]),
+            "num_attention_heads": heads,
+            "num_key_value_heads": int(meta.get(f"{arch}.attention.head_count_kv", heads)),
+        }
+
+    def _use_adapter(self, name: str | None) -> None:
+        """Make `name` (None: no adapter) the context's adapter for the next decode."""
+        import llama_cpp
+
+        if name == self._active_lora:
+            return
+        if name is None:
+            llama_cpp.llama_set_adapters_lora(self._ctx.ctx, None, 0, None)
+        else:
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._loras[name])
+            scales = (ctypes.c_float * 1)(1.0)
+            llama_cpp.llama_set_adapters_lora(self._ctx.ctx, adapters, 1, scales)
+        self._active_lora = name
 
     # -- text ------------------------------------------------------------------------
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
@@ -173,8 +255,10 @@ class LlamaCppEngine(BatchingEngine):
         return bool(llama_cpp.llama_vocab_is_eog(self._llama_model.vocab, token))
 
     # -- batched decoding --------------------------------------------------------------
-    def _run(self, entries: list[tuple[int, int, int, bool]]) -> None:
-        """Decode (token, position, slot, wants_logits) entries in one llama_decode call."""
+    def _run(self, entries: list[tuple[int, int, int, bool]], adapter: str | None = None) -> None:
+        """Decode (token, position, slot, wants_logits) entries in one llama_decode call,
+        with `adapter` applied."""
+        self._use_adapter(adapter)
         batch = self._batch.batch
         batch.n_tokens = len(entries)
         for i, (token, pos, slot, wants_logits) in enumerate(entries):
@@ -183,7 +267,8 @@ class LlamaCppEngine(BatchingEngine):
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = slot
             batch.logits[i] = wants_logits
-        self._ctx.decode(self._batch)
+        with self._decode_lock:
+            self._ctx.decode(self._batch)
 
     def _logits(self, index: int) -> np.ndarray:
         import llama_cpp
@@ -198,6 +283,15 @@ class LlamaCppEngine(BatchingEngine):
         return self._prefill_many([seq])[0]
 
     def _prefill_many(self, seqs: list[Sequence]) -> list[np.ndarray]:
+        """Prefill new sequences, one adapter group after another."""
+        logits: list[np.ndarray | None] = [None] * len(seqs)
+        for adapter, indexes in _groups(seqs).items():
+            group = self._prefill_group([seqs[i] for i in indexes], adapter)
+            for index, values in zip(indexes, group, strict=True):
+                logits[index] = values
+        return logits  # type: ignore[return-value]
+
+    def _prefill_group(self, seqs: list[Sequence], adapter: str | None) -> list[np.ndarray]:
         """Pack the prompts of new sequences into as few llama_decode calls as fit a batch."""
         capacity = self._batch._n_tokens
         pending: list[tuple[int, int, int, bool]] = []  # token, position, slot, wants logits
@@ -207,7 +301,7 @@ class LlamaCppEngine(BatchingEngine):
         def flush() -> None:
             if not pending:
                 return
-            self._run(pending)
+            self._run(pending, adapter)
             rows = [i for i, entry in enumerate(pending) if entry[3]]
             for row, owner in zip(rows, owners, strict=True):
                 logits[owner] = self._logits(row)
@@ -227,12 +321,17 @@ class LlamaCppEngine(BatchingEngine):
         return logits  # type: ignore[return-value]
 
     def _decode(self, seqs: list[Sequence]) -> list[np.ndarray]:
-        entries = [
-            (seq.last_token, len(seq.prompt_ids) + len(seq.generated) - 1, seq.slot, True)
-            for seq in seqs
-        ]
-        self._run(entries)
-        return [self._logits(i) for i in range(len(seqs))]
+        logits: list[np.ndarray | None] = [None] * len(seqs)
+        for adapter, indexes in _groups(seqs).items():
+            entries = [
+                (seqs[i].last_token, len(seqs[i].prompt_ids) + len(seqs[i].generated) - 1,
+                 seqs[i].slot, True)
+                for i in indexes
+            ]
+            self._run(entries, adapter)
+            for row, index in enumerate(indexes):
+                logits[index] = self._logits(row)
+        return logits  # type: ignore[return-value]
 
     def _release(self, seq: Sequence) -> None:
         import llama_cpp
@@ -250,18 +349,35 @@ class LlamaCppEngine(BatchingEngine):
         return size
 
     def close(self) -> None:
+        import llama_cpp
+
         super().close()
+        if self._ctx is not None and self._loras:
+            llama_cpp.llama_set_adapters_lora(self._ctx.ctx, None, 0, None)
+        for pointer in self._loras.values():
+            llama_cpp.llama_adapter_lora_free(pointer)
+        self._loras.clear()
         for item in (self._batch, self._ctx, self._llama_model):
             if item is not None:
                 item.close()
         self._batch = self._ctx = self._llama_model = None
 
 
-@register_engine("llamacpp", formats=(ModelFormat.gguf,), preference=30)
+def _groups(seqs: list[Sequence]) -> dict[str | None, list[int]]:
+    """Indexes of the sequences of each adapter (None: the bare model), in order."""
+    groups: dict[str | None, list[int]] = {}
+    for index, seq in enumerate(seqs):
+        groups.setdefault(seq.adapter, []).append(index)
+    return groups
+
+
+@register_engine("llamacpp", formats=(ModelFormat.gguf,), preference=30, serves_adapters=True)
 def _build(source: EngineSource) -> LlamaCppEngine:
-    """A GGUF file, as it is (quantised weights stay quantised)."""
+    """A GGUF file, as it is (quantised weights stay quantised; LoRA adapters of it are
+    converted to GGUF adapters)."""
     return LlamaCppEngine(
         source.resolved,
         max_batch=source.settings.max_batch,
         context_length=source.settings.context_length,
+        cache_dir=source.settings.effective_cache_dir,
     )

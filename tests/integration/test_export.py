@@ -1,0 +1,225 @@
+"""GGUF export, GGUF adapters on llama.cpp and AWQ, through real jobs: the exported files
+compute what the original computes, carry the chat template, and bad requests are
+refused before work starts or leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+from aift.errors import CapabilityMissing, InvalidInput, NotFound
+from aift.export.schemas import ExportRequest, QuantizeRequest
+from aift.inference.schemas import SamplingParams
+from aift.runtime import Runtime
+from tests.integration.conftest import runtime_with_worker, wait_for
+
+PROMPTS = ["Hello there, how", "The quick brown fox", "Numbers: 1, 2, 3,"]
+
+
+@pytest.fixture(scope="module")
+def runtime(
+    tiny_chat_model_dir: Path, tiny_adapter_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Runtime]:
+    root = tmp_path_factory.mktemp("export")
+    with runtime_with_worker(
+        root / "ws", {"tiny": tiny_chat_model_dir, "tiny-adapter": tiny_adapter_dir}
+    ) as runtime:
+        yield runtime
+
+
+def finished(runtime: Runtime, job_id: str) -> dict:
+    info = wait_for(
+        lambda: runtime.jobs.get(job_id).model_dump(mode="json"),
+        lambda job: job["status"] in ("succeeded", "failed", "cancelled"),
+        timeout=600,
+    )
+    return info
+
+
+def greedy_transformers(model: torch.nn.Module, tokenizer, prompt: str, n: int = 6) -> str:  # noqa: ANN001
+    """The greedy continuation of `prompt` by transformers, as text."""
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=n, do_sample=False, min_new_tokens=n)
+    return str(tokenizer.decode(out[0, ids.shape[1] :]))
+
+
+# llama.cpp keeps its KV cache in f16, so long greedy runs of a random model can part at
+# near-ties; six tokens (and the logits below) are compared.
+
+
+def greedy_served(runtime: Runtime, name: str, prompt: str, n: int = 6) -> tuple[str, str]:
+    """The greedy continuation of `prompt` through the model manager (the engine the API
+    uses), as text, and the engine's name."""
+    lease = runtime.model_manager.acquire(name)
+    try:
+        stream = lease.engine.generate(
+            prompt, SamplingParams(temperature=0.0, max_tokens=n), adapter=lease.adapter
+        )
+        return stream.text(), lease.engine.name
+    finally:
+        lease.release()
+
+
+def test_a_float_gguf_and_an_adapter_on_llamacpp_compute_what_transformers_does(
+    runtime: Runtime, tiny_chat_model_dir: Path, tiny_adapter_dir: Path
+) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    job = runtime.export.export(ExportRequest(model="tiny", quant="f32", name="tiny-f32"))
+    done = finished(runtime, job.id)
+    assert done["status"] == "succeeded", done["error"]
+    result = done["result"]
+    out = Path(result["output_dir"])
+    assert sorted(p.name for p in out.iterdir()) == [
+        "Modelfile",
+        "export.json",
+        "tiny-f32.f32.gguf",
+    ]
+    assert result["template_check"]["passed"], result["template_check"]
+    assert runtime.models.get("tiny-f32").kind.value == "gguf"
+    assert not list(runtime.workspace.outputs.glob("*.partial"))
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model_dir)
+    base = AutoModelForCausalLM.from_pretrained(tiny_chat_model_dir).eval()
+    tuned = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_chat_model_dir), str(tiny_adapter_dir)
+    ).eval()
+    for prompt in PROMPTS:
+        ours, engine = greedy_served(runtime, "tiny-f32", prompt)
+        assert engine == "llamacpp"
+        assert ours == greedy_transformers(base, tokenizer, prompt)
+
+    # The adapter, pointed at the GGUF base, is converted to a GGUF adapter and applied by
+    # llama.cpp (not the transformers engine).
+    adapter = runtime.workspace.models / "tiny-gguf-adapter"
+    shutil.copytree(tiny_adapter_dir, adapter)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "tiny-f32"
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    runtime.models.scan()
+    for prompt in PROMPTS:
+        ours, engine = greedy_served(runtime, "tiny-gguf-adapter", prompt)
+        assert engine == "llamacpp"
+        assert ours == greedy_transformers(tuned, tokenizer, prompt)
+
+    # Requests of the bare model and of the adapter running at the same time are
+    # decoded in adapter groups: each gets what it gets alone.
+    alone = {
+        (name, p): greedy_served(runtime, name, p)[0]
+        for name in ("tiny-f32", "tiny-gguf-adapter")
+        for p in PROMPTS
+    }
+    with ThreadPoolExecutor(6) as pool:
+        together = dict(
+            zip(alone, pool.map(lambda key: greedy_served(runtime, *key)[0], alone), strict=True)
+        )
+    assert together == alone
+
+
+def test_an_adapter_exports_merged_on_the_fly(
+    runtime: Runtime, tiny_chat_model_dir: Path, tiny_adapter_dir: Path
+) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    job = runtime.export.export(ExportRequest(model="tiny-adapter", quant="f32", name="tuned-f32"))
+    done = finished(runtime, job.id)
+    assert done["status"] == "succeeded", done["error"]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model_dir)
+    tuned = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_chat_model_dir), str(tiny_adapter_dir)
+    ).eval()
+    for prompt in PROMPTS:
+        assert greedy_served(runtime, "tuned-f32", prompt)[0] == greedy_transformers(
+            tuned, tokenizer, prompt
+        )
+
+
+def test_bad_exports_are_refused_before_work_or_leave_nothing(runtime: Runtime) -> None:
+    with pytest.raises(NotFound):
+        runtime.export.export(ExportRequest(model="no-such-model"))
+    with pytest.raises(ValueError, match="unknown quantization"):
+        ExportRequest(model="tiny", quant="q9_9")
+    with pytest.raises(CapabilityMissing, match="AIFT_OLLAMA_URL"):
+        runtime.export.export(ExportRequest(model="tiny", quant="q8_0", ollama="tiny:latest"))
+    with pytest.raises(InvalidInput, match="valid Ollama model name"):
+        runtime.export.export(ExportRequest(model="tiny", ollama="../../etc"))
+    with pytest.raises(InvalidInput, match="already"):
+        runtime.export.export(ExportRequest(model="tiny", quant="f32", name="tiny-f32"))
+    embedding = next(m for m in runtime.models.list() if m.kind.value == "embedding")
+    with pytest.raises(InvalidInput, match="language models"):
+        runtime.export.export(ExportRequest(model=embedding.name))
+
+    # An architecture llama.cpp's writer does not take.
+    gpt2 = runtime.workspace.models / "gpt2-tiny"
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64)).save_pretrained(gpt2)
+    runtime.models.scan()
+    with pytest.raises(InvalidInput, match="GPT2LMHeadModel"):
+        runtime.export.export(ExportRequest(model="gpt2-tiny"))
+
+    # Broken weights: the job fails, and nothing is registered or left on disk.
+    broken = runtime.workspace.models / "broken"
+    shutil.copytree(runtime.workspace.models / "tiny", broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    runtime.models.scan()
+    job = runtime.export.export(ExportRequest(model="broken", quant="q8_0", name="broken-out"))
+    done = finished(runtime, job.id)
+    assert done["status"] == "failed"
+    assert not (runtime.workspace.outputs / "broken-out").exists()
+    assert not list(runtime.workspace.outputs.glob("broken-out*"))
+    with pytest.raises(NotFound):
+        runtime.models.get("broken-out")
+
+
+def test_awq_writes_a_compressed_checkpoint_close_to_the_original(
+    runtime: Runtime, tiny_chat_model_dir: Path
+) -> None:
+    from compressed_tensors.compressors.pack_quantized.helpers import unpack_from_int32
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    job = runtime.export.quantize(
+        QuantizeRequest(
+            model="tiny", samples=16, name="tiny-awq", group_size=32, max_seq_length=128
+        )
+    )
+    done = finished(runtime, job.id)
+    assert done["status"] == "succeeded", done["error"]
+    out = Path(done["result"]["output_dir"])
+    config = json.loads((out / "config.json").read_text())
+    quant = config["quantization_config"]
+    assert quant["quant_method"] == "compressed-tensors"
+    assert quant["config_groups"]["group_0"]["weights"]["num_bits"] == 4
+
+    original = AutoModelForCausalLM.from_pretrained(tiny_chat_model_dir).state_dict()
+    with safe_open(str(out / "model.safetensors"), framework="pt") as handle:
+        for layer in range(2):
+            prefix = f"model.layers.{layer}"
+            norm = handle.get_tensor(f"{prefix}.input_layernorm.weight")
+            for proj in ("q_proj", "k_proj", "v_proj"):
+                key = f"{prefix}.self_attn.{proj}"
+                shape = torch.Size(handle.get_tensor(f"{key}.weight_shape").tolist())
+                ints = unpack_from_int32(handle.get_tensor(f"{key}.weight_packed"), 4, shape)
+                scale = handle.get_tensor(f"{key}.weight_scale")
+                assert scale.shape == (shape[0], shape[1] // 32) and bool((scale > 0).all())
+                assert int(ints.min()) >= -8 and int(ints.max()) <= 7
+                weight = ints.float() * scale.repeat_interleave(32, dim=1)
+                # AWQ moves a per-channel scale between the norm and the projection: the
+                # product (what the layer computes) is what must stay close.
+                before = original[f"{key}.weight"] * original[f"{prefix}.input_layernorm.weight"]
+                after = weight * norm
+                error = (after - before).norm() / before.norm()
+                assert error < 0.15, (key, float(error))
+    assert done["result"]["sample"] is not None
+    assert runtime.models.get("tiny-awq").details["quantization"] == "awq-W4A16"
