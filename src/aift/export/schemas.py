@@ -114,6 +114,7 @@ class TemplateCheck(BaseModel):
     passed: bool
     cases: int
     failure: str | None = None
+    note: str | None = None
 
 
 class ExportResult(BaseModel):
