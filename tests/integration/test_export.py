@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 import torch
 
@@ -141,6 +142,69 @@ def test_an_adapter_exports_merged_on_the_fly(
         assert greedy_served(runtime, "tuned-f32", prompt)[0] == greedy_transformers(
             tuned, tokenizer, prompt
         )
+
+
+def test_the_ollama_hand_off_uploads_creates_and_the_model_answers(
+    runtime: Runtime,
+    server_factory,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    """The export job talks Ollama's API (/api/blobs, /api/create, /api/chat) with the
+    official client; the target here is a second aift server, whose Ollama-compatible
+    API implements those endpoints (no Ollama binary installs on this machine)."""
+    import ollama
+
+    from aift.export.service import ExportService
+
+    target = server_factory(tmp_path / "target")
+    service = ExportService(
+        runtime.settings.model_copy(update={"ollama_url": target.url}),
+        runtime.workspace,
+        runtime.jobs,
+        runtime.models,
+        runtime.datasets,
+    )
+    job = service.export(
+        ExportRequest(
+            model="tiny",
+            quant="q8_0",
+            name="tiny-for-ollama",
+            ollama="tiny-chat:v1",
+            system="You are terse.",
+            parameters={"temperature": 0.3},
+        )
+    )
+    done = finished(runtime, job.id)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["result"]["ollama_model"] == "tiny-chat:v1"
+    assert isinstance(done["result"]["ollama_reply"], str)  # a random model: any text
+
+    client = ollama.Client(host=target.url, timeout=300)
+    assert "tiny-chat-v1" in {m.model for m in client.list().models}
+    reply = client.chat(
+        model="tiny-chat:v1",
+        messages=[{"role": "user", "content": "Hi"}],
+        options={"num_predict": 5, "temperature": 0},
+    )
+    assert reply.done and reply.eval_count
+    # What Ollama received is what the Modelfile beside the GGUF says (`ollama create -f`
+    # reads the same TEMPLATE, stops, SYSTEM and PARAMETERs).
+    ours = (runtime.workspace.outputs / "tiny-for-ollama" / "Modelfile").read_text()
+    created = (target.workspace / "models" / "tiny-chat-v1" / "Modelfile").read_text()
+    assert sorted(ours.splitlines()) == sorted(created.splitlines())
+    assert 'SYSTEM """You are terse."""' in ours and "PARAMETER temperature 0.3" in ours
+    assert 'PARAMETER stop "<|im_end|>"' in ours
+
+    # A blob whose bytes do not match its digest is refused, and nothing is kept.
+    bad = "sha256:" + "0" * 64
+    response = httpx.post(f"{target.url}/api/blobs/{bad}", content=b"not this")
+    assert response.status_code == 422 and "digest" in response.json()["error"]
+    assert httpx.head(f"{target.url}/api/blobs/{bad}").status_code == 404
+    refused = httpx.post(
+        f"{target.url}/api/create",
+        json={"model": "nope", "files": {"x.gguf": bad}, "stream": False},
+    )
+    assert refused.status_code == 404 and "upload" in refused.json()["error"]
 
 
 def test_bad_exports_are_refused_before_work_or_leave_nothing(runtime: Runtime) -> None:

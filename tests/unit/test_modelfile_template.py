@@ -9,7 +9,6 @@ import pytest
 from aift.export.gotemplate import TemplateError, render
 from aift.export.modelfile import (
     PROBE_CONVERSATIONS,
-    OllamaTemplate,
     check_template,
     go_template,
     measure_template,

@@ -117,10 +117,9 @@ def create_in_ollama(
         messages=[{"role": "user", "content": "Say hello in one short sentence."}],
         options={"num_predict": 24, "temperature": 0},
     )
-    text = (reply.message.content or "").strip()
-    if not text:
-        raise ExportFailed(f"Ollama created {model} but it answered nothing to a probe prompt.")
-    return text
+    if not reply.done or not reply.eval_count:
+        raise ExportFailed(f"Ollama created {model} but it generated nothing for a probe prompt.")
+    return (reply.message.content or "").strip()
 
 
 def _as_list(value: Any) -> list[str]:
@@ -145,7 +144,11 @@ def run_export(ctx: JobContext, config: ExportJobConfig) -> dict[str, Any]:
         translated = translate(source.tokenizer_dir, adds_bos)
         (staging / "Modelfile").write_text(
             modelfile_text(
-                gguf_file.name, translated, system=config.system, parameters=config.parameters
+                gguf_file.name,
+                translated.template,
+                translated.stops,
+                system=config.system,
+                parameters=config.parameters,
             )
         )
         reply = None

@@ -268,21 +268,19 @@ def _quote(text: str) -> str:
 
 def modelfile_text(
     gguf_name: str,
-    translated: OllamaTemplate,
+    template: str | None,
+    stops: list[str],
     *,
     system: str | None,
     parameters: dict[str, OllamaParameter],
-    adapter_name: str | None = None,
 ) -> str:
     """The Modelfile that `ollama create -f` reads, beside the GGUF file."""
     lines = [f"FROM ./{gguf_name}"]
-    if adapter_name:
-        lines.append(f"ADAPTER ./{adapter_name}")
-    if translated.template is not None:
-        lines.append(f"TEMPLATE {_quote(translated.template)}")
+    if template is not None:
+        lines.append(f"TEMPLATE {_quote(template)}")
     if system:
         lines.append(f"SYSTEM {_quote(system)}")
-    for stop in translated.stops:
+    for stop in stops:
         lines.append(f"PARAMETER stop {json.dumps(stop)}")
     for key, value in parameters.items():
         for item in value if isinstance(value, list) else [value]:

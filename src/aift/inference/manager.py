@@ -368,9 +368,14 @@ class ModelManager:
 
 
 def names_model(model: ModelInfo, name: str) -> bool:
-    """Whether `name` is the model's name or one of its aliases (case-insensitive)."""
+    """Whether `name` is the model's name or one of its aliases (case-insensitive, with
+    Ollama's tag conventions)."""
     aliases = {a.lower() for a in model.details.get("aliases", [])} | {model.name.lower()}
-    return name.strip().lower() in aliases
+    wanted = name.strip().lower()
+    untagged = wanted.removesuffix(":latest")
+    # Ollama names: `smol` is `smol:latest`; a model created as `smol:v2` lives in `smol-v2`
+    forms = {wanted, untagged, untagged.replace(":", "-").replace("/", "-")}
+    return bool(forms & aliases)
 
 
 def _path_of(resolved: ResolvedModel) -> Path:

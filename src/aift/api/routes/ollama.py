@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from aift.api.deps import get_jobs, get_serving
+from aift.api.deps import get_jobs, get_runtime, get_serving
 from aift.api.errors import unexpected_error_message
 from aift.api.responses import NDJSON_RESPONSE
 from aift.api.routes import ollama_wire as ol
@@ -30,6 +30,7 @@ from aift.inference.tools import ToolStream, parse_calls
 from aift.jobs.schemas import JobCreate, JobStatus
 from aift.jobs.service import JobService
 from aift.keepalive import parse_keep_alive
+from aift.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +288,48 @@ async def embeddings(
     """The older single-prompt embedding endpoint."""
     vectors, _ = await run_in_threadpool(serving.embed, request.model, [request.prompt])
     return {"embedding": vectors[0]}
+
+
+@router.head("/blobs/{digest}")
+async def blob_exists(digest: str, runtime: Runtime = Depends(get_runtime)) -> Response:
+    """200 when the blob was uploaded, 404 when not (what `ollama create` asks first)."""
+    from aift.export.ollama_target import BlobStore
+
+    found = await run_in_threadpool(BlobStore(runtime.workspace).exists, digest)
+    return Response(status_code=200 if found else 404)
+
+
+@router.post("/blobs/{digest}", status_code=201)
+async def upload_blob(
+    digest: str, request: Request, runtime: Runtime = Depends(get_runtime)
+) -> Response:
+    """Store a file (a GGUF) under its SHA-256; refused when the data has another digest."""
+    from aift.export.ollama_target import BlobStore
+
+    store = BlobStore(runtime.workspace)
+    length = request.headers.get("content-length")
+    await store.put(digest, request.stream(), int(length) if length and length.isdigit() else None)
+    return Response(status_code=201)
+
+
+@router.post("/create", response_model=None, responses=NDJSON_RESPONSE)
+async def create(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response | dict:
+    """Create a model from an uploaded GGUF blob, with its template, system prompt and
+    parameters (kept in the model's Modelfile)."""
+    from aift.export.ollama_target import BlobStore, CreateRequest, create_model
+
+    try:
+        body = CreateRequest.model_validate(await request.json())
+    except ValueError as exc:
+        raise InvalidInput(f"invalid create request: {exc}") from None
+    info = await run_in_threadpool(
+        create_model, body, BlobStore(runtime.workspace), runtime.models, runtime.workspace
+    )
+    done = {"status": "success", "model": info.name}
+    if body.stream:
+        lines = [_line({"status": "writing manifest"}), _line(done)]
+        return StreamingResponse(iter(lines), media_type="application/x-ndjson")
+    return done
 
 
 @router.post("/pull", response_model=None, responses=NDJSON_RESPONSE)

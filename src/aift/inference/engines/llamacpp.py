@@ -324,8 +324,12 @@ class LlamaCppEngine(BatchingEngine):
         logits: list[np.ndarray | None] = [None] * len(seqs)
         for adapter, indexes in _groups(seqs).items():
             entries = [
-                (seqs[i].last_token, len(seqs[i].prompt_ids) + len(seqs[i].generated) - 1,
-                 seqs[i].slot, True)
+                (
+                    seqs[i].last_token,
+                    len(seqs[i].prompt_ids) + len(seqs[i].generated) - 1,
+                    seqs[i].slot,
+                    True,
+                )
                 for i in indexes
             ]
             self._run(entries, adapter)
