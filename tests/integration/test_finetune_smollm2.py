@@ -1,5 +1,6 @@
-"""The real packaged SmolLM2-135M learns facts about a fictional company with LoRA, and the
-adapter is served by name through the OpenAI-compatible API at once."""
+"""The real packaged SmolLM2-135M learns facts about a fictional company with LoRA; the
+adapter is served by name through the OpenAI-compatible API at once (by llama.cpp, as a
+GGUF adapter on the packaged GGUF), and the facts survive a GGUF q8_0 export."""
 
 from __future__ import annotations
 
@@ -103,3 +104,21 @@ def test_lora_teaches_smollm2_new_facts(server_factory, tmp_path: Path) -> None:
     after = answers(client, adapter)
     assert known(after) == len(FACTS), after
     assert known(answers(client, "SmolLM2-135M-Instruct")) <= 1, "the base is unchanged"
+    loaded = httpx.get(f"{server.url}/api/v1/models/loaded").json()
+    assert {"name": "SmolLM2-135M-Instruct", "engine": "llamacpp"}.items() <= next(
+        m for m in loaded if adapter in m["adapters"]
+    ).items()
+
+    export = httpx.post(
+        f"{server.url}/api/v1/models/export",
+        json={"model": adapter, "quant": "q8_0", "name": "zorblax-q8"},
+        timeout=120,
+    )
+    assert export.status_code == 202, export.text
+    exported = wait_for(
+        lambda: httpx.get(f"{server.url}/api/v1/jobs/{export.json()['id']}").json(),
+        lambda j: j["status"] in {"succeeded", "failed", "cancelled"},
+        timeout=600,
+    )
+    assert exported["status"] == "succeeded", exported["error"]
+    assert known(answers(client, "zorblax-q8")) >= len(FACTS) - 1
