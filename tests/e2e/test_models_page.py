@@ -32,3 +32,34 @@ def test_load_and_unload_a_model_and_see_a_bad_keep_alive_refused(page: Page) ->
 
     loaded.get_by_role("button", name="Unload").click()
     expect(page.locator("#models")).to_contain_text("No model is loaded.", timeout=60_000)
+
+
+def test_export_a_model_to_gguf_from_the_models_page(page: Page, live) -> None:  # noqa: ANN001
+    import httpx
+
+    page.goto("/models")
+    form = page.locator("#export-form")
+    form.get_by_label("Model").select_option(MODEL)
+    form.get_by_label("GGUF type").select_option("q8_0")
+    form.get_by_label("Also create in Ollama as (optional)").fill("../bad name")
+    form.get_by_role("button", name="Start").click()
+    expect(page.locator("#export-status")).to_contain_text("not a valid Ollama model name")
+
+    form.get_by_label("Also create in Ollama as (optional)").fill("")
+    form.get_by_label("Name (optional)").fill("smol-page-q8")
+    form.get_by_label("Format").select_option("awq")
+    expect(form.get_by_label("GGUF type")).to_be_disabled()
+    form.get_by_label("Format").select_option("gguf")
+    form.get_by_role("button", name="Start").click()
+    status = page.locator("#export-status")
+    expect(status).to_contain_text("export SmolLM2-135M-Instruct → GGUF q8_0: job")
+    jobs = httpx.get(f"{live.url}/api/v1/jobs", params={"kind": "export.gguf"}).json()
+    job_id = jobs["items"][0]["id"]
+    for _ in range(600):
+        job = httpx.get(f"{live.url}/api/v1/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        page.wait_for_timeout(500)
+    assert job["status"] == "succeeded", job["error"]
+    page.reload()
+    expect(page.locator('tr[data-model="smol-page-q8"]')).to_contain_text("gguf")

@@ -15,7 +15,6 @@ from aift.export.modelfile import (
     modelfile_text,
     ollama_view,
 )
-from aift.export.schemas import TemplateCheck
 
 CHATML_WITH_DEFAULT = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
@@ -96,21 +95,17 @@ def test_a_template_that_is_not_per_role_turns_is_reported_not_shipped() -> None
 
 
 def test_the_modelfile_carries_template_stops_system_and_parameters() -> None:
-    translated = OllamaTemplate(
-        template="{{ range .Messages }}{{ .Content }}{{ end }}",
-        stops=["<|im_end|>"],
-        check=TemplateCheck(passed=True, cases=4),
-    )
     text = modelfile_text(
         "m.q4_k_m.gguf",
-        translated,
+        "{{ range .Messages }}{{ .Content }}{{ end }}",
+        ["<|im_end|>"],
         system='Say "hi"',
         parameters={"temperature": 0.2, "num_ctx": 4096, "stop": ["END", "STOP"]},
     )
     assert text.splitlines() == [
         "FROM ./m.q4_k_m.gguf",
         'TEMPLATE """{{ range .Messages }}{{ .Content }}{{ end }}"""',
-        'SYSTEM """Say "hi""""',
+        'SYSTEM "Say \\"hi\\""',  # a closing quote would end a triple-quoted block early
         'PARAMETER stop "<|im_end|>"',
         "PARAMETER temperature 0.2",
         "PARAMETER num_ctx 4096",

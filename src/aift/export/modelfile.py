@@ -261,7 +261,8 @@ def _turn_ends(tokenizer: Any) -> list[str]:
 
 
 def _quote(text: str) -> str:
-    if '"""' in text:
+    """A Modelfile value: triple-quoted (multi-line, as is) unless that would be ambiguous."""
+    if '"""' in text or text.endswith('"'):
         return json.dumps(text)
     return f'"""{text}"""'
 

@@ -16,7 +16,7 @@ from aift.errors import AiftError
 from aift.inference.engines import engines
 from aift.inference.manager import SERVABLE_KINDS
 from aift.jobs.kinds import all_kinds
-from aift.models.schemas import ModelKind, Purpose
+from aift.models.schemas import ModelFormat, ModelKind, Purpose
 from aift.monitoring.units import human_size
 from aift.training.schemas import TrainingConfig
 from aift.web.dashboard import dashboard
@@ -144,7 +144,23 @@ async def dataset_page(request: Request, dataset_id: str) -> HTMLResponse:
 
 @router.get("/models", response_class=HTMLResponse)
 async def models_page(request: Request) -> HTMLResponse:
-    return _render(request, "models.html", page="models", **await _models(request))
+    from aift.export.schemas import QUANT_NAMES
+    from aift.export.sources import EXPORTABLE_KINDS
+
+    context = await _models(request)
+    exportable = [
+        m.name
+        for m in context["models"]  # type: ignore[attr-defined]
+        if m.kind in EXPORTABLE_KINDS and m.format != ModelFormat.ollama
+    ]
+    return _render(
+        request,
+        "models.html",
+        page="models",
+        exportable=exportable,
+        quants=QUANT_NAMES,
+        **context,
+    )
 
 
 @router.get("/partials/models", response_class=HTMLResponse)

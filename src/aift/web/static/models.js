@@ -33,6 +33,9 @@ document.addEventListener("submit", (event) => {
       });
       toast(`${loaded.name} loaded with ${loaded.engine}`);
     }, `loading ${name}…`);
+  } else if (form.id === "export-form") {
+    event.preventDefault();
+    startExport(form);
   } else if (form.id === "pull-form") {
     event.preventDefault();
     const model = form.model.value.trim();
@@ -49,3 +52,44 @@ document.addEventListener("click", (event) => {
   run(() => api(`/api/v1/models/${encodeURIComponent(name)}/unload`, { method: "POST" }),
     `unloading ${name}…`);
 });
+
+// Export (GGUF) or quantize (AWQ) as a job; refusals show under the form.
+const exportStatus = document.getElementById("export-status");
+const exportFormat = document.getElementById("export-format");
+
+function syncExportFields() {
+  const gguf = exportFormat.value === "gguf";
+  for (const id of ["export-quant", "export-ollama"]) document.getElementById(id).disabled = !gguf;
+}
+if (exportFormat) {
+  exportFormat.addEventListener("change", syncExportFields);
+  syncExportFields();
+}
+
+async function startExport(form) {
+  exportStatus.className = "";
+  exportStatus.textContent = "";
+  const body = { model: form.model.value };
+  const name = form.name.value.trim();
+  if (name) body.name = name;
+  let url = "/api/v1/models/quantize";
+  if (form.format.value === "gguf") {
+    url = "/api/v1/models/export";
+    body.quant = form.quant.value;
+    const ollama = form.ollama.value.trim();
+    if (ollama) body.ollama = ollama;
+  }
+  try {
+    const job = await api(url, { method: "POST", body: JSON.stringify(body) });
+    exportStatus.innerHTML = "";
+    exportStatus.append(`${job.title}: `);
+    const link = document.createElement("a");
+    link.href = "/jobs";
+    link.textContent = `job ${job.id.slice(0, 8)}`;
+    exportStatus.append(link, " — the result appears in the table when it is done.");
+    toast(`${job.title} queued`);
+  } catch (error) {
+    exportStatus.className = "error";
+    exportStatus.textContent = error.message;
+  }
+}
