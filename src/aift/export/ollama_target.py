@@ -62,8 +62,8 @@ def parse_digest(digest: str) -> str:
 def folder_name(model: str) -> str:
     """The folder (and registry name) of an Ollama model name: `:latest` dropped, other
     tags joined with '-' (`smol:v2` → `smol-v2`)."""
-    name = model.strip().removesuffix(":latest")
-    return safe_name(name.replace(":", "-").replace("/", "-"))
+    name = model.strip().removesuffix(":latest").replace(":", "-").replace("/", "-")
+    return safe_name(re.sub(r"\.{2,}", "", name).strip("-"))
 
 
 class BlobStore:
