@@ -71,3 +71,29 @@ def test_digests_must_be_sha256() -> None:
     for bad in ("sha256:xyz", "md5:" + hex64, "../" + hex64, f"sha256:{hex64}/../x"):
         with pytest.raises(InvalidInput):
             parse_digest(bad)
+
+
+def test_the_policys_8bit_and_4bit_choices_become_bitsandbytes_configs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    import torch
+
+    from aift.errors import CapabilityMissing
+    from aift.inference.engines.transformers import bitsandbytes_config
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        with pytest.raises(CapabilityMissing, match="bitsandbytes"):
+            bitsandbytes_config("4bit", "bfloat16")
+        real = importlib.util.find_spec
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *a: object() if name == "bitsandbytes" else real(name, *a),
+        )
+    eight = bitsandbytes_config("8bit", "float16")
+    assert eight.load_in_8bit and not eight.load_in_4bit
+    four = bitsandbytes_config("4bit", "bfloat16")
+    assert four.load_in_4bit and four.bnb_4bit_quant_type == "nf4"
+    assert four.bnb_4bit_compute_dtype == torch.bfloat16 and four.bnb_4bit_use_double_quant

@@ -87,6 +87,8 @@ class TransformersEngine(BatchingEngine):
             kwargs["device_map"] = plan.device_map
             if plan.max_memory:
                 kwargs["max_memory"] = plan.max_memory
+        if plan.quantization:
+            kwargs["quantization_config"] = bitsandbytes_config(plan.quantization, plan.dtype)
         model = AutoModelForCausalLM.from_pretrained(self.model_dir, **kwargs)
         model.eval()
         self._model = model
@@ -295,6 +297,28 @@ def _left_pad(tensor: torch.Tensor, pad: int) -> torch.Tensor:
     shape = list(tensor.shape)
     shape[2] = pad
     return torch.cat([torch.zeros(shape, dtype=tensor.dtype, device=tensor.device), tensor], dim=2)
+
+
+def bitsandbytes_config(quantization: str, compute_dtype: str) -> Any:
+    """transformers' BitsAndBytesConfig for the loading policy's 8-bit or 4-bit choice
+    (4-bit: NF4 with double quantization, computing in `compute_dtype`)."""
+    import importlib.util
+
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise CapabilityMissing(
+            f"{quantization} loading needs bitsandbytes on a CUDA GPU: pip install 'aift[gpu]'."
+        )
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=getattr(torch, compute_dtype),
+    )
 
 
 @register_engine(
