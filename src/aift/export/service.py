@@ -11,7 +11,7 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aift.config import Settings
 from aift.errors import CapabilityMissing, InvalidInput
@@ -28,8 +28,10 @@ from aift.jobs.schemas import JobCreate, JobInfo
 from aift.jobs.service import JobService
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelFormat, ModelInfo, ModelKind
-from aift.training.datasets import DatasetService
 from aift.workspace import Workspace, safe_name
+
+if TYPE_CHECKING:
+    from aift.training.datasets import DatasetService
 
 # Free space kept beyond the estimate, for the database, logs and other work.
 DISK_MARGIN_BYTES = 512 * 1024 * 1024

@@ -69,14 +69,15 @@ if (exportFormat) {
 async function startExport(form) {
   exportStatus.className = "";
   exportStatus.textContent = "";
-  const body = { model: form.model.value };
-  const name = form.name.value.trim();
+  const fields = form.elements;
+  const body = { model: fields.model.value };
+  const name = fields.namedItem("name").value.trim();  // form.name is the form's own name
   if (name) body.name = name;
   let url = "/api/v1/models/quantize";
-  if (form.format.value === "gguf") {
+  if (fields.format.value === "gguf") {
     url = "/api/v1/models/export";
-    body.quant = form.quant.value;
-    const ollama = form.ollama.value.trim();
+    body.quant = fields.quant.value;
+    const ollama = fields.ollama.value.trim();
     if (ollama) body.ollama = ollama;
   }
   try {
