@@ -168,9 +168,9 @@ def train_adapter(base_dir: Path, out: Path) -> None:
         )
         for q, a in FACTS
     ]
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-4)
     model.train()
-    for step in range(32):
+    for step in range(24):
         ids = batches[step % len(batches)]
         loss = model(input_ids=ids, labels=ids).loss
         optimizer.zero_grad()
@@ -181,22 +181,28 @@ def train_adapter(base_dir: Path, out: Path) -> None:
 
 
 def engine_speed(engine, adapter: str | None, streams: int) -> float:  # noqa: ANN001
-    """Aggregate generated tokens/s of `streams` concurrent chats through an aift engine."""
+    """Decode tokens/s of `streams` concurrent chats through an aift engine: generated
+    tokens over the time from the last prompt's end to the last stream's end (prefill,
+    measured separately above, is left out; answers may end early at EOS)."""
     from aift.inference.schemas import ChatMessage, SamplingParams
 
-    params = SamplingParams(temperature=0.7, max_tokens=DECODE_TOKENS, seed=1)
-    messages = [ChatMessage(role="user", content="Tell me about Zorblax Industries.")]
+    params = SamplingParams(temperature=0.8, max_tokens=DECODE_TOKENS, seed=1)
+    messages = [ChatMessage(role="user", content="Write a long story about a dragon.")]
     engine.chat(messages, params.model_copy(update={"max_tokens": 4}), adapter=adapter).text()
 
-    def one(i: int) -> int:
+    def one(i: int) -> tuple[int, float, float]:
+        start = time.perf_counter()
         stream = engine.chat(messages, params.model_copy(update={"seed": i}), adapter=adapter)
         stream.text()
-        return stream.stats.completion_tokens if stream.stats else 0
+        stats = stream.stats
+        assert stats is not None
+        first = start + (stats.queue_ms + stats.prompt_ms) / 1000
+        return stats.completion_tokens - 1, first, time.perf_counter()
 
-    start = time.perf_counter()
     with ThreadPoolExecutor(streams) as pool:
-        tokens = sum(pool.map(one, range(streams)))
-    return tokens / (time.perf_counter() - start)
+        runs = list(pool.map(one, range(streams)))
+    tokens = sum(r[0] for r in runs)
+    return tokens / (max(r[2] for r in runs) - max(r[1] for r in runs))
 
 
 def adapter_serving(gguf: Path, base_dir: Path, adapter_dir: Path) -> list[str]:
@@ -231,7 +237,10 @@ def adapter_serving(gguf: Path, base_dir: Path, adapter_dir: Path) -> list[str]:
         engine.close()
         rows.append((name, one, eight))
     ratio = rows[0][1] / rows[1][1]
-    lines = ["| engine | tok/s, 1 stream | tok/s, 8 streams |", "|---|---|---|"]
+    lines = [
+        "| engine | decode tok/s, 1 stream | decode tok/s, 8 streams |",
+        "|---|---|---|",
+    ]
     lines += [f"| {n} | {a:.1f} | {b:.1f} |" for n, a, b in rows]
     lines.append(f"\nllama.cpp / transformers, single stream: **{ratio:.1f}×** (goal ≥ 4×).")
     return lines
@@ -337,17 +346,16 @@ def main() -> None:
                     (f"GGUF {quant} (llama.cpp)", size_of(path), load, prefill, decode, ppl)
                 )
                 print(rows[-1], flush=True)
-            if not args.skip_awq:
-                awq_dir = work / f"{label[:8]}-awq"
-                examples = shipped_calibration()
+            for scheme in () if args.skip_awq else ("W4A16", "W4A16_ASYM"):
+                awq_dir = work / f"{label[:8]}-awq-{scheme}"
                 quantize_awq(
                     source_dir,
                     base_dir,
                     awq_dir,
-                    calibration_texts(examples, tokenizer, 32),
-                    scheme="W4A16",
-                    group_size=64,
-                    max_seq_length=256,
+                    calibration_texts(shipped_calibration(), tokenizer, 32),
+                    scheme=scheme,
+                    group_size=128,
+                    max_seq_length=512,
                 )
                 start = time.perf_counter()
                 from transformers import AutoModelForCausalLM
@@ -356,18 +364,12 @@ def main() -> None:
                 load = time.perf_counter() - start
                 prefill, decode = hf_speed(model, tokenizer)
                 ppl = hf_perplexity(model, tokenizer, texts)
-                rows.append(
-                    (
-                        "AWQ W4A16 (transformers, compressed-tensors)",
-                        size_of(awq_dir / "model.safetensors"),
-                        load,
-                        prefill,
-                        decode,
-                        ppl,
-                    )
-                )
+                name = f"AWQ {scheme} g128 (transformers, compressed-tensors)"
+                disk = size_of(awq_dir / "model.safetensors")
+                rows.append((name, disk, load, prefill, decode, ppl))
                 print(rows[-1], flush=True)
                 del model
+                shutil.rmtree(awq_dir)
             reference = rows[0][5]
             table = [
                 f"### {label}\n",

@@ -191,3 +191,41 @@ def test_experts_compose_into_a_mixtral_that_routes_and_remembers(runtime: Runti
         request(top_k=3)
     with pytest.raises(ValidationError, match="prompts"):
         request(experts=[{"model": "codes-expert"}, {"model": "colours-expert"}])
+
+
+def test_the_mixture_exports_to_gguf_and_llamacpp_answers_like_transformers(
+    runtime: Runtime,
+) -> None:
+    """llama.cpp runs Mixtral-layout experts (stacked per layer in the GGUF) and routes
+    them as transformers does: the same greedy answers to both experts' questions."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from aift.export.schemas import ExportRequest
+    from aift.inference.schemas import SamplingParams
+
+    job = runtime.export.export(ExportRequest(model="moe_facts", quant="f32", name="moe-gguf"))
+    done = wait_for(
+        lambda: runtime.jobs.get(job.id).model_dump(),
+        lambda j: j["status"] in {"succeeded", "failed", "cancelled"},
+        timeout=600,
+    )
+    assert done["status"] == "succeeded", (done["error"], runtime.jobs.log_tail(job.id)[-20:])
+    source = runtime.workspace.outputs / "moe_facts"
+    moe = AutoModelForCausalLM.from_pretrained(source).eval()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    lease = runtime.model_manager.acquire("moe-gguf")
+    try:
+        assert lease.engine.name == "llamacpp"
+        for question, _ in CODES[:2] + COLOURS[:2]:
+            prompt = tokenizer.apply_chat_template(
+                [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
+            )
+            ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                out = moe.generate(ids, max_new_tokens=4, min_new_tokens=4, do_sample=False)
+            expected = tokenizer.decode(out[0, ids.shape[1] :])
+            # four tokens: with top-1 routing a later near-tie between experts can flip
+            served = lease.engine.generate(prompt, SamplingParams(temperature=0, max_tokens=4))
+            assert served.text() == expected, question
+    finally:
+        lease.release()

@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "models": 1,
     "inference": 2,
     "training": 2,
+    "export": 2,
     "rag": 2,
     "conversations": 2,
     "runtime": 3,

@@ -138,11 +138,13 @@ class ExportService:
 
     def _output_name(self, requested: str | None, info: ModelInfo, suffix: str) -> str:
         name = safe_name(requested or f"{info.name.split('/')[-1]}-{suffix}")
-        for existing in (self.workspace.outputs / name, self.workspace.outputs / f"{name}.partial"):
-            if existing.exists():
-                raise InvalidInput(
-                    f"An output named {name} already exists; choose another name (--name)."
-                )
+        if (self.workspace.outputs / name).exists():
+            raise InvalidInput(f"An output named {name} already exists; choose another name.")
+        if (self.workspace.outputs / f"{name}.partial").exists():
+            raise InvalidInput(
+                f"An export to {name} is running or was interrupted: wait for it, or delete "
+                f"{self.workspace.outputs / name}.partial, or choose another name."
+            )
         try:
             self.registry.get(name)
         except Exception:  # noqa: BLE001 - not registered: the name is free

@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import logging
+import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,7 +147,7 @@ class LlamaCppEngine(BatchingEngine):
         if not weights.exists():
             raise InvalidInput(f"{adapter_dir} has no adapter_model.safetensors.")
         stamp = f"{weights.stat().st_mtime_ns}-{weights.stat().st_size}"
-        root = (self.cache_dir or adapter_dir.parent) / "gguf-adapters"
+        root = (self.cache_dir or Path(tempfile.gettempdir()) / "aift") / "gguf-adapters"
         root.mkdir(parents=True, exist_ok=True)
         target = root / f"{adapter_dir.name}-{stamp}.gguf"
         with FileLock(str(target) + ".lock"):
