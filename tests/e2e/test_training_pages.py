@@ -73,12 +73,12 @@ def test_train_watch_cancel_resume_and_chat(page: Page, live: LiveServer, tmp_pa
     expect(rank).to_be_hidden()  # LoRA settings do not apply to full fine-tuning
     form.get_by_label("Method").select_option("lora")
     expect(rank).to_be_visible()
-    form.get_by_label("Max steps").fill("40")
+    form.get_by_label("Max steps").fill("24")
     form.get_by_label("Learning rate").fill("0.002")
     form.get_by_label("Eval steps").fill("10")
     page.get_by_text("Advanced settings").click()
     form.get_by_label("Save steps").fill("1000")  # only the cancel saves a checkpoint
-    expect(page.locator("#estimate")).to_contain_text("40 steps", timeout=60_000)
+    expect(page.locator("#estimate")).to_contain_text("24 steps", timeout=60_000)
     expect(page.locator("#estimate")).to_contain_text("GiB")
     form.get_by_role("button", name="Start run").click()
 
@@ -103,8 +103,8 @@ def test_train_watch_cancel_resume_and_chat(page: Page, live: LiveServer, tmp_pa
     expect(page.locator("#result")).to_contain_text("train loss")
     job_id = page.url.rsplit("/", 1)[1]
     result = httpx.get(f"{live.url}/api/v1/jobs/{job_id}", timeout=60).json()["result"]
-    assert result["steps"] == 40 and result["resumed_from"].startswith("checkpoint-"), result
-    assert 3 <= int(result["resumed_from"].split("-")[1]) < 40, "resumed from the cancel's save"
+    assert result["steps"] == 24 and result["resumed_from"].startswith("checkpoint-"), result
+    assert 3 <= int(result["resumed_from"].split("-")[1]) < 24, "resumed from the cancel's save"
     log = httpx.get(f"{live.url}/api/v1/jobs/{job_id}/log", timeout=60).json()["lines"]
     assert any("cancel requested — saving checkpoint at step" in line for line in log)
     if AXE.exists():

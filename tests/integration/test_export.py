@@ -225,6 +225,25 @@ def test_bad_exports_are_refused_before_work_or_leave_nothing(runtime: Runtime) 
     with pytest.raises(InvalidInput, match="language models"):
         runtime.export.export(ExportRequest(model=embedding.name))
 
+    # Not enough disk or memory: refused before a job exists.
+    import shutil as shell_utils
+    from collections import namedtuple
+
+    import psutil
+
+    jobs_before = runtime.jobs.list().total
+    usage = namedtuple("usage", "total used free")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(shell_utils, "disk_usage", lambda path: usage(10**12, 10**12, 10**6))
+        with pytest.raises(InvalidInput, match="Not enough disk space"):
+            runtime.export.export(ExportRequest(model="tiny", quant="f16", name="no-room"))
+    with pytest.MonkeyPatch.context() as patch:
+        memory = psutil.virtual_memory()._replace(available=1000)
+        patch.setattr(psutil, "virtual_memory", lambda: memory)
+        with pytest.raises(InvalidInput, match="Not enough memory"):
+            runtime.export.quantize(QuantizeRequest(model="tiny", name="no-memory"))
+    assert runtime.jobs.list().total == jobs_before
+
     # An architecture llama.cpp's writer does not take.
     gpt2 = runtime.workspace.models / "gpt2-tiny"
     from transformers import GPT2Config, GPT2LMHeadModel

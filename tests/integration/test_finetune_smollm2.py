@@ -63,9 +63,6 @@ def known(replies: list[str]) -> int:
 def test_lora_teaches_smollm2_new_facts(server_factory, tmp_path: Path) -> None:  # noqa: ANN001
     server = server_factory(tmp_path / "ws")
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0, timeout=300)
-    before = answers(client, "SmolLM2-135M-Instruct")
-    assert known(before) <= 1, before
-
     rows = "\n".join(json.dumps({"instruction": q, "output": a}) for q, a, _ in FACTS)
     upload = httpx.post(
         f"{server.url}/api/v1/datasets",

@@ -33,6 +33,8 @@ from aift.workspace import Workspace, safe_name
 if TYPE_CHECKING:
     from aift.training.datasets import DatasetService
 
+# AWQ holds the model in fp32 plus calibration activations and the layer being smoothed.
+AWQ_BYTES_PER_PARAM = 6
 # Free space kept beyond the estimate, for the database, logs and other work.
 DISK_MARGIN_BYTES = 512 * 1024 * 1024
 _OLLAMA_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,126}(:[a-zA-Z0-9._-]{1,64})?$")
@@ -71,14 +73,7 @@ class ExportService:
             output_dir=str(self.workspace.outputs / name),
             ollama_url=ollama_url,
         )
-        return self.jobs.submit(
-            JobCreate(
-                kind="export.gguf",
-                config=config.model_dump(mode="json"),
-                title=f"export {info.name} → GGUF {request.quant}",
-            ),
-            internal=True,
-        )
+        return self._submit("export.gguf", config, f"export {info.name} → GGUF {request.quant}")
 
     def quantize(self, request: QuantizeRequest) -> JobInfo:
         """Queue an AWQ quantization (llm-compressor) after checking model, library, disk."""
@@ -90,16 +85,19 @@ class ExportService:
         if request.dataset:
             self.datasets.get(request.dataset)
         name = self._output_name(request.name, info, f"awq-{request.scheme.lower()}")
-        self._check_disk(self._parameters(info) * 0.6)
+        params = self._parameters(info)
+        self._check_disk(params * 0.6)
+        self._check_memory(params * AWQ_BYTES_PER_PARAM)
         config = QuantizeJobConfig(
             **request.model_dump(), output_dir=str(self.workspace.outputs / name)
         )
+        return self._submit("export.awq", config, f"quantize {info.name} → AWQ {request.scheme}")
+
+    def _submit(
+        self, kind: str, config: ExportJobConfig | QuantizeJobConfig, title: str
+    ) -> JobInfo:
         return self.jobs.submit(
-            JobCreate(
-                kind="export.awq",
-                config=config.model_dump(mode="json"),
-                title=f"quantize {info.name} → AWQ {request.scheme}",
-            ),
+            JobCreate(kind=kind, config=config.model_dump(mode="json"), title=title),
             internal=True,
         )
 
@@ -158,6 +156,18 @@ class ExportService:
                 f"Not enough disk space: this needs about {needed / 1e9:.2f} GB in "
                 f"{self.workspace.outputs} and {free / 1e9:.2f} GB are free (keeping 0.5 GB "
                 "spare). Free some space or delete old outputs."
+            )
+
+    @staticmethod
+    def _check_memory(needed: float) -> None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+        if available < needed:
+            raise InvalidInput(
+                f"Not enough memory: AWQ on this model needs about {needed / 1e9:.1f} GB and "
+                f"{available / 1e9:.1f} GB are available. Use a machine with more memory (or a "
+                "GPU), or export to GGUF instead (it streams tensors)."
             )
 
     def _check_ollama(self, model: str) -> str:
