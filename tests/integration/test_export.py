@@ -242,6 +242,8 @@ def test_bad_exports_are_refused_before_work_or_leave_nothing(runtime: Runtime) 
         patch.setattr(psutil, "virtual_memory", lambda: memory)
         with pytest.raises(InvalidInput, match="Not enough memory"):
             runtime.export.quantize(QuantizeRequest(model="tiny", name="no-memory"))
+    with pytest.raises(InvalidInput, match="does not divide"):
+        runtime.export.quantize(QuantizeRequest(model="tiny", group_size=48))
     assert runtime.jobs.list().total == jobs_before
 
     # An architecture llama.cpp's writer does not take.

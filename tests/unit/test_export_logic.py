@@ -97,3 +97,15 @@ def test_the_policys_8bit_and_4bit_choices_become_bitsandbytes_configs(
     four = bitsandbytes_config("4bit", "bfloat16")
     assert four.load_in_4bit and four.bnb_4bit_quant_type == "nf4"
     assert four.bnb_4bit_compute_dtype == torch.bfloat16 and four.bnb_4bit_use_double_quant
+
+
+def test_awq_group_sizes_must_divide_every_layers_input() -> None:
+    from aift.export.awq import group_size_for
+
+    smollm2 = {"hidden_size": 576, "intermediate_size": 1536, "num_attention_heads": 9}
+    assert group_size_for(smollm2, None) == 64  # 128 does not divide 576
+    assert group_size_for(smollm2, 32) == 32
+    with pytest.raises(InvalidInput, match="use 64, 32, 16"):
+        group_size_for(smollm2, 128)
+    llama = {"hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32}
+    assert group_size_for(llama, None) == 128

@@ -15,7 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from aift.errors import CapabilityMissing
+from aift.errors import CapabilityMissing, InvalidInput
+from aift.export.gguf_writer import read_config
 from aift.export.schemas import QuantizeJobConfig
 from aift.export.sources import exportable, resolve_source
 from aift.jobs.context import JobContext
@@ -29,6 +30,34 @@ AWQ_ARCHITECTURES = {
     "Phi3ForCausalLM",
     "Gemma2ForCausalLM",
 }
+
+
+GROUP_SIZES = (128, 64, 32, 16)
+
+
+def input_sizes(config: dict[str, Any]) -> set[int]:
+    """The input sizes of the linear layers AWQ quantizes (hidden, MLP, attention)."""
+    hidden = int(config["hidden_size"])
+    heads = int(config["num_attention_heads"])
+    head_dim = int(config.get("head_dim") or hidden // heads)
+    return {hidden, int(config["intermediate_size"]), heads * head_dim}
+
+
+def group_size_for(config: dict[str, Any], requested: int | None) -> int:
+    """The group size to quantize with: `requested` when it divides every layer's input
+    size, else (when none was asked for) the largest common one; a user error otherwise."""
+    sizes = input_sizes(config)
+    fits = [g for g in GROUP_SIZES if all(size % g == 0 for size in sizes)]
+    if requested is None:
+        if not fits:
+            raise InvalidInput(f"No AWQ group size in {GROUP_SIZES} divides {sorted(sizes)}.")
+        return fits[0]
+    if any(size % requested for size in sizes):
+        raise InvalidInput(
+            f"group_size {requested} does not divide this model's layer sizes "
+            f"{sorted(sizes)}; use {', '.join(map(str, fits)) or 'another size'}."
+        )
+    return requested
 
 
 def require_llmcompressor() -> None:
@@ -172,7 +201,7 @@ def run_awq(ctx: JobContext, config: QuantizeJobConfig) -> dict[str, Any]:
             staging,
             texts,
             scheme=config.scheme,
-            group_size=config.group_size,
+            group_size=group_size_for(read_config(weights), config.group_size),
             max_seq_length=config.max_seq_length,
         )
         ctx.check_cancelled()

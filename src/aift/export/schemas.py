@@ -141,7 +141,13 @@ class QuantizeRequest(BaseModel):
     model: str
     method: QuantizeMethod = QuantizeMethod.awq
     scheme: Literal["W4A16", "W4A16_ASYM"] = "W4A16"
-    group_size: int = Field(128, ge=16, le=4096)
+    group_size: int | None = Field(
+        None,
+        ge=16,
+        le=4096,
+        description="Weights per scale; must divide every layer's input size (default: the "
+        "largest of 128, 64, 32 that does).",
+    )
     dataset: str | None = Field(
         None,
         description="Calibration dataset id (aift datasets list); default: the shipped sample.",

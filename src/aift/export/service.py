@@ -77,11 +77,14 @@ class ExportService:
 
     def quantize(self, request: QuantizeRequest) -> JobInfo:
         """Queue an AWQ quantization (llm-compressor) after checking model, library, disk."""
-        from aift.export.awq import AWQ_ARCHITECTURES, require_llmcompressor
+        from aift.export.awq import AWQ_ARCHITECTURES, group_size_for, require_llmcompressor
 
         require_llmcompressor()
         info = exportable(self.registry, request.model)
         _check_architecture(self._architecture(info), "AWQ", AWQ_ARCHITECTURES)
+        config_of = self._config(info)
+        if config_of is not None:
+            group_size_for(config_of, request.group_size)
         if request.dataset:
             self.datasets.get(request.dataset)
         name = self._output_name(request.name, info, f"awq-{request.scheme.lower()}")
@@ -125,6 +128,23 @@ class ExportService:
             raise InvalidInput(f"{path} has no readable config.json.") from None
         names = config.get("architectures") or [config.get("model_type", "?")]
         return str(names[0])
+
+    def _config(self, info: ModelInfo) -> dict[str, Any] | None:
+        """The config.json of a model's transformers folder (None: a GGUF, read later)."""
+        if info.kind == ModelKind.adapter:
+            assert info.base_model is not None
+            base = self.registry.resolver.resolve(info.base_model)
+            path = Path(base.path)
+            if base.format != ModelFormat.hf:
+                return None
+        elif info.format == ModelFormat.hf:
+            path = Path(info.path)
+        else:
+            return None
+        try:
+            return dict(json.loads((path / "config.json").read_text()))
+        except (OSError, ValueError):
+            return None
 
     def _parameters(self, info: ModelInfo) -> int:
         if info.kind == ModelKind.adapter and info.base_model:
