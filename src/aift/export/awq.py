@@ -131,7 +131,7 @@ def quantize_awq(
                 "weights": {
                     "num_bits": 4,
                     "type": "int",
-                    "symmetric": scheme == "W4A16",
+                    "symmetric": True,
                     "strategy": "group",
                     "group_size": group_size,
                 },

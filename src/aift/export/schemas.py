@@ -140,7 +140,9 @@ class QuantizeRequest(BaseModel):
 
     model: str
     method: QuantizeMethod = QuantizeMethod.awq
-    scheme: Literal["W4A16", "W4A16_ASYM"] = "W4A16"
+    # W4A16 symmetric: asymmetric checkpoints (packed zero points) of compressed-tensors
+    # 0.19 do not load back in transformers 5.24, so they are not offered.
+    scheme: Literal["W4A16"] = "W4A16"
     group_size: int | None = Field(
         None,
         ge=16,
