@@ -14,6 +14,12 @@ Figures go to docs/benchmarks.md ("Export formats").
 
 from __future__ import annotations
 
+import os
+
+# As aift's own processes do (aift.threads): idle OpenMP threads of torch must not spin on
+# the cores llama.cpp's threads need when both run in this one process.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
 import shutil
@@ -181,28 +187,28 @@ def train_adapter(base_dir: Path, out: Path) -> None:
 
 
 def engine_speed(engine, adapter: str | None, streams: int) -> float:  # noqa: ANN001
-    """Decode tokens/s of `streams` concurrent chats through an aift engine: generated
-    tokens over the time from the last prompt's end to the last stream's end (prefill,
-    measured separately above, is left out; answers may end early at EOS)."""
+    """Decode tokens/s through an aift engine. One stream: generated tokens over the
+    engine's own decode time (prefill left out). Several: all streams' tokens over the
+    wall time they ran together."""
     from aift.inference.schemas import ChatMessage, SamplingParams
 
     params = SamplingParams(temperature=0.8, max_tokens=DECODE_TOKENS, seed=1)
     messages = [ChatMessage(role="user", content="Write a long story about a dragon.")]
     engine.chat(messages, params.model_copy(update={"max_tokens": 4}), adapter=adapter).text()
 
-    def one(i: int) -> tuple[int, float, float]:
-        start = time.perf_counter()
+    def one(i: int) -> tuple[int, float]:
         stream = engine.chat(messages, params.model_copy(update={"seed": i}), adapter=adapter)
         stream.text()
-        stats = stream.stats
-        assert stats is not None
-        first = start + (stats.queue_ms + stats.prompt_ms) / 1000
-        return stats.completion_tokens - 1, first, time.perf_counter()
+        assert stream.stats is not None
+        return stream.stats.completion_tokens, stream.stats.decode_ms / 1000
 
+    if streams == 1:
+        runs = [one(seed) for seed in range(3)]
+        return sum(t - 1 for t, _ in runs) / sum(s for _, s in runs)
+    start = time.perf_counter()
     with ThreadPoolExecutor(streams) as pool:
-        runs = list(pool.map(one, range(streams)))
-    tokens = sum(r[0] for r in runs)
-    return tokens / (max(r[2] for r in runs) - max(r[1] for r in runs))
+        tokens = sum(t for t, _ in pool.map(one, range(streams)))
+    return tokens / (time.perf_counter() - start)
 
 
 def adapter_serving(gguf: Path, base_dir: Path, adapter_dir: Path) -> list[str]:
@@ -253,7 +259,7 @@ def export_peak_rss(model_dir: Path, out: Path) -> tuple[float, float]:
     import sys
 
     probe = (
-        "import resource, sys\n"
+        "import sys\n"
         "from pathlib import Path\n"
         "from aift.export.gguf_writer import write_gguf\n"
         "from aift.export.schemas import FloatType\n"
@@ -261,7 +267,9 @@ def export_peak_rss(model_dir: Path, out: Path) -> tuple[float, float]:
         "if sys.argv[1] == 'write':\n"
         "    write_gguf(Path(sys.argv[2]), Path(sys.argv[3]), outtype=FloatType.f16,\n"
         "               tokenizer_dir=Path(sys.argv[2]), name='m')\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        # VmHWM: this process's own peak (ru_maxrss would count the forked parent's pages)
+        "peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(int(peak.split()[1]) / 1024)\n"
     )
     peaks = []
     for mode in ("import", "write"):
@@ -279,6 +287,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--paragraphs", type=int, default=24)
     parser.add_argument("--skip-awq", action="store_true")
+    parser.add_argument(
+        "--only-serving",
+        action="store_true",
+        help="Re-measure only the export's memory and the adapter serving, in place.",
+    )
     args = parser.parse_args()
     from transformers import AutoTokenizer
 
@@ -309,10 +322,15 @@ def main() -> None:
         for name in COPIED:
             if (base_dir / name).exists():
                 shutil.copy(base_dir / name, tuned_dir / name)
-        for label, model_dir, adapter in (
-            ("SmolLM2-135M-Instruct", base_dir, None),
-            ("fine-tune (LoRA r16 merged)", base_dir, adapter_dir),
-        ):
+        measured = (
+            ()
+            if args.only_serving
+            else (
+                ("SmolLM2-135M-Instruct", base_dir, None),
+                ("fine-tune (LoRA r16 merged)", base_dir, adapter_dir),
+            )
+        )
+        for label, model_dir, adapter in measured:
             rows: list[tuple[str, int, float, float, float, float]] = []
             source_dir = tuned_dir if adapter else base_dir
             for kind in ("fp32", "bf16", "int8"):
@@ -406,8 +424,27 @@ def main() -> None:
         "quantization of the blocks' Linear layers (lm_head kept). Peak memory of an "
         "export: see below.\n\n" + "\n\n".join(sections)
     )
-    record("Export formats", body, "python benchmarks/export_formats.py")
+    if args.only_serving:
+        replace_subsections(sections)
+    else:
+        record("Export formats", body, "python benchmarks/export_formats.py")
     print(body)
+
+
+def replace_subsections(sections: list[str]) -> None:
+    """Put re-measured `### …` subsections in place inside the recorded section."""
+    from benchmarks.common import RESULTS
+
+    text = RESULTS.read_text()
+    for section in sections:
+        title = section.split("\n", 1)[0]
+        start = text.index(title)
+        end = min(
+            [i for i in (text.find("\n### ", start + 1), text.find("\n## ", start + 1)) if i > 0]
+            or [len(text)]
+        )
+        text = text[:start] + section.strip() + "\n" + text[end:]
+    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":
