@@ -391,7 +391,6 @@ def main() -> None:
                     base_dir,
                     awq_dir,
                     calibration_texts(shipped_calibration(), tokenizer, 32),
-                    scheme=scheme,
                     group_size=64,  # 128 does not divide SmolLM2's hidden size (576)
                     max_seq_length=256,
                 )

@@ -106,11 +106,11 @@ def quantize_awq(
     out_dir: Path,
     texts: list[str],
     *,
-    scheme: str,
     group_size: int,
     max_seq_length: int,
 ) -> None:
-    """Run AWQ over `texts` and save the compressed-tensors checkpoint to `out_dir`."""
+    """Run AWQ (symmetric int4 weights, W4A16) over `texts` and save the
+    compressed-tensors checkpoint to `out_dir`."""
     from datasets import Dataset
     from llmcompressor import oneshot
     from llmcompressor.modifiers.awq import AWQModifier
@@ -200,7 +200,6 @@ def run_awq(ctx: JobContext, config: QuantizeJobConfig) -> dict[str, Any]:
             source.tokenizer_dir,
             staging,
             texts,
-            scheme=config.scheme,
             group_size=group_size_for(read_config(weights), config.group_size),
             max_seq_length=config.max_seq_length,
         )

@@ -15,6 +15,9 @@ GGUF_ARCHITECTURES = {
     "Qwen2ForCausalLM": "qwen2",
 }
 
+# llama.cpp architecture of a GGUF file → the transformers architecture it was written from.
+TRANSFORMERS_OF_GGUF = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+
 
 class FloatType(StrEnum):
     """Unquantized GGUF types (written directly)."""

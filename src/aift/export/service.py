@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from aift.config import Settings
 from aift.errors import CapabilityMissing, InvalidInput
+from aift.export.gguf_writer import read_config
 from aift.export.schemas import (
     BITS_PER_WEIGHT,
     GGUF_ARCHITECTURES,
+    TRANSFORMERS_OF_GGUF,
     ExportJobConfig,
     ExportRequest,
     QuantizeJobConfig,
@@ -121,11 +123,8 @@ class ExportService:
             gguf_file = path if path.is_file() else next(iter(sorted(path.glob("*.gguf"))))
             field = GGUFReader(str(gguf_file)).fields.get("general.architecture")
             arch = str(field.contents()) if field is not None else "?"
-            return {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}.get(arch, arch)
-        try:
-            config: dict[str, Any] = json.loads((path / "config.json").read_text())
-        except (OSError, ValueError):
-            raise InvalidInput(f"{path} has no readable config.json.") from None
+            return TRANSFORMERS_OF_GGUF.get(arch, arch)
+        config = read_config(path)
         names = config.get("architectures") or [config.get("model_type", "?")]
         return str(names[0])
 

@@ -161,7 +161,8 @@ class LlamaCppEngine(BatchingEngine):
         """The shapes of this GGUF's model in transformers' terms (for adapter conversion)."""
         meta = self._llama_model.metadata()
         arch = meta.get("general.architecture", "")
-        names = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+        from aift.export.schemas import TRANSFORMERS_OF_GGUF as names
+
         if arch not in names:
             raise InvalidInput(
                 f"llama.cpp adapters are converted for llama and qwen2 models; "
