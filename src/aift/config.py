@@ -54,7 +54,18 @@ class Settings(BaseSettings):
         "$XDG_CACHE_HOME/aift or ~/.cache/aift.",
     )
     redis_url: str | None = Field(
-        None, description="Redis URL for the job queue (workers on several machines)."
+        None,
+        description="Redis URL for the job queue (workers on several machines) and the "
+        "search cache (shared, survives restarts).",
+    )
+    cache_ttl_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="How long query embeddings and search results stay cached "
+        "(0 turns the cache off); a knowledge base's changes invalidate its entries at once.",
+    )
+    cache_max_entries: int = Field(
+        4096, ge=16, description="Entries of the in-process search cache (without Redis)."
     )
     default_llm: str = Field("HuggingFaceTB/SmolLM2-1.7B-Instruct", description="Default LLM.")
     default_embedding_model: str = Field(

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from aift.inference.manager import ModelManager
     from aift.inference.service import ServingService
     from aift.models.registry import ModelRegistry
+    from aift.monitoring.collector import Metrics
+    from aift.rag.cache import SearchCache
     from aift.rag.service import KnowledgeService
     from aift.rag.store import KnowledgeStore
     from aift.rag.syncer import IndexSyncer
@@ -130,7 +132,22 @@ class Runtime:
             self.models.resolver,
             self.serving,
             self.index_syncer,
+            self.search_cache,
         )
+
+    @cached_property
+    def search_cache(self) -> SearchCache:
+        from aift.rag.cache import open_cache
+
+        s = self.settings
+        return open_cache(s.redis_url, s.cache_ttl_seconds, s.cache_max_entries)
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """This process's metrics and its services' state, as `/metrics` shows them."""
+        from aift.monitoring.collector import Metrics
+
+        return Metrics(self)
 
     @cached_property
     def index_syncer(self) -> IndexSyncer | None:
@@ -146,7 +163,7 @@ class Runtime:
         index: VectorIndex = (
             open_index(self.settings) if self.settings.qdrant_url else IndexProcess(self.settings)
         )
-        syncer = IndexSyncer(self.knowledge_store, index)
+        syncer = IndexSyncer(self.knowledge_store, index, self.search_cache)
         syncer.start()
         return syncer
 

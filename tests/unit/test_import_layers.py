@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "inference": 2,
     "training": 2,
     "export": 2,
+    "backup": 2,
     "rag": 2,
     "conversations": 2,
     "runtime": 3,

@@ -23,6 +23,7 @@ from aift.api.routes import (
     health,
     jobs,
     knowledge,
+    metrics,
     models,
     ollama,
     openai,
@@ -82,6 +83,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
     install_error_handlers(app)
     for module in (
         health,
+        metrics,
         system,
         jobs,
         models,

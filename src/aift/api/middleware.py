@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aift.api.errors import error_body, unexpected_error_message
+from aift.monitoring import metrics
 from aift.monitoring.logging import request_id_var
 
 access_log = logging.getLogger("aift.access")
@@ -32,8 +33,17 @@ def keys_match(presented: str, expected: str) -> bool:
     return secrets.compare_digest(presented.encode(), expected.encode())
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/api/v1/jobs/{job_id}`), never the raw path:
+    metric labels stay few whatever clients send."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else "unmatched"
+
+
 class RequestIdMiddleware:
-    """Give every request an id (kept from X-Request-ID when sane) and log it."""
+    """Give every request an id (kept from X-Request-ID when sane), log it and count it
+    in the HTTP metrics."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -58,13 +68,19 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            method = scope.get("method", "WS")
             access_log.info(
                 "%s %s %s %.1fms",
-                scope.get("method", "WS"),
+                method,
                 scope["path"],
                 status["code"] or "-",
-                (time.perf_counter() - started) * 1000,
+                seconds * 1000,
+                extra={"status": status["code"], "duration_ms": round(seconds * 1000, 1)},
             )
+            route = route_template(scope)
+            metrics.http_requests.labels(method, route, str(status["code"] or "-")).inc()
+            metrics.http_duration.labels(method, route).observe(seconds)
             request_id_var.reset(token)
 
 

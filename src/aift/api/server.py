@@ -14,7 +14,7 @@ import uvicorn
 from aift import threads
 from aift.api.app import create_app
 from aift.config import Settings
-from aift.monitoring.logging import setup_logging
+from aift.monitoring.logging import secrets_of, setup_logging
 from aift.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,9 @@ def serve(settings: Settings, *, with_worker: bool = True) -> None:
     settings.check_bind_is_safe()
     threads.apply(threads.plan(settings, "serve"))  # before any model library loads
     runtime = Runtime.start(settings, owns_vector_index=True)  # the server owns the index
-    setup_logging(settings.log_level, runtime.workspace.logs / "server.log")
+    setup_logging(
+        settings.log_level, runtime.workspace.logs / "server.jsonl", secrets=secrets_of(settings)
+    )
     runtime.jobs.recover_orphans()
     runtime.models.scan()
     runtime.models.defaults_in_use()  # warns now, at start, about defaults that fall back

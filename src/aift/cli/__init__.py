@@ -17,7 +17,16 @@ from aift.errors import AiftError
 __all__ = ["app", "main"]
 
 # Each module adds its commands to `app`; this order is the order of `aift --help`.
-COMMAND_MODULES = ("service", "jobs", "models", "training", "export", "knowledge", "chat")
+COMMAND_MODULES = (
+    "service",
+    "jobs",
+    "models",
+    "training",
+    "export",
+    "knowledge",
+    "chat",
+    "operations",
+)
 for _module in COMMAND_MODULES:
     importlib.import_module(f"aift.cli.{_module}")
 

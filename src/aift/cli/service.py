@@ -59,7 +59,11 @@ def worker(
         get_settings.cache_clear()
     runtime = local_runtime(workspace)
     from aift.jobs.worker import run_worker
-    from aift.monitoring.logging import setup_logging
+    from aift.monitoring.logging import secrets_of, setup_logging
 
-    setup_logging(runtime.settings.log_level, runtime.workspace.logs / "worker.log")
+    setup_logging(
+        runtime.settings.log_level,
+        runtime.workspace.logs / "worker.jsonl",
+        secrets=secrets_of(runtime.settings),
+    )
     run_worker(runtime)

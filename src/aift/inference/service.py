@@ -13,9 +13,10 @@ from aift.errors import InvalidInput, NotFound
 from aift.inference.embedders import Embedder, load_embedder
 from aift.inference.engines.base import GenerationStream
 from aift.inference.manager import Lease, ModelManager, names_model
-from aift.inference.schemas import ChatMessage, SamplingParams, TokenEvent
+from aift.inference.schemas import ChatMessage, GenerationStats, SamplingParams, TokenEvent
 from aift.inference.tools import CallFormat, chosen, functions, required_call
 from aift.models.schemas import ModelInfo, ModelKind
+from aift.monitoring import metrics
 
 
 @dataclass
@@ -44,13 +45,42 @@ class Generation:
         self.started = time.perf_counter()
         self._released = False
 
+    @property
+    def model(self) -> str:
+        """The registry name this generation serves (the adapter's, when one is applied)."""
+        return self.lease.adapter or self.lease.name
+
     async def events(self) -> AsyncIterator[TokenEvent]:
-        """Token events until the end; the model is released however the loop ends."""
+        """Token events until the end; the model is released however the loop ends.
+        Each generation is counted in the model metrics (tokens, time to first token,
+        decode speed, how it ended)."""
+        outcome = "cancelled"
+        first = True
         try:
             async for event in self.stream:
+                if first and event.text:
+                    first = False
+                    ttft = time.perf_counter() - self.started + self.load_ms / 1000
+                    metrics.model_ttft.labels(self.model).observe(ttft)
+                if event.finish_reason is not None:
+                    outcome = str(event.finish_reason)
+                    if event.stats is not None:
+                        self._count(event.stats)
                 yield event
+        except Exception:
+            outcome = "error"
+            raise
         finally:
+            metrics.model_requests.labels(self.model, outcome).inc()
             self.close()
+
+    def _count(self, stats: GenerationStats) -> None:
+        name = self.model
+        metrics.model_prompt_tokens.labels(name).inc(stats.prompt_tokens)
+        metrics.model_generated_tokens.labels(name).inc(stats.completion_tokens)
+        if stats.completion_tokens > 1 and stats.decode_ms > 0:
+            speed = stats.completion_tokens / (stats.decode_ms / 1000)
+            metrics.model_tokens_per_second.labels(name).observe(speed)
 
     def close(self) -> None:
         """Stop generating (if still running) and give the model back; safe to repeat."""

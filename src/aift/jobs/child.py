@@ -45,13 +45,16 @@ def _run(runtime: Runtime, job_id: str) -> int:
     from aift.jobs.context import JobCancelled, JobContext
     from aift.jobs.kinds import get_kind
     from aift.jobs.schemas import JobStatus
+    from aift.monitoring.logging import job_id_var, secrets_of, setup_logging
+    from aift.workspace import safe_name
 
     settings, workspace, store = runtime.settings, runtime.workspace, runtime.job_store
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-        force=True,
+    job_id_var.set(job_id)
+    setup_logging(
+        settings.log_level,
+        workspace.logs / "jobs" / f"{safe_name(job_id)}.jsonl",
+        secrets=secrets_of(settings),
+        console=logging.StreamHandler(sys.stdout),  # the job's readable log file
     )
     log = logging.getLogger(f"aift.job.{job_id[:8]}")
     job = store.find(job_id)

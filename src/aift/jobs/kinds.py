@@ -27,6 +27,7 @@ BUILTIN_KIND_MODULES = (
     "aift.training.merge",
     "aift.training.moe",
     "aift.rag.ingest",
+    "aift.rag.revector",
     "aift.export.gguf_export",
     "aift.export.awq",
 )

@@ -79,6 +79,27 @@ class JobStore:
         with self.db.session() as session:
             return [JobInfo.model_validate(r) for r in session.scalars(query).all()]
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many jobs there are of each (kind, status)."""
+        query = select(JobRow.kind, JobRow.status, func.count()).group_by(
+            JobRow.kind, JobRow.status
+        )
+        with self.db.session() as session:
+            return {(kind, status): n for kind, status, n in session.execute(query).all()}
+
+    def durations(self) -> list[tuple[str, str, float]]:
+        """(kind, status, seconds from start to finish) of every finished job that ran."""
+        query = select(JobRow.kind, JobRow.status, JobRow.started_at, JobRow.finished_at).where(
+            JobRow.started_at.is_not(None), JobRow.finished_at.is_not(None)
+        )
+        with self.db.session() as session:
+            rows = session.execute(query).all()
+        return [
+            (kind, status, max(0.0, (finished - started).total_seconds()))
+            for kind, status, started, finished in rows
+            if started is not None and finished is not None
+        ]
+
     def stop_state(self, job_id: str, *, beat: bool = False) -> StopState | None:
         """Whether a stop was asked (after recording the supervisor's heartbeat, if `beat`)."""
         with self.db.session() as session:

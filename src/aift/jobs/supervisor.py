@@ -18,6 +18,7 @@ from datetime import datetime
 
 from aift.jobs.schemas import JobStatus
 from aift.jobs.store import JobStore
+from aift.monitoring.logging import job_id_var
 from aift.procutil import HOSTNAME
 from aift.store import utcnow
 from aift.workspace import Workspace
@@ -35,6 +36,14 @@ def claim(store: JobStore, job_id: str) -> bool:
 
 def supervise(store: JobStore, workspace: Workspace, job_id: str, grace_seconds: float) -> None:
     """Run job `job_id` to its end in a child process, if it is still queued."""
+    token = job_id_var.set(job_id)
+    try:
+        _supervise(store, workspace, job_id, grace_seconds)
+    finally:
+        job_id_var.reset(token)
+
+
+def _supervise(store: JobStore, workspace: Workspace, job_id: str, grace_seconds: float) -> None:
     if not claim(store, job_id):
         log.info("job %s is no longer queued; skipping", job_id)
         return

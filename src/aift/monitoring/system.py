@@ -120,3 +120,35 @@ def usage() -> dict[str, Any]:
         "memory_total_bytes": memory.total,
         "memory_available_bytes": memory.available,
     }
+
+
+def gpu_usage() -> list[dict[str, Any]]:
+    """Utilisation (%) and memory (bytes) of each NVIDIA GPU now, through NVML; an empty
+    list without a GPU or driver."""
+    try:
+        import pynvml
+    except ImportError:
+        return []
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no driver means no GPU, not an error
+        return []
+    found = []
+    try:
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            rates = pynvml.nvmlDeviceGetUtilizationRates(handle)
+            found.append(
+                {
+                    "index": index,
+                    "utilization_percent": float(rates.gpu),
+                    "memory_used_bytes": int(memory.used),
+                    "memory_total_bytes": int(memory.total),
+                }
+            )
+    except Exception:  # noqa: BLE001 - a GPU that stops answering is reported as absent
+        log.warning("NVML stopped answering; GPU metrics skipped", exc_info=True)
+    finally:
+        pynvml.nvmlShutdown()
+    return found

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aift.errors import InvalidInput, ServiceUnavailable
+from aift.monitoring import metrics
 from aift.rag import fusion, keywords
 from aift.rag.attribution import Passage, Scorer, quotes, source_sentences
+from aift.rag.cache import CachedQueryEmbedder, SearchCache
 from aift.rag.history import SearchHistory, hit_summary
 from aift.rag.index import IndexHit, VectorIndex, chunk_filter, collection_name
 from aift.rag.rerank import Reranker, Rerankers
 from aift.rag.schemas import SearchHit, SearchRequest, SearchResponse, SupportSpan
 from aift.rag.store import KnowledgeStore
+from aift.store.tables import KnowledgeBaseRow
 
 if TYPE_CHECKING:
     from aift.inference.service import ServingService
@@ -159,17 +162,20 @@ class Retriever:
         serving: ServingService,
         rerankers: Rerankers,
         history: SearchHistory,
+        cache: SearchCache | None = None,
     ) -> None:
         self.store = store
         self.index = index
         self.serving = serving
         self.rerankers = rerankers
         self.history = history
+        self.cache = cache
 
     def search(
         self, kb_ref: str, request: SearchRequest, *, record: bool = False
     ) -> SearchResponse:
-        """The best chunks of one knowledge base; `record` writes the search to the history."""
+        """The best chunks of one knowledge base; `record` writes the search to the history.
+        Repeated searches of an unchanged knowledge base come from the cache."""
         started = time.perf_counter()
         if self.index is None:
             raise ServiceUnavailable("Search runs in the aift server (it owns the vector index).")
@@ -179,6 +185,42 @@ class Retriever:
             unknown = [d for d in request.documents if d not in names]
             if unknown:
                 raise InvalidInput(f"Not documents of {kb.name}: {', '.join(unknown)}.")
+        if self.cache is None:
+            data, cached = self._search(kb, names, request).model_dump(mode="json"), False
+        else:
+            depends_on = {
+                "kb": [kb.id, kb.generation, kb.embedding_model],
+                "documents": sorted(names.items()),
+                "request": request.model_dump(mode="json"),
+            }
+            data, cached = self.cache.search(
+                kb.id,
+                depends_on,
+                lambda: self._search(kb, names, request).model_dump(mode="json"),
+            )
+        response = SearchResponse.model_validate(data)
+        response.cached = cached
+        response.latency_ms = (time.perf_counter() - started) * 1000
+        metrics.search_duration.labels(request.mode, str(cached).lower()).observe(
+            response.latency_ms / 1000
+        )
+        if record:
+            self.history.record(
+                kind="search",
+                kb_id=kb.id,
+                kb_name=kb.name,
+                query=request.query,
+                request=request.model_dump(mode="json"),
+                hits=[hit_summary(h) for h in response.hits],
+                latency_ms=response.latency_ms,
+            )
+        return response
+
+    def _search(
+        self, kb: KnowledgeBaseRow, names: dict[str, str], request: SearchRequest
+    ) -> SearchResponse:
+        """Embed, search the index, fuse and re-rank: the uncached search."""
+        assert self.index is not None
         notes = []
         if not names:
             notes.append(f"{kb.name} has no documents yet.")
@@ -188,13 +230,16 @@ class Retriever:
         embedder = self.serving.embedder(kb.embedding_model)
         if embedder.dimension != kb.dimension:
             raise InvalidInput(
-                f"{kb.embedding_model} gives {embedder.dimension} dimensions but {kb.name} "
-                f"holds {kb.dimension}; re-index the knowledge base."
+                f"{kb.embedding_model} gives {embedder.dimension} dimensions but "
+                f"{kb.name} holds {kb.dimension}; re-index the knowledge base."
             )
+        queries: QueryEmbedder = embedder
+        if self.cache is not None:
+            queries = CachedQueryEmbedder(embedder, kb.embedding_model, self.cache)
         reranker, skipped = None, None
         if request.rerank:
             reranker, skipped = self.rerankers.get(request.reranker)
-        corpus = Corpus(self.index, collection_name(kb.id, kb.generation), embedder, names)
+        corpus = Corpus(self.index, collection_name(kb.id, kb.generation), queries, names)
         hits = rank(corpus, request, reranker)
         if request.relevant_only:
             floor = (
@@ -203,7 +248,7 @@ class Retriever:
                 else default_min_score(kb.embedding_model, reranker is not None)
             )
             hits = [h for h in hits if h.relevance >= floor]
-        response = SearchResponse(
+        return SearchResponse(
             query=request.query,
             knowledge_base=kb.name,
             embedding_model=kb.embedding_model,
@@ -214,16 +259,5 @@ class Retriever:
             rerank_skipped=skipped,
             notes=notes,
             hits=hits,
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=0.0,
         )
-        if record:
-            self.history.record(
-                kind="search",
-                kb_id=kb.id,
-                kb_name=kb.name,
-                query=request.query,
-                request=request.model_dump(mode="json"),
-                hits=[hit_summary(h) for h in hits],
-                latency_ms=response.latency_ms,
-            )
-        return response

@@ -156,6 +156,13 @@ class ReindexJobConfig(BaseModel):
     chunking: ChunkingSettings
 
 
+class RestoreVectorsJobConfig(BaseModel):
+    """The job `rag.restore_vectors`: embed again the chunks a restored backup holds
+    without vectors (all knowledge bases when `kb_ids` is empty)."""
+
+    kb_ids: list[str] = Field(default_factory=list)
+
+
 # search ------------------------------------------------------------------------------
 MAX_QUERY_CHARS = 2000
 
@@ -259,6 +266,9 @@ class SearchResponse(BaseModel):
     notes: list[str] = Field(default_factory=list)
     hits: list[SearchHit]
     latency_ms: float
+    cached: bool = Field(
+        False, description="Served from the search cache (same query, unchanged knowledge base)."
+    )
 
 
 # answers -----------------------------------------------------------------------------

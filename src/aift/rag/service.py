@@ -20,6 +20,7 @@ from aift.models.resolver import ModelResolver
 from aift.models.schemas import Purpose
 from aift.rag import filetypes
 from aift.rag.answering import Answerer, PreparedAnswer
+from aift.rag.cache import SearchCache
 from aift.rag.history import SearchHistory
 from aift.rag.index import collection_name
 from aift.rag.ingest import pages_file, password_file
@@ -69,8 +70,10 @@ class KnowledgeService:
         resolver: ModelResolver,
         serving: ServingService,
         syncer: IndexSyncer | None,
+        cache: SearchCache | None = None,
     ) -> None:
         self.store = store
+        self.cache = cache
         self.page_views = PageViews(store, resolver.settings)
         self.resolver = resolver
         self.workspace = workspace
@@ -85,6 +88,7 @@ class KnowledgeService:
             serving,
             self.rerankers,
             self.history,
+            cache,
         )
         self.answerer = Answerer(store, self.retriever, serving, resolver, self.history)
 
@@ -199,6 +203,7 @@ class KnowledgeService:
             if self.syncer is not None:
                 for generation in (kb.generation, kb.generation + 1):
                     self.syncer.index.drop(collection_name(kb.id, generation))
+        self._changed(kb.id)
         shutil.rmtree(self._folder(kb.id), ignore_errors=True)
 
     # documents -------------------------------------------------------------------------
@@ -305,9 +310,15 @@ class KnowledgeService:
                     self.syncer.index.delete_where(
                         collection_name(kb.id, generation), "document_id", row.id
                     )
+        self._changed(kb.id)
         for path in (Path(row.path), pages_file(row), password_file(row)):
             path.unlink(missing_ok=True)
         shutil.rmtree(views_folder(row), ignore_errors=True)
+
+    def _changed(self, kb_id: str) -> None:
+        """What the knowledge base returns changed: cached searches of it are stale."""
+        if self.cache is not None:
+            self.cache.invalidate(kb_id)
 
     def page_view(self, ref: str, doc_id: str, page: int, chunk_id: str | None) -> PageView:
         """A document page as a citation opens it (image URL, the passage's boxes)."""

@@ -87,6 +87,22 @@ class KnowledgeStore:
             updated_at=row.updated_at,
         )
 
+    def document_counts(self) -> list[tuple[str, str, int, int]]:
+        """(knowledge base name, document status, documents, chunks) over every knowledge
+        base, in one query (what monitoring reports)."""
+        query = (
+            select(
+                KnowledgeBaseRow.name,
+                DocumentRow.status,
+                func.count(),
+                func.coalesce(func.sum(DocumentRow.chunks), 0),
+            )
+            .join(DocumentRow, DocumentRow.kb_id == KnowledgeBaseRow.id)
+            .group_by(KnowledgeBaseRow.name, DocumentRow.status)
+        )
+        with self.db.session() as session:
+            return [(kb, status, n, chunks) for kb, status, n, chunks in session.execute(query)]
+
     def list_kbs(self) -> list[KnowledgeBaseRow]:
         with self.db.session() as session:
             rows = session.scalars(select(KnowledgeBaseRow).order_by(KnowledgeBaseRow.name)).all()
@@ -254,6 +270,37 @@ class KnowledgeStore:
                 )
             )
             return count or 0
+
+    def chunks_without_vectors(
+        self, kb_id: str, generation: int, limit: int
+    ) -> list[tuple[str, str]]:
+        """(id, text) of chunks waiting for the index that have no vectors (a restored
+        workspace's), in a stable order."""
+        query = (
+            select(ChunkRow.id, ChunkRow.text)
+            .where(
+                ChunkRow.kb_id == kb_id,
+                ChunkRow.generation == generation,
+                ChunkRow.indexed.is_(False),
+                ChunkRow.dense.is_(None),
+            )
+            .order_by(ChunkRow.id)
+            .limit(limit)
+        )
+        with self.db.session() as session:
+            return [(row_id, text) for row_id, text in session.execute(query).all()]
+
+    def set_vectors(self, vectors: list[tuple[str, bytes, dict[str, Any]]]) -> None:
+        """Store (id, packed dense vector, sparse keyword vector) of chunks, one
+        transaction; the index owner then writes them."""
+        with self.db.session() as session:
+            for chunk_id, dense, sparse in vectors:
+                session.execute(
+                    update(ChunkRow)
+                    .where(ChunkRow.id == chunk_id)
+                    .values(dense=dense, sparse=sparse, indexed=False)
+                )
+            session.commit()
 
     def delete_generation(self, kb_id: str, generation: int) -> None:
         with self.db.session() as session:

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections import defaultdict
 
+from aift.rag.cache import SearchCache
 from aift.rag.index import IndexPoint, VectorIndex, collection_name, parse_collection
 from aift.rag.store import KnowledgeStore, unpack_vector
 from aift.store.tables import ChunkRow
@@ -23,9 +24,12 @@ BATCH = 256
 
 
 class IndexSyncer:
-    def __init__(self, store: KnowledgeStore, index: VectorIndex) -> None:
+    def __init__(
+        self, store: KnowledgeStore, index: VectorIndex, cache: SearchCache | None = None
+    ) -> None:
         self.store = store
         self.index = index
+        self.cache = cache
         self.lock = threading.RLock()  # held by deletions so nothing is written back
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -42,6 +46,8 @@ class IndexSyncer:
                 name = collection_name(kb_id, generation)
                 self.index.ensure(name, len(rows[0].dense or b"") // 4)
                 self.index.upsert(name, [_point(r) for r in rows])
+                if self.cache is not None:
+                    self.cache.invalidate(kb_id)
             if pending:
                 self.store.mark_indexed([r.id for r in pending])
             self.store.finish_indexed_documents()

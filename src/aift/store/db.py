@@ -74,8 +74,9 @@ class Database:
         finally:
             session.close()
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration.
+    def migrate(self, target: str = "head") -> None:
+        """Bring the schema to the newest migration (or to `target`, for tests of
+        upgrades from an earlier release).
 
         Safe to call on every start, from several processes at once (server, worker,
         CLI): SQLite migrations are serialised by a file lock beside the database,
@@ -87,7 +88,15 @@ class Database:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, target)
+
+    def revision(self) -> str | None:
+        """The schema migration this database is at (None before the first)."""
+        with self.engine.connect() as connection:
+            try:
+                return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except Exception:  # noqa: BLE001 - no table yet: an empty database
+                return None
 
     def _migration_lock(self) -> AbstractContextManager:
         path = self.engine.url.database if self.engine.url.get_backend_name() == "sqlite" else None

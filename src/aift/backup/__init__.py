@@ -1,0 +1,1 @@
+"""Backups of a workspace and restoring them (see backup/service.py)."""

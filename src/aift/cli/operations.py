@@ -1,0 +1,131 @@
+"""Operating a workspace: `backup`, `restore` and `tensorboard`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+from aift.cli.app import app
+from aift.cli.common import LOCAL, WorkspaceOpt, console
+from aift.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from aift.jobs.service import JobService
+    from aift.store import Database
+
+
+def _settings(workspace: Path | None) -> Settings:
+    if workspace is not None:
+        os.environ["AIFT_WORKSPACE"] = str(workspace.expanduser().resolve())
+        get_settings.cache_clear()
+    return get_settings()
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[step]}"),
+        console=console,
+    )
+
+
+@app.command(rich_help_panel=LOCAL)
+def backup(
+    path: Annotated[Path, typer.Argument(help="New folder to write the backup into.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Copy the workspace (database, documents, datasets, outputs, models) into PATH.
+
+    Safe while the server runs: the database is copied with SQLite's online backup API
+    (one consistent snapshot). The vector index is rebuilt on restore from the chunks
+    the database keeps.
+    """
+    from aift.backup.service import create_backup
+    from aift.workspace import Workspace
+
+    settings = _settings(workspace)
+    with _progress_bar() as bar:
+        task = bar.add_task("backup", total=1.0, step="")
+        manifest = create_backup(
+            settings,
+            Workspace.from_settings(settings),
+            path,
+            lambda step, done: bar.update(task, completed=done, step=step),
+        )
+    console.print_json(manifest.model_dump_json())
+
+
+@app.command(rich_help_panel=LOCAL)
+def restore(
+    path: Annotated[Path, typer.Argument(help="A folder written by `aift backup`.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Restore a backup into an empty workspace (run it before starting the server).
+
+    The database is migrated to this release, paths are rewritten to the new place,
+    running work is marked interrupted, and a job is queued that embeds the knowledge
+    bases' chunks again; `aift serve` runs it and search answers as before.
+    """
+    from aift.backup.service import restore_backup
+    from aift.runtime import Runtime
+    from aift.workspace import Workspace
+
+    settings = _settings(workspace)
+    target = Workspace.from_settings(settings).ensure()
+
+    def opened() -> tuple[Database, JobService]:
+        runtime = Runtime.start(settings)
+        return runtime.db, runtime.jobs
+
+    with _progress_bar() as bar:
+        task = bar.add_task("restore", total=1.0, step="")
+        result = restore_backup(
+            settings,
+            target,
+            opened,
+            path,
+            lambda step, done: bar.update(task, completed=done, step=step),
+        )
+    console.print_json(result.model_dump_json())
+    if result.job_id:
+        console.print(
+            f"Start the server (`aift serve`): job {result.job_id[:8]} embeds "
+            f"{result.chunks_to_embed} chunks again; search is complete when it ends."
+        )
+
+
+@app.command(rich_help_panel=LOCAL)
+def tensorboard(
+    workspace: WorkspaceOpt = None,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 6006,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default AIFT_HOST, 127.0.0.1).")
+    ] = None,
+) -> None:
+    """Serve the workspace's training logs (every run in outputs/) with TensorBoard."""
+    settings = _settings(workspace)
+    logs = settings.workspace / "outputs"
+    logs.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        str(logs),
+        "--host",
+        host or settings.host,
+        "--port",
+        str(port),
+        "--reload_interval",
+        "15",
+    ]
+    console.print(f"TensorBoard on http://{host or settings.host}:{port} (runs in {logs})")
+    raise typer.Exit(subprocess.call(command))

@@ -1,0 +1,53 @@
+"""The job that gives a restored workspace its vectors back.
+
+A backup keeps every chunk (text, place, ids) in the database but not the vector index
+(an embedded index cannot be copied consistently while the server writes it). After a
+restore, this job embeds each chunk's text again with its knowledge base's model, and
+the index owner writes the vectors under the same point ids: the same chunks, the same
+vectors, the same search results. Resumable: only chunks still without vectors are done.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aift.inference.embedders import load_embedder
+from aift.jobs.context import JobContext
+from aift.jobs.kinds import job_kind
+from aift.rag import keywords
+from aift.rag.schemas import RestoreVectorsJobConfig
+from aift.rag.store import pack_vector
+
+BATCH = 32
+
+
+@job_kind("rag.restore_vectors", config=RestoreVectorsJobConfig, resumable=True)
+def run_restore_vectors(ctx: JobContext, config: RestoreVectorsJobConfig) -> dict[str, Any]:
+    """Embed the chunks of restored knowledge bases again and wait for the index."""
+    runtime = ctx.runtime
+    store = runtime.knowledge_store
+    kbs = [kb for kb in store.list_kbs() if not config.kb_ids or kb.id in config.kb_ids]
+    total = sum(store.unindexed_chunks(kb.id, kb.generation) for kb in kbs)
+    done = 0
+    for kb in kbs:
+        ctx.progress(done / max(total, 1) * 0.95, f"{kb.name}: loading {kb.embedding_model}")
+        embedder = load_embedder(runtime.models.get(kb.embedding_model))
+        while batch := store.chunks_without_vectors(kb.id, kb.generation, BATCH):
+            ctx.check_cancelled()
+            vectors = embedder.embed([text for _, text in batch], is_query=False)
+            rows = []
+            for (chunk_id, text), vector in zip(batch, vectors, strict=True):
+                indices, values = keywords.document_vector(text)
+                rows.append((chunk_id, pack_vector(vector), {"indices": indices, "values": values}))
+            store.set_vectors(rows)
+            done += len(batch)
+            ctx.progress(done / max(total, 1) * 0.95, f"{kb.name}: {done}/{total} chunks")
+    deadline = time.monotonic() + runtime.settings.index_wait_seconds
+    while any(store.unindexed_chunks(kb.id, kb.generation) for kb in kbs):
+        if time.monotonic() > deadline:
+            raise TimeoutError("The server did not index the restored vectors in time; resume.")
+        ctx.progress(0.97, "waiting for the server to index the restored vectors")
+        ctx.check_cancelled()
+        time.sleep(0.3)
+    return {"knowledge_bases": len(kbs), "chunks": done}
