@@ -138,11 +138,15 @@ class RuntimeCollector:
         yield GaugeMetricFamily(
             "aift_machine_memory_total_bytes", "Memory of the machine.", value=memory.total
         )
+        yield GaugeMetricFamily(
+            "aift_machine_cpu_count", "Logical CPUs of the machine.", value=psutil.cpu_count() or 1
+        )
         disk = shutil.disk_usage(self.runtime.workspace.root)
         yield GaugeMetricFamily(
-            "aift_workspace_disk_free_bytes",
-            "Free space on the workspace's disk.",
-            value=disk.free,
+            "aift_workspace_disk_free_bytes", "Free space on the workspace's disk.", value=disk.free
+        )
+        yield GaugeMetricFamily(
+            "aift_workspace_disk_total_bytes", "Size of the workspace's disk.", value=disk.total
         )
         gpus = gpu_usage()
         if not gpus:

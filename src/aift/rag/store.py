@@ -219,9 +219,13 @@ class KnowledgeStore:
             return True
 
     def pending_chunks(self, limit: int) -> list[ChunkRow]:
+        """Chunks with vectors waiting for the index (a restored chunk waits for its
+        vectors first)."""
         with self.db.session() as session:
             rows = session.scalars(
-                select(ChunkRow).where(ChunkRow.indexed.is_(False)).limit(limit)
+                select(ChunkRow)
+                .where(ChunkRow.indexed.is_(False), ChunkRow.dense.is_not(None))
+                .limit(limit)
             ).all()
             session.expunge_all()
             return list(rows)
