@@ -75,3 +75,47 @@ def test_unreachable_queue_fails_the_job_with_a_clear_error(tmp_path: Path) -> N
         runtime.jobs.submit(JobCreate(kind="system.benchmark", config={"steps": 1}))
     [job] = runtime.jobs.list().items
     assert job.status == JobStatus.failed and "queue is unavailable" in job.error
+
+
+def test_the_search_cache_on_redis_is_shared_expires_and_invalidates(redis_url: str) -> None:
+    import time
+
+    from aift.monitoring import metrics
+    from aift.rag.cache import open_cache
+
+    server_a = open_cache(redis_url, ttl_seconds=60, max_entries=16)
+    server_b = open_cache(redis_url, ttl_seconds=60, max_entries=16)  # another process
+    assert server_a.backend.name == "redis"
+    calls: list[str] = []
+
+    def compute() -> dict:
+        calls.append("searched")
+        return {"hits": [len(calls)]}
+
+    request = {"query": "harbour master", "limit": 3}
+    hits = metrics.cache_lookups.labels("search", "hit")
+    before = hits._value.get()
+    assert server_a.search("kb1", request, compute) == ({"hits": [1]}, False)
+    assert server_b.search("kb1", request, compute) == ({"hits": [1]}, True)
+    assert hits._value.get() == before + 1
+    server_b.invalidate("kb1")  # the knowledge base changed, seen by every process
+    assert server_a.search("kb1", request, compute) == ({"hits": [2]}, False)
+    assert server_a.search("kb2", request, compute) == ({"hits": [3]}, False)  # per base
+    vector = [0.25, -1.5, 3.0]
+    assert server_a.query_vector("minilm", "q", lambda: vector) == vector
+    assert server_b.query_vector("minilm", "q", lambda: [9.0]) == vector
+
+    short = open_cache(redis_url, ttl_seconds=0.3, max_entries=16)
+    short.search("kb3", request, compute)
+    time.sleep(1.0)
+    assert short.search("kb3", request, compute)[1] is False, "an expired entry was served"
+
+
+def test_a_search_cache_whose_redis_is_gone_only_costs_speed() -> None:
+    from aift.rag.cache import open_cache
+    from tests.integration.conftest import free_port
+
+    dead = open_cache(f"redis://127.0.0.1:{free_port()}/0", ttl_seconds=60, max_entries=16)
+    assert dead.search("kb", {"q": 1}, lambda: {"hits": []}) == ({"hits": []}, False)
+    dead.invalidate("kb")  # logged, not raised
+    assert dead.query_vector("m", "q", lambda: [1.0]) == [1.0]

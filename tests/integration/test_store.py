@@ -87,3 +87,39 @@ def test_job_state_changes_only_from_the_state_they_start_from(settings: Setting
     assert not store.requeue(job.id, JobStatus.cancelled), "resumed once"
     again = store.get(job.id)
     assert again.status == JobStatus.queued and again.attempt == 1
+
+
+def test_every_migration_upgrades_a_database_made_by_the_previous_head(tmp_path: Path) -> None:
+    """Each release's database (the head before each migration), holding rows, is
+    upgraded by the next migration without losing them, and the last head matches the
+    tables the code declares."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from aift.store import Database
+    from aift.store.tables import Base
+
+    revisions = sorted(p.name[:4] for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    db = Database(f"sqlite:///{tmp_path / 'aift.db'}")
+    db.migrate(revisions[0])
+    with db.engine.begin() as conn:  # a job of the first release
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, kind, title, config, status, progress, message, "
+                "resumable, attempt, cancel_requested, created_at, updated_at) VALUES "
+                "('j1', 'system.benchmark', 't', '{}', 'succeeded', 1.0, 'done', 0, 1, 0, "
+                "'2025-01-01 00:00:00', '2025-01-01 00:00:00')"
+            )
+        )
+    for previous, revision in zip(revisions, revisions[1:], strict=False):
+        assert db.revision() == previous
+        db.migrate(revision)
+        assert db.revision() == revision
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT status FROM jobs WHERE id = 'j1'")).scalar() == (
+                "succeeded"
+            ), f"{revision} lost a row of {previous}"
+    with db.engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert not differences, differences
+    db.dispose()

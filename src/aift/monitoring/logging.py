@@ -34,7 +34,7 @@ _PATTERNS = (
         r"(?i)(\b(?:api[_-]?key|token|password|passwd|secret)[\"']?\s*[=:]\s*[\"']?)"
         r"[^\s\"',&]+()"
     ),
-    re.compile(r"(://[^/\s:@]+:)[^@\s/]+(@)"),
+    re.compile(r"(://[^/\s:@]*:)[^@\s/]+(@)"),
 )
 # Attributes every LogRecord has; anything else was passed with `extra=` and is kept.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "job_tag"}
@@ -139,7 +139,7 @@ def secrets_of(settings: object) -> list[str]:
         found.append(key.get_secret_value())
     for name in ("database_url", "redis_url", "qdrant_url"):
         url = getattr(settings, name, None)
-        match = re.search(r"://[^/\s:@]+:([^@\s/]+)@", url or "")
+        match = re.search(r"://[^/\s:@]*:([^@\s/]+)@", url or "")
         if match:
             found.append(match.group(1))
     return found
