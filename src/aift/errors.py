@@ -7,6 +7,7 @@ non-zero. Anything not derived from `AiftError` is a bug and becomes a 500.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 
@@ -68,3 +69,47 @@ class ServiceUnavailable(AiftError):
 
     status_code = 503
     code = "service_unavailable"
+
+
+class StorageUnavailable(AiftError):
+    """The workspace's disk is full or read-only: nothing can be written until it is fixed."""
+
+    status_code = 507
+    code = "insufficient_storage"
+
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_FULL_TEXT = ("database or disk is full", "no space left", "disk quota exceeded")
+_READ_ONLY_TEXT = ("readonly database", "read-only file system")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, what it wraps (SQLAlchemy's `orig`) and what caused it."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or any(item is s for s in seen) or len(seen) > 16:
+            continue
+        seen.append(item)
+        todo += [getattr(item, "orig", None), item.__cause__, item.__context__]
+    return seen
+
+
+def storage_problem(exc: BaseException) -> StorageUnavailable | None:
+    """A failed write because the disk is full or the workspace read-only, as an error
+    that says so and what to do; None when `exc` is something else."""
+    for cause in _causes(exc):
+        text = str(cause).lower()
+        number = cause.errno if isinstance(cause, OSError) else None
+        if number in _FULL_ERRNOS or any(t in text for t in _FULL_TEXT):
+            return StorageUnavailable(
+                "The workspace's disk is full (or its quota is used up): free space, then "
+                "try again. Nothing already stored was changed."
+            )
+        if number == errno.EROFS or any(t in text for t in _READ_ONLY_TEXT):
+            return StorageUnavailable(
+                "The workspace is read-only: nothing can be saved until it is writable "
+                "again (check the mount or the folder's permissions). Reading still works."
+            )
+    return None

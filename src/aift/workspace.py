@@ -11,12 +11,14 @@ models/        converted and cached models
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from aift.config import Settings
-from aift.errors import InvalidInput
+from aift.errors import InvalidInput, StorageUnavailable, storage_problem
 
 SUBDIRS = ("data", "outputs", "temp_uploads", "vector_index", "metadata", "logs", "models")
 
@@ -70,11 +72,27 @@ class Workspace:
         return self.logs / "jobs" / f"{safe_name(job_id)}.log"
 
     def ensure(self) -> Workspace:
-        """Create every folder of the layout (idempotent)."""
-        for name in SUBDIRS:
-            (self.root / name).mkdir(parents=True, exist_ok=True)
-        (self.logs / "jobs").mkdir(exist_ok=True)
-        (self.metadata / "jobs").mkdir(exist_ok=True)
+        """Create every folder of the layout (idempotent); a workspace that cannot be
+        written is refused here, saying so, before anything opens its database."""
+        try:
+            for name in SUBDIRS:
+                (self.root / name).mkdir(parents=True, exist_ok=True)
+            (self.logs / "jobs").mkdir(exist_ok=True)
+            (self.metadata / "jobs").mkdir(exist_ok=True)
+            probe = self.metadata / f".write-check-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            problem = storage_problem(exc)
+            if problem is not None:
+                raise StorageUnavailable(f"{self.root}: {problem.message}") from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise StorageUnavailable(
+                    f"aift cannot write to the workspace {self.root} ({exc.strerror}): it "
+                    "keeps its database, logs and index there. Make it writable for this "
+                    "user or point AIFT_WORKSPACE elsewhere."
+                ) from None
+            raise
         return self
 
     def inside(self, path: Path) -> Path:

@@ -77,10 +77,14 @@ class LiveServer:
         return self.log_file.read_text(errors="replace")
 
 
-def start_server(workspace: Path, *, args: tuple[str, ...] = (), **env: str) -> LiveServer:
+def start_server(
+    workspace: Path, *, args: tuple[str, ...] = (), log_dir: Path | None = None, **env: str
+) -> LiveServer:
+    """Start `aift serve` on a free port; its output goes to `log_dir` (default: beside
+    the workspace)."""
     port = free_port()
     workspace.mkdir(parents=True, exist_ok=True)
-    log_file = workspace.parent / f"server-{port}.log"
+    log_file = (log_dir or workspace.parent) / f"server-{port}.log"
     handle = open(log_file, "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [sys.executable, "-m", "aift.cli", "serve", "--port", str(port), *args],

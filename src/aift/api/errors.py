@@ -57,6 +57,7 @@ _MEANINGS = {
     500: "A bug: nothing sent was lost; report the request id.",
     501: "The feature needs hardware or an optional extra this machine lacks.",
     503: "A backing service (job queue, model hub, Ollama) cannot be reached.",
+    507: "The workspace's disk is full or read-only; nothing stored was changed.",
 }
 
 

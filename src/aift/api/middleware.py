@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aift.api.errors import error_body, unexpected_error_message
+from aift.errors import storage_problem
 from aift.monitoring import metrics
 from aift.monitoring.logging import request_id_var
 
@@ -85,7 +86,8 @@ class RequestIdMiddleware:
 
 
 class UnexpectedErrorMiddleware:
-    """Turn an unhandled exception into aift's 500 body, inside the request id's scope.
+    """Turn an unhandled exception into aift's 500 body, inside the request id's scope
+    (a full or read-only workspace disk becomes a 507 saying so).
 
     Starlette answers unhandled errors in its outermost layer, outside every user
     middleware: the body then had no request id and the response no X-Request-ID. This
@@ -110,14 +112,22 @@ class UnexpectedErrorMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            error_log.exception("unhandled error on %s %s: %s", scope["method"], scope["path"], exc)
+            problem = storage_problem(exc)
+            if problem is not None:  # a full or read-only disk: the user's to fix, not a bug
+                error_log.error("%s %s: %s (%s)", scope["method"], scope["path"], problem, exc)
+                status, body_data = problem.status_code, error_body(problem.code, problem.message)
+            else:
+                error_log.exception(
+                    "unhandled error on %s %s: %s", scope["method"], scope["path"], exc
+                )
+                status, body_data = 500, error_body("internal_error", unexpected_error_message())
             if started["response"]:
                 return  # a stream was cut short; its client sees the connection end
-            body = json.dumps(error_body("internal_error", unexpected_error_message())).encode()
+            body = json.dumps(body_data).encode()
             await send(
                 {
                     "type": "http.response.start",
-                    "status": 500,
+                    "status": status,
                     "headers": [(b"content-type", b"application/json")],
                 }
             )

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from aift.runtime import Runtime
 
 STOP_REQUESTED = threading.Event()
+# The exit code of a job that could not even record its end because the workspace's
+# disk is full or read-only; the supervisor records it once it can.
+STORAGE_EXIT = 75
 
 
 def run(job_id: str) -> int:
@@ -32,6 +35,13 @@ def run(job_id: str) -> int:
     runtime = Runtime.start(get_settings(), migrate=False)  # the one wiring point
     try:
         return _run(runtime, job_id)
+    except Exception as exc:
+        from aift.errors import storage_problem
+
+        if storage_problem(exc) is None:
+            raise
+        print(f"job {job_id}: {storage_problem(exc)}", flush=True)
+        return STORAGE_EXIT
     finally:
         runtime.close()
 
@@ -41,7 +51,7 @@ def _run(runtime: Runtime, job_id: str) -> int:
     import logging
     import traceback
 
-    from aift.errors import AiftError
+    from aift.errors import AiftError, storage_problem
     from aift.jobs.context import JobCancelled, JobContext
     from aift.jobs.kinds import get_kind
     from aift.jobs.schemas import JobStatus
@@ -96,7 +106,8 @@ def _run(runtime: Runtime, job_id: str) -> int:
         return 1
     except Exception as exc:  # noqa: BLE001 - any failure must be recorded, not lost
         traceback.print_exc(file=sys.stdout)
-        error = f"{type(exc).__name__}: {exc}"
+        problem = storage_problem(exc)  # a full or read-only disk says so, not a traceback
+        error = problem.message if problem is not None else f"{type(exc).__name__}: {exc}"
         store.finish(job_id, JobStatus.failed, error=error, message="failed")
         return 1
     store.finish(job_id, JobStatus.succeeded, progress=1.0, message="done", result=result)

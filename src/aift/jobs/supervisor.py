@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from aift.errors import storage_problem
+from aift.jobs.child import STORAGE_EXIT
 from aift.jobs.schemas import JobStatus
 from aift.jobs.store import JobStore
 from aift.monitoring.logging import job_id_var
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 2.0
 POLL_INTERVAL = 0.25
+# How long a job's end is retried while the disk is full or read-only (then the orphan
+# sweep marks it interrupted once the database takes writes again).
+STORAGE_RETRY_SECONDS = 3600.0
+STORAGE_RETRY_INTERVAL = 2.0
 
 
 def claim(store: JobStore, job_id: str) -> bool:
@@ -99,11 +105,16 @@ def _watch(
             pass
         now = time.monotonic()
         state = None
-        if now - last_beat >= HEARTBEAT_INTERVAL:
-            last_beat = now
-            state = store.stop_state(job_id, beat=True)
-        elif stop is None:  # before a cancel, look for one at every poll
-            state = store.stop_state(job_id)
+        try:
+            if now - last_beat >= HEARTBEAT_INTERVAL:
+                last_beat = now
+                state = store.stop_state(job_id, beat=True)
+            elif stop is None:  # before a cancel, look for one at every poll
+                state = store.stop_state(job_id)
+        except Exception as exc:
+            if storage_problem(exc) is None:
+                raise
+            log.warning("job %s: heartbeat not recorded: %s", job_id, storage_problem(exc))
         if state is not None:
             if stop is None and state.cancel_requested:
                 log.info("job %s: cancel requested, sending SIGTERM", job_id)
@@ -129,7 +140,22 @@ def _monotonic_at(moment: datetime | None, now: float) -> float:
 
 
 def _finalize(store: JobStore, job_id: str, returncode: int, stop: _Stop | None) -> None:
-    """Give a final status to a job whose process ended without writing one."""
+    """Give a final status to a job whose process ended without writing one; while the
+    workspace's disk is full or read-only, keep trying (the job's end is not lost)."""
+    deadline = time.monotonic() + STORAGE_RETRY_SECONDS
+    while True:
+        try:
+            _record_end(store, job_id, returncode, stop)
+            return
+        except Exception as exc:
+            problem = storage_problem(exc)
+            if problem is None or time.monotonic() > deadline:
+                raise
+            log.warning("job %s: its end cannot be recorded yet: %s", job_id, problem)
+            time.sleep(STORAGE_RETRY_INTERVAL)
+
+
+def _record_end(store: JobStore, job_id: str, returncode: int, stop: _Stop | None) -> None:
     job = store.find(job_id)
     if job is None or job.status != JobStatus.running:
         return
@@ -156,6 +182,11 @@ def _finalize(store: JobStore, job_id: str, returncode: int, stop: _Stop | None)
 
 
 def _describe_exit(returncode: int) -> str:
+    if returncode == STORAGE_EXIT:
+        return (
+            "The job stopped because the workspace's disk is full or read-only: free space "
+            "or make it writable, then resume the job. Its log says which."
+        )
     if returncode < 0:
         sig = signal.Signals(-returncode).name
         hint = (

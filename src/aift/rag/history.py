@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from sqlalchemy import delete, select
 
-from aift.errors import NotFound
+from aift.errors import NotFound, storage_problem
 from aift.rag.schemas import HistoryEntry, SearchHit
 from aift.rag.store import now
 from aift.store import Database
 from aift.store.tables import SearchHistoryRow
+
+log = logging.getLogger(__name__)
 
 
 class SearchHistory:
@@ -21,11 +24,18 @@ class SearchHistory:
         self.db = db
 
     def record(self, **values: Any) -> str:
-        """Store one search or question (columns of SearchHistoryRow); returns its id."""
+        """Store one search or question (columns of SearchHistoryRow); returns its id.
+        A full or read-only disk skips the entry: the search itself still answers."""
         entry_id = uuid.uuid4().hex
-        with self.db.session() as session:
-            session.add(SearchHistoryRow(id=entry_id, created_at=now(), **values))
-            session.commit()
+        try:
+            with self.db.session() as session:
+                session.add(SearchHistoryRow(id=entry_id, created_at=now(), **values))
+                session.commit()
+        except Exception as exc:
+            problem = storage_problem(exc)
+            if problem is None:
+                raise
+            log.warning("not saved to the search history: %s", problem.message)
         return entry_id
 
     def list(
