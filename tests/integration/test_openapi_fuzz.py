@@ -1,5 +1,7 @@
 """A bounded schemathesis run against a real server: no 5xx, and the OpenAPI document
-tells the truth about status codes and content types.
+tells the truth about status codes, content types and response bodies (each validated
+against its declared schema). Sandboxed: the server has its own throwaway workspace and
+no network, so destructive and model-pulling operations touch nothing real.
 
 Every range a handler enforces (seeds, stop sequences, durations, sizes) is declared in
 the schema, so generated data reaches the edges that used to end in a 500. Bounded: a
@@ -17,6 +19,7 @@ from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance,
+    response_schema_conformance,
     status_code_conformance,
 )
 
@@ -36,7 +39,12 @@ def test_no_server_errors_and_a_truthful_schema(fuzzed_server: LiveServer) -> No
     from hypothesis import given
 
     api = schemathesis.openapi.from_url(f"{fuzzed_server.url}/openapi.json")
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance]
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
     failures: list[str] = []
     operations = 0
     for result in api.get_all_operations():
