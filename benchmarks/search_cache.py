@@ -54,9 +54,7 @@ def serve(workspace: Path, log: Path, **env: str) -> tuple[subprocess.Popen, str
 
 def build_kb(url: str, paragraphs: list[str]) -> str:
     kb = httpx.post(f"{url}/api/v1/kb", json={"name": "squad"}, timeout=120).json()["id"]
-    files = [
-        ("files", (f"part{n}.txt", "\n\n".join(paragraphs[n::4]).encode())) for n in range(4)
-    ]
+    files = [("files", (f"part{n}.txt", "\n\n".join(paragraphs[n::4]).encode())) for n in range(4)]
     job = httpx.post(f"{url}/api/v1/kb/{kb}/documents", files=files, timeout=300).json()
     while True:
         state = httpx.get(f"{url}/api/v1/jobs/{job['job_id']}", timeout=60).json()
