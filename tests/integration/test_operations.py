@@ -215,8 +215,16 @@ def run_cli(workspace: Path, *args: str) -> subprocess.CompletedProcess:
 def test_a_backup_taken_while_serving_restores_the_same_models_and_search_results(
     server: LiveServer, kb: str, tmp_path: Path
 ) -> None:
+    rows = "".join(
+        json.dumps({"prompt": f"Code of item {n}?", "completion": f"X{n * 7}"}) + "\n"
+        for n in range(12)
+    )
+    added = api(server, "POST", "/api/v1/datasets", files={"file": ("codes.jsonl", rows.encode())})
+    assert added.status_code == 201, added.text
+    dataset = added.json()["dataset"]
     expected = {q: search(server, kb, q)["hits"] for q in QUERIES}
     models = sorted(m["id"] for m in api(server, "GET", "/v1/models").json()["data"])
+    kbs = api(server, "GET", "/api/v1/kb").json()
     backup = tmp_path / "backup"
     done = run_cli(server.workspace, "backup", str(backup))
     assert done.returncode == 0, done.stderr + done.stdout
@@ -240,6 +248,13 @@ def test_a_backup_taken_while_serving_restores_the_same_models_and_search_result
             timeout=60,
         )
         assert sorted(m["id"] for m in api(second, "GET", "/v1/models").json()["data"]) == models
+        restored_kbs = api(second, "GET", "/api/v1/kb").json()
+        assert [(k["id"], k["name"], k["documents"], k["chunks"]) for k in restored_kbs] == [
+            (k["id"], k["name"], k["documents"], k["chunks"]) for k in kbs
+        ]
+        report = api(second, "GET", f"/api/v1/datasets/{dataset['id']}").json()
+        assert report["dataset"]["rows_train"] == dataset["rows_train"]
+        assert report["preview"] and "X" in report["preview"][0], report  # its files came too
         for query, hits in expected.items():
             got = search(second, kb, query)["hits"]
             assert [(h["chunk_id"], h["document"]) for h in got] == [

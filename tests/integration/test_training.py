@@ -15,6 +15,7 @@ import pytest
 
 from aift.config import load_settings
 from aift.errors import CapabilityMissing, InvalidInput, NotFound
+from aift.monitoring.metrics import sample_value
 from aift.runtime import Runtime
 from aift.training.schemas import DatasetOptions, TrainingConfig
 from tests.integration.conftest import aift_env, wait_for
@@ -165,6 +166,10 @@ def test_a_killed_run_resumes_from_its_checkpoint(runtime: Runtime, dataset_id: 
         lambda j: (j["metrics"] or {}).get("step", 0) >= 12,
         timeout=600,
     )
+    # a running training job's figures are in the metrics (read from its job row)
+    collected = runtime.metrics.collect()
+    assert sample_value(collected, "aift_training_tokens_per_second", job_id=job.id) > 0
+    assert sample_value(collected, "aift_training_loss", job_id=job.id) > 0
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     second = start_worker(runtime)

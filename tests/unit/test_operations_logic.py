@@ -117,3 +117,46 @@ def test_sample_value_sums_matching_samples() -> None:
     assert sample_value(collected, "things_total") == 5
     assert sample_value(collected, "things_total", kind="b") == 3
     assert sample_value(collected, "missing_total") == 0
+
+
+def test_gpus_are_reported_through_nvml_when_present(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    """NVML itself needs an NVIDIA driver; a stand-in module with its API checks that
+    the collector turns what NVML says into the GPU metrics."""
+    import sys
+    import types
+
+    from aift.monitoring.collector import RuntimeCollector
+
+    class Memory:
+        used, total = 3 * 2**30, 16 * 2**30
+
+    class Rates:
+        gpu = 42
+
+    nvml = types.ModuleType("pynvml")
+    nvml.nvmlInit = lambda: None
+    nvml.nvmlShutdown = lambda: None
+    nvml.nvmlDeviceGetCount = lambda: 2
+    nvml.nvmlDeviceGetHandleByIndex = lambda index: index
+    nvml.nvmlDeviceGetMemoryInfo = lambda handle: Memory()
+    nvml.nvmlDeviceGetUtilizationRates = lambda handle: Rates()
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    runtime = types.SimpleNamespace(workspace=types.SimpleNamespace(root=tmp_path))
+    collected = list(RuntimeCollector(runtime)._machine())  # type: ignore[arg-type]
+    assert sample_value(collected, "aift_gpu_utilization_percent", gpu="1") == 42
+    assert sample_value(collected, "aift_gpu_memory_used_bytes") == 2 * 3 * 2**30
+    assert sample_value(collected, "aift_gpu_memory_total_bytes", gpu="0") == 16 * 2**30
+    assert sample_value(collected, "aift_workspace_disk_free_bytes") > 0
+
+
+def test_no_gpu_means_no_gpu_metrics(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    import sys
+    import types
+
+    from aift.monitoring.collector import RuntimeCollector
+
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed
+    runtime = types.SimpleNamespace(workspace=types.SimpleNamespace(root=tmp_path))
+    names = {m.name for m in RuntimeCollector(runtime)._machine()}  # type: ignore[arg-type]
+    assert not any(name.startswith("aift_gpu") for name in names)
+    assert "aift_machine_memory_total_bytes" in names

@@ -188,9 +188,9 @@ class Retriever:
         if self.cache is None:
             data, cached = self._search(kb, names, request).model_dump(mode="json"), False
         else:
+            # documents added or deleted bump the knowledge base's cache generation
             depends_on = {
                 "kb": [kb.id, kb.generation, kb.embedding_model],
-                "documents": sorted(names.items()),
                 "request": request.model_dump(mode="json"),
             }
             data, cached = self.cache.search(
