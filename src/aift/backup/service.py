@@ -22,6 +22,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 from sqlalchemy import text
@@ -94,6 +95,13 @@ def _counts(connection: sqlite3.Connection) -> dict[str, int]:
     return counts
 
 
+def _revision(connection: sqlite3.Connection) -> str | None:
+    try:
+        return connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    except (sqlite3.Error, TypeError):
+        return None
+
+
 def create_backup(
     settings: Settings, workspace: Workspace, dest: Path, progress: Progress = _quiet
 ) -> BackupManifest:
@@ -122,22 +130,13 @@ def create_backup(
             aift_version=__version__, created_at=utcnow(), workspace=str(workspace.root)
         )
         with (
-            sqlite3.connect(source_db, timeout=30) as live,
-            sqlite3.connect(partial / DATABASE) as copy,
+            closing(sqlite3.connect(source_db, timeout=30)) as live,
+            closing(sqlite3.connect(partial / DATABASE)) as copy,
         ):
             live.backup(copy)  # one step: a consistent snapshot, writers keep going
             manifest.counts = _counts(copy)
-            try:
-                manifest.database_revision = copy.execute(
-                    "SELECT version_num FROM alembic_version"
-                ).fetchone()[0]
-            except sqlite3.Error:
-                manifest.database_revision = None
-        copy_ok = sqlite3.connect(partial / DATABASE)
-        try:
-            check = copy_ok.execute("PRAGMA integrity_check").fetchone()[0]
-        finally:
-            copy_ok.close()
+            manifest.database_revision = _revision(copy)
+            check = copy.execute("PRAGMA integrity_check").fetchone()[0]
         if check != "ok":
             raise InvalidInput(f"The database copy failed its integrity check: {check}.")
         copied = 0
@@ -214,7 +213,10 @@ def restore_files(
         if number % 50 == 0:
             progress(f"files {number + 1}/{len(files)}", (number + 1) / max(len(files), 1))
     database.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(source / DATABASE) as backup, sqlite3.connect(database) as live:
+    with (
+        closing(sqlite3.connect(source / DATABASE)) as backup,
+        closing(sqlite3.connect(database)) as live,
+    ):
         backup.backup(live)
     return manifest
 

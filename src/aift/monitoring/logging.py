@@ -96,11 +96,11 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in entry:
-                entry[key] = value if isinstance(value, int | float | bool | None) else str(value)
+                plain = isinstance(value, int | float | bool | None)
+                entry[key] = value if plain else self.redact(str(value))
         if record.exc_info:
             entry["exception"] = self.redact(self.formatException(record.exc_info))
-        text = json.dumps(entry, ensure_ascii=False, default=str)
-        return self.redact(text) if self.redact.secrets else text
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def setup_logging(
