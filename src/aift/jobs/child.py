@@ -17,9 +17,6 @@ if TYPE_CHECKING:
     from aift.runtime import Runtime
 
 STOP_REQUESTED = threading.Event()
-# The exit code of a job that could not even record its end because the workspace's
-# disk is full or read-only; the supervisor records it once it can.
-STORAGE_EXIT = 75
 
 
 def run(job_id: str) -> int:
@@ -37,6 +34,7 @@ def run(job_id: str) -> int:
         return _run(runtime, job_id)
     except Exception as exc:
         from aift.errors import storage_problem
+        from aift.jobs.schemas import STORAGE_EXIT
 
         if storage_problem(exc) is None:
             raise

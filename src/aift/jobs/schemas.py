@@ -8,6 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The exit code of a job process that could not even record its end because the
+# workspace's disk is full or read-only; its supervisor records it once it can.
+STORAGE_EXIT = 75
+
 
 class JobStatus(StrEnum):
     queued = "queued"

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aift.errors import storage_problem
-from aift.jobs.child import STORAGE_EXIT
-from aift.jobs.schemas import JobStatus
+from aift.jobs.schemas import STORAGE_EXIT, JobStatus
 from aift.jobs.store import JobStore
 from aift.monitoring.logging import job_id_var
 from aift.procutil import HOSTNAME
