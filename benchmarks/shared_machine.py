@@ -1,6 +1,6 @@
 """One machine shared by a chat user and a training run: chat time to first token and
-training speed alone and together, under aift's thread budget (jobs niced, passive
-OpenMP waits, thread counts from one budget) against the naive setup (every process at
+training speed alone and together, under aift's thread budget (jobs niced, short
+OpenMP spins, thread counts from one budget) against the naive setup (every process at
 the same priority with spinning waits — what aift did before).
 
 A real server per setup. Chat: the packaged SmolLM2 on llama.cpp, streamed through the

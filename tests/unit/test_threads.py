@@ -31,10 +31,12 @@ def test_a_process_takes_its_plan_before_torch_loads() -> None:
         "threads.apply(threads.ThreadPlan('job', 1, 7))\n"
         "import torch\n"
         "print(json.dumps({'nice': os.nice(0), 'torch': torch.get_num_threads(),"
-        " 'omp': os.environ['OMP_NUM_THREADS'], 'wait': os.environ['OMP_WAIT_POLICY'],"
+        " 'omp': os.environ['OMP_NUM_THREADS'], 'spin': os.environ['GOMP_SPINCOUNT'],"
         " 'engine': threads.compute_threads()}))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY",)}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    }
     base = os.nice(0)
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
@@ -44,6 +46,6 @@ def test_a_process_takes_its_plan_before_torch_loads() -> None:
         "nice": max(7, base),
         "torch": 1,
         "omp": "1",
-        "wait": "PASSIVE",
+        "spin": "10000",
         "engine": 1,
     }
