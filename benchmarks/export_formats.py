@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import os
 
-# As aift's own processes do (aift.threads): idle OpenMP threads of torch must not spin on
-# the cores llama.cpp's threads need when both run in this one process.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from aift.threads import SPIN_COUNT  # noqa: E402
+
+# As aift's own processes do (aift.threads): OpenMP threads spin only briefly before they
+# sleep, so torch's idle threads leave llama.cpp's cores alone in this one process.
+os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
 
 import argparse
 import json
