@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -57,23 +59,36 @@ def cpu_supports_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
-def _gpus() -> list[DeviceInfo]:
-    """NVIDIA GPUs through NVML; an empty list when there are none or no driver."""
+@contextmanager
+def _nvml() -> Iterator[Any]:
+    """NVML, initialised for the block; None when there is no library or no driver."""
     try:
         import pynvml
     except ImportError:
-        return []
+        yield None
+        return
     try:
         pynvml.nvmlInit()
     except Exception:  # noqa: BLE001 - no driver means no GPU, not an error
-        return []
-    gpus = []
+        yield None
+        return
     try:
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            name = pynvml.nvmlDeviceGetName(handle)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total
-            major, _minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+        yield pynvml
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _gpus() -> list[DeviceInfo]:
+    """NVIDIA GPUs through NVML; an empty list when there are none or no driver."""
+    gpus = []
+    with _nvml() as nvml:
+        if nvml is None:
+            return []
+        for index in range(nvml.nvmlDeviceGetCount()):
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            name = nvml.nvmlDeviceGetName(handle)
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle).total
+            major, _minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
             gpus.append(
                 DeviceInfo(
                     kind="cuda",
@@ -83,8 +98,6 @@ def _gpus() -> list[DeviceInfo]:
                     supports_bf16=major >= 8,
                 )
             )
-    finally:
-        pynvml.nvmlShutdown()
     return gpus
 
 
@@ -125,30 +138,23 @@ def usage() -> dict[str, Any]:
 def gpu_usage() -> list[dict[str, Any]]:
     """Utilisation (%) and memory (bytes) of each NVIDIA GPU now, through NVML; an empty
     list without a GPU or driver."""
-    try:
-        import pynvml
-    except ImportError:
-        return []
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no driver means no GPU, not an error
-        return []
     found = []
-    try:
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            rates = pynvml.nvmlDeviceGetUtilizationRates(handle)
-            found.append(
-                {
-                    "index": index,
-                    "utilization_percent": float(rates.gpu),
-                    "memory_used_bytes": int(memory.used),
-                    "memory_total_bytes": int(memory.total),
-                }
-            )
-    except Exception:  # noqa: BLE001 - a GPU that stops answering is reported as absent
-        log.warning("NVML stopped answering; GPU metrics skipped", exc_info=True)
-    finally:
-        pynvml.nvmlShutdown()
+    with _nvml() as nvml:
+        if nvml is None:
+            return []
+        try:
+            for index in range(nvml.nvmlDeviceGetCount()):
+                handle = nvml.nvmlDeviceGetHandleByIndex(index)
+                memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+                rates = nvml.nvmlDeviceGetUtilizationRates(handle)
+                found.append(
+                    {
+                        "index": index,
+                        "utilization_percent": float(rates.gpu),
+                        "memory_used_bytes": int(memory.used),
+                        "memory_total_bytes": int(memory.total),
+                    }
+                )
+        except Exception:  # noqa: BLE001 - a GPU that stops answering is reported as absent
+            log.warning("NVML stopped answering; GPU metrics skipped", exc_info=True)
     return found
