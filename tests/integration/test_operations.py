@@ -216,7 +216,7 @@ def test_a_backup_taken_while_serving_restores_the_same_models_and_search_result
     server: LiveServer, kb: str, tmp_path: Path
 ) -> None:
     rows = "".join(
-        json.dumps({"prompt": f"Code of item {n}?", "completion": f"X{n * 7}"}) + "\n"
+        json.dumps({"instruction": f"Code of item {n}?", "output": f"X{n * 7}"}) + "\n"
         for n in range(12)
     )
     added = api(server, "POST", "/api/v1/datasets", files={"file": ("codes.jsonl", rows.encode())})
@@ -229,7 +229,8 @@ def test_a_backup_taken_while_serving_restores_the_same_models_and_search_result
     done = run_cli(server.workspace, "backup", str(backup))
     assert done.returncode == 0, done.stderr + done.stdout
     manifest = json.loads((backup / "aift-backup.json").read_text())
-    assert manifest["counts"]["documents"] == 3 and manifest["database_revision"]
+    documents = sum(k["documents"] for k in kbs)
+    assert manifest["counts"]["documents"] == documents and manifest["database_revision"]
     refused = run_cli(server.workspace, "backup", str(backup))
     assert refused.returncode == 2 and "not empty" in refused.stderr + refused.stdout
 
@@ -242,10 +243,10 @@ def test_a_backup_taken_while_serving_restores_the_same_models_and_search_result
     try:
         jobs = api(second, "GET", "/api/v1/jobs", params={"kind": "rag.restore_vectors"}).json()
         wait_job(second, jobs["items"][0]["id"])
-        wait_for(
-            lambda: api(second, "GET", f"/api/v1/kb/{kb}").json(),
-            lambda info: info["documents"] == 3,
-            timeout=60,
+        wait_for(  # the index owner flips each document once its chunks are written
+            lambda: {"statuses": api(second, "GET", f"/api/v1/kb/{kb}/documents").json()},
+            lambda found: {d["status"] for d in found["statuses"]} == {"indexed"},
+            timeout=120,
         )
         assert sorted(m["id"] for m in api(second, "GET", "/v1/models").json()["data"]) == models
         restored_kbs = api(second, "GET", "/api/v1/kb").json()
@@ -263,8 +264,6 @@ def test_a_backup_taken_while_serving_restores_the_same_models_and_search_result
             for new, old in zip(got, hits, strict=True):
                 assert new["text"] == old["text"]
                 assert new["fused_score"] == pytest.approx(old["fused_score"], abs=1e-4)
-        documents = api(second, "GET", f"/api/v1/kb/{kb}/documents").json()
-        assert {d["status"] for d in documents} == {"indexed"}
     finally:
         second.stop()
 
