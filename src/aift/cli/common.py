@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from aift.config import get_settings
+from aift.config import Settings, get_settings
 from aift.jobs.schemas import JobInfo, JobStatus
 from aift.monitoring.units import human_size
 
@@ -36,14 +36,32 @@ WorkspaceOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def local_runtime(workspace: Path | None = None) -> Runtime:
-    """The workspace, opened in this process (options exported for child processes)."""
+def local_settings(workspace: Path | None = None) -> Settings:
+    """The settings of the workspace this command works on (--workspace exported for
+    child processes)."""
     if workspace is not None:
         os.environ["AIFT_WORKSPACE"] = str(workspace.expanduser().resolve())
         get_settings.cache_clear()
+    return get_settings()
+
+
+def local_runtime(workspace: Path | None = None) -> Runtime:
+    """The workspace, opened in this process (options exported for child processes)."""
     from aift.runtime import Runtime
 
-    return Runtime.start(get_settings())
+    return Runtime.start(local_settings(workspace))
+
+
+def step_progress() -> Progress:
+    """A progress bar for in-process work: description, bar, percent, and the current
+    step in the task's `step` field."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[step]}"),
+        console=console,
+    )
 
 
 def server() -> AiftClient:

@@ -7,7 +7,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from aift.cli.app import app
@@ -20,6 +19,7 @@ from aift.cli.common import (
     local_runtime,
     server,
     size,
+    step_progress,
 )
 from aift.inference.schemas import LoadRequest
 from aift.models.schemas import ModelKind, Purpose
@@ -89,18 +89,12 @@ def models_pull(ref: str, workspace: WorkspaceOpt = None) -> None:
     from aift.inference.pull import pull
 
     runtime = local_runtime(workspace)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-    ) as bar:
-        task = bar.add_task(f"pull {ref}", total=1.0, status="")
+    with step_progress() as bar:
+        task = bar.add_task(f"pull {ref}", total=1.0, step="")
         result = pull(
             runtime.models,
             ref,
-            lambda fraction, status: bar.update(task, completed=fraction, status=status),
+            lambda fraction, status: bar.update(task, completed=fraction, step=status),
         )
     console.print(f"{result['model']}: {result['source']}")
 

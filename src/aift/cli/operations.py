@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 from aift.cli.app import app
-from aift.cli.common import LOCAL, WorkspaceOpt, console
-from aift.config import Settings, get_settings
+from aift.cli.common import LOCAL, WorkspaceOpt, console, local_settings, step_progress
 
 if TYPE_CHECKING:
     from aift.jobs.service import JobService
     from aift.store import Database
-
-
-def _settings(workspace: Path | None) -> Settings:
-    if workspace is not None:
-        os.environ["AIFT_WORKSPACE"] = str(workspace.expanduser().resolve())
-        get_settings.cache_clear()
-    return get_settings()
-
-
-def _progress_bar() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[step]}"),
-        console=console,
-    )
 
 
 @app.command(rich_help_panel=LOCAL)
@@ -51,8 +31,8 @@ def backup(
     from aift.backup.service import create_backup
     from aift.workspace import Workspace
 
-    settings = _settings(workspace)
-    with _progress_bar() as bar:
+    settings = local_settings(workspace)
+    with step_progress() as bar:
         task = bar.add_task("backup", total=1.0, step="")
         manifest = create_backup(
             settings,
@@ -78,14 +58,14 @@ def restore(
     from aift.runtime import Runtime
     from aift.workspace import Workspace
 
-    settings = _settings(workspace)
+    settings = local_settings(workspace)
     target = Workspace.from_settings(settings).ensure()
 
     def opened() -> tuple[Database, JobService]:
         runtime = Runtime.start(settings)
         return runtime.db, runtime.jobs
 
-    with _progress_bar() as bar:
+    with step_progress() as bar:
         task = bar.add_task("restore", total=1.0, step="")
         result = restore_backup(
             settings,
@@ -111,7 +91,7 @@ def tensorboard(
     ] = None,
 ) -> None:
     """Serve the workspace's training logs (every run in outputs/) with TensorBoard."""
-    settings = _settings(workspace)
+    settings = local_settings(workspace)
     logs = settings.workspace / "outputs"
     logs.mkdir(parents=True, exist_ok=True)
     command = [

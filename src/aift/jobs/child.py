@@ -36,9 +36,10 @@ def run(job_id: str) -> int:
         from aift.errors import storage_problem
         from aift.jobs.schemas import STORAGE_EXIT
 
-        if storage_problem(exc) is None:
+        problem = storage_problem(exc)
+        if problem is None:
             raise
-        print(f"job {job_id}: {storage_problem(exc)}", flush=True)
+        print(f"job {job_id}: {problem}", flush=True)
         return STORAGE_EXIT
     finally:
         runtime.close()

@@ -111,9 +111,10 @@ def _watch(
             elif stop is None:  # before a cancel, look for one at every poll
                 state = store.stop_state(job_id)
         except Exception as exc:
-            if storage_problem(exc) is None:
+            problem = storage_problem(exc)
+            if problem is None:
                 raise
-            log.warning("job %s: heartbeat not recorded: %s", job_id, storage_problem(exc))
+            log.warning("job %s: heartbeat not recorded: %s", job_id, problem)
         if state is not None:
             if stop is None and state.cancel_requested:
                 log.info("job %s: cancel requested, sending SIGTERM", job_id)

@@ -185,23 +185,26 @@ class Retriever:
             unknown = [d for d in request.documents if d not in names]
             if unknown:
                 raise InvalidInput(f"Not documents of {kb.name}: {', '.join(unknown)}.")
+        fresh: list[SearchResponse] = []
+
+        def compute() -> dict[str, Any]:
+            fresh.append(self._search(kb, names, request))
+            return fresh[0].model_dump(mode="json")
+
         if self.cache is None:
-            data, cached = self._search(kb, names, request).model_dump(mode="json"), False
+            compute()
         else:
             # documents added or deleted bump the knowledge base's cache generation
             depends_on = {
                 "kb": [kb.id, kb.generation, kb.embedding_model],
                 "request": request.model_dump(mode="json"),
             }
-            data, cached = self.cache.search(
-                kb.id,
-                depends_on,
-                lambda: self._search(kb, names, request).model_dump(mode="json"),
-            )
-        response = SearchResponse.model_validate(data)
-        response.cached = cached
+            data, _ = self.cache.search(kb.id, depends_on, compute)
+        # a miss keeps the response it computed; only a hit is read back from the cache
+        response = fresh[0] if fresh else SearchResponse.model_validate(data)
+        response.cached = not fresh
         response.latency_ms = (time.perf_counter() - started) * 1000
-        metrics.search_duration.labels(request.mode, str(cached).lower()).observe(
+        metrics.search_duration.labels(request.mode, str(response.cached).lower()).observe(
             response.latency_ms / 1000
         )
         if record:

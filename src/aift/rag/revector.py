@@ -28,9 +28,12 @@ def run_restore_vectors(ctx: JobContext, config: RestoreVectorsJobConfig) -> dic
     runtime = ctx.runtime
     store = runtime.knowledge_store
     kbs = [kb for kb in store.list_kbs() if not config.kb_ids or kb.id in config.kb_ids]
-    total = sum(store.unindexed_chunks(kb.id, kb.generation) for kb in kbs)
+    pending = {kb.id: store.unindexed_chunks(kb.id, kb.generation) for kb in kbs}
+    total = sum(pending.values())
     done = 0
     for kb in kbs:
+        if not pending[kb.id]:
+            continue  # nothing to embed: its model need not load
         ctx.progress(done / max(total, 1) * 0.95, f"{kb.name}: loading {kb.embedding_model}")
         embedder = load_embedder(runtime.models.get(kb.embedding_model))
         while batch := store.chunks_without_vectors(kb.id, kb.generation, BATCH):
