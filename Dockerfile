@@ -20,6 +20,9 @@ ENV PATH=/opt/aift/bin:$PATH
 RUN pip install -U pip setuptools wheel \
  && pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 WORKDIR /src
+# llama.cpp for every x86-64 CPU (runtime dispatch): an image built here runs anywhere.
+COPY scripts/llama-cpp-wheel.sh ./scripts/
+RUN scripts/llama-cpp-wheel.sh pip /tmp/wheels && rm -rf /tmp/wheels
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY --from=web-assets /web/static/vendor ./src/aift/web/static/vendor
@@ -47,5 +50,6 @@ VOLUME ["/data"]
 EXPOSE 8050 6006 8888
 HEALTHCHECK --interval=30s --timeout=5s --start-period=180s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8050/healthz', timeout=4)"]
-ENTRYPOINT ["tini", "--", "aift-entrypoint"]
+# -g: a stop signal reaches the whole process group (TensorBoard, JupyterLab, the server)
+ENTRYPOINT ["tini", "-g", "--", "aift-entrypoint"]
 CMD ["aift", "serve"]

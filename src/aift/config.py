@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         2048, ge=128, le=131_072, description="Context per request of a loaded model."
     )
     max_batch: int = Field(8, ge=1, le=256, description="Requests decoded together per model.")
+    isolate_engines: bool = Field(
+        True,
+        description="Run llama.cpp models in a child process each, so a crash in native code "
+        "costs that model, never the server (off: in the server's process).",
+    )
     ollama_url: str | None = Field(
         None, description="A remote Ollama server whose models aift also serves (ollama/NAME)."
     )

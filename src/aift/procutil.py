@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import ctypes
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection
+from typing import Any, TypeVar
 
 import psutil
 
@@ -41,14 +44,114 @@ def exit_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
-def start_child(module: str, *args: str) -> tuple[subprocess.Popen, Connection, Connection]:
+T = TypeVar("T")
+_spawn_requests: queue.Queue = queue.Queue()
+_spawner: threading.Thread | None = None
+_spawner_lock = threading.Lock()
+
+
+def _spawn_loop() -> None:
+    while True:
+        work, box = _spawn_requests.get()
+        try:
+            box.append((True, work()))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            box.append((False, exc))
+
+
+def on_spawner_thread(work: Callable[[], T]) -> T:
+    """Run `work` (a process start) on one thread that lives as long as this process.
+
+    The kernel's parent-death signal fires when the *thread* that started a child ends,
+    not the process: a child started from a request's pool thread would be killed when
+    that idle thread is retired. Started from this thread, a child's death signal means
+    exactly "the process that started me is gone".
+    """
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None or not _spawner.is_alive():
+            _spawner = threading.Thread(target=_spawn_loop, daemon=True, name="child-spawner")
+            _spawner.start()
+    if threading.current_thread() is _spawner:
+        return work()
+    box: list[tuple[bool, Any]] = []
+    done = threading.Event()
+    _spawn_requests.put((lambda: _run_and_set(work, done), box))
+    done.wait()
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _run_and_set(work: Callable[[], T], done: threading.Event) -> T:
+    try:
+        return work()
+    finally:
+        done.set()
+
+
+def die_with_parent(sig: signal.Signals) -> Callable[[], None]:
+    """A `preexec_fn` giving the child `sig` when its parent dies (set before exec, so
+    there is no moment in which the child could outlive it unnoticed)."""
+
+    def set_signal() -> None:
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
+        except (OSError, AttributeError):
+            pass
+
+    return set_signal
+
+
+def popen_tied(
+    args: Sequence[str], *, sig: signal.Signals = signal.SIGTERM, **kwargs: Any
+) -> subprocess.Popen:
+    """`subprocess.Popen` for a child that must never outlive this process: it gets `sig`
+    when this process ends, however it ends (SIGKILL included)."""
+    return on_spawner_thread(
+        lambda: subprocess.Popen(list(args), preexec_fn=die_with_parent(sig), **kwargs)  # noqa: PLW1509
+    )
+
+
+def run_in_foreground(args: Sequence[str]) -> int:
+    """Run a long-lived tool (TensorBoard…) as this command's child until it ends; a
+    SIGTERM/SIGINT/SIGHUP to this command is passed on to it, and if this command is
+    killed outright the child gets SIGTERM from the kernel. Returns its exit code."""
+    child = popen_tied(args, stdin=subprocess.DEVNULL)
+
+    def pass_on(signum: int, _frame: Any) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {
+        s: signal.signal(s, pass_on) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    }
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # Ctrl-C reaches the child too; wait for it to stop
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:
+            child.terminate()
+
+
+def start_child(
+    module: str, *args: str, death_signal: signal.Signals = signal.SIGKILL
+) -> tuple[subprocess.Popen, Connection, Connection]:
     """`python -m module FD_IN FD_OUT *args` with a pipe each way: (process, the
     connection that sends to it, the one that receives from it). The child reads and
-    writes `multiprocessing.connection.Connection`s on the two descriptors."""
+    writes `multiprocessing.connection.Connection`s on the two descriptors, and gets
+    `death_signal` if this process dies."""
     to_child_r, to_child_w = os.pipe()
     to_parent_r, to_parent_w = os.pipe()
-    process = subprocess.Popen(
+    process = popen_tied(
         [sys.executable, "-m", module, str(to_child_r), str(to_parent_w), *args],
+        sig=death_signal,
         pass_fds=(to_child_r, to_parent_w),
         stdin=subprocess.DEVNULL,
     )

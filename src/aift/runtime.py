@@ -21,6 +21,7 @@ from aift.workspace import Workspace
 
 if TYPE_CHECKING:
     from aift.conversations.service import ConversationService
+    from aift.doctor.service import DoctorService
     from aift.export.service import ExportService
     from aift.inference.manager import ModelManager
     from aift.inference.service import ServingService
@@ -108,6 +109,12 @@ class Runtime:
         from aift.export.service import ExportService
 
         return ExportService(self.settings, self.workspace, self.jobs, self.models, self.datasets)
+
+    @cached_property
+    def doctor(self) -> DoctorService:
+        from aift.doctor.service import DoctorService
+
+        return DoctorService(self.settings, self.models.resolver)
 
     @cached_property
     def conversations(self) -> ConversationService:

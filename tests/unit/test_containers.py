@@ -4,6 +4,7 @@ docs say, and every file, stage, command and extra the Dockerfiles name exists."
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -177,3 +178,35 @@ def test_the_commands_the_containers_run_exist() -> None:
     assert used <= commands, used - commands
     options = {p.name for p in get_command(app).commands["tensorboard"].params}  # type: ignore[attr-defined]
     assert {"host", "port"} <= options
+
+
+def test_llama_cpp_is_built_for_every_cpu_in_setup_and_both_images() -> None:
+    """Issue 30: a natively compiled llama.cpp dies of SIGILL on another CPU (or on a VM
+    advertising AMX it cannot run). Every build path goes through the portable script."""
+    script = (ROOT / "scripts" / "llama-cpp-wheel.sh").read_text()
+    for option in ("-DGGML_NATIVE=OFF", "-DGGML_BACKEND_DL=ON", "-DGGML_CPU_ALL_VARIANTS=ON"):
+        assert option in script
+    assert "--no-cache-dir" in script, "pip must never reuse a wheel built elsewhere"
+    assert os.access(ROOT / "scripts" / "llama-cpp-wheel.sh", os.X_OK)
+    version = re.search(r"^VERSION=(\S+)", script, re.M)
+    pin = next(
+        d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        if d.startswith("llama-cpp-python")
+    )
+    assert version and pin == f"llama-cpp-python=={version.group(1)}"
+    makefile = (ROOT / "Makefile").read_text()
+    assert makefile.index("scripts/llama-cpp-wheel.sh $(BIN)/pip") < makefile.index(
+        "pip install -q -e '.[dev]'"
+    ), "built before the requirements, so pip never compiles the sdist natively"
+    for name in DOCKERFILES:
+        runs = [args for stage in stages(name) for op, args in stage if op == "RUN"]
+        build = [r for r in runs if "scripts/llama-cpp-wheel.sh" in r]
+        install = [r for r in runs if "pip install '." in r]
+        assert build and install and runs.index(build[0]) < runs.index(install[0]), name
+        assert not any("CMAKE_ARGS" in r for r in runs), f"{name} compiles llama.cpp natively"
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_a_stop_signal_reaches_every_process_of_the_container(name: str) -> None:
+    entry = next(args for op, args in stages(name)[-1] if op == "ENTRYPOINT")
+    assert json.loads(entry)[:2] == ["tini", "-g"]

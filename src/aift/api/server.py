@@ -15,6 +15,7 @@ from aift import threads
 from aift.api.app import create_app
 from aift.config import Settings
 from aift.monitoring.logging import secrets_of, setup_logging
+from aift.procutil import popen_tied
 from aift.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class LocalWorker:
         self._thread.start()
 
     def _spawn(self) -> None:
-        self.process = subprocess.Popen(
+        self.process = popen_tied(  # SIGTERM if the server dies: jobs → interrupted
             [sys.executable, "-m", "aift.cli", "worker", "--exit-with-parent"],
             env=os.environ.copy(),
             stdin=subprocess.DEVNULL,

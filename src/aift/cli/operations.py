@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,6 +10,7 @@ import typer
 
 from aift.cli.app import app
 from aift.cli.common import LOCAL, WorkspaceOpt, console, local_settings, step_progress
+from aift.procutil import run_in_foreground
 
 if TYPE_CHECKING:
     from aift.jobs.service import JobService
@@ -108,4 +108,34 @@ def tensorboard(
         "15",
     ]
     console.print(f"TensorBoard on http://{host or settings.host}:{port} (runs in {logs})")
-    raise typer.Exit(subprocess.call(command))
+    raise typer.Exit(run_in_foreground(command))
+
+
+@app.command(rich_help_panel=LOCAL)
+def doctor(
+    workspace: WorkspaceOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+) -> None:
+    """Check this machine for aift: CPU against the native libraries (a tiny llama.cpp
+    decode in a child process), OCR engines and language packs, disk and memory, which
+    default models fall back, and the services configured (Redis, Qdrant, Ollama).
+
+    Each line is ok or says what is wrong and the command that fixes it; exits 1 when
+    something the defaults need is broken.
+    """
+    from aift.doctor.checks import run_checks
+
+    report = run_checks(local_settings(workspace))
+    if as_json:
+        console.print_json(report.model_dump_json())
+    else:
+        marks = {"ok": "[green]ok  [/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+        for check in report.checks:
+            console.print(
+                f"{marks[check.status.value]} {check.name}: {check.summary}", highlight=False
+            )
+            if check.fix:
+                console.print(f"     fix: {check.fix}", highlight=False, style="dim")
+        verdict = "ready" if report.ok else "something the defaults need is broken"
+        console.print(f"\n{verdict} ({report.seconds:.1f} s)")
+    raise typer.Exit(0 if report.ok else 1)

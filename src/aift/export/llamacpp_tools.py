@@ -13,6 +13,9 @@ from aift.export.schemas import GGUF_QUANTS
 
 def quantize_gguf(source: Path, target: Path, quant: str, threads: int) -> None:
     """Quantize a float GGUF to `quant` with llama.cpp's quantizer (it streams tensors)."""
+    from aift.native.llamacpp_backend import ensure_backend
+
+    ensure_backend()
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()

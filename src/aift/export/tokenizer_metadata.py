@@ -156,6 +156,9 @@ def _adds_special(tokenizer_dir: Path, ids: dict[str, int]) -> tuple[bool, bool]
 def tokenization_mismatch(gguf_file: Path, tokenizer_dir: Path) -> str | None:
     """The first probe text llama.cpp tokenizes differently from transformers (None: all
     agree). Loads only the GGUF's vocabulary."""
+    from aift.native.llamacpp_backend import ensure_backend
+
+    ensure_backend()
     import llama_cpp
     from llama_cpp import _internals as internals
     from transformers import AutoTokenizer

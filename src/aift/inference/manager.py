@@ -69,6 +69,9 @@ class _Loaded:
             last_used_at=datetime.fromtimestamp(self.last_used, UTC),
             expires_at=datetime.fromtimestamp(expires, UTC) if expires is not None else None,
             busy=self.engine.busy + self.pins,
+            state="failed" if self.engine.failure else "ready",
+            error=self.engine.failure,
+            pid=self.engine.pid,
         )
 
 
@@ -255,11 +258,15 @@ class ModelManager:
             key = (info.name, engine_name)
             current = self._loaded.get(key)
             lock = self._load_locks.setdefault(key, threading.Lock())
-        if current is not None:
+        if current is not None and not current.engine.failure:
             return current
         with lock:  # one load per model and engine at a time; others wait and share it
             with self._lock:
                 current = self._loaded.get(key)
+            if current is not None and current.engine.failure:
+                log.warning("loading %s again after its engine failed", info.name)
+                self._unload_key(key)
+                current = None
             if current is not None:
                 return current
             engine = self._build_engine(info, engine_name)

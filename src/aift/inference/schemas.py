@@ -185,6 +185,11 @@ class LoadedModelInfo(BaseModel):
     last_used_at: datetime
     expires_at: datetime | None
     busy: int
+    state: Literal["ready", "failed"] = Field(
+        "ready", description="failed: the engine's process crashed; the next request reloads it."
+    )
+    error: str | None = Field(None, description="Why the model failed (engine, signal).")
+    pid: int | None = Field(None, description="The process running the model's native code.")
 
 
 class LoadRequest(BaseModel):

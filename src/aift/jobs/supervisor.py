@@ -20,7 +20,7 @@ from aift.errors import storage_problem
 from aift.jobs.schemas import STORAGE_EXIT, JobStatus
 from aift.jobs.store import JobStore
 from aift.monitoring.logging import job_id_var
-from aift.procutil import HOSTNAME
+from aift.procutil import HOSTNAME, popen_tied
 from aift.store import utcnow
 from aift.workspace import Workspace
 
@@ -57,8 +57,9 @@ def _supervise(store: JobStore, workspace: Workspace, job_id: str, grace_seconds
     proc: subprocess.Popen | None = None
     try:
         with open(log_path, "ab") as log_file:
-            proc = subprocess.Popen(
+            proc = popen_tied(
                 [sys.executable, "-m", "aift.jobs.child", job_id],
+                sig=signal.SIGKILL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

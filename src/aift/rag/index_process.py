@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -75,8 +76,10 @@ def _serve(receive: Connection, send: Connection, options: dict[str, Any]) -> No
             found.error = moving.error
         return found
 
+    stopping: list[int] = []  # SIGTERM (the server is gone): flush the shards and end
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     working = False  # background work was found last time: look again without waiting
-    while True:
+    while not stopping:
         if receive.poll(0 if working else IDLE_SECONDS):
             try:
                 name, args, kwargs = receive.recv()
@@ -135,8 +138,8 @@ class IndexProcess:
             self._start()
 
     def _start(self) -> None:
-        self._process, self._send, self._receive = start_child(
-            "aift.rag.index_process", json.dumps(self.options)
+        self._process, self._send, self._receive = start_child(  # SIGTERM: flush, then go
+            "aift.rag.index_process", json.dumps(self.options), death_signal=signal.SIGTERM
         )
         reply = self._reply(START_TIMEOUT_SECONDS)
         if reply[0] != "ok":

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from aift.config import Settings
 from aift.errors import InvalidInput, NotFound
+from aift.procutil import die_with_parent
 from aift.rag import filetypes
 from aift.rag.chunking import join_pages
 from aift.rag.ingest import pages_file
@@ -123,6 +125,7 @@ class PageViews:
                 timeout=self.settings.parse_page_timeout_seconds,
                 env={**os.environ, "OMP_NUM_THREADS": "1"},
                 check=False,
+                preexec_fn=die_with_parent(signal.SIGKILL),  # noqa: PLW1509 - prctl only
             )
         except subprocess.TimeoutExpired:
             raise InvalidInput(

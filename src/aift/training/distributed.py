@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from aift.errors import CapabilityMissing
 from aift.jobs.context import JobCancelled, JobContext
-from aift.procutil import PR_SET_PDEATHSIG
+from aift.procutil import popen_tied
 from aift.training.schemas import DistributedSettings, TrainingJobConfig
 
 DEEPSPEED_FILE = "deepspeed.json"
@@ -178,29 +178,20 @@ def prepare(
     return path
 
 
-def _die_with_parent() -> None:
-    """In torchrun's process: get SIGTERM when the job process dies (even by SIGKILL)."""
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-    except (OSError, AttributeError):
-        pass
-
-
 def start(launch_file: Path, settings: DistributedSettings, log_file: Path) -> subprocess.Popen:
     """Start torchrun for this node (a free local port when the run has one node)."""
     port = _free_port() if settings.nodes == 1 else settings.master_port
     launch = RankLaunch.model_validate_json(launch_file.read_text(encoding="utf-8"))
     env = {**os.environ, "OMP_NUM_THREADS": str(launch.threads)}
     handle = open(log_file, "ab")  # noqa: SIM115 - owned by the process
-    return subprocess.Popen(
+    # torchrun gets SIGTERM when the job process dies (even by SIGKILL) and stops its ranks
+    return popen_tied(
         launch_command(settings, launch_file, port),
+        sig=signal.SIGTERM,
         env=env,
         stdout=handle,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks taken
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from prometheus_client.core import Metric
 from pydantic import BaseModel
 
+from aift.doctor.schemas import DoctorReport
 from aift.inference.schemas import LoadedModelInfo
 from aift.jobs.schemas import JobInfo, JobStatus
 from aift.monitoring.metrics import sample_value as value
@@ -55,6 +56,7 @@ class Dashboard(BaseModel):
     recent: list[JobInfo]
     knowledge_bases: list[KnowledgeBaseInfo]
     models_available: int
+    doctor: DoctorReport | None = None  # None while the first machine check runs
 
     @property
     def first_run(self) -> bool:
@@ -109,4 +111,5 @@ def dashboard(runtime: Runtime) -> Dashboard:
         recent=runtime.jobs.list(limit=RECENT_JOBS).items,
         knowledge_bases=runtime.knowledge.list(),
         models_available=len(runtime.models.list()),
+        doctor=runtime.doctor.latest(),
     )

@@ -76,6 +76,16 @@ def _line(data: dict) -> str:
     return json.dumps(data) + "\n"
 
 
+async def _guarded(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """NDJSON lines that end with Ollama's `{"error": ...}` line when generation fails
+    after the response has started (the engine's process crashed)."""
+    try:
+        async for line in lines:
+            yield line
+    except AiftError as exc:
+        yield _line({"error": exc.message})
+
+
 @router.get("/version")
 def version() -> dict:
     """The Ollama API version aift is compatible with."""
@@ -204,7 +214,7 @@ async def _respond(
         }
 
     if stream:
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return StreamingResponse(_guarded(lines()), media_type="application/x-ndjson")
 
     parts: list[str] = []
     found: list[TokenLogprob] = []
@@ -379,7 +389,7 @@ async def pull(
             async for update in updates():
                 yield _line(update)
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return StreamingResponse(_guarded(lines()), media_type="application/x-ndjson")
     final: dict = {}
     async for update in updates():
         final = update

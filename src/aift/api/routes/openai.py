@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from aift.api.deps import get_serving
 from aift.api.responses import SSE_RESPONSE
 from aift.api.routes import openai_wire as oa
-from aift.errors import NotFound
+from aift.errors import AiftError, NotFound
 from aift.inference.matryoshka import shorten
 from aift.inference.schemas import GenerationStats, TokenLogprob, ToolCall
 from aift.inference.service import Generation, ServingService
@@ -26,6 +26,17 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 
 def _sse(data: dict | str) -> str:
     return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+
+
+async def _guarded(events: AsyncIterator[str]) -> AsyncIterator[str]:
+    """A stream that, when generation fails after the response has started (the
+    engine's process crashed), ends with an error event the OpenAI clients raise, instead
+    of a connection cut mid-chunk."""
+    try:
+        async for line in events:
+            yield line
+    except AiftError as exc:
+        yield _sse({"error": {"message": exc.message, "type": exc.code, "code": exc.code}})
 
 
 @router.get("/models")
@@ -119,7 +130,7 @@ async def chat_completions(
             )
         yield _sse("[DONE]")
 
-    return StreamingResponse(stream(), media_type="text/event-stream")
+    return StreamingResponse(_guarded(stream()), media_type="text/event-stream")
 
 
 @router.post("/completions", response_model=None, responses=SSE_RESPONSE)
@@ -156,7 +167,7 @@ async def completions(
             yield _sse(oa.usage_chunk(rid, request.model, "text_completion", gen.stream.stats))
         yield _sse("[DONE]")
 
-    return StreamingResponse(stream(), media_type="text/event-stream")
+    return StreamingResponse(_guarded(stream()), media_type="text/event-stream")
 
 
 @router.post("/embeddings")

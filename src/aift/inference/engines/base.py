@@ -214,6 +214,16 @@ class Engine(ABC):
         """Stop strings the model's template implies (beyond its end tokens)."""
         return []
 
+    @property
+    def failure(self) -> str | None:
+        """Why this engine can no longer serve (its process crashed); None: it can."""
+        return None
+
+    @property
+    def pid(self) -> int | None:
+        """The process running the model's native code, where it has one of its own."""
+        return None
+
     def tool_support(self) -> str | None:
         """Why this model cannot call tools (None: it can: its chat template shows tool
         definitions to the model)."""

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aift import threads
 from aift.errors import InvalidInput
 from aift.inference.engines import EngineSource, register_engine
-from aift.inference.engines.base import BatchingEngine, Sequence
+from aift.inference.engines.base import BatchingEngine, Engine, Sequence
 from aift.inference.schemas import ChatMessage
 from aift.models.schemas import ModelFormat
 from aift.threads import compute_threads
@@ -75,6 +76,9 @@ class LlamaCppEngine(BatchingEngine):
         return Path(self.model.path) / self.model.file
 
     def load(self) -> None:
+        from aift.native.llamacpp_backend import ensure_backend
+
+        ensure_backend(self.cache_dir, self.gguf_path)  # the CPU code this machine runs
         import llama_cpp
         from llama_cpp import _internals as internals
 
@@ -89,9 +93,9 @@ class LlamaCppEngine(BatchingEngine):
         params.n_ubatch = 512
         params.n_seq_max = self.max_batch
         params.kv_unified = True
-        threads = compute_threads()
-        params.n_threads = threads
-        params.n_threads_batch = threads
+        count = compute_threads()
+        params.n_threads = count
+        params.n_threads_batch = count
         params.no_perf = True
         self._ctx = internals.LlamaContext(model=self._llama_model, params=params, verbose=False)
         self._batch = internals.LlamaBatch(
@@ -378,12 +382,28 @@ def _groups(seqs: list[Sequence]) -> dict[str | None, list[int]]:
 
 
 @register_engine("llamacpp", formats=(ModelFormat.gguf,), preference=30, serves_adapters=True)
-def _build(source: EngineSource) -> LlamaCppEngine:
+def _build(source: EngineSource) -> Engine:
     """A GGUF file, as it is (quantised weights stay quantised; LoRA adapters of it are
-    converted to GGUF adapters)."""
-    return LlamaCppEngine(
+    converted to GGUF adapters), in a child process of its own unless
+    AIFT_ISOLATE_ENGINES is off."""
+    settings = source.settings
+    if not settings.isolate_engines:
+        return LlamaCppEngine(
+            source.resolved,
+            max_batch=settings.max_batch,
+            context_length=settings.context_length,
+            cache_dir=settings.effective_cache_dir,
+        )
+    from aift.inference.engines.process import ProcessEngine
+
+    options = {
+        "max_batch": settings.max_batch,
+        "context_length": settings.context_length,
+        "cache_dir": str(settings.effective_cache_dir),
+    }
+    return ProcessEngine(
         source.resolved,
-        max_batch=source.settings.max_batch,
-        context_length=source.settings.context_length,
-        cache_dir=source.settings.effective_cache_dir,
+        kind="llamacpp",
+        options=options,
+        threads=threads.plan(settings, "serve").threads,
     )

@@ -16,11 +16,13 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from aift.procutil import die_with_parent
 from aift.rag.ocr import Box
 
 INSTALL = "apt-get install tesseract-ocr (plus tesseract-ocr-<lang> packs, e.g. tesseract-ocr-kor)"
@@ -108,6 +110,7 @@ class Backend:
             done = subprocess.run(
                 [self._program, str(source), str(base), "-l", self._languages]
                 + ["--psm", layout, "txt", "tsv"],
+                preexec_fn=die_with_parent(signal.SIGKILL),  # noqa: PLW1509 - prctl only
                 capture_output=True,
                 text=True,
                 timeout=300,
