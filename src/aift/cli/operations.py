@@ -131,11 +131,10 @@ def doctor(
     else:
         marks = {"ok": "[green]ok  [/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
         for check in report.checks:
-            console.print(
-                f"{marks[check.status.value]} {check.name}: {check.summary}", highlight=False
-            )
+            line = f"{marks[check.status.value]} {check.name}: {check.summary}"
+            console.print(line, highlight=False, soft_wrap=True)
             if check.fix:
-                console.print(f"     fix: {check.fix}", highlight=False, style="dim")
+                console.print(f"     fix: {check.fix}", highlight=False, soft_wrap=True)
         verdict = "ready" if report.ok else "something the defaults need is broken"
         console.print(f"\n{verdict} ({report.seconds:.1f} s)")
     raise typer.Exit(0 if report.ok else 1)

