@@ -10,7 +10,8 @@ tok/s at 8 concurrent streams, for
   loads the variant its probe chose), in-process;
 - portable, isolated: the same, with the engine in a child process as `aift serve` runs
   it (token events over a pipe).
-Each case runs in a fresh process, cases interleaved, each repeated; the median counts.
+Each case runs in a fresh process (three single streams, two rounds of eight), cases
+interleaved, each repeated; medians count.
 
 Build the native peer once:
   CMAKE_ARGS="-DGGML_NATIVE=ON" .venv/bin/pip wheel --no-cache-dir --no-deps \
@@ -95,20 +96,23 @@ def measure(isolated: bool, tokens: int) -> dict:
 
     run(PROMPTS[0], [])  # warm-up
     single: list = []
-    run(PROMPTS[1], single)
-    many: list = []
-    threads = [threading.Thread(target=run, args=(p, many)) for p in PROMPTS]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
+    for prompt in PROMPTS[1:4]:
+        run(prompt, single)
+    rates = []
+    for _ in range(2):
+        many: list = []
+        threads = [threading.Thread(target=run, args=(p, many)) for p in PROMPTS]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        rates.append(sum(n for n, _, _ in many) / (time.perf_counter() - started))
     engine.close()
     return {
-        "single_tps": single[0][0] / (single[0][1] - single[0][2]),
-        "ttft_ms": single[0][2] * 1000,
-        "eight_tps": sum(n for n, _, _ in many) / wall,
+        "single_tps": statistics.median(n / (total - first) for n, total, first in single),
+        "ttft_ms": statistics.median(first for _, _, first in single) * 1000,
+        "eight_tps": statistics.median(rates),
         "variant": choice.variant if choice else "(child)",
     }
 
