@@ -263,7 +263,9 @@ def test_a_backup_taken_while_serving_restores_the_same_models_and_search_result
             ], query
             for new, old in zip(got, hits, strict=True):
                 assert new["text"] == old["text"]
-                assert new["fused_score"] == pytest.approx(old["fused_score"], abs=1e-4)
+                # each part on its own, so a difference says where it comes from
+                for part in ("dense_score", "keyword_score", "fused_score"):
+                    assert new[part] == pytest.approx(old[part], abs=1e-4), (query, part, got)
     finally:
         second.stop()
 

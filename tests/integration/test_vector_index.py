@@ -226,3 +226,31 @@ def test_the_index_process_comes_back_after_a_crash(tmp_path: Path) -> None:
     finally:
         store.close()
     assert store._process is None
+
+
+def test_keyword_scores_do_not_remember_deleted_points(index) -> None:  # noqa: ANN001
+    """Deleting a document leaves the keyword scores of the others as if it had never
+    been there (the IDF counts no deleted point), whatever was optimized in between."""
+    store, vectors = index
+    if not isinstance(store, (EdgeIndex, IndexProcess)):
+        pytest.skip("a Qdrant server vacuums in its own time")
+
+    def keyword_scores() -> dict[str, float]:
+        found = store.search_keywords("c", [1000, 3, 5], [1.0, 1.0, 1.0], COUNT)
+        return {hit.id: round(hit.score, 6) for hit in found}
+
+    before = keyword_scores()
+    extra = [
+        IndexPoint(
+            id=point_id(1000 + n),
+            dense=vectors[n].tolist(),
+            keyword_indices=[1000, 3],
+            keyword_values=[1.0, 1.0],
+            payload={"document_id": "gone", "page_start": 1, "page_end": 1, "chunk_index": n},
+        )
+        for n in range(20)
+    ]
+    store.upsert("c", extra)
+    assert keyword_scores() != before, "the extra points change the statistics"
+    store.delete_where("c", "document_id", "gone")
+    assert keyword_scores() == before

@@ -10,6 +10,7 @@ write-ahead log), and each call holds the GIL while it runs: hence the index pro
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -34,6 +35,14 @@ log = logging.getLogger(__name__)
 SEGMENT_POINTS = 10_000  # points per optimized segment: one HNSW build's worth
 INDEXING_POINTS = 5_000  # below this a segment is searched exactly (as fast, and exact)
 PAYLOAD_KB_PER_POINT = 2  # chunk text and place, roughly
+# Qdrant's keyword IDF counts the points a segment holds, deleted ones included, until the
+# segment is vacuumed — by default only past 20 % deleted and 1,000 vectors, so a small
+# knowledge base never is: after a document's deletion its keyword scores (and the
+# fused ranking) depended on what had been deleted before, and on whether an
+# optimisation had run since. Any deleted point makes a segment due, and a delete
+# vacuums at once.
+VACUUM_DELETED_FRACTION = 1e-9
+VACUUM_MIN_VECTORS = 1
 
 
 class EdgeIndex:
@@ -65,7 +74,7 @@ class EdgeIndex:
         from qdrant_edge import EdgeShard
 
         try:
-            shard = EdgeShard.load(str(folder))
+            shard = EdgeShard.load(str(folder), self._current_config(folder))
         except Exception as exc:  # noqa: BLE001 - the engine raises plain exceptions
             raise ServiceUnavailable(
                 f"The vector index folder {folder} cannot be opened ({exc}). Only one aift "
@@ -89,6 +98,16 @@ class EdgeIndex:
         shard.flush()
         self.shards[name] = shard
 
+    def _current_config(self, folder: Path) -> Any | None:
+        """This release's settings for an existing collection (its dimension kept), so a
+        shard made by an earlier release gets them too (e.g. vacuuming deleted points);
+        None where the stored settings cannot be read (the shard keeps its own)."""
+        try:
+            stored = json.loads((folder / "edge_config.json").read_text(encoding="utf-8"))
+            return self._config(int(stored["vectors"][DENSE]["size"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def _config(self, dimension: int) -> Any:
         from qdrant_edge import (
             Distance,
@@ -105,6 +124,8 @@ class EdgeIndex:
             vectors={DENSE: EdgeVectorParams(size=dimension, distance=Distance.Cosine)},
             sparse_vectors={KEYWORDS: EdgeSparseVectorParams(modifier=Modifier.Idf)},
             optimizers=EdgeOptimizersConfig(
+                deleted_threshold=VACUUM_DELETED_FRACTION,
+                vacuum_min_vector_number=VACUUM_MIN_VECTORS,
                 max_segment_size=int(SEGMENT_POINTS * (vector_kb + PAYLOAD_KB_PER_POINT)),
                 indexing_threshold=int(INDEXING_POINTS * vector_kb),
                 default_segment_number=2,
@@ -165,7 +186,9 @@ class EdgeIndex:
                 Filter(must=[FieldCondition(key=key, match=MatchValue(value))])
             )
         )
-        self.unoptimized[name] = self.unoptimized.get(name, 0) + 1
+        # vacuum now, so the keyword statistics no longer count the deleted points
+        shard.optimize()
+        shard.flush()
 
     def maintain(self) -> bool:
         """Optimize and flush one collection with unoptimized writes (the largest

@@ -45,6 +45,12 @@ class QdrantServerIndex:
                 sparse_vectors_config={
                     KEYWORDS: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
+                # keyword IDF counts deleted points until a vacuum: vacuum any segment
+                # holding them, as the embedded index does (see index_edge)
+                optimizers_config=models.OptimizersConfigDiff(
+                    deleted_threshold=0.001,
+                    vacuum_min_vector_number=100,  # the least a Qdrant server accepts
+                ),
             )
             self.client.create_payload_index(name, "document_id", models.PayloadSchemaType.KEYWORD)
             for key in ("page_start", "page_end"):
