@@ -107,6 +107,8 @@ def test_a_crashed_engine_fails_its_requests_and_nothing_else(server: LiveServer
     assert vectors.status_code == 200, vectors.text
     time.sleep(1)
     assert server.log().count("crashed (killed by SIGILL") == 1, "logged once"
+    scraped = client.get("/metrics").text
+    assert 'aift_engine_crashes_total{engine="llamacpp",signal="SIGILL"} 1.0' in scraped
 
     # the next request loads the model again, in a new process
     again = client.post(

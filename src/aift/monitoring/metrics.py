@@ -45,6 +45,12 @@ model_requests = Counter(
     ["model", "outcome"],
     registry=REGISTRY,
 )
+engine_crashes = Counter(
+    "aift_engine_crashes",
+    "Engine processes that died under a loaded model (native crash or kill), by engine and signal.",
+    ["engine", "signal"],
+    registry=REGISTRY,
+)
 model_prompt_tokens = Counter(
     "aift_model_prompt_tokens", "Prompt tokens read per model.", ["model"], registry=REGISTRY
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from aift.inference.engines.base import (
 )
 from aift.inference.schemas import ChatMessage, SamplingParams, TokenEvent
 from aift.models.schemas import ResolvedModel
+from aift.monitoring import metrics
 from aift.native.llamacpp_backend import signal_name
 from aift.procutil import start_child
 
@@ -222,6 +224,7 @@ class ProcessEngine(Engine):
             details={"engine": self.name, "model": self.model.name, "exit": _exit_text(code)},
         )
         log.error("%s", self._failure.message)
+        metrics.engine_crashes.labels(self.name, _signal_label(code)).inc()
         self._fail_everything(self._failure)
 
     def _fail_everything(self, error: AiftError) -> None:
@@ -309,6 +312,16 @@ class ProcessEngine(Engine):
     def busy(self) -> int:
         with self._lock:
             return len(self._streams)
+
+
+def _signal_label(code: int | None) -> str:
+    """SIGILL for a death by signal 4; 'exit' for a process that exited by itself."""
+    if code is None or code >= 0:
+        return "exit"
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return str(-code)
 
 
 def _exit_text(code: int | None) -> str:
