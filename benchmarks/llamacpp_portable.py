@@ -34,17 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record  # noqa: E402
-
-PROMPTS = [
-    "Write a short story about a lighthouse keeper.",
-    "Explain how a bicycle works.",
-    "Describe the water cycle for a child.",
-    "Give advice to someone starting to learn the piano.",
-    "Write a poem about autumn leaves.",
-    "Explain why the sky is blue.",
-    "Describe a busy market in the morning.",
-    "Write a letter to a friend about a trip to the mountains.",
-]
+from serving_throughput import PROMPTS  # noqa: E402  the same prompts as the serving benchmark
 
 
 def measure(isolated: bool, tokens: int) -> dict:
