@@ -280,8 +280,33 @@ def ensure_backend(cache_dir: Path | None = None, model: Path | None = None) -> 
         import llama_cpp
 
         llama_cpp.llama_backend_init()
+        if choice.path:
+            _load_accelerators(Path(choice.path).parent)
         _chosen = choice
         return choice
+
+
+def _load_accelerators(folder: Path) -> None:
+    """GPU backends a portable build ships beside its CPU variants (libggml-cuda.so in
+    the CUDA image): llama.cpp looks for them only next to the executable, so load them
+    here, each on its own (never "the best of all", which would pick a CPU variant too)."""
+    import ctypes
+
+    import llama_cpp
+
+    extras = [
+        path
+        for path in sorted(folder.glob("libggml-*.so"))
+        if not path.name.startswith(VARIANT_PREFIX) and path.name != "libggml-base.so"
+    ]
+    if not extras:
+        return
+    ggml = ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml.so.0"))
+    ggml.ggml_backend_load.restype = ctypes.c_void_p
+    ggml.ggml_backend_load.argtypes = [ctypes.c_char_p]
+    for path in extras:
+        if not ggml.ggml_backend_load(str(path).encode()):
+            log.warning("llama.cpp could not load %s (no such device here?)", path.name)
 
 
 def default_probe_model() -> Path | None:
