@@ -91,15 +91,26 @@ def _run_and_set(work: Callable[[], T], done: threading.Event) -> T:
         done.set()
 
 
+def _resolve_prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+# Resolved once, here: between fork and exec the child must not dlopen (another thread
+# of the parent may have held the loader's lock at the fork), only call.
+_PRCTL = _resolve_prctl()
+
+
 def die_with_parent(sig: signal.Signals) -> Callable[[], None]:
     """A `preexec_fn` giving the child `sig` when its parent dies (set before exec, so
     there is no moment in which the child could outlive it unnoticed)."""
+    number = int(sig)
 
     def set_signal() -> None:
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
-        except (OSError, AttributeError):
-            pass
+        if _PRCTL is not None:
+            _PRCTL(PR_SET_PDEATHSIG, number)
 
     return set_signal
 
