@@ -40,7 +40,7 @@ def test_this_machine_passes_and_runs_the_fastest_variant_it_can(tmp_path: Path)
     assert report["ok"] and set(checks) >= {
         "cpu",
         "llama.cpp",
-        "embedder",
+        "native-libraries",
         "ocr",
         "disk",
         "memory",
@@ -61,7 +61,7 @@ def test_this_machine_passes_and_runs_the_fastest_variant_it_can(tmp_path: Path)
     ]
     results = {p["variant"]: p["result"] for p in details["probes"]}
     assert all(results.get(name) in {"crashed", "unsupported", "failed"} for name in better)
-    assert checks["embedder"]["status"] == "ok"
+    assert checks["native-libraries"]["status"] == "ok"
     assert checks["model:llm"]["status"] in {"ok", "warn"}  # offline: the packaged stand-in
     if checks["model:llm"]["status"] == "warn":
         assert checks["model:llm"]["fix"].startswith("aift models pull")

