@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -12,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
@@ -45,18 +45,9 @@ def exit_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
 
 
 T = TypeVar("T")
-_spawn_requests: queue.Queue = queue.Queue()
-_spawner: threading.Thread | None = None
-_spawner_lock = threading.Lock()
-
-
-def _spawn_loop() -> None:
-    while True:
-        work, box = _spawn_requests.get()
-        try:
-            box.append((True, work()))
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
-            box.append((False, exc))
+SPAWNER_NAME = "child-spawner"
+# One thread for the life of the process (a ThreadPoolExecutor never retires its threads).
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix=SPAWNER_NAME)
 
 
 def on_spawner_thread(work: Callable[[], T]) -> T:
@@ -67,28 +58,9 @@ def on_spawner_thread(work: Callable[[], T]) -> T:
     that idle thread is retired. Started from this thread, a child's death signal means
     exactly "the process that started me is gone".
     """
-    global _spawner
-    with _spawner_lock:
-        if _spawner is None or not _spawner.is_alive():
-            _spawner = threading.Thread(target=_spawn_loop, daemon=True, name="child-spawner")
-            _spawner.start()
-    if threading.current_thread() is _spawner:
+    if threading.current_thread().name.startswith(SPAWNER_NAME):
         return work()
-    box: list[tuple[bool, Any]] = []
-    done = threading.Event()
-    _spawn_requests.put((lambda: _run_and_set(work, done), box))
-    done.wait()
-    ok, value = box[0]
-    if not ok:
-        raise value
-    return value
-
-
-def _run_and_set(work: Callable[[], T], done: threading.Event) -> T:
-    try:
-        return work()
-    finally:
-        done.set()
+    return _spawner.submit(work).result()
 
 
 def _resolve_prctl() -> Any:

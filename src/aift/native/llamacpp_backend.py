@@ -19,6 +19,8 @@ inherited by child processes such as a peer llama.cpp server), before any model 
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import importlib.util
 import json
 import logging
@@ -140,11 +142,7 @@ def preference(names: list[str]) -> list[str]:
     return sorted(names, key=rank, reverse=True)
 
 
-def _fingerprint(
-    cpu: CpuInfo, lib_dir: Path, found: dict[str, Path], version: str | None
-) -> str:
-    import hashlib
-
+def _fingerprint(cpu: CpuInfo, lib_dir: Path, found: dict[str, Path], version: str | None) -> str:
     paths = [*lib_dir.glob("*.so*"), *found.values()]
     files = sorted(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in paths)
     text = "|".join((cpu.fingerprint(), str(lib_dir), version or "", *files))
@@ -290,10 +288,6 @@ def _load_accelerators(folder: Path) -> None:
     """GPU backends a portable build ships beside its CPU variants (libggml-cuda.so in
     the CUDA image): llama.cpp looks for them only next to the executable, so load them
     here, each on its own (never "the best of all", which would pick a CPU variant too)."""
-    import ctypes
-
-    import llama_cpp
-
     extras = [
         path
         for path in sorted(folder.glob("libggml-*.so"))
@@ -301,12 +295,24 @@ def _load_accelerators(folder: Path) -> None:
     ]
     if not extras:
         return
-    ggml = ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml.so.0"))
+    ggml = ggml_library()
+    assert ggml is not None, "a portable build has libggml"
     ggml.ggml_backend_load.restype = ctypes.c_void_p
     ggml.ggml_backend_load.argtypes = [ctypes.c_char_p]
     for path in extras:
         if not ggml.ggml_backend_load(str(path).encode()):
             log.warning("llama.cpp could not load %s (no such device here?)", path.name)
+
+
+def ggml_library() -> ctypes.CDLL | None:
+    """The ggml library llama.cpp runs on, for its backend registry (None: a build with
+    the CPU code linked in). Opened as the very file libllama loaded, by its soname: the
+    wheel ships copies under other names, and a copy opened by path would be a second,
+    empty registry."""
+    import llama_cpp
+
+    path = Path(llama_cpp.__file__).parent / "lib" / "libggml.so.0"
+    return ctypes.CDLL(str(path)) if path.exists() else None
 
 
 def default_probe_model() -> Path | None:

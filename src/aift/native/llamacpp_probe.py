@@ -9,9 +9,10 @@ load; killed by a signal: the code cannot run here. Meant to run as a throwaway 
 
 from __future__ import annotations
 
+import ctypes
 import sys
 
-from aift.native.llamacpp_backend import PROBE_NO_MODEL, PROBE_UNSUPPORTED
+from aift.native.llamacpp_backend import PROBE_NO_MODEL, PROBE_UNSUPPORTED, ggml_library
 
 PROMPT = b"The capital of Germany is Berlin. The capital of France is"
 
@@ -46,18 +47,10 @@ def probe(model_path: str) -> int:
 
 
 def _has_cpu_device() -> bool:
-    """Whether a CPU device is registered (ggml's registry, through libggml)."""
-    import ctypes
-    from pathlib import Path
-
-    import llama_cpp
-
-    # the very file libllama loaded (by its soname): the wheel ships copies under other
-    # names, and a copy opened by path would be a second, empty registry
-    lib = Path(llama_cpp.__file__).parent / "lib" / "libggml.so.0"
-    if not lib.exists():  # a build with the CPU code linked in
+    """Whether a CPU device is registered (ggml's registry)."""
+    ggml = ggml_library()
+    if ggml is None:  # a build with the CPU code linked in
         return True
-    ggml = ctypes.CDLL(str(lib))
     ggml.ggml_backend_dev_by_type.restype = ctypes.c_void_p
     ggml.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
     return bool(ggml.ggml_backend_dev_by_type(0))  # GGML_BACKEND_DEVICE_TYPE_CPU

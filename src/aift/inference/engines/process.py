@@ -84,7 +84,8 @@ class _ProcessStream(GenerationStream):
 
     def cancel(self) -> None:
         super().cancel()
-        self._engine._send_quietly(("cancel", self._seq.id))
+        if not self._seq.finished:
+            self._engine._send_quietly(("cancel", self._seq.id))
 
 
 class ProcessEngine(Engine):
@@ -237,14 +238,18 @@ class ProcessEngine(Engine):
         for seq in streams:
             fail_sequence(seq, error)
 
-    def _ask(self, message_kind: str, *payload: Any) -> Any:
+    def _new_ident(self) -> int:
+        with self._lock:
+            self._next_id += 1
+            return self._next_id
+
+    def _ask(self, message_kind: str, *payload: Any, ident: int | None = None) -> Any:
         """Send a message that gets a reply; wait for it (or for the child's death)."""
         if self._failure is not None:
             raise self._failure
         waiter = _Waiter()
+        ident = ident if ident is not None else self._new_ident()
         with self._lock:
-            self._next_id += 1
-            ident = self._next_id
             self._waiters[ident] = waiter
         if not self._send_quietly((message_kind, ident, *payload)):
             with self._lock:
@@ -286,23 +291,15 @@ class ProcessEngine(Engine):
     ) -> GenerationStream:
         """Start a generation in the child; refusals (too long, unknown adapter) raise here."""
         seq = new_sequence(prompt_ids, params, adapter)
+        seq.id = self._new_ident()
         with self._lock:
-            self._next_id += 1
-            seq.id = self._next_id
-            self._streams[seq.id] = seq
-            waiter = _Waiter()
-            self._waiters[seq.id] = waiter
-        if not self._send_quietly(("submit", seq.id, list(prompt_ids), params, adapter)):
+            self._streams[seq.id] = seq  # before the child can send its first event
+        try:
+            self._ask("submit", list(prompt_ids), params, adapter, ident=seq.id)
+        except AiftError:
             with self._lock:
                 self._streams.pop(seq.id, None)
-                self._waiters.pop(seq.id, None)
-            raise self._failure or EngineError(f"{self.model.name} is not loaded.")
-        waiter.done.wait()
-        if not waiter.ok:
-            with self._lock:
-                self._streams.pop(seq.id, None)
-            error = waiter.value
-            raise error if isinstance(error, AiftError) else rebuild_error(error)
+            raise
         return _ProcessStream(seq, self)
 
     def memory_bytes(self) -> int:

@@ -29,7 +29,7 @@ from aift.procutil import exit_with_parent
 
 log = logging.getLogger(__name__)
 
-CALLS = frozenset({"tokenize", "render_chat", "add_adapter", "memory_bytes", "chat_prompt_tokens"})
+CALLS = frozenset({"tokenize", "render_chat", "add_adapter"})  # what ProcessEngine asks
 
 
 def error_payload(exc: BaseException) -> tuple[str, str, Any]:
