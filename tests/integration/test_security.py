@@ -22,6 +22,7 @@ def test_api_key_is_required_when_set(server_factory) -> None:  # noqa: ANN001
         assert client.get("/healthz").status_code == 200
         missing = client.get("/api/v1/jobs")
         assert missing.status_code == 401
+        assert client.get("/api/v1/system/doctor").status_code == 401
         assert missing.headers["www-authenticate"] == "Bearer"
         assert "AIFT_API_KEY" in missing.json()["error"]["message"]
         wrong = client.get("/api/v1/jobs", headers={"Authorization": "Bearer nope"})

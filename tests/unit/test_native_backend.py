@@ -137,3 +137,14 @@ def test_errors_from_the_engine_process_keep_their_type(payload, kind) -> None: 
         assert type(error) is kind and error.details == {"prompt_tokens": 9}
     else:
         assert error.code == "engine_error" and "boom" in error.message
+
+
+def test_a_machine_no_variant_runs_on_gets_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    from aift.errors import CapabilityMissing
+
+    failed = backend.BackendChoice(portable=True, error="No llama.cpp CPU variant runs")
+    monkeypatch.setattr(backend, "_chosen", None)
+    monkeypatch.setattr(backend, "select_backend", lambda cache, model: failed)
+    with pytest.raises(CapabilityMissing, match="aift doctor"):
+        backend.ensure_backend(tmp_path)
+    assert backend._chosen is None, "nothing half-loaded is kept"

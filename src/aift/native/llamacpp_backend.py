@@ -35,6 +35,7 @@ from pathlib import Path
 from filelock import FileLock
 from pydantic import BaseModel, Field
 
+from aift.errors import CapabilityMissing
 from aift.native.cpu import CpuInfo, cpu_info
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ def ensure_backend(cache_dir: Path | None = None, model: Path | None = None) -> 
     """Load the chosen CPU backend into this process's llama.cpp (once per process).
 
     The probe decodes the packaged SmolLM2 when it is installed, else `model` (the GGUF
-    about to be served). Raises RuntimeError when no variant runs here.
+    about to be served). Raises CapabilityMissing when no variant runs here.
     """
     global _chosen
     with _lock:
@@ -272,7 +273,10 @@ def ensure_backend(cache_dir: Path | None = None, model: Path | None = None) -> 
             cache_dir = Settings().effective_cache_dir
         choice = select_backend(cache_dir, model)
         if choice.portable and choice.path is None:
-            raise RuntimeError(choice.error or "no llama.cpp CPU backend runs here")
+            raise CapabilityMissing(
+                f"{choice.error or 'No llama.cpp CPU variant runs here.'} Run `aift doctor`; "
+                "`make setup` rebuilds llama.cpp for this machine's CPU family."
+            )
         if choice.path:
             os.environ["GGML_BACKEND_PATH"] = choice.path
         import llama_cpp
