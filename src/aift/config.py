@@ -12,6 +12,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -87,8 +88,45 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_CORS_ORIGINS),
         description="Origins allowed by CORS (comma separated); localhost by default.",
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers besides loopback names and the bound "
+        "address (comma separated; '.example.com' allows its subdomains, '*' any host). "
+        "Guards against DNS rebinding.",
+    )
+    session_hours: float = Field(
+        12.0, gt=0, le=24 * 365, description="How long a browser sign-in lasts (hours)."
+    )
+    login_attempts_per_minute: int = Field(
+        5, ge=1, le=1000, description="Failed sign-ins one client may make per minute."
+    )
     max_upload_mb: int = Field(200, ge=1, description="Largest accepted upload, in MiB.")
     max_upload_files: int = Field(100, ge=1, description="Most files in one upload request.")
+    max_upload_request_mb: int = Field(
+        1024, ge=1, description="Largest upload request (all its files together), in MiB."
+    )
+    max_blob_mb: int = Field(
+        102_400, ge=1, description="Largest model file pushed to /api/blobs, in MiB."
+    )
+    max_json_mb: int = Field(
+        32, ge=1, description="Largest JSON (or other non-upload) request body, in MiB."
+    )
+    max_pdf_pages: int = Field(5000, ge=1, description="Most pages a PDF may have to be ingested.")
+    max_dataset_rows: int = Field(5_000_000, ge=1, description="Most rows a dataset file may hold.")
+    model_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders whose models may be named by path (comma separated); the "
+        "workspace and the model cache always may.",
+    )
+    ollama_registries: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["registry.ollama.ai"],
+        description="Registries an ollama/HOST/NAME pull may name (comma separated).",
+    )
+    tensorboard_url: str | None = Field(
+        None,
+        description="A TensorBoard (started with --path_prefix=/tensorboard) the app serves "
+        "at /tensorboard behind its own sign-in.",
+    )
     worker_concurrency: int = Field(1, ge=1, le=64, description="Jobs one worker runs at once.")
     job_cancel_grace_seconds: float = Field(
         10.0, ge=0, description="Time a job gets to stop after cancel, before it is killed."
@@ -155,7 +193,14 @@ class Settings(BaseSettings):
         "(needs the wandb extra; WANDB_MODE=offline works without a network).",
     )
 
-    @field_validator("cors_origins", "ocr_languages", mode="before")
+    @field_validator(
+        "cors_origins",
+        "ocr_languages",
+        "allowed_hosts",
+        "model_dirs",
+        "ollama_registries",
+        mode="before",
+    )
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -194,7 +239,7 @@ class Settings(BaseSettings):
         parse_keep_alive(value)
         return value
 
-    @field_validator("qdrant_url", "redis_url", "server_url", "ollama_url")
+    @field_validator("qdrant_url", "redis_url", "server_url", "ollama_url", "tensorboard_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None and "://" not in value:
@@ -208,6 +253,7 @@ class Settings(BaseSettings):
             self.qdrant_path = self.qdrant_path.expanduser().resolve()
         if self.cache_dir is not None:
             self.cache_dir = self.cache_dir.expanduser().resolve()
+        self.model_dirs = [Path(p).expanduser().resolve() for p in self.model_dirs]
         return self
 
     @property
@@ -267,22 +313,47 @@ class Settings(BaseSettings):
         """Active settings for display: secrets replaced by whether they are set."""
         data = self.model_dump(mode="json")
         data["api_key"] = "set" if self.api_key else None
-        for key in ("database_url", "redis_url", "qdrant_url"):
-            data[key] = _hide_password(data.get(key))
-        data["effective_database_url"] = _hide_password(self.effective_database_url)
+        for key in ("database_url", "redis_url", "qdrant_url", "ollama_url", "tensorboard_url"):
+            data[key] = mask_url(data.get(key))
+        data["effective_database_url"] = mask_url(self.effective_database_url)
         data["effective_qdrant_path"] = str(self.effective_qdrant_path)
         return data
 
 
-def _hide_password(url: str | None) -> str | None:
-    """Mask the password part of a URL (user:secret@host → user:***@host)."""
-    if not url or "@" not in url or "://" not in url:
+def mask_url(url: str | None) -> str | None:
+    """A URL fit to show: its credentials (user:secret@, a token as user name) and query
+    values replaced by ***, the scheme, host, port and path kept."""
+    if not url or "://" not in url:
         return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    if ":" in creds:
-        creds = creds.split(":", 1)[0] + ":***"
-    return f"{scheme}://{creds}@{host}"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.password is not None:  # user:secret@ keeps the user name
+        userinfo = f"{parts.username}:***@"
+    else:  # a lone user name is often the token itself
+        userinfo = "***@" if "@" in parts.netloc else ""
+    netloc = userinfo + host + (f":{port}" if port else "")
+    query = "&".join(f"{name}=***" for name, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def redact_url(text: str, url: str | None) -> str:
+    """`text` (an error message) with `url` and its credentials masked wherever they
+    appear: a client library's exception often quotes the URL it was given."""
+    if not url:
+        return text
+    masked = mask_url(url) or ""
+    text = text.replace(url, masked)
+    parts = urlsplit(url)
+    for secret in (parts.password, parts.username):
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -20,6 +20,7 @@ from aift.store import Database
 from aift.workspace import Workspace
 
 if TYPE_CHECKING:
+    from aift.auth.sessions import SessionStore
     from aift.conversations.service import ConversationService
     from aift.doctor.service import DoctorService
     from aift.export.service import ExportService
@@ -115,6 +116,13 @@ class Runtime:
         from aift.doctor.service import DoctorService
 
         return DoctorService(self.settings, self.models.resolver)
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        """Signed-in browsers (server-side; the cookie holds only a random token)."""
+        from aift.auth.sessions import SessionStore
+
+        return SessionStore(self.db, self.settings.session_hours)
 
     @cached_property
     def conversations(self) -> ConversationService:

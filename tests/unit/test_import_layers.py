@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "monitoring": 0,
     "store": 0,
     "jobs": 1,
+    "auth": 1,
     "models": 1,
     "native": 1,
     "inference": 2,

@@ -16,7 +16,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 from aift import __version__
 from aift.api.errors import API_ERRORS, OLLAMA_ERRORS, install_error_handlers
-from aift.api.middleware import ApiKeyMiddleware, RequestIdMiddleware, UnexpectedErrorMiddleware
+from aift.api.guards import BodyLimitMiddleware, CrossSiteGuardMiddleware, HostGuardMiddleware
+from aift.api.middleware import AuthMiddleware, RequestIdMiddleware, UnexpectedErrorMiddleware
 from aift.api.routes import (
     conversations,
     datasets,
@@ -32,6 +33,8 @@ from aift.api.routes import (
     training,
     ws,
 )
+from aift.auth.hosts import HostPolicy
+from aift.auth.limits import AttemptLimiter
 from aift.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -100,17 +103,29 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
     app.include_router(ollama.router, responses=OLLAMA_ERRORS)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
-    api_key = runtime.settings.api_key.get_secret_value() if runtime.settings.api_key else None
-    # Added innermost first: request id (outermost) → CORS → 500 bodies → API key → routes.
-    app.add_middleware(ApiKeyMiddleware, api_key=api_key)
+    settings = runtime.settings
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    policy = HostPolicy.build(settings.host, settings.allowed_hosts, settings.cors_origins)
+    app.state.login_limiter = AttemptLimiter(settings.login_attempts_per_minute)
+    # Added innermost first. Outermost → innermost: request id → Host allow-list → CORS →
+    # 500 bodies → body limits → cross-site check → authentication → routes.
+    app.add_middleware(AuthMiddleware, api_key=api_key, sessions=runtime.sessions)
+    app.add_middleware(CrossSiteGuardMiddleware, policy=policy)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        json_mb=settings.max_json_mb,
+        upload_mb=settings.max_upload_request_mb,
+        blob_mb=settings.max_blob_mb,
+    )
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=runtime.settings.cors_origins,
+        allow_origins=settings.cors_origins,
         allow_credentials=True,
         allow_methods=["*"],
         allow_headers=["*"],
         expose_headers=["x-request-id"],
     )
+    app.add_middleware(HostGuardMiddleware, policy=policy)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,6 +1,7 @@
-"""ASGI middleware: request ids with an access log, and the API key check.
+"""ASGI middleware: request ids with an access log, 500 bodies, and authentication
+(the API key, or a signed-in browser session with its CSRF token).
 
-Both are plain ASGI so they cover WebSockets as well as HTTP.
+All are plain ASGI so they cover WebSockets as well as HTTP.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ import time
 import uuid
 from urllib.parse import parse_qs
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aift.api.errors import error_body, unexpected_error_message
+from aift.api.guards import header, refuse
+from aift.auth.hosts import SAFE_METHODS
+from aift.auth.schemas import BrowserSession
+from aift.auth.sessions import SessionStore
 from aift.errors import storage_problem
 from aift.monitoring import metrics
 from aift.monitoring.logging import request_id_var
@@ -25,8 +31,9 @@ error_log = logging.getLogger("aift.api.errors")
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-API_KEY_COOKIE = "aift_api_key"
-PUBLIC_PREFIXES = ("/healthz", "/static/", "/login", "/favicon.ico")
+SESSION_COOKIE = "aift_session"
+CSRF_HEADER = b"x-csrf-token"
+PUBLIC_PREFIXES = ("/healthz", "/static/", "/login", "/logout", "/favicon.ico")
 
 
 def keys_match(presented: str, expected: str) -> bool:
@@ -134,33 +141,36 @@ class UnexpectedErrorMiddleware:
             await send({"type": "http.response.body", "body": body})
 
 
-class ApiKeyMiddleware:
-    """When an API key is set, require it on everything but health, static and login.
+class AuthMiddleware:
+    """When an API key is set, require it (or a signed-in browser) on everything but
+    health, static files and the sign-in pages.
 
-    Accepted as `Authorization: Bearer <key>`, the `aift_api_key` cookie (set by the
-    login page for the browser UI), or `?token=` on WebSockets (browsers cannot set
-    headers there).
+    Accepted as `Authorization: Bearer <key>`, a browser session cookie (issued by
+    /login; its state-changing requests must also send the session's CSRF token in
+    `X-CSRF-Token`), or `?token=<key>` on WebSockets (browsers cannot set headers there).
     """
 
-    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+    def __init__(self, app: ASGIApp, api_key: str | None, sessions: SessionStore) -> None:
         self.app = app
         # A blank key is no key (Settings normalises it too; this guards other callers).
         self.api_key = api_key.strip() if api_key and api_key.strip() else None
+        self.sessions = sessions
 
-    def _presented(self, scope: Scope) -> str | None:
-        headers = dict(scope["headers"])
-        auth = headers.get(b"authorization", b"").decode("latin-1")
+    def _bearer(self, scope: Scope) -> str | None:
+        auth = header(scope, b"authorization") or ""
         if auth.lower().startswith("bearer "):
             return auth[7:].strip()
-        for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == API_KEY_COOKIE:
-                return value
         if scope["type"] == "websocket":
             token = parse_qs(scope.get("query_string", b"").decode()).get("token")
             if token:
                 return token[0]
         return None
+
+    async def _session(self, scope: Scope) -> BrowserSession | None:
+        token = session_cookie(header(scope, b"cookie"))
+        if not token:
+            return None
+        return await run_in_threadpool(self.sessions.find, token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -171,14 +181,40 @@ class ApiKeyMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        presented = self._presented(scope)
-        if presented and keys_match(presented, self.api_key):
-            await self.app(scope, receive, send)
-            return
+        presented = self._bearer(scope)
+        if presented is not None:
+            if keys_match(presented, self.api_key):
+                await self.app(scope, receive, send)
+                return
+        else:
+            session = await self._session(scope)
+            if session is not None:
+                if not self._csrf_ok(scope, session):
+                    message = (
+                        "This change did not come with the page's security token. "
+                        "Reload the page and try again."
+                    )
+                    await refuse(scope, send, 403, "csrf_failed", message)
+                    return
+                scope.setdefault("state", {})["browser_session"] = session
+                await self.app(scope, receive, send)
+                return
+        await self._unauthorized(scope, send)
+
+    @staticmethod
+    def _csrf_ok(scope: Scope, session: BrowserSession) -> bool:
+        """A session's reads need nothing more; its changes carry its CSRF token."""
+        if scope["type"] == "websocket" or scope["method"] in SAFE_METHODS:
+            return True
+        sent = header(scope, CSRF_HEADER) or ""
+        return keys_match(sent, session.csrf_token)
+
+    @staticmethod
+    async def _unauthorized(scope: Scope, send: Send) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 4401, "reason": "API key required"})
             return
-        accepts_html = b"text/html" in dict(scope["headers"]).get(b"accept", b"")
+        accepts_html = "text/html" in (header(scope, b"accept") or "")
         if accepts_html and not scope["path"].startswith(("/api/", "/v1/")):
             await send(
                 {
@@ -205,3 +241,12 @@ class ApiKeyMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def session_cookie(cookie_header: str | None) -> str | None:
+    """The browser session token in a Cookie header, if any."""
+    for part in (cookie_header or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == SESSION_COOKIE:
+            return value
+    return None

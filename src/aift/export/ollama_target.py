@@ -14,13 +14,15 @@ import hashlib
 import os
 import re
 import shutil
+import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from aift.errors import AiftError, InvalidInput, NotFound
+from aift.errors import AiftError, Conflict, InvalidInput, NotFound
 from aift.export.modelfile import modelfile_text
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ModelSource
@@ -28,6 +30,7 @@ from aift.workspace import Workspace, safe_name
 
 _DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
 DISK_MARGIN_BYTES = 256 * 1024 * 1024
+CREATED_BY = "ollama_create"  # marks models made by /api/create (the only ones it replaces)
 
 
 class InsufficientStorage(AiftError):
@@ -47,6 +50,11 @@ class CreateRequest(BaseModel):
     from_: str | None = Field(None, alias="from")
     quantize: str | None = None
     stream: bool = True
+    replace: bool = Field(
+        False,
+        description="aift's addition: replace a model of this name that /api/create made "
+        "before (any other model of the name is never replaced).",
+    )
 
     model_config = {"populate_by_name": True}
 
@@ -66,11 +74,22 @@ def folder_name(model: str) -> str:
     return safe_name(re.sub(r"\.{2,}", "", name).strip("-"))
 
 
-class BlobStore:
-    """Content-addressed files under `models/.blobs/`."""
+class BlobTooLarge(AiftError):
+    status_code = 413
+    code = "too_large"
 
-    def __init__(self, workspace: Workspace) -> None:
+
+class BlobStore:
+    """Content-addressed files under `models/.blobs/`.
+
+    Each upload writes its own exclusively created temp file, hashes what is on disk
+    once it is complete, and links it into place only if no blob of that digest exists:
+    two uploads under one digest can neither share a file nor replace a good blob.
+    """
+
+    def __init__(self, workspace: Workspace, max_bytes: int | None = None) -> None:
         self.root = workspace.models / ".blobs"
+        self.max_bytes = max_bytes
 
     def path(self, digest: str) -> Path:
         return self.root / f"sha256-{parse_digest(digest)}"
@@ -78,30 +97,81 @@ class BlobStore:
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
-    async def put(self, digest: str, chunks: AsyncIterator[bytes], size: int | None) -> Path:
-        """Store a blob from a stream of chunks; refused when the digest does not match
-        or the disk cannot hold it (the partial file is removed either way)."""
-        target = self.path(digest)
-        self.root.mkdir(parents=True, exist_ok=True)
-        if size is not None and shutil.disk_usage(self.root).free < size + DISK_MARGIN_BYTES:
+    def _check_room(self, size: int | None) -> None:
+        if size is None:
+            return
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise BlobTooLarge(self._too_large())
+        if shutil.disk_usage(self.root).free < size + DISK_MARGIN_BYTES:
             raise InsufficientStorage(
                 f"Not enough disk space for a {size / 1e9:.2f} GB blob in {self.root}."
             )
-        partial = target.with_name(target.name + f".{os.getpid()}.partial")
-        hasher = hashlib.sha256()
+
+    def _too_large(self) -> str:
+        limit = (self.max_bytes or 0) // (1024 * 1024)
+        return f"The blob is larger than the {limit} MB limit (AIFT_MAX_BLOB_MB)."
+
+    async def put(self, digest: str, chunks: AsyncIterator[bytes], size: int | None) -> Path:
+        """Store a blob from a stream of chunks; refused when the data on disk has
+        another digest, passes the size cap or does not fit the disk (its temp file is
+        removed either way). A digest already stored is kept as it is."""
+        hex_digest = parse_digest(digest)
+        target = self.path(digest)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.sweep_partials()
+        self._check_room(size)
+        handle, name = tempfile.mkstemp(dir=self.root, prefix=f".{target.name}.", suffix=".partial")
+        partial = Path(name)
         try:
-            with open(partial, "wb") as handle:
+            written = 0
+            with os.fdopen(handle, "wb") as out:
                 async for chunk in chunks:
-                    hasher.update(chunk)
-                    handle.write(chunk)
-            if hasher.hexdigest() != parse_digest(digest):
-                raise InvalidInput(
-                    f"The uploaded data has digest sha256:{hasher.hexdigest()}, not {digest}."
-                )
-            partial.replace(target)
+                    written += len(chunk)
+                    if self.max_bytes is not None and written > self.max_bytes:
+                        raise BlobTooLarge(self._too_large())
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            actual = file_sha256(partial)
+            if actual != hex_digest:
+                raise InvalidInput(f"The uploaded data has digest sha256:{actual}, not {digest}.")
+            _link_exclusive(partial, target)
         finally:
             partial.unlink(missing_ok=True)
         return target
+
+    def sweep_partials(self, older_than_seconds: float = 3600.0) -> int:
+        """Remove temp files of uploads that died mid-way (a crash, a killed server)."""
+        removed = 0
+        cutoff = time.time() - older_than_seconds
+        for stale in self.root.glob(".*.partial"):
+            try:
+                if stale.stat().st_mtime < cutoff:
+                    stale.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+
+def file_sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
+def _link_exclusive(source: Path, target: Path) -> None:
+    """Put `source` at `target` unless a file is there already (then keep that one:
+    it was verified against the same digest)."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return
+    except OSError:  # no hard links on this file system: an exclusive rename instead
+        if not target.exists():
+            os.replace(source, target)
 
 
 def create_model(
@@ -125,8 +195,7 @@ def create_model(
         raise NotFound(f"Blob {digest} was not uploaded; POST it to /api/blobs/{digest} first.")
     name = folder_name(request.model)
     target = workspace.models / name
-    if target.exists():
-        raise InvalidInput(f"A model folder named {name} already exists in {workspace.models}.")
+    _make_room(name, target, request.replace, registry)
     staging = workspace.models / f".{name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -147,8 +216,26 @@ def create_model(
         source=ModelSource.workspace,
         kind=ModelKind.gguf,
         fmt=ModelFormat.gguf,
-        extra={"ollama_name": request.model, "system": request.system},
+        extra={"ollama_name": request.model, "system": request.system, "created_by": CREATED_BY},
     )
+
+
+def _make_room(name: str, target: Path, replace: bool, registry: ModelRegistry) -> None:
+    """Refuse a name that is taken (409), unless the caller asks to replace a model
+    that /api/create made: the packaged models, fine-tunes and exports are never
+    replaced through this door."""
+    try:
+        existing = registry.get(name)
+    except NotFound:
+        existing = None
+    if existing is None and not target.exists():
+        return
+    created_here = existing is not None and existing.details.get("created_by") == CREATED_BY
+    if not (replace and created_here):
+        hint = ' Send "replace": true to replace it.' if created_here else ""
+        raise Conflict(f"A model named {name!r} already exists.{hint}")
+    registry.forget(name)
+    shutil.rmtree(target, ignore_errors=True)
 
 
 def _modelfile(gguf_name: str, request: CreateRequest) -> str:

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aift.config import Settings
+from aift.config import Settings, redact_url
 from aift.errors import CapabilityMissing, InvalidInput
 from aift.export.gguf_writer import read_config
 from aift.export.schemas import (
@@ -206,7 +206,9 @@ class ExportService:
         try:
             ollama.Client(host=url, timeout=10).list()
         except Exception as exc:  # noqa: BLE001 - any failure means it cannot be used
-            raise CapabilityMissing(f"The Ollama at {url} does not answer ({exc}).") from None
+            raise CapabilityMissing(
+                redact_url(f"The Ollama at {url} does not answer ({exc}).", url)
+            ) from None
         return url
 
 

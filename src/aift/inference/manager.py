@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from aift.config import Settings
+from aift.config import Settings, mask_url, redact_url
 from aift.errors import AiftError, InvalidInput, ModelUnavailable, NotFound
 from aift.inference.engines import (
     EngineSource,
@@ -132,7 +132,7 @@ class ModelManager:
         try:
             listed = client_for(url).list().models
         except Exception as exc:  # noqa: BLE001 - a listing never fails for a remote
-            log.warning("cannot list models of Ollama at %s: %s", url, exc)
+            log.warning("cannot list models of Ollama: %s", redact_url(f"{url}: {exc}", url))
             listed = []
         models = [
             ModelInfo(
@@ -140,7 +140,7 @@ class ModelManager:
                 kind=ModelKind.base,
                 format=ModelFormat.ollama,
                 source=ModelSource.ollama,
-                path=url,
+                path=mask_url(url) or url,
                 size_bytes=m.size or 0,
                 architecture=(m.details.family if m.details else None),
                 dtype=(m.details.quantization_level if m.details else None),

@@ -92,6 +92,7 @@ class ModelRegistry:
     def scan(self) -> list[ModelInfo]:
         """Record every model found on disk; forget rows whose files are gone."""
         found: list[ModelInfo] = []
+        packaged_names = {model.name for model in PACKAGED_MODELS}
         for model in PACKAGED_MODELS:
             location = model.locate()
             if location is None:
@@ -119,6 +120,9 @@ class ModelRegistry:
                 except Exception:  # noqa: BLE001 - not a model folder; skip it
                     continue
                 name = str(path.relative_to(root))
+                if name in packaged_names:  # a folder never takes a packaged model's name
+                    log.warning("model folder %s has a packaged model's name; skipped", path)
+                    continue
                 found.append(self.register(name, path, source=ModelSource.workspace, fmt=fmt))
         self._forget_missing(keep={m.name for m in found})
         log.info("model scan: %d models available", len(found))
@@ -133,6 +137,13 @@ class ModelRegistry:
                 if gone or (row.source in scanned_sources and row.name not in keep):
                     log.info("model %s is gone from %s; removing it", row.name, row.path)
                     session.delete(row)
+
+    def forget(self, name: str) -> None:
+        """Drop a model's row (its files are the caller's to remove)."""
+        with self.db.session() as session:
+            row = session.get(ModelRow, name)
+            if row is not None:
+                session.delete(row)
 
     def list(self, kind: ModelKind | None = None) -> list[ModelInfo]:
         query = select(ModelRow).order_by(ModelRow.kind, ModelRow.name)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from aift.config import redact_url
 from aift.errors import ServiceUnavailable
 from aift.rag.index import (
     DENSE,
@@ -29,7 +30,7 @@ class QdrantServerIndex:
             self.client = QdrantClient(url=url, timeout=30)
         except (RuntimeError, ValueError) as exc:
             raise ServiceUnavailable(
-                f"The Qdrant server at {url} cannot be used ({exc})."
+                redact_url(f"The Qdrant server at {url} cannot be used ({exc}).", url)
             ) from None
         self.lock = threading.RLock()
 

@@ -237,3 +237,16 @@ class ConversationMessageRow(Base):
     model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     citations: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BrowserSessionRow(Base):
+    """A signed-in browser: the hash of its cookie's token (never the token), the token
+    its pages send back on every change (CSRF), and when it ends."""
+
+    __tablename__ = "browser_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

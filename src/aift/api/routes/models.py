@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_jobs, get_models, get_runtime, get_serving
 from aift.export.schemas import ExportRequest, QuantizeRequest
+from aift.inference.pull import check_pull_ref
 from aift.inference.schemas import LoadedModelInfo, LoadRequest, PullRequest
 from aift.inference.service import ServingService
 from aift.jobs.schemas import JobCreate, JobInfo
@@ -39,8 +40,13 @@ async def model_defaults(models: ModelRegistry = Depends(get_models)) -> dict:
 
 
 @router.post("/pull", response_model=JobInfo, status_code=202)
-async def pull_model(request: PullRequest, jobs: JobService = Depends(get_jobs)) -> JobInfo:
+async def pull_model(
+    request: PullRequest,
+    jobs: JobService = Depends(get_jobs),
+    runtime: Runtime = Depends(get_runtime),
+) -> JobInfo:
     """Fetch a model (hub repo id, or `ollama/NAME` into the remote Ollama) as a job."""
+    check_pull_ref(runtime.settings, request.model)
     return await run_in_threadpool(
         jobs.submit,
         JobCreate(kind="models.pull", config=request.model_dump(), title=f"pull {request.model}"),

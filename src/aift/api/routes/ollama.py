@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -18,12 +19,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from aift.api.deps import get_jobs, get_runtime, get_serving
 from aift.api.errors import unexpected_error_message
 from aift.api.responses import NDJSON_RESPONSE
 from aift.api.routes import ollama_wire as ol
 from aift.errors import AiftError, InvalidInput, NotFound
+from aift.inference.pull import check_pull_ref
 from aift.inference.schemas import ChatMessage, TokenLogprob, ToolCall
 from aift.inference.service import Generation, ServingService
 from aift.inference.tools import ToolStream, parse_calls
@@ -46,6 +49,8 @@ class OllamaRoute(APIRoute):
                 return await handler(_body_as_json(request))
             except AiftError as exc:
                 return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+            except HTTPException as exc:  # e.g. a body past its limit (413)
+                return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
             except RequestValidationError as exc:
                 fields = "; ".join(
                     f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
@@ -111,7 +116,8 @@ async def show(request: ol.NameRequest, serving: ServingService = Depends(get_se
     if "tools" in template:  # the template shows tools to the model: it can call them
         capabilities.append("tools")
     return {
-        "modelfile": f"FROM {info.path}\n",
+        # the file's name only: a client has no business with the server's folders
+        "modelfile": f"FROM {PurePath(info.path).name or info.name}\n",
         "parameters": "",
         "template": info.details.get("chat_template") or "",
         "details": ol.details(info),
@@ -316,7 +322,9 @@ async def upload_blob(
     """Store a file (a GGUF) under its SHA-256; refused when the data has another digest."""
     from aift.export.ollama_target import BlobStore
 
-    store = BlobStore(runtime.workspace)
+    store = BlobStore(runtime.workspace, max_bytes=runtime.settings.max_blob_mb * 1024 * 1024)
+    if await run_in_threadpool(store.exists, digest):
+        return Response(status_code=201)  # already stored and verified; keep it as it is
     length = request.headers.get("content-length")
     await store.put(digest, request.stream(), int(length) if length and length.isdigit() else None)
     return Response(status_code=201)
@@ -345,6 +353,7 @@ async def create(request: Request, runtime: Runtime = Depends(get_runtime)) -> R
 @router.post("/pull", response_model=None, responses=NDJSON_RESPONSE)
 async def pull(
     request: ol.PullRequest,
+    http: Request,
     serving: ServingService = Depends(get_serving),
     jobs: JobService = Depends(get_jobs),
 ) -> Response | dict[str, Any]:
@@ -360,6 +369,7 @@ async def pull(
         )
     except NotFound:
         pass
+    check_pull_ref(get_runtime(http).settings, request.model)
     job = await run_in_threadpool(
         jobs.submit,
         JobCreate(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from aift import __version__
 from aift.api.deps import get_runtime
-from aift.api.middleware import API_KEY_COOKIE, keys_match
+from aift.api.middleware import SESSION_COOKIE, keys_match, session_cookie
+from aift.auth.limits import AttemptLimiter
 from aift.errors import AiftError
 from aift.inference.engines import engines
 from aift.inference.manager import SERVABLE_KINDS
@@ -29,7 +30,14 @@ router = APIRouter(include_in_schema=False)
 
 
 def _render(request: Request, name: str, **context: object) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, name, {"version": __version__, **context})
+    """A page; a signed-in browser's pages carry its CSRF token for their scripts."""
+    session = getattr(request.state, "browser_session", None)
+    extra = {
+        "version": __version__,
+        "csrf_token": session.csrf_token if session is not None else "",
+        "signed_in": session is not None,
+    }
+    return TEMPLATES.TemplateResponse(request, name, {**extra, **context})
 
 
 def _error_page(request: Request, exc: AiftError, *, page: str, back: str) -> HTMLResponse:
@@ -281,13 +289,48 @@ def login_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/login", response_model=None)
-def login(request: Request, api_key: str = Form(...)) -> HTMLResponse | RedirectResponse:
-    settings = get_runtime(request).settings
-    expected = settings.api_key.get_secret_value() if settings.api_key else None
-    if expected is not None and not keys_match(api_key.strip(), expected):
+async def login(request: Request, api_key: str = Form(...)) -> Response:
+    """Trade the API key for a server-side session: the cookie holds a random token
+    (HttpOnly, SameSite=Strict, Secure over HTTPS) that lasts AIFT_SESSION_HOURS.
+    Failed tries are limited per client address (AIFT_LOGIN_ATTEMPTS_PER_MINUTE)."""
+    runtime = get_runtime(request)
+    expected = runtime.settings.api_key.get_secret_value() if runtime.settings.api_key else None
+    if expected is None:  # nothing to sign in to
+        return RedirectResponse("/", status_code=303)
+    limiter: AttemptLimiter = request.app.state.login_limiter
+    client = request.client.host if request.client else "unknown"
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        message = f"Too many wrong keys. Try again in {int(wait) + 1} seconds."
+        page = _render(request, "login.html", page="login", error=message)
+        page.status_code = 429
+        page.headers["Retry-After"] = str(int(wait) + 1)
+        return page
+    if not keys_match(api_key.strip(), expected):
+        limiter.failed(client)
         page = _render(request, "login.html", page="login", error="That key is not right.")
         page.status_code = 401
         return page
+    limiter.succeeded(client)
+    new = await run_in_threadpool(runtime.sessions.create)
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(API_KEY_COOKIE, api_key.strip(), httponly=True, samesite="strict")
+    response.set_cookie(
+        SESSION_COOKIE,
+        new.token,
+        max_age=int(runtime.settings.session_hours * 3600),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout", response_model=None)
+async def logout(request: Request) -> Response:
+    """End this browser's session on the server and drop its cookie."""
+    token = session_cookie(request.headers.get("cookie"))
+    if token:
+        await run_in_threadpool(get_runtime(request).sessions.end, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
     return response

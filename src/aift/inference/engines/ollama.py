@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from aift.config import mask_url, redact_url
 from aift.errors import CapabilityMissing, InvalidInput, ServiceUnavailable
 from aift.inference.engines import EngineSource, register_engine
 from aift.inference.engines.base import (
@@ -132,11 +133,13 @@ class OllamaEngine(Engine):
             shown = self._client.show(self.remote_name)
         except ollama.ResponseError as exc:
             raise InvalidInput(
-                f"The Ollama server at {self.host} has no model {self.remote_name!r} "
+                f"The Ollama server at {mask_url(self.host)} has no model {self.remote_name!r} "
                 f"({exc.error}). Pull it first: `aift models pull ollama/{self.remote_name}`."
             ) from None
         except Exception as exc:  # noqa: BLE001 - connection failures of every kind
-            raise ServiceUnavailable(f"Cannot reach Ollama at {self.host}: {exc}") from None
+            raise ServiceUnavailable(
+                redact_url(f"Cannot reach Ollama at {self.host}: {exc}", self.host)
+            ) from None
         info = shown.modelinfo or {}
         lengths = [v for k, v in info.items() if k.endswith(".context_length")]
         self.context_length = int(lengths[0]) if lengths else 4096
@@ -252,7 +255,8 @@ class OllamaEngine(Engine):
             stats.total_ms = stats.total_ms or (time.perf_counter() - started) * 1000
             finish_sequence(seq, reason, stats)
         except Exception as exc:  # noqa: BLE001 - the reader sees the error
-            fail_sequence(seq, ServiceUnavailable(f"Ollama at {self.host} failed: {exc}"))
+            message = redact_url(f"Ollama at {self.host} failed: {exc}", self.host)
+            fail_sequence(seq, ServiceUnavailable(message))
         finally:
             with self._lock:
                 if seq in self._sequences:
@@ -274,7 +278,7 @@ class OllamaEngine(Engine):
 
 @register_engine("ollama", formats=(ModelFormat.ollama,), preference=10)
 def _build(source: EngineSource) -> OllamaEngine:
-    """A model of a remote Ollama server, which runs it."""
-    return OllamaEngine(
-        source.resolved, host=source.info.path, remote_name=source.info.details["remote"]
-    )
+    """A model of a remote Ollama server, which runs it (the URL with its credentials
+    comes from the settings; the model's listed path shows it masked)."""
+    host = source.settings.ollama_url or source.info.path
+    return OllamaEngine(source.resolved, host=host, remote_name=source.info.details["remote"])

@@ -1,6 +1,27 @@
 // Shared helpers of the aift UI: JSON API calls with the one error shape, toasts, elements.
 "use strict";
 
+// Every state-changing request of a signed-in page carries the session's CSRF token
+// (from <meta name="csrf-token">): the server refuses changes without it. One wrapper
+// around fetch covers every module; htmx requests get the same header.
+(() => {
+  const token = document.querySelector('meta[name="csrf-token"]')?.content || "";
+  if (!token) return;
+  const safe = new Set(["GET", "HEAD", "OPTIONS"]);
+  const nativeFetch = window.fetch.bind(window);
+  window.fetch = (input, init = {}) => {
+    const method = (init.method || (input instanceof Request ? input.method : "GET")).toUpperCase();
+    const url = new URL(input instanceof Request ? input.url : input, location.href);
+    if (safe.has(method) || url.origin !== location.origin) return nativeFetch(input, init);
+    const headers = new Headers(init.headers || (input instanceof Request ? input.headers : undefined));
+    headers.set("X-CSRF-Token", token);
+    return nativeFetch(input, { ...init, headers });
+  };
+  document.addEventListener("htmx:configRequest", (event) => {
+    event.detail.headers["X-CSRF-Token"] = token;
+  });
+})();
+
 async function api(path, options = {}) {
   const response = await fetch(path, {
     headers: { "Content-Type": "application/json", Accept: "application/json" },

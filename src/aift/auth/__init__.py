@@ -1,0 +1,1 @@
+"""Who may use this server: the Host/Origin policy, browser sessions, sign-in limits."""
