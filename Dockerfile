@@ -47,7 +47,7 @@ ENV PATH=/opt/aift/bin:$PATH \
 USER aift
 WORKDIR /data
 VOLUME ["/data"]
-EXPOSE 8050 6006 8888
+EXPOSE 8050 8888
 HEALTHCHECK --interval=30s --timeout=5s --start-period=180s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8050/healthz', timeout=4)"]
 # -g: a stop signal reaches the whole process group (TensorBoard, JupyterLab, the server)

@@ -112,7 +112,6 @@ class Settings(BaseSettings):
         32, ge=1, description="Largest JSON (or other non-upload) request body, in MiB."
     )
     max_pdf_pages: int = Field(5000, ge=1, description="Most pages a PDF may have to be ingested.")
-    max_dataset_rows: int = Field(5_000_000, ge=1, description="Most rows a dataset file may hold.")
     model_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Folders whose models may be named by path (comma separated); the "

@@ -69,18 +69,16 @@ def test_the_services_are_wired_as_documented() -> None:
     raw = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     app = raw["app"]
     published = {str(p).split(":")[0].strip('"') for p in app["ports"]}
-    assert {"8050", "8888", "6006"} <= published
+    assert published == {"8050", "8888"}, "only the app's keyed ports are published"
     assert app["shm_size"] == "32gb"
     env = app["environment"]
     assert env["AIFT_QDRANT_URL"] == "http://qdrant:6333"
     assert env["AIFT_OLLAMA_URL"] == "http://ollama:11434"
     assert env["AIFT_OLLAMA_DEFAULT_MODEL"] == "llama3.2:3b"
     assert env["AIFT_API_KEY"].startswith("${AIFT_API_KEY:?"), "no public server without a key"
+    assert "JUPYTER_TOKEN" not in env, "JupyterLab's token is the API key"
     assert set(app["depends_on"]) == {"qdrant", "ollama"}
     assert "healthcheck" in app and "/healthz" in " ".join(app["healthcheck"]["test"])
-    qdrant_ports = {str(p).split(":")[0] for p in raw["qdrant"]["ports"]}
-    assert qdrant_ports == {"6333", "6334"}
-    assert {str(p).split(":")[0] for p in raw["ollama"]["ports"]} == {"11434"}
     volumes = spec["volumes"]
     for service, target in (
         ("app", "/data"),
@@ -124,7 +122,7 @@ def test_the_dockerfiles_are_multi_stage_non_root_and_health_checked(name: str) 
     health = [args for op, args in final if op == "HEALTHCHECK"]
     assert health and "/healthz" in health[0]
     exposed = " ".join(args for op, args in final if op == "EXPOSE").split()
-    assert {"8050", "6006", "8888"} <= set(exposed)
+    assert set(exposed) == {"8050", "8888"}, "TensorBoard is served through the app"
 
 
 @pytest.mark.parametrize("name", DOCKERFILES)
@@ -177,7 +175,35 @@ def test_the_commands_the_containers_run_exist() -> None:
     assert "tensorboard" in used
     assert used <= commands, used - commands
     options = {p.name for p in get_command(app).commands["tensorboard"].params}  # type: ignore[attr-defined]
-    assert {"host", "port"} <= options
+    assert {"host", "port", "path_prefix"} <= options
+
+
+def test_no_unauthenticated_service_is_reachable_from_the_network() -> None:
+    """Issue 31: Qdrant and Ollama have no sign-in, TensorBoard none either. Nothing
+    but the app's keyed ports is published; internal services talk on the compose
+    network; TensorBoard binds the container's loopback and is served by the app
+    (behind the key); JupyterLab takes the API key as its token."""
+    for name in COMPOSE_FILES:
+        raw = yaml.safe_load((ROOT / name).read_text())["services"]
+        for service in ("qdrant", "ollama"):
+            ports = raw.get(service, {}).get("ports", [])
+            assert all(str(p).startswith("127.0.0.1:") for p in ports), (name, service, ports)
+        for port in raw.get("app", {}).get("ports", []):
+            assert str(port).split(":")[-1] in {"8050", "8888"}, (name, port)
+    lines = (ROOT / "docker" / "entrypoint.sh").read_text().splitlines()
+    script = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    tensorboard = next(line for line in lines if "aift tensorboard" in line)
+    assert "--host 127.0.0.1" in tensorboard and "0.0.0.0" not in tensorboard
+    assert "AIFT_TENSORBOARD_URL" in script and "--path-prefix /tensorboard" in script
+    assert '--IdentityProvider.token="$AIFT_API_KEY"' in script
+    assert "JUPYTER_TOKEN" not in script
+    for dockerfile in DOCKERFILES:
+        exposed = [
+            line
+            for line in (ROOT / dockerfile).read_text().splitlines()
+            if line.startswith("EXPOSE")
+        ]
+        assert exposed and "6006" not in exposed[0], dockerfile
 
 
 def test_llama_cpp_is_built_for_every_cpu_in_setup_and_both_images() -> None:
@@ -190,7 +216,8 @@ def test_llama_cpp_is_built_for_every_cpu_in_setup_and_both_images() -> None:
     assert os.access(ROOT / "scripts" / "llama-cpp-wheel.sh", os.X_OK)
     version = re.search(r"^VERSION=(\S+)", script, re.M)
     pin = next(
-        d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        d
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
         if d.startswith("llama-cpp-python")
     )
     assert version and pin == f"llama-cpp-python=={version.group(1)}"

@@ -30,6 +30,7 @@ from aift.api.routes import (
     openai,
     pages,
     system,
+    tensorboard,
     training,
     ws,
 )
@@ -96,6 +97,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
         conversations,
         openai,
         ws,
+        tensorboard,
         pages,
     ):
         app.include_router(module.router, responses=API_ERRORS)

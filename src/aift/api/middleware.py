@@ -34,6 +34,9 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 SESSION_COOKIE = "aift_session"
 CSRF_HEADER = b"x-csrf-token"
 PUBLIC_PREFIXES = ("/healthz", "/static/", "/login", "/logout", "/favicon.ico")
+# TensorBoard's own pages POST their (read-only) queries and cannot send our CSRF token;
+# the cross-site check still keeps other sites' pages out.
+CSRF_EXEMPT_PREFIXES = ("/tensorboard/",)
 
 
 def keys_match(presented: str, expected: str) -> bool:
@@ -205,6 +208,8 @@ class AuthMiddleware:
     def _csrf_ok(scope: Scope, session: BrowserSession) -> bool:
         """A session's reads need nothing more; its changes carry its CSRF token."""
         if scope["type"] == "websocket" or scope["method"] in SAFE_METHODS:
+            return True
+        if scope["path"].startswith(CSRF_EXEMPT_PREFIXES):
             return True
         sent = header(scope, CSRF_HEADER) or ""
         return keys_match(sent, session.csrf_token)

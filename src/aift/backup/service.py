@@ -74,8 +74,10 @@ def _files(root: Path) -> Iterator[Path]:
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if not d.endswith(SKIPPED_SUFFIXES)]
         for name in names:
-            if not name.endswith(SKIPPED_SUFFIXES):
-                yield Path(folder) / name
+            path = Path(folder) / name
+            # a link could make the copy read a file outside the tree: never followed
+            if not name.endswith(SKIPPED_SUFFIXES) and not path.is_symlink():
+                yield path
 
 
 def _check_destination(dest: Path, workspace: Path) -> None:
@@ -205,6 +207,7 @@ def restore_files(
             f"{workspace.root} already holds a workspace; restore into a new folder "
             "(--workspace or AIFT_WORKSPACE) or move this one away first."
         )
+    check_backup_paths(source / DATABASE, manifest.workspace)
     files = [p for folder in COPIED for p in _files(source / folder)]
     for number, path in enumerate(files):
         target = workspace.root / path.relative_to(source)
@@ -219,6 +222,55 @@ def restore_files(
     ):
         backup.backup(live)
     return manifest
+
+
+# Path columns that must name a file of the backed-up workspace (models may also live
+# in the model cache or AIFT_MODEL_DIRS; those rows are checked on the new machine).
+CONFINED_COLUMNS = {"documents": ("id", "path"), "jobs": ("id", "log_path")}
+
+
+def _escapes(stored: str | None, root: str) -> bool:
+    """Whether a stored absolute path leaves `root` (`..` counted, links not followed:
+    the restored workspace is a new tree)."""
+    if not stored:
+        return False
+    normal = os.path.normpath(stored)
+    return not (normal == root or normal.startswith(root.rstrip("/") + "/"))
+
+
+def check_backup_paths(database: Path, old_root: str) -> None:
+    """Refuse a backup whose database names files outside its own workspace (a crafted
+    or damaged backup would make a restored server read or delete them), before
+    anything is copied."""
+    root = os.path.normpath(old_root)
+    offenders: list[str] = []
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        for table, (key, column) in CONFINED_COLUMNS.items():
+            try:
+                rows = connection.execute(f"SELECT {key}, {column} FROM {table}").fetchall()
+            except sqlite3.Error:
+                continue  # an older release without this table
+            offenders += [f"{table} {row_id}" for row_id, path in rows if _escapes(path, root)]
+    if offenders:
+        shown = ", ".join(offenders[:5]) + (" …" if len(offenders) > 5 else "")
+        raise InvalidInput(
+            f"The backup names files outside its workspace ({len(offenders)}: {shown}); "
+            "it is damaged or was altered, and is not restored."
+        )
+
+
+def drop_foreign_models(db: Database, workspace_root: str, allowed: Callable[[Path], bool]) -> int:
+    """Forget restored model rows whose path is neither in the workspace nor in a
+    folder models may come from on this machine (a scan finds the real ones again)."""
+    dropped = 0
+    with db.engine.begin() as connection:
+        rows = connection.execute(text("SELECT name, path FROM models")).fetchall()
+        for name, path in rows:
+            if _escapes(path, workspace_root) and not allowed(Path(os.path.normpath(path))):
+                connection.execute(text("DELETE FROM models WHERE name = :n"), {"n": name})
+                log.warning("restore: model %s points outside the workspace; forgotten", name)
+                dropped += 1
+    return dropped
 
 
 def rewrite_paths(db: Database, old_root: str, new_root: str) -> int:
@@ -278,14 +330,17 @@ def restore_backup(
     workspace: Workspace,
     db_factory: Callable[[], tuple[Database, JobService]],
     source: Path,
+    model_path_allowed: Callable[[Path], bool],
     progress: Progress = _quiet,
 ) -> RestoreResult:
     """Restore `source` into the (empty) workspace; `db_factory` opens the restored
-    database once it is in place (migrated to this release)."""
+    database once it is in place (migrated to this release); `model_path_allowed` says
+    which model folders outside the workspace this machine accepts."""
     manifest = restore_files(settings, workspace, source, progress)
     db, jobs = db_factory()
     progress("database", 0.9)
     rewritten = rewrite_paths(db, manifest.workspace, str(workspace.root))
+    drop_foreign_models(db, str(workspace.root), model_path_allowed)
     interrupted, chunks = prepare_restored(db)
     job_id = None
     if chunks:

@@ -55,11 +55,13 @@ def restore(
     bases' chunks again; `aift serve` runs it and search answers as before.
     """
     from aift.backup.service import restore_backup
+    from aift.models.resolver import ModelResolver
     from aift.runtime import Runtime
     from aift.workspace import Workspace
 
     settings = local_settings(workspace)
     target = Workspace.from_settings(settings).ensure()
+    resolver = ModelResolver(settings, target)
 
     def opened() -> tuple[Database, JobService]:
         runtime = Runtime.start(settings)
@@ -72,6 +74,7 @@ def restore(
             target,
             opened,
             path,
+            resolver.path_allowed,
             lambda step, done: bar.update(task, completed=done, step=step),
         )
     console.print_json(result.model_dump_json())
@@ -89,8 +92,18 @@ def tensorboard(
     host: Annotated[
         str | None, typer.Option(help="Bind address (default AIFT_HOST, 127.0.0.1).")
     ] = None,
+    path_prefix: Annotated[
+        str,
+        typer.Option(
+            help="URL prefix; `/tensorboard` to serve it through aift's sign-in "
+            "(with AIFT_TENSORBOARD_URL pointing here)."
+        ),
+    ] = "",
 ) -> None:
-    """Serve the workspace's training logs (every run in outputs/) with TensorBoard."""
+    """Serve the workspace's training logs (every run in outputs/) with TensorBoard.
+
+    TensorBoard has no sign-in of its own: keep it on loopback and reach it through
+    aift at /tensorboard (AIFT_TENSORBOARD_URL), which asks for aift's key."""
     settings = local_settings(workspace)
     logs = settings.workspace / "outputs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -106,6 +119,7 @@ def tensorboard(
         str(port),
         "--reload_interval",
         "15",
+        *(["--path_prefix", path_prefix] if path_prefix else []),
     ]
     console.print(f"TensorBoard on http://{host or settings.host}:{port} (runs in {logs})")
     raise typer.Exit(run_in_foreground(command))

@@ -100,7 +100,35 @@ class ModelResolver:
             if explicit:
                 raise ModelUnavailable(f"No model at local path {ref!r}: it does not exist.")
             return None
-        return self._local(path.resolve(), requested=ref, source=ModelSource.local)
+        resolved = path.resolve()
+        if not self.path_allowed(resolved):
+            raise InvalidInput(
+                f"Model paths must lie in the workspace, the model cache or a folder listed "
+                f"in AIFT_MODEL_DIRS; {ref!r} does not. Add its folder to AIFT_MODEL_DIRS "
+                "or name a registered model."
+            )
+        return self._local(resolved, requested=ref, source=ModelSource.local)
+
+    def model_roots(self) -> list[Path]:
+        """Folders a model may be named by path from: the workspace, aift's and the
+        Hugging Face caches, the packaged models' packages and AIFT_MODEL_DIRS."""
+        from huggingface_hub import constants
+
+        roots = [
+            self.workspace.root,
+            self.settings.effective_cache_dir,
+            Path(constants.HF_HUB_CACHE),
+            *self.settings.model_dirs,
+        ]
+        for model in PACKAGED_MODELS:
+            location = model.locate()
+            if location is not None:
+                roots.append(location.parent if location.is_file() else location)
+        return [root.expanduser().resolve() for root in roots]
+
+    def path_allowed(self, path: Path) -> bool:
+        """Whether `path` (resolved: links followed) lies inside one of the model roots."""
+        return any(path.is_relative_to(root) for root in self.model_roots())
 
     def _from_workspace(self, ref: str) -> ResolvedModel | None:
         if ".." in Path(ref).parts or Path(ref).is_absolute():

@@ -281,7 +281,10 @@ def run_ingest(ctx: JobContext, config: IngestJobConfig) -> dict[str, Any]:
     )
     parser = ParserProcess(
         ParserOptions(
-            settings.ocr_engine, settings.ocr_languages, settings.parse_page_timeout_seconds
+            settings.ocr_engine,
+            settings.ocr_languages,
+            settings.parse_page_timeout_seconds,
+            settings.max_pdf_pages,
         )
     )
     outcome: dict[str, str] = {}

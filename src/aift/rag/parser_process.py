@@ -30,6 +30,7 @@ class ParserOptions:
     ocr_engine: str
     ocr_languages: list[str]
     page_timeout_seconds: float
+    max_pages: int = 5000
 
 
 def _serve(receive: Connection, send: Connection, options: ParserOptions) -> None:
@@ -55,6 +56,12 @@ def _serve(receive: Connection, send: Connection, options: ParserOptions) -> Non
             return
         try:
             total = extract.page_count(Path(path), content_type, password)
+            if total > options.max_pages:
+                raise extract.ExtractionError(
+                    "failed",
+                    f"The document has {total:,} pages; at most {options.max_pages:,} are "
+                    "ingested (AIFT_MAX_PDF_PAGES). Split it, or raise the limit.",
+                )
             send.send(("pages", total))
             pages = (
                 extract.pdf_pages(Path(path), password, ocr)

@@ -29,6 +29,7 @@ SHAREGPT_ROLES = {
     "chatgpt": "assistant",
 }
 MAX_ROWS = 2_000_000
+MAX_PARQUET_DECODED_BYTES = 2 * 1024**3
 
 
 def sniff_kind(head: bytes) -> str:
@@ -58,18 +59,15 @@ def read_rows(path: Path) -> list[Any]:
         head = handle.read(4096)
     kind = sniff_kind(head)
     if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_table(path).to_pylist()
-        except Exception as exc:  # noqa: BLE001 - corrupt parquet of any kind
-            raise InvalidInput(f"The Parquet file cannot be read: {exc}") from None
-    text = path.read_bytes().decode("utf-8-sig", errors="strict") if kind != "parquet" else ""
+        return _parquet_rows(path)
+    text = path.read_bytes().decode("utf-8-sig", errors="strict")
     if kind == "jsonl":
         rows, errors = [], []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
+            if len(rows) >= MAX_ROWS:
+                raise _too_many_rows(f"more than {MAX_ROWS}")
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as exc:
@@ -94,7 +92,40 @@ def read_rows(path: Path) -> list[Any]:
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     if not reader.fieldnames or len(reader.fieldnames) < 1:
         raise InvalidInput("The CSV file has no header row.")
-    return list(reader)
+    rows = []
+    for row in reader:
+        if len(rows) >= MAX_ROWS:
+            raise _too_many_rows(f"more than {MAX_ROWS}")
+        rows.append(row)
+    return rows
+
+
+def _too_many_rows(count: str) -> InvalidInput:
+    return InvalidInput(f"The file has {count} rows; at most {MAX_ROWS} are accepted.")
+
+
+def _parquet_rows(path: Path) -> list[Any]:
+    """A Parquet file's rows, after its footer said how many there are and how large
+    they are once decoded: a small file can expand to billions of rows, and that must
+    be refused before anything is materialised."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+        decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    except Exception as exc:  # noqa: BLE001 - corrupt parquet of any kind
+        raise InvalidInput(f"The Parquet file cannot be read: {exc}") from None
+    if meta.num_rows > MAX_ROWS:
+        raise _too_many_rows(f"{meta.num_rows:,}")
+    if decoded > MAX_PARQUET_DECODED_BYTES:
+        raise InvalidInput(
+            f"The Parquet file decodes to {decoded / 1e9:.1f} GB; at most "
+            f"{MAX_PARQUET_DECODED_BYTES / 1e9:.0f} GB are accepted."
+        )
+    try:
+        return pq.read_table(path).to_pylist()
+    except Exception as exc:  # noqa: BLE001 - corrupt parquet of any kind
+        raise InvalidInput(f"The Parquet file cannot be read: {exc}") from None
 
 
 ROW_KEYS = {"messages", "conversations", "instruction", "text"}
