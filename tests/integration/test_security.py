@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.integration.conftest import LiveServer, aift_env, free_port
+from tests.integration.conftest import LiveServer, aift_env, free_port, wait_for
 
 KEY = "test-key-123"
 
@@ -33,8 +34,12 @@ def test_api_key_is_required_when_set(server_factory) -> None:  # noqa: ANN001
         assert system["settings"]["api_key"] == "set" and KEY not in json.dumps(system)
 
 
-def test_browser_login_sets_a_cookie(server_factory) -> None:  # noqa: ANN001
-    server: LiveServer = server_factory(AIFT_API_KEY=KEY)
+def test_browser_sign_in_is_a_server_side_session(server_factory) -> None:  # noqa: ANN001
+    """Issue 31: the cookie held the raw API key, never expired, had no logout. Now it
+    holds a random session token (HttpOnly, SameSite=Strict, expiring); changes from
+    the browser need the page's CSRF token; signing out ends the session on the server;
+    a cookie holding the key itself opens nothing."""
+    server: LiveServer = server_factory(AIFT_API_KEY=KEY, AIFT_SESSION_HOURS="2")
     with server.client(follow_redirects=False) as client:
         page = client.get("/jobs", headers={"Accept": "text/html"})
         assert page.status_code == 303 and page.headers["location"] == "/login"
@@ -42,8 +47,91 @@ def test_browser_login_sets_a_cookie(server_factory) -> None:  # noqa: ANN001
         assert bad.status_code == 401 and "not right" in bad.text
         good = client.post("/login", data={"api_key": KEY})
         assert good.status_code == 303
-        assert client.get("/jobs", headers={"Accept": "text/html"}).status_code == 200
+        cookie = good.headers["set-cookie"]
+        assert cookie.startswith("aift_session=") and KEY not in cookie
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=7200" in cookie
+        jobs_page = client.get("/jobs", headers={"Accept": "text/html"})
+        assert jobs_page.status_code == 200 and "Sign out" in jobs_page.text
+        token = re.search(r'name="csrf-token" content="([^"]+)"', jobs_page.text)
+        assert token and token.group(1)
         assert client.get("/api/v1/jobs").status_code == 200
+        blocked = client.post("/api/v1/models/scan")
+        assert blocked.status_code == 403 and blocked.json()["error"]["code"] == "csrf_failed"
+        forged = client.post("/api/v1/models/scan", headers={"X-CSRF-Token": "guess"})
+        assert forged.status_code == 403
+        allowed = client.post("/api/v1/models/scan", headers={"X-CSRF-Token": token.group(1)})
+        assert allowed.status_code == 200
+        session = client.cookies["aift_session"]
+        out = client.post("/logout")
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        assert client.get("/api/v1/jobs").status_code == 401
+    with server.client() as stale:  # the old cookie, kept by a thief: ended on the server
+        assert (
+            stale.get("/api/v1/jobs", headers={"Cookie": f"aift_session={session}"}).status_code
+            == 401
+        )
+        raw_key = stale.get("/api/v1/jobs", headers={"Cookie": f"aift_api_key={KEY}"})
+        assert raw_key.status_code == 401, "a cookie holding the key is no longer a login"
+    assert KEY not in server.log() and session not in server.log()
+
+
+def test_sign_in_attempts_are_limited(server_factory) -> None:  # noqa: ANN001
+    server: LiveServer = server_factory(AIFT_API_KEY=KEY, AIFT_LOGIN_ATTEMPTS_PER_MINUTE="3")
+    with server.client(follow_redirects=False) as client:
+        for _ in range(3):
+            assert client.post("/login", data={"api_key": "guess"}).status_code == 401
+        limited = client.post("/login", data={"api_key": "guess"})
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+        right = client.post("/login", data={"api_key": KEY})
+        assert right.status_code == 429, "while limited, even the right key waits"
+        assert "aift_session" not in client.cookies
+        api = client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {KEY}"})
+        assert api.status_code == 200, "API clients with the key are not locked out"
+
+
+def test_tensorboard_is_served_behind_the_key(server_factory, tmp_path) -> None:  # noqa: ANN001
+    """TensorBoard has no sign-in: it listens on loopback and aift serves it at
+    /tensorboard to whoever holds the key (the containers do exactly this)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    workspace = tmp_path / "ws"
+    writer = SummaryWriter(str(workspace / "outputs" / "run-1" / "tensorboard"))
+    writer.add_scalar("train/loss", 1.0, 0)
+    writer.close()
+    port = free_port()
+    board = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aift.cli",
+            "tensorboard",
+            "--port",
+            str(port),
+            "--path-prefix",
+            "/tensorboard",
+        ],
+        env=aift_env(workspace),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        server: LiveServer = server_factory(
+            workspace, AIFT_API_KEY=KEY, AIFT_TENSORBOARD_URL=f"http://127.0.0.1:{port}"
+        )
+        with server.client() as client:
+            assert client.get("/tensorboard/data/runs").status_code == 401
+            keyed = {"Authorization": f"Bearer {KEY}"}
+
+            def runs() -> dict:
+                answer = client.get("/tensorboard/data/runs", headers=keyed)
+                return {"runs": answer.json()} if answer.status_code == 200 else {}
+
+            assert "run-1/tensorboard" in wait_for(runs, bool, timeout=120)["runs"]
+            index = client.get("/tensorboard/", headers=keyed)
+            assert index.status_code == 200 and "<html" in index.text.lower()
+    finally:
+        board.terminate()
+        board.wait(timeout=30)
 
 
 def test_websocket_needs_the_key_too(server_factory) -> None:  # noqa: ANN001

@@ -15,12 +15,33 @@ def resolver(settings: Settings) -> ModelResolver:
     return ModelResolver(settings, Workspace.from_settings(settings).ensure())
 
 
-def test_local_path_comes_first(resolver: ModelResolver, tiny_llama_dir: Path) -> None:
+def test_local_path_comes_first(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    settings = Settings(workspace=tmp_path / "ws", offline=True, model_dirs=[tiny_llama_dir.parent])
+    resolver = ModelResolver(settings, Workspace.from_settings(settings).ensure())
     resolved = resolver.resolve(str(tiny_llama_dir))
     assert resolved.source == ModelSource.local
     assert resolved.format == ModelFormat.hf
     assert Path(resolved.path) == tiny_llama_dir
     assert not resolved.fallback
+
+
+def test_a_path_outside_the_model_folders_is_refused(
+    resolver: ModelResolver, tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 31: any file system path was accepted as a model (base_model, preview).
+    Only the workspace, the caches, packaged models and AIFT_MODEL_DIRS are; a link
+    from inside the workspace to elsewhere is followed before the check."""
+    with pytest.raises(InvalidInput, match="AIFT_MODEL_DIRS"):
+        resolver.resolve(str(tiny_llama_dir))
+    with pytest.raises(InvalidInput, match="AIFT_MODEL_DIRS"):
+        resolver.resolve("/etc")
+    link = resolver.workspace.models / "sneaky"
+    link.symlink_to(tiny_llama_dir)
+    with pytest.raises(InvalidInput, match="AIFT_MODEL_DIRS"):
+        resolver.resolve(str(link))
+    copied = resolver.workspace.models / "inside"
+    shutil.copytree(tiny_llama_dir, copied)
+    assert resolver.resolve(str(copied)).source == ModelSource.local
 
 
 def test_missing_explicit_path_is_an_error(resolver: ModelResolver, tmp_path: Path) -> None:

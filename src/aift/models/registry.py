@@ -65,13 +65,16 @@ class ModelRegistry:
         fmt: ModelFormat | None = None,
         extra: dict | None = None,
     ) -> ModelInfo:
-        """Record (or refresh) a model at `path` under `name`."""
+        """Record (or refresh) a model at `path` under `name`. A refresh (a rescan) keeps
+        what was recorded when the model was made (e.g. who created it, its system
+        prompt); what the files say now wins over it."""
         fmt = fmt or detect_format(path)
         facts = inspect_model(path, fmt, self.settings.effective_cache_dir)
-        details = {**facts.pop("details", {}), **(extra or {})}
         now = utcnow()
         with self.db.session() as session:
             row = session.get(ModelRow, name)
+            kept = dict(row.details or {}) if row is not None and row.path == str(path) else {}
+            details = {**kept, **facts.pop("details", {}), **(extra or {})}
             if row is None:
                 row = ModelRow(name=name, created_at=now)
                 session.add(row)

@@ -323,8 +323,6 @@ async def upload_blob(
     from aift.export.ollama_target import BlobStore
 
     store = BlobStore(runtime.workspace, max_bytes=runtime.settings.max_blob_mb * 1024 * 1024)
-    if await run_in_threadpool(store.exists, digest):
-        return Response(status_code=201)  # already stored and verified; keep it as it is
     length = request.headers.get("content-length")
     await store.put(digest, request.stream(), int(length) if length and length.isdigit() else None)
     return Response(status_code=201)
