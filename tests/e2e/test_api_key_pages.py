@@ -45,3 +45,8 @@ def test_sign_in_once_then_every_page_and_live_updates_work(page: Page) -> None:
     page.click("#benchmark-form button")
     row = page.locator("#jobs-table tbody tr").first
     expect(row.locator(".status")).to_have_text("succeeded", timeout=120_000)
+
+    page.get_by_role("button", name="Sign out").click()  # ends the session on the server
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.goto("/jobs")
+    expect(page).to_have_url(re.compile(r"/login$"))
