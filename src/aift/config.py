@@ -349,9 +349,10 @@ def redact_url(text: str, url: str | None) -> str:
     masked = mask_url(url) or ""
     text = text.replace(url, masked)
     parts = urlsplit(url)
-    for secret in (parts.password, parts.username):
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
+    # the password; a lone user name is often a token itself
+    secret = parts.password if parts.password is not None else parts.username
+    if secret and len(secret) >= 3:
+        text = text.replace(secret, "***")
     return text
 
 

@@ -62,7 +62,8 @@ def read_rows(path: Path) -> list[Any]:
         return _parquet_rows(path)
     text = path.read_bytes().decode("utf-8-sig", errors="strict")
     if kind == "jsonl":
-        rows, errors = [], []
+        rows: list[Any] = []
+        errors: list[str] = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -92,12 +93,12 @@ def read_rows(path: Path) -> list[Any]:
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     if not reader.fieldnames or len(reader.fieldnames) < 1:
         raise InvalidInput("The CSV file has no header row.")
-    rows = []
+    table: list[Any] = []
     for row in reader:
-        if len(rows) >= MAX_ROWS:
+        if len(table) >= MAX_ROWS:
             raise _too_many_rows(f"more than {MAX_ROWS}")
-        rows.append(row)
-    return rows
+        table.append(row)
+    return table
 
 
 def _too_many_rows(count: str) -> InvalidInput:

@@ -43,7 +43,7 @@ async def tensorboard(request: Request, path: str = "") -> Response:
     upstream = client.build_request(
         request.method,
         url,
-        params=request.query_params.multi_items(),
+        params=str(request.query_params),
         headers=_forwarded(list(request.headers.items()), HOP_HEADERS | PRIVATE_HEADERS),
         content=await request.body() if request.method == "POST" else None,
     )
