@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import tempfile
 from pathlib import Path
 
 # The suite runs two xdist workers on a two-core machine, each starting servers, job and
@@ -18,6 +20,11 @@ import pytest
 from aift.config import Settings, get_settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
+# Models the tests build live in pytest's temporary folders; they are named by path, which
+# aift allows only in its model folders: the tests declare pytest's root as one, like a
+# user would list a folder of checkpoints in AIFT_MODEL_DIRS.
+TEST_MODEL_DIRS = str(Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}")
+os.environ["AIFT_MODEL_DIRS"] = TEST_MODEL_DIRS  # module-scoped fixtures run before _isolated_env
 
 
 def _find_shared_data() -> Path:
@@ -67,6 +74,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("AIFT_MODEL_DIRS", TEST_MODEL_DIRS)
     get_settings.cache_clear()
 
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from tests.conftest import TEST_MODEL_DIRS
+
 if TYPE_CHECKING:
     from aift.runtime import Runtime
 
@@ -42,6 +44,7 @@ def aift_env(workspace: Path, **extra: str) -> dict[str, str]:
         AIFT_JOB_NICENESS="0",
         HF_HUB_OFFLINE="1",
         PYTHONUNBUFFERED="1",
+        AIFT_MODEL_DIRS=TEST_MODEL_DIRS,  # the models tests build in pytest's temp folders
     )
     env.update(extra)
     return env

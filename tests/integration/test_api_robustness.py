@@ -237,7 +237,7 @@ def test_a_500_carries_its_request_id_and_ollama_routes_keep_their_shape(
 
     async def call() -> tuple[httpx.Response, httpx.Response]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             native = await client.get("/api/v1/boom", headers={"X-Request-ID": "trace-500"})
             ollama = await client.post("/api/boom")
             return native, ollama

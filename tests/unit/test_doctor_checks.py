@@ -55,9 +55,7 @@ def test_unconfigured_services_are_fine_and_a_dead_one_is_named_without_its_pass
 ) -> None:
     quiet = checks.check_services(settings(tmp_path))
     assert [c.status for c in quiet] == [CheckStatus.ok] * 3
-    dead = checks.check_services(
-        settings(tmp_path, ollama_url="http://user:s3cret@127.0.0.1:9/")
-    )
+    dead = checks.check_services(settings(tmp_path, ollama_url="http://user:s3cret@127.0.0.1:9/"))
     ollama = next(c for c in dead if c.name == "service:ollama")
     assert ollama.status == CheckStatus.fail and "127.0.0.1:9" in ollama.summary
     assert "s3cret" not in ollama.model_dump_json()

@@ -25,12 +25,12 @@ def test_local_path_comes_first(tmp_path: Path, tiny_llama_dir: Path) -> None:
     assert not resolved.fallback
 
 
-def test_a_path_outside_the_model_folders_is_refused(
-    resolver: ModelResolver, tiny_llama_dir: Path, tmp_path: Path
-) -> None:
+def test_a_path_outside_the_model_folders_is_refused(tiny_llama_dir: Path, tmp_path: Path) -> None:
     """Issue 31: any file system path was accepted as a model (base_model, preview).
     Only the workspace, the caches, packaged models and AIFT_MODEL_DIRS are; a link
     from inside the workspace to elsewhere is followed before the check."""
+    settings = Settings(workspace=tmp_path / "ws", offline=True, model_dirs=[])
+    resolver = ModelResolver(settings, Workspace.from_settings(settings).ensure())
     with pytest.raises(InvalidInput, match="AIFT_MODEL_DIRS"):
         resolver.resolve(str(tiny_llama_dir))
     with pytest.raises(InvalidInput, match="AIFT_MODEL_DIRS"):

@@ -34,9 +34,7 @@ def test_a_process_takes_its_plan_before_torch_loads() -> None:
         " 'omp': os.environ['OMP_NUM_THREADS'], 'spin': os.environ['GOMP_SPINCOUNT'],"
         " 'engine': threads.compute_threads()}))\n"
     )
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     base = os.nice(0)
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from aift.errors import AiftError
+from aift.errors import AiftError, InvalidInput
 from aift.models.resolver import ModelResolver
 from aift.models.schemas import Purpose
 
@@ -57,7 +57,11 @@ class Rerankers:
             except AiftError as exc:
                 # said in full once, in the log; each response carries one short line
                 log.warning("re-ranking skipped until %s is available: %s", ref, exc)
-                self._failed[ref] = f"{ref} is not available (`aift models pull {ref}`)"
+                self._failed[ref] = (
+                    exc.message  # e.g. a path outside the model folders: say so
+                    if isinstance(exc, InvalidInput)
+                    else f"{ref} is not available (`aift models pull {ref}`)"
+                )
                 return None, self._failed[ref]
             except Exception as exc:  # noqa: BLE001 - a broken model must not break search
                 log.warning("re-ranking skipped: %s could not be loaded (%s)", ref, exc)
