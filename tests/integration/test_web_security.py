@@ -39,6 +39,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         AIFT_MAX_JSON_MB="1",
         AIFT_MAX_UPLOAD_REQUEST_MB="2",
         AIFT_MAX_BLOB_MB="1",
+        AIFT_MAX_UPLOAD_FILES="3",
         AIFT_MAX_PDF_PAGES="3",
         AIFT_OLLAMA_URL=f"http://aift:{SECRET}@127.0.0.1:{free_port()}",
     )
@@ -177,6 +178,12 @@ def test_bodies_are_capped_while_they_arrive(live: LiveServer) -> None:
             "/api/v1/kb/limits/documents", files={"files": ("big.txt", big, "text/plain")}
         )
         assert upload.status_code == 413 and "AIFT_MAX_UPLOAD_REQUEST_MB" in upload.text
+        four = [("files", (f"{n}.txt", b"x", "text/plain")) for n in range(4)]
+        too_many = client.post("/api/v1/kb/limits/documents", files=four)
+        assert too_many.status_code == 422 and "AIFT_MAX_UPLOAD_FILES" in too_many.text
+        flood = [("files", (f"{n}.txt", b"x", "text/plain")) for n in range(500)]
+        flooded = client.post("/api/v1/kb/limits/documents", files=flood)
+        assert flooded.status_code == 400 and "Too many files" in flooded.text
         assert kb_documents(client, "limits") == []
         digest = "sha256:" + hashlib.sha256(big).hexdigest()
         blob = client.post(f"/api/blobs/{digest}", content=chunked())

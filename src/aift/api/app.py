@@ -81,6 +81,9 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
         version=__version__,
         description="Fine-tune, ground (RAG) and serve open language models.",
         lifespan=lifespan,
+        # Counted while the multipart body is parsed, not after it was all spooled: one
+        # file more than allowed still reaches the route, which names the setting.
+        form_limits={"max_files": runtime.settings.max_upload_files + 1, "max_fields": 64},
     )
     app.state.runtime = runtime
     app.state.worker = worker
