@@ -22,9 +22,10 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.conftest import SHARED_DATA
 from tests.integration.conftest import LiveServer, free_port, start_server, wait_for
 
-SHARED_PDFS = Path(__file__).resolve().parents[3] / "shared" / "data" / "pdfs"
+SHARED_PDFS = SHARED_DATA / "pdfs"
 FOREIGN = "http://127.0.0.1:1"  # another local origin: same site, other port
 SECRET = "s3cret-ollama-password"
 
