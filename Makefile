@@ -91,6 +91,7 @@ test-fast: setup
 # Style and imports (ruff), then types (mypy, configured in pyproject.toml: all of src/).
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python scripts/check_function_length.py src
 	$(BIN)/mypy
 
 clean:

@@ -38,6 +38,23 @@ def test_first_run_guidance_then_jobs_appear_without_a_reload(page: Page, live: 
     expect(page.get_by_role("heading", name="Getting started")).to_have_count(0)
 
 
+def test_no_page_logs_a_console_error_or_fails_a_request(page: Page) -> None:
+    """Issue 32: every page logged an error (`/favicon.ico` was a 404)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "response",
+        lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+    )
+    for path in PAGES:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+    favicon = page.request.get("/favicon.ico")
+    assert favicon.status == 200 and "svg" in favicon.headers["content-type"]
+    assert errors == []
+
+
 # Every visible control takes the keyboard focus and shows it (after a Tab, as a keyboard
 # user would), so every action is reachable without a mouse.
 UNFOCUSABLE = """() => {

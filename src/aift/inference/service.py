@@ -6,15 +6,29 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aift.errors import InvalidInput, NotFound
 from aift.inference.embedders import Embedder, load_embedder
 from aift.inference.engines.base import GenerationStream
 from aift.inference.manager import Lease, ModelManager, names_model
-from aift.inference.schemas import ChatMessage, GenerationStats, SamplingParams, TokenEvent
-from aift.inference.tools import CallFormat, chosen, functions, required_call
+from aift.inference.schemas import (
+    ChatMessage,
+    GenerationStats,
+    SamplingParams,
+    TokenEvent,
+    TokenLogprob,
+    ToolCall,
+)
+from aift.inference.tools import (
+    CallFormat,
+    ToolStream,
+    chosen,
+    functions,
+    parse_calls,
+    required_call,
+)
 from aift.models.schemas import ModelInfo, ModelKind
 from aift.monitoring import metrics
 
@@ -26,6 +40,25 @@ class ToolPlan:
 
     form: CallFormat
     names: set[str]
+
+
+@dataclass
+class Piece:
+    """Part of a reply as a client sees it: text, its tokens' log-probabilities, and
+    (in the last piece only) the tool calls the model made."""
+
+    text: str
+    logprobs: list[TokenLogprob]
+    calls: list[ToolCall] = field(default_factory=list)
+
+
+@dataclass
+class Collected:
+    """A whole reply: the text without tool-call markup, the calls, the log-probabilities."""
+
+    text: str
+    calls: list[ToolCall]
+    logprobs: list[TokenLogprob]
 
 
 class Generation:
@@ -73,6 +106,33 @@ class Generation:
         finally:
             metrics.model_requests.labels(self.model, outcome).inc()
             self.close()
+
+    async def pieces(self) -> AsyncIterator[Piece]:
+        """What a client may show as it comes: each event's text with tool-call markup
+        held back (when the request has tools), then a last piece with the text held
+        back that was no call and the calls found. Shared by the OpenAI and Ollama
+        routes' streams."""
+        watch = ToolStream(self.tools.form, self.tools.names) if self.tools is not None else None
+        async for event in self.events():
+            shown = watch.feed(event.text) if watch is not None else event.text
+            yield Piece(shown, event.logprobs or [])
+        if watch is not None:
+            rest, calls = watch.finish()
+            if rest or calls:
+                yield Piece(rest, [], calls)
+
+    async def collect(self) -> Collected:
+        """The whole reply at the end: its text (tool calls parsed out of it when the
+        request has tools), the calls and every token's log-probabilities."""
+        parts: list[str] = []
+        logprobs: list[TokenLogprob] = []
+        async for event in self.events():
+            parts.append(event.text)
+            logprobs += event.logprobs or []
+        text, calls = "".join(parts), list[ToolCall]()
+        if self.tools is not None:
+            text, calls = parse_calls(text, self.tools.form, self.tools.names)
+        return Collected(text, calls, logprobs)
 
     def _count(self, stats: GenerationStats) -> None:
         name = self.model

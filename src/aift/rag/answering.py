@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aift.inference.schemas import ChatMessage, SamplingParams
@@ -56,7 +56,7 @@ from aift.rag.sentences import sentence_spans
 from aift.rag.store import KnowledgeStore
 
 if TYPE_CHECKING:
-    from aift.inference.service import ServingService
+    from aift.inference.service import Generation, ServingService
     from aift.models.resolver import ModelResolver
 
 NOT_FOUND = (
@@ -217,6 +217,21 @@ class PreparedAnswer:
     embedder: SentenceEmbedder | None
 
 
+@dataclass
+class AnswerDraft:
+    """One answer while it is built: the sources kept, what scores their sentences, the
+    quotes found, the model's generation and what it has said so far."""
+
+    sources: list[SearchHit]
+    scorer: Scorer
+    notes: list[str]
+    found_quotes: list[Support] = field(default_factory=list)
+    generation: Generation | None = None
+    text: str = ""
+    first_token_ms: float | None = None
+    stopped: bool = False
+
+
 class Answerer:
     """Answers questions from a knowledge base: searches with the Retriever, keeps the
     sources relevant enough, answers (generated or extracted) and attributes citations."""
@@ -254,99 +269,114 @@ class Answerer:
         return PreparedAnswer(request, found, sources, model, floor, kb.id, started, embedder)
 
     async def events(self, prepared: PreparedAnswer) -> AsyncIterator[dict[str, Any]]:
-        """sources → token… → done (the checked answer); the history row is written at the end."""
+        """sources → token… → done (the checked answer); the history row is written at
+        the end. Three steps: gather the evidence and start the generation, stream, then
+        check and attribute what was said."""
+        draft = await self._draft(prepared)
+        async for event in self._stream(prepared, draft):
+            yield event
+        response = await asyncio.to_thread(self._finish, prepared, draft)
+        yield {"event": "done", "data": response.model_dump(mode="json")}
+
+    async def _draft(self, prepared: PreparedAnswer) -> AnswerDraft:
+        """The sources' sentences scored, the quotes found, and the model's generation
+        started on the context the request asked for (sources that do not fit the
+        model's context are dropped, saying so)."""
         request, sources = prepared.request, prepared.sources
-        notes = list(prepared.search.notes)
-        scorer = Scorer(source_sentences(passages_of(sources)), prepared.embedder)
-        found_quotes: list[Support] = []
+        draft = AnswerDraft(
+            sources=sources,
+            scorer=Scorer(source_sentences(passages_of(sources)), prepared.embedder),
+            notes=list(prepared.search.notes),
+        )
         if sources and request.answer_mode != "generate":
-            found_quotes = await asyncio.to_thread(
-                quotes, request.query, scorer, request.max_quotes, QUOTE_THRESHOLD
+            draft.found_quotes = await asyncio.to_thread(
+                quotes, request.query, draft.scorer, request.max_quotes, QUOTE_THRESHOLD
             )
-        generation = None
         if sources and request.answer_mode != "extractive":
-            assert prepared.model is not None
-            best: dict[int, Support] | None = None
-            evidence: list[Support] = []
-            if request.context == "excerpts":
-                best = await asyncio.to_thread(_best_per_source, scorer, request.query)
-            elif request.context == "sentences":
-                evidence = (  # the quotes mode has ranked them already
-                    found_quotes[: request.context_sentences]
-                    if request.answer_mode == "quotes"
-                    else await asyncio.to_thread(
-                        quotes, request.query, scorer, request.context_sentences, QUOTE_THRESHOLD
-                    )
-                )
-                if not evidence:  # no sentence stands out: each source's best, excerpted
-                    best = await asyncio.to_thread(_best_per_source, scorer, request.query)
-            params = SamplingParams(
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                repetition_penalty=request.repetition_penalty,
+            await self._start_generation(prepared, draft)
+        return draft
+
+    async def _start_generation(self, prepared: PreparedAnswer, draft: AnswerDraft) -> None:
+        request, sources = prepared.request, draft.sources
+        assert prepared.model is not None
+        best, evidence = await asyncio.to_thread(_context_sentences, request, draft)
+        params = SamplingParams(
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            repetition_penalty=request.repetition_penalty,
+        )
+        generation, used = await asyncio.to_thread(
+            self.serving.chat_trimmed,
+            prepared.model,
+            lambda n: build_messages(request.query, sources[:n], request.context, best, evidence),
+            len(sources),
+            params,
+        )
+        draft.generation = generation
+        if used < len(sources):
+            draft.notes.append(
+                f"only the best {used} of {len(sources)} sources fit {prepared.model}'s "
+                f"context of {generation.lease.engine.context_length} tokens with "
+                f"max_tokens {request.max_tokens}"
             )
-            generation, used = await asyncio.to_thread(
-                self.serving.chat_trimmed,
-                prepared.model,
-                lambda n: build_messages(
-                    request.query, sources[:n], request.context, best, evidence
-                ),
-                len(sources),
-                params,
-            )
-            if used < len(sources):
-                notes.append(
-                    f"only the best {used} of {len(sources)} sources fit {prepared.model}'s "
-                    f"context of {generation.lease.engine.context_length} tokens with max_tokens "
-                    f"{request.max_tokens}"
-                )
-                sources = sources[:used]
-                scorer = Scorer(source_sentences(passages_of(sources)), prepared.embedder)
-        stopped = False
+            draft.sources = sources[:used]
+            draft.scorer = Scorer(source_sentences(passages_of(draft.sources)), prepared.embedder)
+
+    async def _stream(
+        self, prepared: PreparedAnswer, draft: AnswerDraft
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The sources, then the answer's tokens (the model's, or the extracted quotes at
+        once); a looping generation is cut. A client gone mid-way leaves no model lease."""
+        generation = draft.generation
         try:
             yield {
                 "event": "sources",
                 "data": {
-                    "sources": [{"number": n, **h.model_dump()} for n, h in enumerate(sources, 1)],
-                    "notes": notes,
+                    "sources": [
+                        {"number": n, **h.model_dump()} for n, h in enumerate(draft.sources, 1)
+                    ],
+                    "notes": draft.notes,
                     "min_score": prepared.floor,
                 },
             }
-            text, first_token_ms = "", None
-            if generation is not None:
-                async for event in generation.events():
-                    if event.text:
-                        if first_token_ms is None:
-                            first_token_ms = (time.perf_counter() - prepared.started) * 1000
-                        text += event.text
-                        yield {"event": "token", "data": {"text": event.text}}
-                        if repeating(text):
-                            stopped = True
-                            break
-            else:
-                text = _extracted(found_quotes) if sources else NOT_FOUND
-                first_token_ms = (time.perf_counter() - prepared.started) * 1000
-                yield {"event": "token", "data": {"text": text}}
-        finally:  # a client gone before the tokens leaves no model lease behind
+            if generation is None:
+                draft.text = _extracted(draft.found_quotes) if draft.sources else NOT_FOUND
+                draft.first_token_ms = (time.perf_counter() - prepared.started) * 1000
+                yield {"event": "token", "data": {"text": draft.text}}
+                return
+            async for event in generation.events():
+                if not event.text:
+                    continue
+                if draft.first_token_ms is None:
+                    draft.first_token_ms = (time.perf_counter() - prepared.started) * 1000
+                draft.text += event.text
+                yield {"event": "token", "data": {"text": event.text}}
+                if repeating(draft.text):
+                    draft.stopped = True
+                    draft.notes.append("stopped the answer: it had begun repeating itself")
+                    break
+        finally:
             if generation is not None:
                 generation.close()
-        if stopped:
-            notes.append("stopped the answer: it had begun repeating itself")
+
+    def _finish(self, prepared: PreparedAnswer, draft: AnswerDraft) -> AskResponse:
+        """Check the answer's citations, attribute each sentence to its source sentence,
+        record the exchange in the history and build the response."""
+        request, sources, generated = prepared.request, draft.sources, draft.generation is not None
         # our own extracted text is quoted verbatim, never cleaned
-        check = check_citations(text, len(sources)) if generation else CitationCheck(text)
+        check = (
+            check_citations(draft.text, len(sources)) if generated else CitationCheck(draft.text)
+        )
         if check.invalid:
-            notes.append(
+            draft.notes.append(
                 "removed citations of sources that do not exist: "
                 + ", ".join(f"[{n}]" for n in check.invalid)
             )
         attributed = (
-            await asyncio.to_thread(
-                attribute, check.answer, scorer, request.support_threshold, request.query
-            )
-            if sources and generation is not None
-            else _quoted(check.answer, found_quotes)
+            attribute(check.answer, draft.scorer, request.support_threshold, request.query)
+            if sources and generated
+            else _quoted(check.answer, draft.found_quotes)
         )
-        answer = attributed.answer
         cited = [
             Citation(number=n, support=_span(s), **sources[n - 1].model_dump())
             for n, s in sorted(attributed.supports.items())
@@ -356,6 +386,7 @@ class Answerer:
             for n, hit in enumerate(sources, 1)
             if n not in attributed.supports
         ]
+        model = prepared.model if generated else None
         total_ms = (time.perf_counter() - prepared.started) * 1000
         entry = self.history.record(
             kind="ask",
@@ -364,8 +395,8 @@ class Answerer:
             query=request.query,
             request=request.model_dump(mode="json"),
             hits=[hit_summary(h) for h in prepared.search.hits],
-            answer=answer,
-            model=prepared.model if generation is not None else None,
+            answer=attributed.answer,
+            model=model,
             citations={
                 "cited": [c.number for c in cited],
                 "invalid": check.invalid,
@@ -373,14 +404,14 @@ class Answerer:
             },
             latency_ms=total_ms,
         )
-        response = AskResponse(
+        return AskResponse(
             id=entry,
             question=request.query,
             knowledge_base=prepared.search.knowledge_base,
-            model=prepared.model if generation is not None else None,
+            model=model,
             answer_mode=request.answer_mode,
             rerank_skipped=prepared.search.rerank_skipped,
-            answer=answer,
+            answer=attributed.answer,
             found=bool(sources),
             citations=cited,
             invalid_citations=check.invalid,
@@ -388,14 +419,33 @@ class Answerer:
                 kept=attributed.kept, replaced=attributed.replaced, inserted=attributed.inserted
             ),
             uncited_sources=uncited,
-            quotes=[_quote(q, sources) for q in found_quotes],
-            stopped_repeating=stopped,
-            notes=notes,
+            quotes=[_quote(q, sources) for q in draft.found_quotes],
+            stopped_repeating=draft.stopped,
+            notes=draft.notes,
             search_ms=prepared.search.latency_ms,
-            first_token_ms=first_token_ms,
+            first_token_ms=draft.first_token_ms,
             total_ms=total_ms,
         )
-        yield {"event": "done", "data": response.model_dump(mode="json")}
+
+
+def _context_sentences(
+    request: AskRequest, draft: AnswerDraft
+) -> tuple[dict[int, Support] | None, list[Support]]:
+    """What the prompt shows of the sources: each source's best sentence (`excerpts`),
+    the sentences that best answer the question (`sentences`; the quotes mode ranked them
+    already), or neither (`chunks`)."""
+    if request.context == "excerpts":
+        return _best_per_source(draft.scorer, request.query), []
+    if request.context != "sentences":
+        return None, []
+    evidence = (
+        draft.found_quotes[: request.context_sentences]
+        if request.answer_mode == "quotes"
+        else quotes(request.query, draft.scorer, request.context_sentences, QUOTE_THRESHOLD)
+    )
+    if not evidence:  # no sentence stands out: each source's best, excerpted
+        return _best_per_source(draft.scorer, request.query), []
+    return None, evidence
 
 
 def _best_per_source(scorer: Scorer, question: str) -> dict[int, Support]:

@@ -16,7 +16,6 @@ quotes: the source sentences that best answer the question.
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -24,9 +23,9 @@ from typing import Protocol
 import numpy as np
 
 from aift.rag import keywords
+from aift.rag.citations import MARKER, marker_numbers
 from aift.rag.sentences import sentence_spans
 
-_MARKER = re.compile(r"\s*\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 LEXICAL_WEIGHT = 0.6  # the rest is the scaled embedding similarity
 
 
@@ -209,7 +208,7 @@ def attribute(
     cites nothing: there is no claim to support."""
     asked = _content(question) if question else frozenset()
     spans = sentence_spans(answer)
-    bare = [_MARKER.sub("", answer[a:b]).strip() for a, b in spans]
+    bare = [MARKER.sub("", answer[a:b]).strip() for a, b in spans]
     ranked = scorer.rank(bare)
     pieces, last = [], 0
     supports: dict[int, Support] = {}
@@ -219,11 +218,7 @@ def attribute(
     for (start, end), text, candidates in zip(spans, bare, ranked, strict=True):
         pieces.append(answer[last:start])
         last = end
-        written = [
-            int(n)
-            for m in _MARKER.finditer(answer[start:end])
-            for n in re.split(r"[,;]", m.group(1))
-        ]
+        written = [n for m in MARKER.finditer(answer[start:end]) for n in marker_numbers(m)]
         claims = not question or bool(_content(text) - asked)
         best = (
             candidates[0]
@@ -251,12 +246,12 @@ def attribute(
                 _keep_best(supports, best.sentence.number, best)
         else:
             replaced.extend(n for n in written if n not in replaced)
-        sentence = _MARKER.sub("", answer[start:end]).rstrip()
+        sentence = MARKER.sub("", answer[start:end]).rstrip()
         if numbers:
             marks = "".join(f"[{n}]" for n in numbers)
             sentence = _before_final_punctuation(sentence, marks)
         pieces.append(sentence)
-    pieces.append(_MARKER.sub("", answer[last:]))
+    pieces.append(MARKER.sub("", answer[last:]))
     return AttributedAnswer("".join(pieces).strip(), supports, kept, replaced, inserted)
 
 

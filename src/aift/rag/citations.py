@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_BRACKET = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
+# One [n] / [n, m] marker with the space before it (group "numbers" holds the numbers);
+# shared with attribution, which strips and rewrites markers sentence by sentence.
+MARKER = re.compile(r"(?P<space>\s*)\[(?P<numbers>\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
+
+
+def marker_numbers(match: re.Match[str]) -> list[int]:
+    """The source numbers one marker names, in order."""
+    return [int(n) for n in re.split(r"[,;]", match.group("numbers"))]
 
 
 @dataclass
@@ -22,18 +29,17 @@ def check_citations(answer: str, sources: int) -> CitationCheck:
     invalid: list[int] = []
 
     def replace(match: re.Match) -> str:
-        numbers = [int(n) for n in re.split(r"[,;]", match.group(1))]
         kept = []
-        for number in numbers:
+        for number in marker_numbers(match):
             if 1 <= number <= sources:
                 kept.append(number)
                 if number not in cited:
                     cited.append(number)
             elif number not in invalid:
                 invalid.append(number)
-        return f"[{', '.join(map(str, kept))}]" if kept else ""
+        return f"{match.group('space')}[{', '.join(map(str, kept))}]" if kept else " "
 
-    cleaned = _BRACKET.sub(replace, answer)
+    cleaned = MARKER.sub(replace, answer)
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)  # no space left before punctuation
     cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
     uncited = [n for n in range(1, sources + 1) if n not in cited]

@@ -29,6 +29,7 @@ from aift.store import Database, utcnow
 from aift.store.tables import DatasetRow
 from aift.training.formats import detect_format, normalise, read_rows
 from aift.training.schemas import (
+    DatasetFormat,
     DatasetInfo,
     DatasetOptions,
     DatasetReport,
@@ -78,40 +79,11 @@ class DatasetService:
         existing = self._by_hash(digest)
         if existing is not None:
             return DatasetReport(dataset=existing, preview=self.preview(existing.id))
-        rows = read_rows(upload)
-        if not rows:
-            raise InvalidInput("The dataset has no rows.")
-        fmt = options.format or detect_format(rows)
-        examples, errors = normalise(rows, fmt)
-        self._refuse_errors(errors, len(rows), options.skip_invalid)
-        if not examples:
-            raise InvalidInput("No row of the dataset is usable.")
-        if val_upload is not None:
-            val_examples, val_errors = normalise(read_rows(val_upload), fmt)
-            self._refuse_errors(
-                [RowError(row=e.row, reason=f"validation file: {e.reason}") for e in val_errors],
-                len(val_examples) + len(val_errors),
-                options.skip_invalid,
-            )
-            train = examples
-        else:
-            train, val_examples = split(examples, options.val_ratio, options.seed)
+        fmt, train, val_examples, errors = self._examples(upload, val_upload, options)
         stats = self._token_stats(train + val_examples, options)
         dataset_id = uuid.uuid4().hex
         name = safe_name(options.name or Path(original_name).stem or "dataset")
-        folder = self.root / dataset_id
-        staging = self.workspace.temp_uploads / f"dataset-{dataset_id}"
-        staging.mkdir(parents=True)
-        try:
-            suffix = safe_name(Path(original_name).suffix.lstrip(".") or "data")
-            shutil.copyfile(upload, staging / f"source.{suffix}")
-            _write_jsonl(staging / "train.jsonl", train)
-            _write_jsonl(staging / "val.jsonl", val_examples)
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            staging.replace(folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        folder = self._store_files(dataset_id, upload, original_name, train, val_examples)
         row = DatasetRow(
             id=dataset_id,
             name=name,
@@ -143,6 +115,56 @@ class DatasetService:
         return DatasetReport(
             dataset=info, errors=errors[:ERRORS_SHOWN], preview=self.preview(dataset_id)
         )
+
+    def _examples(
+        self, upload: Path, val_upload: Path | None, options: DatasetOptions
+    ) -> tuple[DatasetFormat, list[dict], list[dict], list[RowError]]:
+        """The file's rows read, checked and normalised, then split into train and
+        validation (or validated against the separate validation file): (format,
+        train, validation, errors of skipped rows)."""
+        rows = read_rows(upload)
+        if not rows:
+            raise InvalidInput("The dataset has no rows.")
+        fmt = options.format or detect_format(rows)
+        examples, errors = normalise(rows, fmt)
+        self._refuse_errors(errors, len(rows), options.skip_invalid)
+        if not examples:
+            raise InvalidInput("No row of the dataset is usable.")
+        if val_upload is None:
+            train, val_examples = split(examples, options.val_ratio, options.seed)
+            return fmt, train, val_examples, errors
+        val_examples, val_errors = normalise(read_rows(val_upload), fmt)
+        self._refuse_errors(
+            [RowError(row=e.row, reason=f"validation file: {e.reason}") for e in val_errors],
+            len(val_examples) + len(val_errors),
+            options.skip_invalid,
+        )
+        return fmt, examples, val_examples, errors
+
+    def _store_files(
+        self,
+        dataset_id: str,
+        upload: Path,
+        original_name: str,
+        train: list[dict],
+        val_examples: list[dict],
+    ) -> Path:
+        """The dataset's folder (source file, train.jsonl, val.jsonl), written aside and
+        moved into place whole."""
+        folder = self.root / dataset_id
+        staging = self.workspace.temp_uploads / f"dataset-{dataset_id}"
+        staging.mkdir(parents=True)
+        try:
+            suffix = safe_name(Path(original_name).suffix.lstrip(".") or "data")
+            shutil.copyfile(upload, staging / f"source.{suffix}")
+            _write_jsonl(staging / "train.jsonl", train)
+            _write_jsonl(staging / "val.jsonl", val_examples)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging.replace(folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return folder
 
     @staticmethod
     def _refuse_errors(errors: list[RowError], total: int, skip_invalid: bool) -> None:

@@ -7,7 +7,6 @@ transformers Trainer with aift's progress callback; `finish` writes the output f
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -15,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aift.errors import CapabilityMissing, InvalidInput
 from aift.jobs.context import JobCancelled, JobContext
@@ -30,12 +29,13 @@ from aift.training.examples import (
 from aift.training.outputs import register_output, write_run_files
 from aift.training.packed_attention import supports_packed_attention, use_packed_attention
 from aift.training.precision import choose_precision
+from aift.training.run_context import RunContext
 from aift.training.schemas import Method, TrainingJobConfig
 from aift.training.stopping import StopBudget, checkpoint_bytes
 from aift.training.supervised_loss import supervised_trainer_class
 
 if TYPE_CHECKING:
-    from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+    from transformers import TrainingArguments
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +50,6 @@ class Prepared:
     supervised_tokens: int
     attention: str
     trainer: Any = None  # set by `fit`
-
-
-class RunContext(Protocol):
-    """What a training loop reports to and asks: a job's context, or a rank of a
-    distributed run (`aift.training.rank`)."""
-
-    log: logging.Logger
-
-    def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None: ...
-
-    def metrics(self, values: dict[str, Any]) -> None: ...
-
-    def stop_needs(self, seconds: float) -> None: ...
-
-    def cancelled(self) -> bool: ...
 
 
 def reporters(wandb_project: str | None) -> list[str]:
@@ -93,55 +78,14 @@ def setup(
     stage) instead of starting a new one.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    on_gpu = torch.cuda.is_available()
-    if config.method == Method.qlora and not on_gpu:
-        raise CapabilityMissing("QLoRA needs a GPU (bitsandbytes 4-bit); use lora on CPU.")
-    kwargs: dict[str, Any] = {"dtype": torch.float32}
-    if config.method == Method.qlora:
-        from transformers import BitsAndBytesConfig
-
-        kwargs = {
-            "quantization_config": BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
-            ),
-            "device_map": "auto",
-        }
-    # a transformers model, wrapped by peft below for LoRA/DoRA
-    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
-    model.config.use_cache = False  # a cache would also disable transformers' packing masks
-    attention = model.config._attn_implementation
-    if config.packing and supports_packed_attention(model.config, config.max_length):
-        use_packed_attention(model)
-        attention = "packed"
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-    if config.method != Method.full and adapter_dir is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
-    elif config.method != Method.full:
-        from peft import LoraConfig, get_peft_model
-
-        lora = LoraConfig(
-            r=config.lora.rank,
-            lora_alpha=int(config.lora.alpha),
-            lora_dropout=config.lora.dropout,
-            target_modules=config.lora.target_modules,
-            use_dora=config.method == Method.dora,
-            task_type="CAUSAL_LM",
-        )
-        try:
-            model = get_peft_model(model, lora)
-        except ValueError as exc:
-            raise InvalidInput(
-                f"{config.method.value} cannot be applied to this model: {exc}"
-            ) from None
+    model, attention = _load_model(config, model_dir)
+    model = _with_adapter(model, config, adapter_dir)
     items = {
         name: [tokenize_example(tokenizer, e, config.max_length, config.loss_on) for e in rows]
         for name, rows in examples.items()
@@ -164,6 +108,63 @@ def setup(
     )
 
 
+def _load_model(config: TrainingJobConfig, model_dir: Path) -> tuple[Any, str]:
+    """The transformers model to train (4-bit for QLoRA, on a GPU only) and the
+    attention it uses ("packed" when packed rows get their own masks)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    on_gpu = torch.cuda.is_available()
+    if config.method == Method.qlora and not on_gpu:
+        raise CapabilityMissing("QLoRA needs a GPU (bitsandbytes 4-bit); use lora on CPU.")
+    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if config.method == Method.qlora:
+        from transformers import BitsAndBytesConfig
+
+        kwargs = {
+            "quantization_config": BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+            ),
+            "device_map": "auto",
+        }
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    model.config.use_cache = False  # a cache would also disable transformers' packing masks
+    attention = model.config._attn_implementation
+    if config.packing and supports_packed_attention(model.config, config.max_length):
+        use_packed_attention(model)
+        attention = "packed"
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    return model, attention
+
+
+def _with_adapter(model: Any, config: TrainingJobConfig, adapter_dir: Path | None) -> Any:
+    """The model wrapped by peft for LoRA/DoRA: a new adapter, or `adapter_dir`'s to
+    train further; unchanged for full fine-tuning."""
+    if config.method == Method.full:
+        return model
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=config.lora.rank,
+        lora_alpha=int(config.lora.alpha),
+        lora_dropout=config.lora.dropout,
+        target_modules=config.lora.target_modules,
+        use_dora=config.method == Method.dora,
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{config.method.value} cannot be applied to this model: {exc}"
+        ) from None
+
+
 class _Rows:
     """A list of rows as the torch Dataset the Trainer expects."""
 
@@ -175,147 +176,6 @@ class _Rows:
 
     def __getitem__(self, index: int) -> dict:
         return self.rows[index]
-
-
-def _progress_callback(
-    ctx: RunContext, metrics_file: Path, tokens_per_step: float, budget: StopBudget
-) -> TrainerCallback:
-    """The callback that reports a run's progress (made here: transformers loads lazily)."""
-    from transformers import TrainerCallback
-
-    class Progress(TrainerCallback):
-        """Reports step, loss, learning rate, grad norm, tokens/s and ETA; honours cancel.
-
-        After each step it tells the supervisor how long a clean stop would take now
-        (`budget`), and says "saving checkpoint…" while one is written.
-        """
-
-        def __init__(self) -> None:
-            self.started = time.monotonic()
-            self.first_step: int | None = None
-            self.cancelled = False
-            self.last: dict[str, float] = {}
-            self.step_started: float | None = None
-            self.eval_started: float | None = None
-            self.save_started: float | None = None
-
-        def on_step_begin(
-            self,
-            args: TrainingArguments,
-            state: TrainerState,
-            control: TrainerControl,
-            **kwargs: Any,
-        ) -> None:
-            self.step_started = time.monotonic()
-
-        def on_log(
-            self,
-            args: TrainingArguments,
-            state: TrainerState,
-            control: TrainerControl,
-            logs: dict[str, Any] | None = None,
-            **kwargs: Any,
-        ) -> None:
-            logs = dict(logs or {})
-            logs["step"] = state.global_step
-            self.last.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
-            if state.is_world_process_zero:  # one writer in a distributed run
-                with open(metrics_file, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(logs) + "\n")
-
-        def on_step_end(
-            self,
-            args: TrainingArguments,
-            state: TrainerState,
-            control: TrainerControl,
-            **kwargs: Any,
-        ) -> TrainerControl | None:
-            now = time.monotonic()
-            if self.step_started is not None:
-                budget.step_took(now - self.step_started)
-            if self.first_step is None:  # rates count from the start of this run's first step
-                self.first_step = state.global_step - 1
-                self.started = self.step_started if self.step_started is not None else now
-            done = state.global_step - self.first_step
-            elapsed = max(now - self.started, 1e-9)
-            rate = done / elapsed
-            eta = (state.max_steps - state.global_step) / rate if rate else 0
-            tokens_s = rate * tokens_per_step
-            message = _step_message(state.global_step, state.max_steps, self.last, tokens_s, eta)
-            fraction = state.global_step / max(state.max_steps, 1)
-            ctx.metrics(
-                {
-                    **self.last,
-                    "step": state.global_step,
-                    "max_steps": state.max_steps,
-                    "tokens_per_second": tokens_s,
-                    "eta_seconds": eta,
-                }
-            )
-            if ctx.cancelled() and not self.cancelled:
-                self.cancelled = True
-                control.should_save = True
-                control.should_evaluate = False  # the checkpoint first, nothing else
-                control.should_training_stop = True
-            evaluating = bool(control.should_evaluate)
-            if control.should_save:
-                ctx.stop_needs(budget.needed(evaluating=evaluating, saving=True))
-                prefix = "cancel requested — " if self.cancelled else ""
-                ctx.progress(
-                    fraction, f"{prefix}saving checkpoint at step {state.global_step}…", force=True
-                )
-                self.save_started = time.monotonic()
-            else:
-                ctx.stop_needs(budget.needed(evaluating=evaluating))
-                ctx.progress(fraction, message)
-            if evaluating:
-                self.eval_started = time.monotonic()
-            return control
-
-        def on_evaluate(
-            self,
-            args: TrainingArguments,
-            state: TrainerState,
-            control: TrainerControl,
-            **kwargs: Any,
-        ) -> None:
-            if self.eval_started is not None:
-                budget.eval_took(time.monotonic() - self.eval_started)
-                self.eval_started = None
-            if self.save_started is not None:  # the save runs after the evaluation
-                self.save_started = time.monotonic()
-
-        def on_save(
-            self,
-            args: TrainingArguments,
-            state: TrainerState,
-            control: TrainerControl,
-            **kwargs: Any,
-        ) -> None:
-            if self.save_started is not None:
-                budget.save_took(time.monotonic() - self.save_started)
-                self.save_started = None
-                ctx.log.info("checkpoint saved at step %d", state.global_step)
-                ctx.stop_needs(budget.needed())
-
-    return Progress()
-
-
-def _step_message(
-    step: int, max_steps: int, last: dict[str, float], tokens_s: float, eta: float
-) -> str:
-    """The one-line progress message of a training step."""
-    parts = [f"step {step}/{max_steps}"]
-    if "loss" in last:
-        parts.append(f"loss {last['loss']:.4f}")
-    if "learning_rate" in last:
-        parts.append(f"lr {last['learning_rate']:.2e}")
-    if "grad_norm" in last:
-        parts.append(f"grad {last['grad_norm']:.3f}")
-    if "eval_loss" in last:
-        parts.append(f"val {last['eval_loss']:.4f}")
-    parts += [f"{tokens_s:.0f} tok/s", f"ETA {eta:.0f}s"]
-    return ", ".join(parts)
 
 
 def fit(
@@ -331,7 +191,6 @@ def fit(
     distributed run (under torchrun) every rank calls this; the Trainer does the rest.
     """
     import torch
-    from transformers import TrainingArguments
 
     output = Path(config.output_dir)
     checkpoints = output / "checkpoints"
@@ -342,12 +201,62 @@ def fit(
         len(prepared.train_rows) / (config.batch_size * config.gradient_accumulation)
     )
     tokens_per_step = prepared.supervised_tokens / max(steps_per_epoch, 1)
+    args = _training_arguments(config, checkpoints, precision, has_val, on_gpu, wandb_project)
+    budget = StopBudget(
+        checkpoint_bytes(prepared.model),
+        eval_batches=math.ceil(len(prepared.val_rows) / config.batch_size) if has_val else 0,
+    )
+    from aift.training.progress import ProgressCallback
+
+    progress = ProgressCallback(ctx, output / "metrics.jsonl", tokens_per_step, budget)
+    trainer = prepared.trainer = supervised_trainer_class(penalty)(
+        model=prepared.model,
+        args=args,
+        train_dataset=_Rows(prepared.train_rows),
+        eval_dataset=_Rows(prepared.val_rows) if has_val else None,
+        data_collator=Collator(prepared.tokenizer.pad_token_id, config.packing),
+        callbacks=[progress],
+    )
+    _drop_incomplete_checkpoints(ctx, checkpoints)
+    resume = _latest_checkpoint(checkpoints)
+    if resume:
+        ctx.log.info("resuming from %s", resume.name)
+    started = time.monotonic()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if progress.cancelled:  # the callback stopped the run on a cancel
+        raise JobCancelled()
+    final = _final_metrics(trainer, result, has_val)
+    final.update(
+        runtime_seconds=time.monotonic() - started,
+        precision=precision,
+        attention=prepared.attention,
+        resumed_from=resume.name if resume else None,
+        truncated_examples=prepared.truncated,
+        supervised_tokens_per_epoch=prepared.supervised_tokens,
+    )
+    ctx.stop_needs(budget.needed(saving=True))  # the final save comes next, timed as before
+    return final
+
+
+def _training_arguments(
+    config: TrainingJobConfig,
+    checkpoints: Path,
+    precision: str,
+    has_val: bool,
+    on_gpu: bool,
+    wandb_project: str | None,
+) -> TrainingArguments:
+    """The Trainer's arguments of a run: schedule, evaluation, checkpoints, precision,
+    reporting (TensorBoard in the run folder; W&B when configured) and distribution."""
+    from transformers import TrainingArguments
+
+    output = checkpoints.parent
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(output / "tensorboard")  # this job's process
     report_to = reporters(wandb_project)
     if "wandb" in report_to:
         os.environ["WANDB_PROJECT"] = wandb_project or ""
         os.environ.setdefault("WANDB_DIR", str(output))
-    args = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(checkpoints),
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
@@ -378,36 +287,14 @@ def fit(
         disable_tqdm=True,
         **distributed_arguments(config, output, on_gpu),
     )
-    budget = StopBudget(
-        checkpoint_bytes(prepared.model),
-        eval_batches=math.ceil(len(prepared.val_rows) / config.batch_size) if has_val else 0,
-    )
-    progress = _progress_callback(ctx, output / "metrics.jsonl", tokens_per_step, budget)
-    trainer = prepared.trainer = supervised_trainer_class(penalty)(
-        model=prepared.model,
-        args=args,
-        train_dataset=_Rows(prepared.train_rows),
-        eval_dataset=_Rows(prepared.val_rows) if has_val else None,
-        data_collator=Collator(prepared.tokenizer.pad_token_id, config.packing),
-        callbacks=[progress],
-    )
-    _drop_incomplete_checkpoints(ctx, checkpoints)
-    resume = _latest_checkpoint(checkpoints)
-    if resume:
-        ctx.log.info("resuming from %s", resume.name)
-    started = time.monotonic()
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    if getattr(progress, "cancelled", False):  # the callback stopped the run on a cancel
-        raise JobCancelled()
-    final = {
+
+
+def _final_metrics(trainer: Any, result: Any, has_val: bool) -> dict[str, Any]:
+    """Loss figures of a finished run: training loss, steps, first and last logged loss,
+    the last regulariser penalty (continual stages), validation loss."""
+    final: dict[str, Any] = {
         "train_loss": result.training_loss,
         "steps": trainer.state.global_step,
-        "runtime_seconds": time.monotonic() - started,
-        "precision": precision,
-        "attention": prepared.attention,
-        "resumed_from": resume.name if resume else None,
-        "truncated_examples": prepared.truncated,
-        "supervised_tokens_per_epoch": prepared.supervised_tokens,
     }
     if has_val:
         final["eval_loss"] = trainer.evaluate()["eval_loss"]
@@ -417,7 +304,6 @@ def fit(
     penalties = [e["penalty"] for e in history if "penalty" in e]
     if penalties:
         final["last_penalty"] = penalties[-1]
-    ctx.stop_needs(budget.needed(saving=True))  # the final save comes next, timed as before
     return final
 
 

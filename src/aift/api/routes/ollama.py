@@ -29,7 +29,6 @@ from aift.errors import AiftError, InvalidInput, NotFound
 from aift.inference.pull import check_pull_ref
 from aift.inference.schemas import ChatMessage, TokenLogprob, ToolCall
 from aift.inference.service import Generation, ServingService
-from aift.inference.tools import ToolStream, parse_calls
 from aift.jobs.schemas import JobCreate, JobStatus
 from aift.jobs.service import JobService
 from aift.keepalive import parse_keep_alive
@@ -198,15 +197,9 @@ async def _respond(
         return body
 
     async def lines() -> AsyncIterator[str]:
-        watch = ToolStream(gen.tools.form, gen.tools.names) if gen.tools is not None else None
-        async for event in gen.events():
-            shown = watch.feed(event.text) if watch is not None else event.text
-            if shown or (with_logprobs and event.logprobs):
-                yield _line(chunk(shown, found=event.logprobs))
-        if watch is not None:
-            rest, calls = watch.finish()
-            if rest or calls:
-                yield _line(chunk(rest, calls))
+        async for piece in gen.pieces():
+            if piece.text or piece.calls or (with_logprobs and piece.logprobs):
+                yield _line(chunk(piece.text, piece.calls, piece.logprobs))
         yield _line(final(""))
 
     def final(
@@ -222,16 +215,8 @@ async def _respond(
     if stream:
         return StreamingResponse(_guarded(lines()), media_type="application/x-ndjson")
 
-    parts: list[str] = []
-    found: list[TokenLogprob] = []
-    async for event in gen.events():
-        parts.append(event.text)
-        found += event.logprobs or []
-    text = "".join(parts)
-    calls: list[ToolCall] = []
-    if gen.tools is not None:
-        text, calls = parse_calls(text, gen.tools.form, gen.tools.names)
-    return JSONResponse(final(text, calls, found))
+    whole = await gen.collect()
+    return JSONResponse(final(whole.text, whole.calls, whole.logprobs))
 
 
 @router.post("/generate", response_model=None, responses=NDJSON_RESPONSE)

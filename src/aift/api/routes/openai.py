@@ -16,9 +16,8 @@ from aift.api.responses import SSE_RESPONSE
 from aift.api.routes import openai_wire as oa
 from aift.errors import AiftError, NotFound
 from aift.inference.matryoshka import shorten
-from aift.inference.schemas import GenerationStats, TokenLogprob, ToolCall
-from aift.inference.service import Generation, ServingService
-from aift.inference.tools import ToolStream, parse_calls
+from aift.inference.schemas import GenerationStats, ToolCall
+from aift.inference.service import ServingService
 from aift.models.schemas import ModelInfo
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -69,19 +68,6 @@ def _model_entry(model: ModelInfo) -> dict:
     return {"id": model.name, "object": "model", "created": int(created), "owned_by": "aift"}
 
 
-async def _collect(gen: Generation) -> tuple[str, str, GenerationStats, list[TokenLogprob]]:
-    parts, logprobs = [], []
-    async for event in gen.events():
-        parts.append(event.text)
-        logprobs += event.logprobs or []
-    return (
-        "".join(parts),
-        oa.openai_finish(gen.stream.finish_reason),
-        gen.stream.stats or GenerationStats(),
-        logprobs,
-    )
-
-
 @router.post("/chat/completions", response_model=None, responses=SSE_RESPONSE)
 async def chat_completions(
     request: oa.ChatCompletionRequest, serving: ServingService = Depends(get_serving)
@@ -95,31 +81,25 @@ async def chat_completions(
     )
     rid = oa.new_id("chatcmpl")
     if not request.stream:
-        text, finish, stats, logprobs = await _collect(gen)
-        calls: list[ToolCall] = []
-        if gen.tools is not None:
-            text, calls = parse_calls(text, gen.tools.form, gen.tools.names)
-        response = oa.chat_response(rid, request.model, text, finish, stats, calls)
+        whole = await gen.collect()
+        finish = oa.openai_finish(gen.stream.finish_reason)
+        stats = gen.stream.stats or GenerationStats()
+        response = oa.chat_response(rid, request.model, whole.text, finish, stats, whole.calls)
         if request.logprobs:
-            response["choices"][0]["logprobs"] = oa.chat_logprobs(logprobs)
+            response["choices"][0]["logprobs"] = oa.chat_logprobs(whole.logprobs)
         return response
 
     async def stream() -> AsyncIterator[str]:
         yield _sse(oa.chat_chunk(rid, request.model, delta={"role": "assistant", "content": ""}))
-        watch = ToolStream(gen.tools.form, gen.tools.names) if gen.tools is not None else None
-        async for event in gen.events():
-            shown = watch.feed(event.text) if watch is not None else event.text
-            if shown or (request.logprobs and event.logprobs):
-                chunk = oa.chat_chunk(rid, request.model, delta={"content": shown})
-                if request.logprobs:
-                    chunk["choices"][0]["logprobs"] = oa.chat_logprobs(event.logprobs or [])
-                yield _sse(chunk)
         calls: list[ToolCall] = []
-        if watch is not None:
-            rest, calls = watch.finish()
-            if rest:
-                yield _sse(oa.chat_chunk(rid, request.model, delta={"content": rest}))
-            if calls:
+        async for piece in gen.pieces():
+            if piece.text or (request.logprobs and piece.logprobs):
+                chunk = oa.chat_chunk(rid, request.model, delta={"content": piece.text})
+                if request.logprobs:
+                    chunk["choices"][0]["logprobs"] = oa.chat_logprobs(piece.logprobs)
+                yield _sse(chunk)
+            if piece.calls:
+                calls = piece.calls
                 delta = {"tool_calls": oa.tool_call_deltas(calls)}
                 yield _sse(oa.chat_chunk(rid, request.model, delta=delta))
         finish = "tool_calls" if calls else oa.openai_finish(gen.stream.finish_reason)
@@ -143,8 +123,11 @@ async def completions(
     rid = oa.new_id("cmpl")
     prefix = request.prompt_text if request.echo else ""
     if not request.stream:
-        text, finish, stats, logprobs = await _collect(gen)
-        response = oa.completion_response(rid, request.model, prefix + text, finish, stats)
+        whole = await gen.collect()
+        finish = oa.openai_finish(gen.stream.finish_reason)
+        stats = gen.stream.stats or GenerationStats()
+        logprobs = whole.logprobs
+        response = oa.completion_response(rid, request.model, prefix + whole.text, finish, stats)
         if request.logprobs is not None:
             response["choices"][0]["logprobs"] = oa.completion_logprobs(logprobs, len(prefix))
         return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
@@ -24,6 +24,7 @@ from aift.web.dashboard import dashboard
 from aift.web.forms import form_fields
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parents[2] / "web" / "templates"))
+STATIC = Path(__file__).parents[2] / "web" / "static"
 TEMPLATES.env.filters["size"] = lambda num: human_size(num or 0)
 
 router = APIRouter(include_in_schema=False)
@@ -281,6 +282,12 @@ def jobs_page(request: Request) -> HTMLResponse:
 async def history_page(request: Request) -> HTMLResponse:
     kbs = await run_in_threadpool(get_runtime(request).knowledge.list)
     return _render(request, "history.html", page="history", kbs=kbs)
+
+
+@router.get("/favicon.ico", response_class=FileResponse)
+def favicon() -> FileResponse:
+    """The icon browsers ask for by this name (our pages link the SVG itself)."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -25,7 +25,8 @@ import numpy as np
 from aift import threads
 from aift.errors import InvalidInput
 from aift.inference.engines import EngineSource, register_engine
-from aift.inference.engines.base import BatchingEngine, Engine, Sequence
+from aift.inference.engines.base import Engine, Sequence
+from aift.inference.engines.batching import BatchingEngine
 from aift.inference.schemas import ChatMessage
 from aift.models.schemas import ModelFormat
 from aift.threads import compute_threads

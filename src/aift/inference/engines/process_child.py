@@ -23,7 +23,8 @@ from typing import Any
 
 from aift import threads
 from aift.errors import AiftError
-from aift.inference.engines.base import BatchingEngine, GenerationStream
+from aift.inference.engines.base import GenerationStream
+from aift.inference.engines.batching import BatchingEngine
 from aift.models.schemas import ResolvedModel
 from aift.procutil import exit_with_parent
 

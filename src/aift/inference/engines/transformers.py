@@ -18,7 +18,8 @@ import numpy as np
 
 from aift.errors import CapabilityMissing, InvalidInput
 from aift.inference.engines import EngineSource, register_engine
-from aift.inference.engines.base import BatchingEngine, Sequence
+from aift.inference.engines.base import Sequence
+from aift.inference.engines.batching import BatchingEngine
 from aift.inference.schemas import ChatMessage
 from aift.models.policy import plan_loading
 from aift.models.schemas import ModelFormat
