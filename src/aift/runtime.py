@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from aift.doctor.service import DoctorService
     from aift.export.service import ExportService
     from aift.inference.manager import ModelManager
+    from aift.inference.schemas import LoadedModelInfo
     from aift.inference.service import ServingService
     from aift.models.registry import ModelRegistry
     from aift.monitoring.collector import Metrics
@@ -160,9 +161,26 @@ class Runtime:
     @cached_property
     def metrics(self) -> Metrics:
         """This process's metrics and its services' state, as `/metrics` shows them."""
-        from aift.monitoring.collector import Metrics
+        from aift.monitoring.collector import Metrics, MetricSources
 
-        return Metrics(self)
+        return Metrics(
+            MetricSources(
+                workspace_root=self.workspace.root,
+                job_counts=self.job_store.counts,
+                job_durations=self.job_store.durations,
+                running_jobs=self.job_store.running,
+                queue_depth=self.queue.pending_count,
+                loaded_models=self._loaded_models,
+                document_counts=self.knowledge_store.document_counts,
+            )
+        )
+
+    def _loaded_models(self) -> list[LoadedModelInfo]:
+        """Models loaded in this process; none (and no manager built just to say so)
+        when no model was ever asked for here."""
+        if "model_manager" not in self.__dict__:
+            return []
+        return self.model_manager.loaded()
 
     @cached_property
     def index_syncer(self) -> IndexSyncer | None:

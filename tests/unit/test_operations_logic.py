@@ -125,7 +125,7 @@ def test_gpus_are_reported_through_nvml_when_present(monkeypatch, tmp_path) -> N
     import sys
     import types
 
-    from aift.monitoring.collector import RuntimeCollector
+    from aift.monitoring.collector import MetricSources, StateCollector
 
     class Memory:
         used, total = 3 * 2**30, 16 * 2**30
@@ -141,8 +141,7 @@ def test_gpus_are_reported_through_nvml_when_present(monkeypatch, tmp_path) -> N
     nvml.nvmlDeviceGetMemoryInfo = lambda handle: Memory()
     nvml.nvmlDeviceGetUtilizationRates = lambda handle: Rates()
     monkeypatch.setitem(sys.modules, "pynvml", nvml)
-    runtime = types.SimpleNamespace(workspace=types.SimpleNamespace(root=tmp_path))
-    collected = list(RuntimeCollector(runtime)._machine())  # type: ignore[arg-type]
+    collected = list(StateCollector(MetricSources(workspace_root=tmp_path))._machine())
     assert sample_value(collected, "aift_gpu_utilization_percent", gpu="1") == 42
     assert sample_value(collected, "aift_gpu_memory_used_bytes") == 2 * 3 * 2**30
     assert sample_value(collected, "aift_gpu_memory_total_bytes", gpu="0") == 16 * 2**30
@@ -151,12 +150,10 @@ def test_gpus_are_reported_through_nvml_when_present(monkeypatch, tmp_path) -> N
 
 def test_no_gpu_means_no_gpu_metrics(monkeypatch, tmp_path) -> None:  # noqa: ANN001
     import sys
-    import types
 
-    from aift.monitoring.collector import RuntimeCollector
+    from aift.monitoring.collector import MetricSources, StateCollector
 
     monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed
-    runtime = types.SimpleNamespace(workspace=types.SimpleNamespace(root=tmp_path))
-    names = {m.name for m in RuntimeCollector(runtime)._machine()}  # type: ignore[arg-type]
+    names = {m.name for m in StateCollector(MetricSources(workspace_root=tmp_path))._machine()}
     assert not any(name.startswith("aift_gpu") for name in names)
     assert "aift_machine_memory_total_bytes" in names

@@ -1,17 +1,20 @@
-"""Metrics read at scrape time from the services of one Runtime: jobs (from the database,
-so jobs of every worker count), the queue, loaded models, running training, knowledge
-bases, the machine and its GPUs.
+"""Metrics read at scrape time: jobs (from the database, so jobs of every worker count),
+the queue, loaded models, running training, knowledge bases, the machine and its GPUs.
 
 Reading state when asked, instead of counting events, keeps `/metrics` right after a
 restart and across processes (jobs run in worker processes the server never sees).
+The sources are explicit (`MetricSources`): the composition root hands in the readers
+of its services, and this module knows nothing of them.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import psutil
 from prometheus_client import CollectorRegistry
@@ -20,9 +23,6 @@ from prometheus_client.exposition import generate_latest
 
 from aift.monitoring.metrics import LATENCY_BUCKETS, REGISTRY
 from aift.monitoring.system import gpu_usage
-
-if TYPE_CHECKING:
-    from aift.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,58 @@ def _duration_histogram(durations: list[tuple[str, str, float]]) -> HistogramMet
     return family
 
 
-class RuntimeCollector:
-    """Collects the state of one Runtime's services each time it is scraped."""
+class RunningJob(Protocol):
+    """What the metrics read of a running job."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def metrics(self) -> Mapping[str, Any] | None: ...
+
+
+class LoadedModel(Protocol):
+    """What the metrics read of a loaded model."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def engine(self) -> str: ...
+
+    @property
+    def memory_bytes(self) -> int: ...
+
+    @property
+    def busy(self) -> int: ...
+
+
+def _nothing() -> list[Any]:
+    return []
+
+
+@dataclass(frozen=True)
+class MetricSources:
+    """Where the scrape-time metrics come from; each reader is called at every scrape.
+    Left out, a source contributes nothing (a process without models or jobs)."""
+
+    workspace_root: Path
+    job_counts: Callable[[], Mapping[tuple[str, str], int]] = dict
+    job_durations: Callable[[], Iterable[tuple[str, str, float]]] = _nothing
+    running_jobs: Callable[[], Iterable[RunningJob]] = _nothing
+    queue_depth: Callable[[], int] = int
+    loaded_models: Callable[[], Iterable[LoadedModel]] = _nothing
+    document_counts: Callable[[], Iterable[tuple[str, str, int, int]]] = _nothing
+
+
+class StateCollector:
+    """Collects the state its sources report, each time it is scraped."""
+
+    def __init__(self, sources: MetricSources) -> None:
+        self.sources = sources
 
     def collect(self) -> Iterator[Metric]:
         for part in (self._jobs, self._models, self._knowledge, self._machine):
@@ -65,22 +112,22 @@ class RuntimeCollector:
                 log.exception("metrics: %s failed", part.__name__)
 
     def _jobs(self) -> Iterator[Metric]:
-        store = self.runtime.job_store
+        sources = self.sources
         jobs = GaugeMetricFamily("aift_jobs", "Jobs by kind and state.", labels=["kind", "state"])
-        for (kind, state), count in sorted(store.counts().items()):
+        for (kind, state), count in sorted(sources.job_counts().items()):
             jobs.add_metric([kind, state], count)
         yield jobs
         yield GaugeMetricFamily(
             "aift_job_queue_depth",
             "Jobs waiting in the queue for a worker.",
-            value=self.runtime.queue.pending_count(),
+            value=sources.queue_depth(),
         )
-        yield _duration_histogram(store.durations())
+        yield _duration_histogram(list(sources.job_durations()))
         gauges = {
             key: GaugeMetricFamily(f"aift_training_{key}", text, labels=["job_id", "kind"])
             for key, text in TRAINING_GAUGES.items()
         }
-        for job in store.running():
+        for job in sources.running_jobs():
             if not job.kind.startswith("training.") or not job.metrics:
                 continue
             for key, gauge in gauges.items():
@@ -90,8 +137,6 @@ class RuntimeCollector:
         yield from gauges.values()
 
     def _models(self) -> Iterator[Metric]:
-        if "model_manager" not in self.runtime.__dict__:
-            return  # no model was ever asked for in this process: nothing is loaded
         memory = GaugeMetricFamily(
             "aift_model_memory_bytes",
             "Memory of each loaded model (weights and cache), by engine.",
@@ -100,7 +145,7 @@ class RuntimeCollector:
         busy = GaugeMetricFamily(
             "aift_model_active_requests", "Requests using each loaded model now.", labels=["model"]
         )
-        for loaded in self.runtime.model_manager.loaded():
+        for loaded in self.sources.loaded_models():
             memory.add_metric([loaded.name, loaded.engine], loaded.memory_bytes)
             busy.add_metric([loaded.name], loaded.busy)
         yield memory
@@ -117,7 +162,7 @@ class RuntimeCollector:
             "Chunks of each knowledge base's documents, by document status.",
             labels=["knowledge_base", "status"],
         )
-        for kb, status, count, chunk_count in self.runtime.knowledge_store.document_counts():
+        for kb, status, count, chunk_count in self.sources.document_counts():
             documents.add_metric([kb, status], count)
             chunks.add_metric([kb, status], chunk_count)
         yield documents
@@ -141,7 +186,7 @@ class RuntimeCollector:
         yield GaugeMetricFamily(
             "aift_machine_cpu_count", "Logical CPUs of the machine.", value=psutil.cpu_count() or 1
         )
-        disk = shutil.disk_usage(self.runtime.workspace.root)
+        disk = shutil.disk_usage(self.sources.workspace_root)
         yield GaugeMetricFamily(
             "aift_workspace_disk_free_bytes", "Free space on the workspace's disk.", value=disk.free
         )
@@ -163,11 +208,11 @@ class RuntimeCollector:
 
 
 class Metrics:
-    """This process's metrics: the in-process registry plus one Runtime's state."""
+    """This process's metrics: the in-process registry plus the state of its sources."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, sources: MetricSources) -> None:
         self.state = CollectorRegistry(auto_describe=False)
-        self.state.register(RuntimeCollector(runtime))
+        self.state.register(StateCollector(sources))
 
     def collect(self) -> list[Metric]:
         """Every metric now, as `/metrics` would expose it."""

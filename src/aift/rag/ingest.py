@@ -23,6 +23,7 @@ from aift.jobs.context import JobContext
 from aift.jobs.kinds import job_kind
 from aift.rag import keywords
 from aift.rag.chunking import chunk_pages
+from aift.rag.document_files import pages_file, password_file
 from aift.rag.extract import ExtractionError, PageText
 from aift.rag.parser_process import ParserOptions, ParserProcess
 from aift.rag.schemas import DocumentStatus, IngestJobConfig, ReindexJobConfig
@@ -34,16 +35,6 @@ if TYPE_CHECKING:
 
 EMBED_BATCH = 32
 DONE = {DocumentStatus.indexing.value, DocumentStatus.indexed.value}
-
-
-def pages_file(document: DocumentRow) -> Path:
-    """Where a document's extracted page texts are kept (re-index reads them)."""
-    return Path(document.path).with_suffix(".pages.json")
-
-
-def password_file(document: DocumentRow) -> Path:
-    """A password given for an encrypted PDF, kept only until the PDF has been read."""
-    return Path(document.path).with_suffix(".password")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from aift.errors import InvalidInput, NotFound
 from aift.procutil import die_with_parent
 from aift.rag import filetypes
 from aift.rag.chunking import join_pages
-from aift.rag.ingest import pages_file
+from aift.rag.document_files import pages_file
 from aift.rag.schemas import DocumentStatus, PageView
 from aift.rag.store import KnowledgeStore
 from aift.store.tables import DocumentRow

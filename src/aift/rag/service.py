@@ -21,9 +21,9 @@ from aift.models.schemas import Purpose
 from aift.rag import filetypes
 from aift.rag.answering import Answerer, PreparedAnswer
 from aift.rag.cache import SearchCache
+from aift.rag.document_files import pages_file, password_file
 from aift.rag.history import SearchHistory
 from aift.rag.index import collection_name
-from aift.rag.ingest import pages_file, password_file
 from aift.rag.kb_evaluation import evaluate_kb, load_questions
 from aift.rag.page_views import PageViews, views_folder
 from aift.rag.rerank import Rerankers
