@@ -12,6 +12,7 @@ models/        converted and cached models
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -111,3 +112,12 @@ def safe_name(name: str) -> str:
             f"Name {name!r} has no usable characters; use letters, digits, . _ or -."
         )
     return cleaned[:120]
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

@@ -10,7 +10,6 @@ at once, so aift can stand in for Ollama as the target of a hand-off.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -26,7 +25,7 @@ from aift.errors import AiftError, Conflict, InvalidInput, NotFound
 from aift.export.modelfile import modelfile_text
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ModelSource
-from aift.workspace import Workspace, safe_name
+from aift.workspace import Workspace, file_sha256, safe_name
 
 _DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
 DISK_MARGIN_BYTES = 256 * 1024 * 1024
@@ -152,14 +151,6 @@ class BlobStore:
             except FileNotFoundError:
                 continue
         return removed
-
-
-def file_sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            hasher.update(block)
-    return hasher.hexdigest()
 
 
 def _link_exclusive(source: Path, target: Path) -> None:

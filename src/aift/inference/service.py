@@ -129,7 +129,8 @@ class Generation:
         async for event in self.events():
             parts.append(event.text)
             logprobs += event.logprobs or []
-        text, calls = "".join(parts), list[ToolCall]()
+        text = "".join(parts)
+        calls: list[ToolCall] = []
         if self.tools is not None:
             text, calls = parse_calls(text, self.tools.form, self.tools.names)
         return Collected(text, calls, logprobs)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import hashlib
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -49,7 +48,7 @@ from aift.rag.schemas import (
 )
 from aift.rag.store import KnowledgeStore, now
 from aift.store.tables import DocumentRow, KnowledgeBaseRow
-from aift.workspace import Workspace, safe_name
+from aift.workspace import Workspace, file_sha256, safe_name
 
 if TYPE_CHECKING:
     from aift.inference.embedders import Embedder
@@ -230,7 +229,7 @@ class KnowledgeService:
             except filetypes.UnsupportedFile as exc:
                 result.rejected.append(RejectedFile(name=name, reason=str(exc)))
                 continue
-            digest = _sha256(temp)
+            digest = file_sha256(temp)
             existing = self.store.find_document(kb.id, digest)
             if existing is not None or digest in seen:
                 if existing is not None:
@@ -359,14 +358,6 @@ def _display_name(original: str) -> str:
         return safe_name(base)
     except InvalidInput:
         return "document"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_secret(path: Path, secret: str) -> None:

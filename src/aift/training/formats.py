@@ -235,7 +235,7 @@ def to_example(row: Any, fmt: DatasetFormat) -> dict[str, Any] | str:
 def normalise(rows: list[Any], fmt: DatasetFormat) -> tuple[list[dict[str, Any]], list[RowError]]:
     """Canonical examples of the usable rows, and an error for each unusable one."""
     if len(rows) > MAX_ROWS:
-        raise InvalidInput(f"The file has {len(rows)} rows; at most {MAX_ROWS} are accepted.")
+        raise _too_many_rows(f"{len(rows):,}")
     examples, errors = [], []
     for number, row in enumerate(rows, start=1):
         result = to_example(row, fmt)
