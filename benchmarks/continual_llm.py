@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import aift.tasks  # noqa: F401 - registers the job kinds
 from aift.config import load_settings
 from aift.runtime import Runtime
 from aift.training.schemas import DatasetOptions, TrainingConfig

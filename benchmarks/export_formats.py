@@ -320,11 +320,11 @@ def main() -> None:
     from aift.config import load_settings
     from aift.export.awq import calibration_texts, quantize_awq, shipped_calibration
     from aift.export.gguf_writer import write_gguf
-    from aift.export.llamacpp_tools import quantize_gguf
     from aift.export.schemas import FloatType
     from aift.models.packaged import SMOLLM2, conversion_folder, gguf_to_transformers
     from aift.threads import compute_threads
-    from aift.training.merge import COPIED, lora_deltas, merge_streaming
+    from aift.weights.lora import COPIED, lora_deltas, merge_streaming
+    from aift.weights.quantize import quantize_gguf
 
     packaged = SMOLLM2.locate()
     assert packaged is not None

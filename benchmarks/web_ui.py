@@ -27,8 +27,8 @@ import httpx  # noqa: E402
 from common import free_port, record, start, stop  # noqa: E402
 
 from aift.config import load_settings  # noqa: E402
-from aift.jobs.schemas import JobStatus  # noqa: E402
 from aift.runtime import Runtime  # noqa: E402
+from aift.work.schemas import JobStatus  # noqa: E402
 
 PROMPT = "Name three colours of the rainbow."
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

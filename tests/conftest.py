@@ -17,6 +17,7 @@ os.environ.setdefault("AIFT_JOB_NICENESS", "0")  # test modules' jobs share the 
 
 import pytest
 
+import aift.tasks  # noqa: F401 - registers the job kinds, as every entry point does
 from aift.config import Settings, get_settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]

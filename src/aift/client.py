@@ -20,7 +20,6 @@ from pydantic import BaseModel, TypeAdapter
 from aift.config import Settings
 from aift.errors import AiftError, ServiceUnavailable
 from aift.inference.schemas import LoadedModelInfo, LoadRequest
-from aift.jobs.schemas import JobInfo, JobList
 from aift.rag.schemas import (
     AskRequest,
     DocumentInfo,
@@ -32,6 +31,7 @@ from aift.rag.schemas import (
     SearchResponse,
     UploadResult,
 )
+from aift.work.schemas import JobInfo, JobList
 
 T = TypeVar("T")
 TIMEOUT_SECONDS = 600.0  # loading a model or ingesting a large upload takes a while

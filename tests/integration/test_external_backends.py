@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import inspect
 
 from aift.config import load_settings
-from aift.jobs.schemas import JobCreate, JobStatus
 from aift.runtime import Runtime
+from aift.work.schemas import JobCreate, JobStatus
 from tests.integration.backends import postgres_server, redis_server
 from tests.integration.conftest import start_server, wait_for
 

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import update
 
 from aift.config import load_settings
-from aift.jobs.schemas import JobCreate
 from aift.jobs.supervisor import _finalize, _watch, claim
 from aift.runtime import Runtime
 from aift.store import utcnow
 from aift.store.tables import JobRow
+from aift.work.schemas import JobCreate
 
 # A child that, on SIGTERM, takes `delay` seconds to "save" and then exits 0; it prints
 # "ready" once its handler is installed.

@@ -30,7 +30,7 @@ def test_migrations_create_the_schema_and_are_idempotent(settings: Settings) -> 
 
 
 def test_a_job_row_round_trips_with_utc_times(settings: Settings) -> None:
-    from aift.jobs.schemas import JobCreate
+    from aift.work.schemas import JobCreate
 
     runtime = Runtime.start(settings)
     job = runtime.jobs.submit(JobCreate(kind="system.benchmark", config={"steps": 2}))
@@ -65,7 +65,7 @@ def test_many_processes_can_start_on_a_fresh_database_at_once(tmp_path) -> None:
 
 def test_job_state_changes_only_from_the_state_they_start_from(settings: Settings) -> None:
     """Two processes racing on one job: only one claim, one finish, one resume wins."""
-    from aift.jobs.schemas import JobCreate, JobStatus
+    from aift.work.schemas import JobCreate, JobStatus
 
     runtime = Runtime.start(settings)
     store = runtime.job_store

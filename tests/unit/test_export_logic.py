@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from aift.errors import InvalidInput
-from aift.export.gguf_writer import gguf_architecture, rope_permute
 from aift.export.ollama_target import folder_name, parse_digest
 from aift.export.schemas import BITS_PER_WEIGHT, QUANT_NAMES, ExportRequest
 from aift.export.tokenizer_metadata import pre_tokenizer_name
 from aift.inference.manager import names_model
 from aift.models.schemas import ModelInfo
+from aift.weights.gguf_names import gguf_architecture, rope_permute
 
 
 def test_pre_tokenizers_are_named_from_the_tokenizers_own_rules() -> None:

@@ -1,10 +1,13 @@
-"""Imports point downwards only, and no module imports itself back through others.
+"""Imports point downwards only, siblings stay apart, and nothing imports itself back.
 
-Layers, bottom to top: the foundation (settings, errors, workspace, store…), then jobs
-and models, then the services (inference, training, rag), then `runtime` (the one
-wiring point), then the entry points (api, cli, web). Imports under `TYPE_CHECKING`
-are annotations only and do not count. A process entry point below the top (the job
-process's `jobs.child`) may build the Runtime.
+Layers, bottom to top: the foundation (settings, errors, workspace, store, the
+vocabulary of long work…); the platform (jobs, models, auth, native code); the weight
+operations serving, training and export share; the capabilities (inference, training,
+rag, export…); `runtime` (the composition root); the job tasks; the entry points (api,
+cli, web). Every import counts, type-only ones (`if TYPE_CHECKING:`) included. A package
+may import a sibling of its own layer only where `SIBLINGS` names the pair (the
+architecture's allowed arrows). A process entry point below the top (the job process's
+`jobs.child`) may build the Runtime and register the tasks.
 """
 
 from __future__ import annotations
@@ -15,32 +18,51 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "aift"
 
+FOUNDATION = 0
+PLATFORM = 1
+WEIGHTS = 2
+CAPABILITIES = 3
+COMPOSITION = 4
+TASKS = 5
+ENTRY = 6
 LAYERS: dict[str, int] = {
-    "__init__": 0,
-    "errors": 0,
-    "config": 0,
-    "keepalive": 0,
-    "workspace": 0,
-    "procutil": 0,
-    "threads": 0,
-    "monitoring": 0,
-    "store": 0,
-    "jobs": 1,
-    "auth": 1,
-    "models": 1,
-    "native": 1,
-    "inference": 2,
-    "training": 2,
-    "export": 2,
-    "backup": 2,
-    "rag": 2,
-    "conversations": 2,
-    "doctor": 2,
-    "runtime": 3,
-    "client": 3,
-    "api": 4,
-    "cli": 4,
-    "web": 4,
+    "__init__": FOUNDATION,
+    "errors": FOUNDATION,
+    "config": FOUNDATION,
+    "keepalive": FOUNDATION,
+    "workspace": FOUNDATION,
+    "procutil": FOUNDATION,
+    "threads": FOUNDATION,
+    "monitoring": FOUNDATION,
+    "store": FOUNDATION,
+    "work": FOUNDATION,
+    "jobs": PLATFORM,
+    "auth": PLATFORM,
+    "models": PLATFORM,
+    "native": PLATFORM,
+    "weights": WEIGHTS,
+    "inference": CAPABILITIES,
+    "training": CAPABILITIES,
+    "export": CAPABILITIES,
+    "backup": CAPABILITIES,
+    "rag": CAPABILITIES,
+    "conversations": CAPABILITIES,
+    "doctor": CAPABILITIES,
+    "runtime": COMPOSITION,
+    "client": COMPOSITION,
+    "tasks": TASKS,
+    "api": ENTRY,
+    "cli": ENTRY,
+    "web": ENTRY,
+}
+# Imports between packages of one layer above the foundation that the architecture names
+# (docs/architecture.md); every other sibling import is a design error.
+SIBLINGS: set[tuple[str, str]] = {
+    ("native", "models"),  # llama.cpp's backend reads a model's GGUF facts
+    ("rag", "inference"),  # answers are generated and passages embedded by serving
+    ("doctor", "rag"),  # the health check asks which OCR languages are installed
+    ("cli", "api"),  # `aift serve` starts the API server
+    ("api", "web"),  # the app mounts the web UI's templates and static files
 }
 # Modules that start a process of their own and so wire it up like the CLI does.
 ENTRY_POINTS = {"aift.jobs.child"}
@@ -51,17 +73,11 @@ def _module_name(path: Path) -> str:
     return ".".join(("aift", *parts)).removesuffix(".__init__")
 
 
-def _runtime_imports(path: Path) -> list[tuple[str, int]]:
-    """aift modules imported by `path`, outside `if TYPE_CHECKING:` blocks."""
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """aift modules imported by `path`, anywhere in it (type-only imports included)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    annotation_only: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            annotation_only |= {id(inner) for inner in ast.walk(node)}
     found: list[tuple[str, int]] = []
     for node in ast.walk(tree):
-        if id(node) in annotation_only:
-            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("aift"):
             found.append((node.module, node.lineno))
         elif isinstance(node, ast.Import):
@@ -70,13 +86,25 @@ def _runtime_imports(path: Path) -> list[tuple[str, int]]:
 
 
 def _graph() -> dict[str, list[tuple[str, int]]]:
-    return {_module_name(p): _runtime_imports(p) for p in sorted(PACKAGE.rglob("*.py"))}
+    return {_module_name(p): _imports(p) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _top(module: str) -> str:
+    top = module.split(".")[1] if "." in module else "__init__"
+    assert top in LAYERS, f"{top!r} has no layer: add it to LAYERS in {__file__}"
+    return top
 
 
 def _layer(module: str) -> int:
-    top = module.split(".")[1] if "." in module else "__init__"
-    assert top in LAYERS, f"{top!r} has no layer: add it to LAYERS in {__file__}"
-    return LAYERS[top]
+    return LAYERS[_top(module)]
+
+
+def _sibling_violation(module: str, target: str) -> bool:
+    """`module` imports another package of its own layer (above the foundation) that
+    the architecture does not name."""
+    source, other = _top(module), _top(target)
+    same_layer = LAYERS[source] == LAYERS[other] != FOUNDATION
+    return same_layer and source != other and (source, other) not in SIBLINGS
 
 
 def test_every_import_points_downwards() -> None:
@@ -88,6 +116,27 @@ def test_every_import_points_downwards() -> None:
         if _layer(target) > _layer(module)
     ]
     assert not upward, "imports against the layers:\n" + "\n".join(upward)
+
+
+def test_siblings_import_each_other_only_where_named() -> None:
+    crossing = [
+        f"{module}:{line} imports {target}"
+        for module, imports in _graph().items()
+        if module not in ENTRY_POINTS
+        for target, line in imports
+        if _sibling_violation(module, target)
+    ]
+    assert not crossing, "imports between sibling packages:\n" + "\n".join(crossing)
+
+
+def test_named_siblings_exist() -> None:
+    """Every allowed pair is still used (an unused allowance is a stale rule)."""
+    used = {
+        (_top(module), _top(target))
+        for module, imports in _graph().items()
+        for target, _ in imports
+    }
+    assert SIBLINGS <= used, f"allowed but unused: {SIBLINGS - used}"
 
 
 def test_no_import_cycles() -> None:
@@ -124,7 +173,7 @@ def test_no_import_cycles() -> None:
 
 
 def test_the_rules_can_fail(tmp_path: Path) -> None:
-    """The checker sees an upward import and ignores a TYPE_CHECKING one."""
+    """The checker sees upward imports, type-only ones too, and unnamed siblings."""
     sample = tmp_path / "sample.py"
     sample.write_text(
         "from typing import TYPE_CHECKING\n"
@@ -134,5 +183,12 @@ def test_the_rules_can_fail(tmp_path: Path) -> None:
         "def f():\n"
         "    import aift.cli\n"
     )
-    assert [name for name, _ in _runtime_imports(sample)] == ["aift.runtime", "aift.cli"]
+    assert sorted(name for name, _ in _imports(sample)) == [
+        "aift.api.app",
+        "aift.cli",
+        "aift.runtime",
+    ]
     assert _layer("aift.runtime") > _layer("aift.jobs.worker")
+    assert _sibling_violation("aift.export.service", "aift.training.datasets")
+    assert not _sibling_violation("aift.rag.answering", "aift.inference.service")
+    assert not _sibling_violation("aift.config", "aift.errors")

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
+import aift.tasks  # noqa: F401 - registers the job kinds this app submits and lists
 from aift import __version__
 from aift.api.errors import API_ERRORS, OLLAMA_ERRORS, install_error_handlers
 from aift.api.guards import BodyLimitMiddleware, CrossSiteGuardMiddleware, HostGuardMiddleware

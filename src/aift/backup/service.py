@@ -31,9 +31,9 @@ from aift import __version__
 from aift.backup.schemas import MANIFEST, BackupManifest, RestoreResult
 from aift.config import Settings
 from aift.errors import Conflict, InvalidInput
-from aift.jobs.schemas import JobCreate, JobStatus
-from aift.jobs.service import JobService
 from aift.store import Database, utcnow
+from aift.work.queueing import JobQueueing
+from aift.work.schemas import JobCreate, JobStatus
 from aift.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -328,7 +328,7 @@ def prepare_restored(db: Database) -> tuple[int, int]:
 def restore_backup(
     settings: Settings,
     workspace: Workspace,
-    db_factory: Callable[[], tuple[Database, JobService]],
+    db_factory: Callable[[], tuple[Database, JobQueueing]],
     source: Path,
     model_path_allowed: Callable[[Path], bool],
     progress: Progress = _quiet,

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from aift.config import Settings, get_settings
-from aift.jobs.schemas import JobInfo, JobStatus
 from aift.monitoring.units import human_size
+from aift.work.schemas import JobInfo, JobStatus
 
 if TYPE_CHECKING:
     from aift.client import AiftClient
@@ -46,7 +46,9 @@ def local_settings(workspace: Path | None = None) -> Settings:
 
 
 def local_runtime(workspace: Path | None = None) -> Runtime:
-    """The workspace, opened in this process (options exported for child processes)."""
+    """The workspace, opened in this process (options exported for child processes),
+    with the job kinds registered (this process may queue jobs)."""
+    import aift.tasks  # noqa: F401 - registers the job kinds
     from aift.runtime import Runtime
 
     return Runtime.start(local_settings(workspace))

@@ -19,7 +19,7 @@ from aift.cli.common import (
     print_result,
 )
 from aift.errors import AiftError
-from aift.jobs.schemas import JobCreate, JobInfo, JobStatus
+from aift.work.schemas import JobCreate, JobInfo, JobStatus
 
 jobs_app = typer.Typer(help="Long-running work: list, watch, cancel, resume.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs", rich_help_panel=LOCAL)

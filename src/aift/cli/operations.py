@@ -64,6 +64,8 @@ def restore(
     resolver = ModelResolver(settings, target)
 
     def opened() -> tuple[Database, JobService]:
+        import aift.tasks  # noqa: F401 - registers the job kinds (a restore queues one)
+
         runtime = Runtime.start(settings)
         return runtime.db, runtime.jobs
 

@@ -66,4 +66,4 @@ def worker(
         runtime.workspace.logs / "worker.jsonl",
         secrets=secrets_of(runtime.settings),
     )
-    run_worker(runtime)
+    run_worker(runtime.settings, runtime.jobs, runtime.queue, runtime.job_store)

@@ -19,8 +19,8 @@ from aift.errors import CapabilityMissing, InvalidInput
 from aift.export.gguf_writer import read_config
 from aift.export.schemas import QuantizeJobConfig
 from aift.export.sources import exportable, resolve_source
-from aift.jobs.context import JobContext
-from aift.jobs.kinds import job_kind
+from aift.models.registry import ModelRegistry
+from aift.work.control import Work
 
 AWQ_ARCHITECTURES = {
     "LlamaForCausalLM",
@@ -163,16 +163,20 @@ def generate_check(model_dir: Path, prompt: str = "The capital of France is") ->
     )
 
 
-@job_kind("export.awq", config=QuantizeJobConfig)
-def run_awq(ctx: JobContext, config: QuantizeJobConfig) -> dict[str, Any]:
-    """Quantize a model to AWQ W4A16 (compressed-tensors) and register it."""
+def quantize_to_awq(
+    ctx: Work,
+    config: QuantizeJobConfig,
+    models: ModelRegistry,
+    examples: list[dict] | None,
+) -> dict[str, Any]:
+    """Quantize a model to AWQ W4A16 (compressed-tensors) and register it; `examples`
+    are the calibration dataset's rows (None: the shipped sample)."""
     from transformers import AutoTokenizer
 
     from aift.models.schemas import ModelKind, ModelSource
-    from aift.training.merge import COPIED, merge_streaming
+    from aift.weights.lora import COPIED, merge_streaming
 
-    registry = ctx.runtime.models
-    source = resolve_source(registry, exportable(registry, config.model))
+    source = resolve_source(models, exportable(models, config.model))
     out_dir = Path(config.output_dir)
     staging = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -187,12 +191,8 @@ def run_awq(ctx: JobContext, config: QuantizeJobConfig) -> dict[str, Any]:
                     shutil.copy(source.weights_dir / name, merged / name)
             weights = merged
         tokenizer = AutoTokenizer.from_pretrained(str(source.tokenizer_dir))
-        examples = (
-            list(ctx.runtime.datasets.examples(config.dataset))
-            if config.dataset
-            else shipped_calibration()
-        )
-        texts = calibration_texts(examples, tokenizer, config.samples)
+        rows = examples if examples is not None else shipped_calibration()
+        texts = calibration_texts(rows, tokenizer, config.samples)
         ctx.check_cancelled()
         ctx.progress(0.15, f"calibrating AWQ on {len(texts)} samples", force=True)
         quantize_awq(
@@ -212,7 +212,7 @@ def run_awq(ctx: JobContext, config: QuantizeJobConfig) -> dict[str, Any]:
         raise
     finally:
         shutil.rmtree(merged, ignore_errors=True)
-    info = registry.register(
+    info = models.register(
         out_dir.name,
         out_dir,
         source=ModelSource.workspace,

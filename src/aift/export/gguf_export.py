@@ -1,4 +1,4 @@
-"""The GGUF export job: weights → float GGUF → llama.cpp quantization → Modelfile →
+"""GGUF export (the `export.gguf` job): weights → float GGUF → llama.cpp quantization → Modelfile →
 (optionally) a model in Ollama; registered only when every step succeeded.
 
 Everything is written into `<output>.partial/` and renamed into place at the end, so a
@@ -17,14 +17,14 @@ from typing import Any
 
 from aift.errors import AiftError
 from aift.export.gguf_writer import write_gguf
-from aift.export.llamacpp_tools import quantize_gguf
 from aift.export.modelfile import OllamaTemplate, modelfile_text, translate
 from aift.export.schemas import ExportJobConfig, ExportResult, FloatType
 from aift.export.sources import ExportSource, exportable, resolve_source
 from aift.export.tokenizer_metadata import tokenization_mismatch
-from aift.jobs.context import JobContext
-from aift.jobs.kinds import job_kind
+from aift.models.registry import ModelRegistry
 from aift.threads import compute_threads
+from aift.weights.quantize import quantize_gguf
+from aift.work.control import Work
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,10 @@ def gguf_file_name(name: str, quant: str) -> str:
 
 
 def write_model_gguf(
-    ctx: JobContext | None, config: ExportJobConfig, source: ExportSource, staging: Path
+    ctx: Work | None, config: ExportJobConfig, source: ExportSource, staging: Path
 ) -> tuple[Path, bool]:
     """Write the (quantized) GGUF into `staging`; return its path and the BOS setting."""
-    from aift.training.merge import lora_deltas
+    from aift.weights.lora import lora_deltas
 
     name = Path(config.output_dir).name
     float_type = FloatType(config.quant) if config.quant in FloatType.__members__ else FloatType.f16
@@ -126,8 +126,7 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)] if value else []
 
 
-@job_kind("export.gguf", config=ExportJobConfig)
-def run_export(ctx: JobContext, config: ExportJobConfig) -> dict[str, Any]:
+def export_gguf(ctx: Work, config: ExportJobConfig, models: ModelRegistry) -> dict[str, Any]:
     """Export a model as GGUF (with its chat template, a Modelfile, and an Ollama hand-off)."""
     from aift.models.schemas import ModelKind, ModelSource
 
@@ -137,8 +136,7 @@ def run_export(ctx: JobContext, config: ExportJobConfig) -> dict[str, Any]:
     staging.mkdir(parents=True)
     try:
         ctx.progress(0.02, "reading the model", force=True)
-        registry = ctx.runtime.models
-        source = resolve_source(registry, exportable(registry, config.model))
+        source = resolve_source(models, exportable(models, config.model))
         gguf_file, adds_bos = write_model_gguf(ctx, config, source, staging)
         ctx.progress(0.88, "writing the Modelfile", force=True)
         translated = translate(source.tokenizer_dir, adds_bos)
@@ -180,7 +178,7 @@ def run_export(ctx: JobContext, config: ExportJobConfig) -> dict[str, Any]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    ctx.runtime.models.register(
+    models.register(
         out_dir.name,
         out_dir,
         source=ModelSource.workspace,

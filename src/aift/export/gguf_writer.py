@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from aift.errors import InvalidInput
-from aift.export.schemas import GGUF_ARCHITECTURES, FloatType
+from aift.export.schemas import FloatType
+from aift.weights.gguf_names import gguf_architecture, rope_permute
 
 Progress = Callable[[float, str], None]
 
@@ -37,21 +38,6 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError) as exc:
         raise InvalidInput(f"{model_dir} has no readable config.json: {exc}") from None
-
-
-def gguf_architecture(config: dict[str, Any]) -> str:
-    """llama.cpp's name of the model's architecture, or a user error naming those it takes."""
-    names = config.get("architectures") or []
-    arch = names[0] if names else config.get("model_type", "?")
-    if arch not in GGUF_ARCHITECTURES:
-        known = ", ".join(sorted(GGUF_ARCHITECTURES))
-        raise InvalidInput(
-            f"GGUF export takes {known}; this model is {arch}. Export it as AWQ "
-            "(aift quantize) or serve it with the transformers engine."
-        )
-    if config.get("attention_bias") and GGUF_ARCHITECTURES[arch] == "llama":
-        raise InvalidInput(f"{arch} with attention biases cannot be written as llama GGUF.")
-    return GGUF_ARCHITECTURES[arch]
 
 
 class SafetensorsSource:
@@ -107,17 +93,6 @@ class PlannedTensor:
     shape: list[int]
     keep_f32: bool
     load: Callable[[], np.ndarray]
-
-
-def rope_permute(weight: np.ndarray, heads: int) -> np.ndarray:
-    """Reorder q/k projection rows from transformers' rotary layout (halves) to the
-    interleaved pairs llama.cpp's llama graph expects."""
-    rows = weight.shape[0]
-    return (
-        weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:])
-        .swapaxes(1, 2)
-        .reshape(weight.shape)
-    )
 
 
 def plan_tensors(

@@ -7,16 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-# transformers architecture → llama.cpp architecture of the GGUF file.
-GGUF_ARCHITECTURES = {
-    "LlamaForCausalLM": "llama",
-    "MistralForCausalLM": "llama",
-    "MixtralForCausalLM": "llama",
-    "Qwen2ForCausalLM": "qwen2",
-}
-
-# llama.cpp architecture of a GGUF file → the transformers architecture it was written from.
-TRANSFORMERS_OF_GGUF = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+from aift.weights.gguf_names import GGUF_QUANTS
 
 
 class FloatType(StrEnum):
@@ -27,25 +18,6 @@ class FloatType(StrEnum):
     bf16 = "bf16"
 
 
-# llama.cpp quantization types that need no importance matrix: name → LLAMA_FTYPE suffix.
-GGUF_QUANTS = {
-    "q8_0": "MOSTLY_Q8_0",
-    "q6_k": "MOSTLY_Q6_K",
-    "q5_k_m": "MOSTLY_Q5_K_M",
-    "q5_k_s": "MOSTLY_Q5_K_S",
-    "q5_1": "MOSTLY_Q5_1",
-    "q5_0": "MOSTLY_Q5_0",
-    "q4_k_m": "MOSTLY_Q4_K_M",
-    "q4_k_s": "MOSTLY_Q4_K_S",
-    "q4_1": "MOSTLY_Q4_1",
-    "q4_0": "MOSTLY_Q4_0",
-    "iq4_nl": "MOSTLY_IQ4_NL",
-    "iq4_xs": "MOSTLY_IQ4_XS",
-    "q3_k_l": "MOSTLY_Q3_K_L",
-    "q3_k_m": "MOSTLY_Q3_K_M",
-    "q3_k_s": "MOSTLY_Q3_K_S",
-    "q2_k": "MOSTLY_Q2_K",
-}
 # Bits per weight of each type (for disk and memory estimates before work starts).
 BITS_PER_WEIGHT = {
     "f32": 32.0,

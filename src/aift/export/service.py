@@ -11,29 +11,34 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aift.config import Settings, redact_url
 from aift.errors import CapabilityMissing, InvalidInput
 from aift.export.gguf_writer import read_config
 from aift.export.schemas import (
     BITS_PER_WEIGHT,
-    GGUF_ARCHITECTURES,
-    TRANSFORMERS_OF_GGUF,
     ExportJobConfig,
     ExportRequest,
     QuantizeJobConfig,
     QuantizeRequest,
 )
 from aift.export.sources import exportable
-from aift.jobs.schemas import JobCreate, JobInfo
-from aift.jobs.service import JobService
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelFormat, ModelInfo, ModelKind
+from aift.weights.gguf_names import GGUF_ARCHITECTURES, TRANSFORMERS_OF_GGUF
+from aift.work.queueing import JobQueueing
+from aift.work.schemas import JobCreate, JobInfo
 from aift.workspace import Workspace, safe_name
 
-if TYPE_CHECKING:
-    from aift.training.datasets import DatasetService
+
+class DatasetLookup(Protocol):
+    """Where calibration datasets are found (the training datasets): `get` raises
+    NotFound for an unknown name."""
+
+    def get(self, name: str) -> object:
+        """The dataset named `name`."""
+
 
 # AWQ holds the model in fp32 plus calibration activations and the layer being smoothed.
 AWQ_BYTES_PER_PARAM = 6
@@ -49,9 +54,9 @@ class ExportService:
         self,
         settings: Settings,
         workspace: Workspace,
-        jobs: JobService,
+        jobs: JobQueueing,
         registry: ModelRegistry,
-        datasets: DatasetService,
+        datasets: DatasetLookup,
     ) -> None:
         self.settings = settings
         self.workspace = workspace

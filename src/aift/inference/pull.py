@@ -1,7 +1,7 @@
 """Fetching models: from a model hub into the cache, or into a remote Ollama server.
 
-Runs as the `models.pull` job (API, UI) or in the foreground (`aift models pull`); both
-report progress through the same callback.
+Runs as the `models.pull` job (`aift.tasks.models`: API, UI) or in the foreground
+(`aift models pull`); both report progress through the same callback.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from aift.config import Settings, redact_url
 from aift.errors import InvalidInput, ModelUnavailable, ServiceUnavailable
-from aift.inference.schemas import PullRequest
-from aift.jobs.context import JobContext
-from aift.jobs.kinds import job_kind
 
 if TYPE_CHECKING:
     from aift.models.registry import ModelRegistry
@@ -106,9 +103,3 @@ def _pull_hub(registry: ModelRegistry, ref: str, progress: Progress) -> dict[str
     registry.scan()
     progress(1.0, "success")
     return {"model": resolved.name, "source": resolved.source.value, "path": resolved.path}
-
-
-@job_kind("models.pull", config=PullRequest, resumable=True)
-def pull_job(ctx: JobContext, config: PullRequest) -> dict[str, Any]:
-    """Pull a model."""
-    return pull(ctx.runtime.models, config.model, lambda f, m: ctx.progress(f, m))

@@ -34,7 +34,7 @@ def run(job_id: str) -> int:
         return _run(runtime, job_id)
     except Exception as exc:
         from aift.errors import storage_problem
-        from aift.jobs.schemas import STORAGE_EXIT
+        from aift.jobs.store import STORAGE_EXIT
 
         problem = storage_problem(exc)
         if problem is None:
@@ -46,15 +46,18 @@ def run(job_id: str) -> int:
 
 
 def _run(runtime: Runtime, job_id: str) -> int:
-    """Run the job's handler with a context carrying `runtime`; record the outcome."""
+    """Run the job's handler with its context and the services it declares (taken from
+    `runtime`, this process's composition root); record the outcome."""
     import logging
     import traceback
 
+    import aift.tasks  # noqa: F401 - registers the job kinds
     from aift.errors import AiftError, storage_problem
-    from aift.jobs.context import JobCancelled, JobContext
+    from aift.jobs.context import JobContext
     from aift.jobs.kinds import get_kind
-    from aift.jobs.schemas import JobStatus
     from aift.monitoring.logging import job_id_var, secrets_of, setup_logging
+    from aift.work.control import Cancelled
+    from aift.work.schemas import JobStatus
     from aift.workspace import safe_name
 
     settings, workspace, store = runtime.settings, runtime.workspace, runtime.job_store
@@ -80,7 +83,7 @@ def _run(runtime: Runtime, job_id: str) -> int:
         store.finish(job_id, JobStatus.failed, error=exc.message, message="failed")
         return 1
     ctx = JobContext(
-        runtime=runtime,
+        store=store,
         job_id=job_id,
         kind=kind_name,
         config=config,
@@ -91,8 +94,8 @@ def _run(runtime: Runtime, job_id: str) -> int:
     ctx.cancel_event = STOP_REQUESTED
     log.info("job %s (%s) attempt %d starting", job_id, kind_name, attempt)
     try:
-        result = kind.handler(ctx, config) or {}
-    except JobCancelled:
+        result = kind.run(ctx, config, runtime)
+    except Cancelled:
         log.info("job %s cancelled", job_id)
         message = "cancelled" + (
             " — resume continues from the last checkpoint" if kind.resumable else ""

@@ -1,4 +1,9 @@
-"""What a job handler gets: its config, a place for checkpoints, progress and cancel."""
+"""What a job handler gets: its config, a place for checkpoints, progress and cancel.
+
+A `JobContext` is a `aift.work.control.Work`: the domain code a handler calls takes it
+as that protocol. The services a handler needs are not on the context: the handler
+declares them as parameters and the job process hands them in (`aift.jobs.kinds`).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,16 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aift.jobs.store import JobStore
 from aift.store import utcnow
-
-if TYPE_CHECKING:
-    from aift.runtime import Runtime
-
-
-class JobCancelled(Exception):
-    """Raised inside a handler by `check_cancelled` once the user asked to stop."""
+from aift.work.control import Cancelled
 
 
 class JobContext:
-    """The running job as seen from its handler (inside the job's own process).
-
-    `runtime` is the process's one wiring point: handlers take every service from it
-    (`ctx.runtime.models`, `ctx.runtime.knowledge`…) and never build their own.
-    """
+    """The running job as seen from its handler (inside the job's own process):
+    its id, config, attempt and folder, and the progress/cancel side of its row."""
 
     PROGRESS_MIN_INTERVAL = 0.2
     CANCEL_POLL_INTERVAL = 0.5
@@ -33,7 +30,7 @@ class JobContext:
     def __init__(
         self,
         *,
-        runtime: Runtime,
+        store: JobStore,
         job_id: str,
         kind: str,
         config: Any,
@@ -41,8 +38,7 @@ class JobContext:
         work_dir: Path,
         logger: logging.Logger,
     ) -> None:
-        self.runtime = runtime
-        self.store = runtime.job_store
+        self.store = store
         self.job_id = job_id
         self.kind = kind
         self.config = config
@@ -109,6 +105,6 @@ class JobContext:
         return self.cancel_event.is_set()
 
     def check_cancelled(self) -> None:
-        """Raise JobCancelled when a stop was requested; call it between units of work."""
+        """Raise Cancelled when a stop was requested; call it between units of work."""
         if self.cancelled():
-            raise JobCancelled()
+            raise Cancelled()

@@ -1,36 +1,25 @@
-"""Registry of job kinds: name → handler, config schema, resumability.
+"""Registry of job kinds: name → handler, config schema, resumability, services.
 
-A capability registers its kinds with `@job_kind(...)` in a module listed in
-`BUILTIN_KIND_MODULES`; the worker and the API import those modules once.
+The job tasks (`aift.tasks`, one module per domain) register their kinds with
+`@job_kind(...)`; every process that submits or runs jobs imports `aift.tasks` once
+(the API, the CLI, the job process). A handler is `handler(ctx, config, **services)`:
+each parameter after the config names a service of the process's composition root
+(`Runtime.<name>`), which the job process hands in; a handler so declares what it uses
+and never sees the rest.
 """
 
 from __future__ import annotations
 
-import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from aift.errors import InvalidInput, NotFound
 
-if TYPE_CHECKING:
-    from aift.jobs.context import JobContext
-
-Handler = Callable[["JobContext", Any], dict[str, Any] | None]
-
-BUILTIN_KIND_MODULES = (
-    "aift.jobs.builtin",
-    "aift.inference.pull",
-    "aift.training.trainer",
-    "aift.training.merge",
-    "aift.training.moe",
-    "aift.rag.ingest",
-    "aift.rag.revector",
-    "aift.export.gguf_export",
-    "aift.export.awq",
-)
+Handler = Callable[..., dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -41,6 +30,15 @@ class JobKind:
     resumable: bool
     submittable: bool
     description: str
+    services: tuple[str, ...] = ()
+
+    def run(self, ctx: Any, config: BaseModel, provider: object) -> dict[str, Any]:
+        """Call the handler with the services it declares, taken from `provider`."""
+        missing = [name for name in self.services if not hasattr(provider, name)]
+        if missing:
+            raise NotFound(f"Job kind {self.name!r} needs services this process lacks: {missing}")
+        services = {name: getattr(provider, name) for name in self.services}
+        return self.handler(ctx, config, **services) or {}
 
     def parse_config(self, config: dict[str, Any]) -> BaseModel:
         """Validate a config for this kind; errors name the fields."""
@@ -81,27 +79,20 @@ def job_kind(
             resumable=resumable,
             submittable=submittable,
             description=(handler.__doc__ or "").strip().split("\n")[0],
+            services=tuple(list(inspect.signature(handler).parameters)[2:]),
         )
         return handler
 
     return register
 
 
-def load_builtin_kinds() -> None:
-    """Import the modules that register job kinds (idempotent)."""
-    for module in BUILTIN_KIND_MODULES:
-        importlib.import_module(module)
-
-
 def get_kind(name: str) -> JobKind:
-    load_builtin_kinds()
     try:
         return _KINDS[name]
     except KeyError:
-        known = ", ".join(sorted(_KINDS)) or "none"
+        known = ", ".join(sorted(_KINDS)) or "none (this process did not import aift.tasks)"
         raise NotFound(f"Unknown job kind {name!r}. Known kinds: {known}.") from None
 
 
 def all_kinds() -> list[JobKind]:
-    load_builtin_kinds()
     return [_KINDS[name] for name in sorted(_KINDS)]

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 
 from aift.errors import Conflict, InvalidInput, ServiceUnavailable
 from aift.jobs.kinds import get_kind
-from aift.jobs.schemas import (
+from aift.jobs.store import JobStore
+from aift.procutil import HOSTNAME, kill_job_process, process_alive
+from aift.store import utcnow
+from aift.work.schemas import (
     RESUMABLE_STATUSES,
     JobCreate,
     JobInfo,
     JobList,
     JobStatus,
 )
-from aift.jobs.store import JobStore
-from aift.procutil import HOSTNAME, kill_job_process, process_alive
-from aift.store import utcnow
 from aift.workspace import Workspace
 
 if TYPE_CHECKING:

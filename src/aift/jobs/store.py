@@ -16,9 +16,13 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from aift.errors import NotFound
-from aift.jobs.schemas import TERMINAL_STATUSES, JobInfo, JobList, JobStatus
 from aift.store import Database, rows_changed, utcnow
 from aift.store.tables import JobRow
+from aift.work.schemas import TERMINAL_STATUSES, JobInfo, JobList, JobStatus
+
+# The exit code of a job process that could not even record its end because the
+# workspace's disk is full or read-only; its supervisor records it once it can.
+STORAGE_EXIT = 75
 
 RUNNING = JobStatus.running.value
 QUEUED = JobStatus.queued.value

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aift.errors import storage_problem
-from aift.jobs.schemas import STORAGE_EXIT, JobStatus
-from aift.jobs.store import JobStore
+from aift.jobs.store import STORAGE_EXIT, JobStore
 from aift.monitoring.logging import job_id_var
 from aift.procutil import HOSTNAME, popen_tied
 from aift.store import utcnow
+from aift.work.schemas import JobStatus
 from aift.workspace import Workspace
 
 log = logging.getLogger(__name__)

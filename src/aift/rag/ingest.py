@@ -1,5 +1,5 @@
-"""Ingestion as jobs: `rag.ingest` (a batch of uploaded documents) and `rag.reindex`
-(every document of a knowledge base again, e.g. with another embedding model).
+"""Ingestion: a batch of uploaded documents (the `rag.ingest` job) and every document of
+a knowledge base again, e.g. with another embedding model (the `rag.reindex` job).
 
 Per document: pages (parser process, OCR where needed) → chunks by the embedding
 model's tokens → dense vectors in batches + keyword vectors → one transaction of chunk
@@ -15,12 +15,11 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aift.config import Settings
 from aift.errors import InvalidInput
-from aift.jobs.context import JobContext
-from aift.jobs.kinds import job_kind
+from aift.models.registry import ModelRegistry
 from aift.rag import keywords
 from aift.rag.chunking import chunk_pages
 from aift.rag.document_files import pages_file, password_file
@@ -29,9 +28,7 @@ from aift.rag.parser_process import ParserOptions, ParserProcess
 from aift.rag.schemas import DocumentStatus, IngestJobConfig, ReindexJobConfig
 from aift.rag.store import KnowledgeStore, pack_vector, point_id
 from aift.store.tables import ChunkRow, DocumentRow, KnowledgeBaseRow
-
-if TYPE_CHECKING:
-    from aift.runtime import Runtime
+from aift.work.control import Work
 
 EMBED_BATCH = 32
 DONE = {DocumentStatus.indexing.value, DocumentStatus.indexed.value}
@@ -52,7 +49,9 @@ class Pipeline:
     @classmethod
     def open(
         cls,
-        runtime: Runtime,
+        settings: Settings,
+        store: KnowledgeStore,
+        models: ModelRegistry,
         kb_id: str,
         embedding_model: str,
         generation: int,
@@ -61,11 +60,11 @@ class Pipeline:
     ) -> Pipeline:
         from aift.inference.embedders import load_embedder
 
-        embedder = load_embedder(runtime.models.get(embedding_model))
+        embedder = load_embedder(models.get(embedding_model))
         size = min(chunk_tokens, embedder.passage_token_budget())
         return cls(
-            runtime.settings,
-            runtime.knowledge_store,
+            settings,
+            store,
             embedder,
             kb_id,
             generation,
@@ -74,7 +73,7 @@ class Pipeline:
         )
 
     def chunk_and_embed(
-        self, ctx: JobContext, document: DocumentRow, pages: list[str], share: tuple[float, float]
+        self, ctx: Work, document: DocumentRow, pages: list[str], share: tuple[float, float]
     ) -> tuple[list[ChunkRow], dict[str, float]]:
         """Chunk rows (with vectors) of one document."""
         started = time.perf_counter()
@@ -132,7 +131,7 @@ class Pipeline:
 
 
 def _extract(
-    ctx: JobContext,
+    ctx: Work,
     parser: ParserProcess,
     document: DocumentRow,
     password: str | None,
@@ -156,7 +155,7 @@ def _extract(
 
 
 def ingest_document(
-    ctx: JobContext,
+    ctx: Work,
     pipeline: Pipeline,
     parser: ParserProcess,
     document: DocumentRow,
@@ -238,7 +237,7 @@ def _by_size(store: KnowledgeStore, kb_id: str, doc_ids: list[str]) -> list[str]
     return sorted(doc_ids, key=lambda doc_id: sizes.get(doc_id, 0))
 
 
-def _wait_for_index(ctx: JobContext, pipeline: Pipeline, doc_ids: list[str]) -> list[str]:
+def _wait_for_index(ctx: Work, pipeline: Pipeline, doc_ids: list[str]) -> list[str]:
     """Wait until the index owner has written the documents; returns those still waiting."""
     deadline = time.monotonic() + pipeline.settings.index_wait_seconds
     while True:
@@ -256,14 +255,20 @@ def _wait_for_index(ctx: JobContext, pipeline: Pipeline, doc_ids: list[str]) -> 
         time.sleep(0.3)
 
 
-@job_kind("rag.ingest", config=IngestJobConfig, resumable=True)
-def run_ingest(ctx: JobContext, config: IngestJobConfig) -> dict[str, Any]:
+def ingest_documents(
+    ctx: Work,
+    config: IngestJobConfig,
+    settings: Settings,
+    store: KnowledgeStore,
+    models: ModelRegistry,
+) -> dict[str, Any]:
     """Ingest documents into a knowledge base."""
-    settings, store = ctx.runtime.settings, ctx.runtime.knowledge_store
     kb = store.kb_row(config.kb_id)
     ctx.progress(0.0, f"loading {kb.embedding_model}", force=True)
     pipeline = Pipeline.open(
-        ctx.runtime,
+        settings,
+        store,
+        models,
         kb.id,
         kb.embedding_model,
         kb.generation,
@@ -322,35 +327,40 @@ def run_ingest(ctx: JobContext, config: IngestJobConfig) -> dict[str, Any]:
     return {"documents": final, "counts": counts, "waiting_for_index": waiting}
 
 
-@job_kind("rag.reindex", config=ReindexJobConfig, resumable=True)
-def run_reindex(ctx: JobContext, config: ReindexJobConfig) -> dict[str, Any]:
+def reindex(
+    ctx: Work,
+    config: ReindexJobConfig,
+    settings: Settings,
+    store: KnowledgeStore,
+    models: ModelRegistry,
+) -> dict[str, Any]:
     """Re-embed every document of a knowledge base into a new index generation."""
-    settings, store = ctx.runtime.settings, ctx.runtime.knowledge_store
     kb = store.kb_row(config.kb_id)
     store.update_kb(kb.id, status="reindexing")
     try:
-        return _reindex(ctx, settings, store, kb, config)
+        return _reindex(
+            ctx,
+            Pipeline.open(
+                settings,
+                store,
+                models,
+                kb.id,
+                config.embedding_model,
+                config.generation,
+                config.chunking.chunk_tokens,
+                config.chunking.overlap_tokens,
+            ),
+            kb,
+            config,
+        )
     except BaseException:
         store.update_kb(kb.id, status="ready")  # the old generation keeps serving
         store.delete_generation(kb.id, config.generation)
         raise
 
 
-def _reindex(
-    ctx: JobContext,
-    settings: Settings,
-    store: KnowledgeStore,
-    kb: KnowledgeBaseRow,
-    config: ReindexJobConfig,
-) -> dict:
-    pipeline = Pipeline.open(
-        ctx.runtime,
-        kb.id,
-        config.embedding_model,
-        config.generation,
-        config.chunking.chunk_tokens,
-        config.chunking.overlap_tokens,
-    )
+def _reindex(ctx: Work, pipeline: Pipeline, kb: KnowledgeBaseRow, config: ReindexJobConfig) -> dict:
+    settings, store = pipeline.settings, pipeline.store
     documents = [d for d in store.documents(kb.id) if pages_file(d).exists()]
     counts: dict[str, int] = {}
     for number, document in enumerate(documents):

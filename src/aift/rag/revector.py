@@ -1,4 +1,4 @@
-"""The job that gives a restored workspace its vectors back.
+"""Giving a restored workspace its vectors back (the `rag.restore_vectors` job).
 
 A backup keeps every chunk (text, place, ids) in the database but not the vector index
 (an embedded index cannot be copied consistently while the server writes it). After a
@@ -12,21 +12,25 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from aift.config import Settings
 from aift.inference.embedders import load_embedder
-from aift.jobs.context import JobContext
-from aift.jobs.kinds import job_kind
+from aift.models.registry import ModelRegistry
 from aift.rag import keywords
 from aift.rag.schemas import RestoreVectorsJobConfig
-from aift.rag.store import pack_vector
+from aift.rag.store import KnowledgeStore, pack_vector
+from aift.work.control import Work
 
 BATCH = 32
 
 
-@job_kind("rag.restore_vectors", config=RestoreVectorsJobConfig, resumable=True)
-def run_restore_vectors(ctx: JobContext, config: RestoreVectorsJobConfig) -> dict[str, Any]:
+def restore_vectors(
+    ctx: Work,
+    config: RestoreVectorsJobConfig,
+    settings: Settings,
+    store: KnowledgeStore,
+    models: ModelRegistry,
+) -> dict[str, Any]:
     """Embed the chunks of restored knowledge bases again and wait for the index."""
-    runtime = ctx.runtime
-    store = runtime.knowledge_store
     kbs = [kb for kb in store.list_kbs() if not config.kb_ids or kb.id in config.kb_ids]
     pending = {kb.id: store.unindexed_chunks(kb.id, kb.generation) for kb in kbs}
     total = sum(pending.values())
@@ -35,7 +39,7 @@ def run_restore_vectors(ctx: JobContext, config: RestoreVectorsJobConfig) -> dic
         if not pending[kb.id]:
             continue  # nothing to embed: its model need not load
         ctx.progress(done / max(total, 1) * 0.95, f"{kb.name}: loading {kb.embedding_model}")
-        embedder = load_embedder(runtime.models.get(kb.embedding_model))
+        embedder = load_embedder(models.get(kb.embedding_model))
         while batch := store.chunks_without_vectors(kb.id, kb.generation, BATCH):
             ctx.check_cancelled()
             vectors = embedder.embed([text for _, text in batch], is_query=False)
@@ -46,7 +50,7 @@ def run_restore_vectors(ctx: JobContext, config: RestoreVectorsJobConfig) -> dic
             store.set_vectors(rows)
             done += len(batch)
             ctx.progress(done / max(total, 1) * 0.95, f"{kb.name}: {done}/{total} chunks")
-    deadline = time.monotonic() + runtime.settings.index_wait_seconds
+    deadline = time.monotonic() + settings.index_wait_seconds
     while any(store.unindexed_chunks(kb.id, kb.generation) for kb in kbs):
         if time.monotonic() > deadline:
             raise TimeoutError("The server did not index the restored vectors in time; resume.")

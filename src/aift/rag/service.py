@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aift.errors import Conflict, InvalidInput
-from aift.jobs.schemas import JobCreate, JobInfo
-from aift.jobs.service import JobService
 from aift.models.resolver import ModelResolver
 from aift.models.schemas import Purpose
 from aift.rag import filetypes
@@ -48,6 +46,8 @@ from aift.rag.schemas import (
 )
 from aift.rag.store import KnowledgeStore, now
 from aift.store.tables import DocumentRow, KnowledgeBaseRow
+from aift.work.queueing import JobQueueing
+from aift.work.schemas import JobCreate, JobInfo
 from aift.workspace import Workspace, file_sha256, safe_name
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class KnowledgeService:
         self,
         store: KnowledgeStore,
         workspace: Workspace,
-        jobs: JobService,
+        jobs: JobQueueing,
         resolver: ModelResolver,
         serving: ServingService,
         syncer: IndexSyncer | None,

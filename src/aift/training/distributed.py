@@ -20,14 +20,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from aift.errors import CapabilityMissing
-from aift.jobs.context import JobCancelled, JobContext
 from aift.procutil import popen_tied
 from aift.training.schemas import DistributedSettings, TrainingJobConfig
+from aift.work.control import Cancelled, Work
+
+if TYPE_CHECKING:
+    from aift.models.registry import ModelRegistry
 
 DEEPSPEED_FILE = "deepspeed.json"
 FOLDER = "distributed"
@@ -213,7 +216,7 @@ class EventReader:
         return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
-def forward(ctx: JobContext, event: dict[str, Any]) -> None:
+def forward(ctx: Work, event: dict[str, Any]) -> None:
     """Pass one rank-0 event on to the job."""
     if "progress" in event:
         ctx.progress(event["progress"], event.get("message", ""), force=event.get("force", False))
@@ -233,7 +236,12 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 def run_distributed(
-    ctx: JobContext, config: TrainingJobConfig, examples: dict[str, list[dict]], model_dir: Path
+    ctx: Work,
+    config: TrainingJobConfig,
+    examples: dict[str, list[dict]],
+    model_dir: Path,
+    models: ModelRegistry,
+    wandb_project: str | None,
 ) -> dict[str, Any]:
     """The job side of a distributed run: launch, relay progress and cancel, register."""
     from aift.threads import compute_threads
@@ -241,9 +249,7 @@ def run_distributed(
 
     settings = config.distributed
     assert settings is not None
-    launch_file = prepare(
-        config, examples, model_dir, compute_threads(), ctx.runtime.settings.wandb_project
-    )
+    launch_file = prepare(config, examples, model_dir, compute_threads(), wandb_project)
     launch = RankLaunch.model_validate_json(launch_file.read_text(encoding="utf-8"))
     log_file = Path(config.output_dir) / FOLDER / "ranks.log"
     ctx.progress(0.01, f"starting {settings.world_size} {settings.strategy} processes…", force=True)
@@ -273,9 +279,9 @@ def run_distributed(
         )
     result = json.loads(Path(launch.result_file).read_text(encoding="utf-8"))
     if result.get("cancelled"):
-        raise JobCancelled()
+        raise Cancelled()
     metrics = result["metrics"]
-    return register_output(ctx, config, metrics)
+    return register_output(models, config, metrics)
 
 
 def run_node(

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from aift.errors import InvalidInput
-from aift.jobs.context import JobContext
-from aift.jobs.kinds import job_kind
-from aift.training.merge import COPIED, lora_deltas
+from aift.models.registry import ModelRegistry
 from aift.training.schemas import GateMode, MoeJobConfig
+from aift.weights.lora import COPIED, lora_deltas
+from aift.work.control import Work
 
 # Dense architectures whose decoder layer is Mixtral's minus the MoE block.
 COMPOSABLE = {"llama", "mistral"}
@@ -318,15 +318,13 @@ def _model_card(config: MoeJobConfig, shares: list[list[float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@job_kind("training.moe", config=MoeJobConfig)
-def run_moe(ctx: JobContext, config: MoeJobConfig) -> dict[str, Any]:
+def compose_moe(ctx: Work, config: MoeJobConfig, models: ModelRegistry) -> dict[str, Any]:
     """Compose experts into one Mixtral model, check its routing, and register it."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from aift.models.schemas import ModelKind, ModelSource
 
-    registry = ctx.runtime.models
-    base_dir = registry.resolver.transformers_dir(config.base)
+    base_dir = models.resolver.transformers_dir(config.base)
     out_dir = Path(config.output_dir)
     staging = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -366,7 +364,7 @@ def run_moe(ctx: JobContext, config: MoeJobConfig) -> dict[str, Any]:
         raise
     staging.replace(out_dir)
     routing = {e.model: shares[i] for i, e in enumerate(config.experts)}
-    info = registry.register(
+    info = models.register(
         out_dir.name,
         out_dir,
         source=ModelSource.workspace,

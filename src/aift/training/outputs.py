@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aift.jobs.context import JobContext
+from aift.models.registry import ModelRegistry
 from aift.training.schemas import Method, TrainingJobConfig
 
 
@@ -26,14 +26,14 @@ def write_run_files(config: TrainingJobConfig, tokenizer: Any, metrics: dict[str
 
 
 def register_output(
-    ctx: JobContext, config: TrainingJobConfig, metrics: dict[str, Any]
+    models: ModelRegistry, config: TrainingJobConfig, metrics: dict[str, Any]
 ) -> dict[str, Any]:
     """Register the run's output folder as a served model; the job's result."""
     from aift.models.schemas import ModelKind, ModelSource
 
     output = Path(config.output_dir)
     kind = ModelKind.finetuned if config.method == Method.full else ModelKind.adapter
-    info = ctx.runtime.models.register(
+    info = models.register(
         output.name,
         output,
         source=ModelSource.workspace,

@@ -13,8 +13,8 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from aift.training.run_context import RunContext
 from aift.training.stopping import StopBudget
+from aift.work.control import Work
 
 
 def step_message(
@@ -42,7 +42,7 @@ class ProgressCallback(TrainerCallback):
     """
 
     def __init__(
-        self, ctx: RunContext, metrics_file: Path, tokens_per_step: float, budget: StopBudget
+        self, ctx: Work, metrics_file: Path, tokens_per_step: float, budget: StopBudget
     ) -> None:
         self.ctx = ctx
         self.metrics_file = metrics_file

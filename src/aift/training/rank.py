@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aift.jobs.context import JobCancelled
 from aift.procutil import exit_with_parent
 from aift.training.distributed import RankLaunch
+from aift.work.control import Cancelled
 
 log = logging.getLogger("aift.rank")
 
@@ -64,6 +64,11 @@ class RankContext:
         self.stopping = bool(flag)
         return self.stopping
 
+    def check_cancelled(self) -> None:
+        """Raise Cancelled once the ranks agreed to stop (a collective, as `cancelled`)."""
+        if self.cancelled():
+            raise Cancelled()
+
 
 def _write_result(launch: RankLaunch, result: dict[str, Any]) -> None:
     path = Path(launch.result_file)
@@ -96,7 +101,7 @@ def main(launch_file: str) -> int:
     started = time.monotonic()
     try:
         metrics = fit(ctx, config, prepared, wandb_project=launch.wandb_project)
-    except JobCancelled:
+    except Cancelled:
         if rank == 0:
             _write_result(launch, {"cancelled": True})
         return 0

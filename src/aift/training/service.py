@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 import psutil
 
 from aift.errors import CapabilityMissing, InvalidInput, NotFound
-from aift.jobs.schemas import JobCreate, JobInfo, JobStatus
-from aift.jobs.service import JobService
 from aift.models.inspect import gguf_summary, safetensors_summary
 from aift.models.resolver import ModelResolver
 from aift.models.schemas import ModelFormat
@@ -30,6 +28,8 @@ from aift.training.schemas import (
     TrainingJobConfig,
 )
 from aift.training.trainer import reporters
+from aift.work.queueing import JobQueueing
+from aift.work.schemas import JobCreate, JobInfo, JobStatus
 from aift.workspace import Workspace, safe_name
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class TrainingService:
     def __init__(
         self,
         workspace: Workspace,
-        jobs: JobService,
+        jobs: JobQueueing,
         datasets: DatasetService,
         resolver: ModelResolver,
     ) -> None:

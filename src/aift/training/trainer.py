@@ -1,8 +1,10 @@
-"""A fine-tuning run as a job: LoRA, DoRA or full, on CPU or GPU, with checkpoints.
+"""The training loop of one run: LoRA, DoRA or full, on CPU or GPU, with checkpoints.
 
 Read top to bottom: `setup` loads the tokenizer, the model and the data; `fit` runs the
 transformers Trainer with aift's progress callback; `finish` writes the output folder
-(model or adapter, tokenizer, config, metrics, model card) and registers it.
+(model or adapter, tokenizer, config, metrics, model card) and registers it. Which runs
+call them in what order (a plain run, a distributed one, a continual stage) is
+`aift.training.runs`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aift.errors import CapabilityMissing, InvalidInput
-from aift.jobs.context import JobCancelled, JobContext
-from aift.jobs.kinds import job_kind
 from aift.training.examples import (
     Collator,
     pack,
@@ -29,13 +29,15 @@ from aift.training.examples import (
 from aift.training.outputs import register_output, write_run_files
 from aift.training.packed_attention import supports_packed_attention, use_packed_attention
 from aift.training.precision import choose_precision
-from aift.training.run_context import RunContext
 from aift.training.schemas import Method, TrainingJobConfig
 from aift.training.stopping import StopBudget, checkpoint_bytes
 from aift.training.supervised_loss import supervised_trainer_class
+from aift.work.control import Cancelled, Work
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
+
+    from aift.models.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +181,7 @@ class _Rows:
 
 
 def fit(
-    ctx: RunContext,
+    ctx: Work,
     config: TrainingJobConfig,
     prepared: Prepared,
     penalty: Callable[[], Any] | None = None,
@@ -224,7 +226,7 @@ def fit(
     started = time.monotonic()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if progress.cancelled:  # the callback stopped the run on a cancel
-        raise JobCancelled()
+        raise Cancelled()
     final = _final_metrics(trainer, result, has_val)
     final.update(
         runtime_seconds=time.monotonic() - started,
@@ -339,7 +341,7 @@ def _latest_checkpoint(folder: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
-def _drop_incomplete_checkpoints(ctx: RunContext, folder: Path) -> None:
+def _drop_incomplete_checkpoints(ctx: Work, folder: Path) -> None:
     """Remove checkpoints whose save was cut short (a kill mid-save); they cannot resume."""
     import shutil
 
@@ -350,13 +352,13 @@ def _drop_incomplete_checkpoints(ctx: RunContext, folder: Path) -> None:
 
 
 def finish(
-    ctx: JobContext, config: TrainingJobConfig, prepared: Prepared, metrics: dict[str, Any]
+    models: ModelRegistry, config: TrainingJobConfig, prepared: Prepared, metrics: dict[str, Any]
 ) -> dict[str, Any]:
     """Write the model (or adapter), tokenizer, config, metrics and card; register it."""
     restore_inference_settings(prepared.model)
     prepared.model.save_pretrained(Path(config.output_dir), safe_serialization=True)
     write_run_files(config, prepared.tokenizer, metrics)
-    return register_output(ctx, config, metrics)
+    return register_output(models, config, metrics)
 
 
 def restore_inference_settings(model: Any) -> None:
@@ -365,118 +367,3 @@ def restore_inference_settings(model: Any) -> None:
     base.config.use_cache = True
     if base.config._attn_implementation != "sdpa":
         base.set_attn_implementation("sdpa")
-
-
-@job_kind("training.run", config=TrainingJobConfig, resumable=True)
-def run_training(ctx: JobContext, config: TrainingJobConfig) -> dict[str, Any]:
-    """Fine-tune a model (or train one stage of a continual-learning chain)."""
-    datasets, resolver = ctx.runtime.datasets, ctx.runtime.models.resolver
-    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-    ctx.progress(0.0, "loading the model and the data", force=True)
-    examples = {
-        "train": list(datasets.examples(config.dataset, "train")),
-        "val": list(datasets.examples(config.dataset, "val")),
-    }
-    if config.stage is not None:
-        return _run_stage(ctx, config, examples)
-    if config.distributed is not None:
-        from aift.training.distributed import run_distributed
-
-        return run_distributed(ctx, config, examples, resolver.transformers_dir(config.base))
-    prepared = setup(config, examples, resolver.transformers_dir(config.base))
-    _log_rows(ctx, prepared, examples)
-    ctx.check_cancelled()
-    metrics = fit(ctx, config, prepared, wandb_project=ctx.runtime.settings.wandb_project)
-    ctx.progress(0.99, "saving the trained model…", force=True)
-    return finish(ctx, config, prepared, metrics)
-
-
-def _log_rows(ctx: JobContext, prepared: Prepared, examples: dict[str, list[dict]]) -> None:
-    ctx.log.info(
-        "%d training rows (%d examples, %d truncated), %d validation rows",
-        len(prepared.train_rows),
-        len(examples["train"]),
-        prepared.truncated,
-        len(prepared.val_rows),
-    )
-
-
-def _run_stage(
-    ctx: JobContext, config: TrainingJobConfig, examples: dict[str, list[dict]]
-) -> dict[str, Any]:
-    """One stage of a chain: replay, EWC penalty, training, Fisher, scores on every task."""
-    from aift.training import continual
-    from aift.training.schemas import ChainTask
-
-    settings, plan = config.continual, config.stage
-    assert settings is not None and plan is not None
-    datasets = ctx.runtime.datasets
-    own = list(examples["train"])
-    earlier = {t.task: list(datasets.examples(t.dataset, "train")) for t in plan.earlier}
-    count = round(settings.replay_ratio * len(own)) if plan.earlier else 0
-    replayed, taken = continual.replay_examples(earlier, count, config.seed)
-    if replayed:
-        ctx.log.info("replaying %d rows of earlier tasks: %s", len(replayed), taken)
-    examples = {"train": own + replayed, "val": examples["val"]}
-    previous = Path(plan.previous_dir) if plan.previous_dir else None
-    model_dir = ctx.runtime.models.resolver.transformers_dir(config.base)
-    if previous is not None and config.method == Method.full:
-        model_dir, previous = previous, None  # a full model continues from its last stage
-    prepared = setup(config, examples, model_dir, adapter_dir=previous)
-    _log_rows(ctx, prepared, examples)
-    ewc = continual.load_ewc(prepared.model, config)
-    use_ewc = bool(ewc.fisher) and settings.ewc_lambda > 0
-    if use_ewc:
-        ctx.log.info("EWC λ=%g over %d earlier task(s)", settings.ewc_lambda, ewc.tasks)
-    ctx.check_cancelled()
-    metrics = fit(
-        ctx,
-        config,
-        prepared,
-        penalty=ewc.penalty if use_ewc else None,
-        wandb_project=ctx.runtime.settings.wandb_project,
-    )
-
-    ctx.progress(0.95, "estimating this task's Fisher information…", force=True)
-    restore_inference_settings(prepared.model)
-    output = Path(config.output_dir)
-    fisher_samples = continual.consolidate(ewc, prepared.tokenizer, own, config, output)
-    tasks = [
-        *plan.earlier,
-        ChainTask(
-            stage=plan.stage,
-            task=plan.task,
-            dataset=config.dataset,
-            exact_match=settings.exact_match,
-        ),
-    ]
-    scores = []
-    for index, task in enumerate(tasks):
-        ctx.progress(0.96, f"scoring task {index + 1}/{len(tasks)}: {task.task}", force=True)
-        val = (
-            examples["val"]
-            if task.stage == plan.stage
-            else list(datasets.examples(task.dataset, "val"))
-        )
-        scores.append(
-            continual.score_task(
-                prepared.model, prepared.tokenizer, val, task, config, ctx.check_cancelled
-            )
-        )
-    summary = continual.summarize([*continual.previous_rows(config), scores])
-    metrics["continual"] = {
-        "chain": settings.chain,
-        "stage": plan.stage,
-        "task": plan.task,
-        "ewc": use_ewc,
-        "replayed_rows": len(replayed),
-        "fisher_samples": fisher_samples,
-        "scores": [s.model_dump() for s in scores],
-        "summary": summary.model_dump(),
-    }
-    ctx.metrics({"continual_" + k: v for k, v in summary.model_dump().items() if v is not None})
-    ctx.progress(0.99, "saving the trained model…", force=True)
-    result = finish(ctx, config, prepared, metrics)
-    stage = continual.stage_record(config, result["model"], scores, summary, len(replayed), use_ewc)
-    continual.write_stage(stage, output)
-    return result

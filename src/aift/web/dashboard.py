@@ -9,12 +9,12 @@ from pydantic import BaseModel
 
 from aift.doctor.schemas import DoctorReport
 from aift.inference.schemas import LoadedModelInfo
-from aift.jobs.schemas import JobInfo, JobStatus
 from aift.monitoring.metrics import sample_value as value
 from aift.monitoring.schemas import DeviceInfo
 from aift.monitoring.system import detect_devices
 from aift.rag.schemas import KnowledgeBaseInfo
 from aift.runtime import Runtime
+from aift.work.schemas import JobInfo, JobStatus
 
 RECENT_JOBS = 8
 

@@ -7,8 +7,8 @@ from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_jobs
 from aift.jobs.kinds import all_kinds
-from aift.jobs.schemas import JobCreate, JobInfo, JobKindInfo, JobList, JobStatus
 from aift.jobs.service import JobService
+from aift.work.schemas import JobCreate, JobInfo, JobKindInfo, JobList, JobStatus
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 

@@ -27,7 +27,6 @@ from aift.api.deps import get_runtime
 from aift.api.responses import SSE_RESPONSE
 from aift.api.uploads import save_upload
 from aift.errors import AiftError, InvalidInput
-from aift.jobs.schemas import JobInfo
 from aift.rag.schemas import (
     AskRequest,
     AskResponse,
@@ -43,6 +42,7 @@ from aift.rag.schemas import (
     UploadResult,
 )
 from aift.runtime import Runtime
+from aift.work.schemas import JobInfo
 
 router = APIRouter(prefix="/api/v1/kb", tags=["knowledge bases"])
 

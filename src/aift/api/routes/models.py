@@ -10,11 +10,11 @@ from aift.export.schemas import ExportRequest, QuantizeRequest
 from aift.inference.pull import check_pull_ref
 from aift.inference.schemas import LoadedModelInfo, LoadRequest, PullRequest
 from aift.inference.service import ServingService
-from aift.jobs.schemas import JobCreate, JobInfo
 from aift.jobs.service import JobService
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelInfo, ModelKind
 from aift.runtime import Runtime
+from aift.work.schemas import JobCreate, JobInfo
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 

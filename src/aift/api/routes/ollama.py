@@ -29,10 +29,10 @@ from aift.errors import AiftError, InvalidInput, NotFound
 from aift.inference.pull import check_pull_ref
 from aift.inference.schemas import ChatMessage, TokenLogprob, ToolCall
 from aift.inference.service import Generation, ServingService
-from aift.jobs.schemas import JobCreate, JobStatus
 from aift.jobs.service import JobService
 from aift.keepalive import parse_keep_alive
 from aift.runtime import Runtime
+from aift.work.schemas import JobCreate, JobStatus
 
 log = logging.getLogger(__name__)
 

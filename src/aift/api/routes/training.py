@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_runtime
-from aift.jobs.schemas import JobInfo
 from aift.runtime import Runtime
 from aift.training.schemas import (
     ChainInfo,
@@ -16,6 +15,7 @@ from aift.training.schemas import (
     TrainingCurve,
     TrainingEstimate,
 )
+from aift.work.schemas import JobInfo
 
 router = APIRouter(prefix="/api/v1/training", tags=["training"])
 

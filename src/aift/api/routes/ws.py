@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_runtime
 from aift.errors import NotFound
-from aift.jobs.schemas import JobEvent
+from aift.work.schemas import JobEvent
 
 router = APIRouter(tags=["jobs"])
 

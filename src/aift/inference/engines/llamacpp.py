@@ -146,7 +146,7 @@ class LlamaCppEngine(BatchingEngine):
     def _converted_adapter(self, adapter_dir: Path) -> Path:
         from filelock import FileLock
 
-        from aift.export.llamacpp_tools import adapter_to_gguf
+        from aift.weights.gguf_adapter import adapter_to_gguf
 
         weights = adapter_dir / "adapter_model.safetensors"
         if not weights.exists():
@@ -166,7 +166,7 @@ class LlamaCppEngine(BatchingEngine):
         """The shapes of this GGUF's model in transformers' terms (for adapter conversion)."""
         meta = self._llama_model.metadata()
         arch = meta.get("general.architecture", "")
-        from aift.export.schemas import TRANSFORMERS_OF_GGUF as names
+        from aift.weights.gguf_names import TRANSFORMERS_OF_GGUF as names
 
         if arch not in names:
             raise InvalidInput(

@@ -1,4 +1,5 @@
-"""Pydantic schemas of jobs, shared by the API, the CLI, the UI and the workers."""
+"""Pydantic schemas of jobs (records of queued work), shared by every layer: the API, the
+CLI, the UI, the workers, and the domain services that queue their work."""
 
 from __future__ import annotations
 
@@ -7,10 +8,6 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-# The exit code of a job process that could not even record its end because the
-# workspace's disk is full or read-only; its supervisor records it once it can.
-STORAGE_EXIT = 75
 
 
 class JobStatus(StrEnum):

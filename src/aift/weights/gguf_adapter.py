@@ -1,31 +1,14 @@
-"""llama.cpp's own tools, through llama-cpp-python's bindings: quantizing a GGUF file and
-writing a PEFT LoRA adapter as a GGUF adapter llama.cpp applies at run time."""
+"""A PEFT LoRA adapter written as a GGUF LoRA adapter, which llama.cpp applies at run
+time (serving an adapter of a GGUF model without merging it)."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 from pathlib import Path
 
 from aift.errors import InvalidInput
-from aift.export.schemas import GGUF_QUANTS
-
-
-def quantize_gguf(source: Path, target: Path, quant: str, threads: int) -> None:
-    """Quantize a float GGUF to `quant` with llama.cpp's quantizer (it streams tensors)."""
-    from aift.native.llamacpp_backend import ensure_backend
-
-    ensure_backend()
-    import llama_cpp
-
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_{GGUF_QUANTS[quant]}")
-    params.nthread = max(1, threads)
-    code = llama_cpp.llama_model_quantize(
-        str(source).encode(), str(target).encode(), ctypes.byref(params)
-    )
-    if code != 0:
-        raise RuntimeError(f"llama.cpp could not quantize {source.name} to {quant} (code {code}).")
+from aift.weights.gguf_names import gguf_architecture, rope_permute
+from aift.weights.lora import lora_deltas
 
 
 def adapter_to_gguf(adapter_dir: Path, target: Path, base_config: dict) -> int:
@@ -34,9 +17,6 @@ def adapter_to_gguf(adapter_dir: Path, target: Path, base_config: dict) -> int:
     refused with the reason."""
     import gguf
     import numpy as np
-
-    from aift.export.gguf_writer import gguf_architecture, rope_permute
-    from aift.training.merge import lora_deltas
 
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
     if config.get("use_dora"):

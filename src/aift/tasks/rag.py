@@ -1,0 +1,51 @@
+"""Job kinds of knowledge bases: ingesting documents, re-indexing a knowledge base, and
+giving a restored workspace its vectors back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aift.config import Settings
+from aift.jobs.context import JobContext
+from aift.jobs.kinds import job_kind
+from aift.models.registry import ModelRegistry
+from aift.rag.ingest import ingest_documents, reindex
+from aift.rag.revector import restore_vectors
+from aift.rag.schemas import IngestJobConfig, ReindexJobConfig, RestoreVectorsJobConfig
+from aift.rag.store import KnowledgeStore
+
+
+@job_kind("rag.ingest", config=IngestJobConfig, resumable=True)
+def run_ingest(
+    ctx: JobContext,
+    config: IngestJobConfig,
+    settings: Settings,
+    knowledge_store: KnowledgeStore,
+    models: ModelRegistry,
+) -> dict[str, Any]:
+    """Ingest documents into a knowledge base."""
+    return ingest_documents(ctx, config, settings, knowledge_store, models)
+
+
+@job_kind("rag.reindex", config=ReindexJobConfig, resumable=True)
+def run_reindex(
+    ctx: JobContext,
+    config: ReindexJobConfig,
+    settings: Settings,
+    knowledge_store: KnowledgeStore,
+    models: ModelRegistry,
+) -> dict[str, Any]:
+    """Re-embed every document of a knowledge base into a new index generation."""
+    return reindex(ctx, config, settings, knowledge_store, models)
+
+
+@job_kind("rag.restore_vectors", config=RestoreVectorsJobConfig, resumable=True)
+def run_restore_vectors(
+    ctx: JobContext,
+    config: RestoreVectorsJobConfig,
+    settings: Settings,
+    knowledge_store: KnowledgeStore,
+    models: ModelRegistry,
+) -> dict[str, Any]:
+    """Embed the chunks of restored knowledge bases again and wait for the index."""
+    return restore_vectors(ctx, config, settings, knowledge_store, models)

@@ -1,0 +1,156 @@
+"""A training run from start to end: a plain run, a distributed one, or one stage of a
+continual-learning chain (replay, EWC penalty, training, Fisher, scores on every task).
+
+The loop itself (`setup` → `fit` → `finish`) is `aift.training.trainer`; this module
+decides which steps a run takes. The `training.run` job (`aift.tasks.training`) calls
+`run_training`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aift.models.registry import ModelRegistry
+from aift.training.datasets import DatasetService
+from aift.training.schemas import Method, TrainingJobConfig
+from aift.training.trainer import Prepared, finish, fit, restore_inference_settings, setup
+from aift.work.control import Work
+
+
+def run_training(
+    ctx: Work,
+    config: TrainingJobConfig,
+    datasets: DatasetService,
+    models: ModelRegistry,
+    wandb_project: str | None,
+) -> dict[str, Any]:
+    """Fine-tune a model (or train one stage of a continual-learning chain)."""
+    resolver = models.resolver
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    ctx.progress(0.0, "loading the model and the data", force=True)
+    examples = {
+        "train": list(datasets.examples(config.dataset, "train")),
+        "val": list(datasets.examples(config.dataset, "val")),
+    }
+    if config.stage is not None:
+        return _run_stage(ctx, config, examples, datasets, models, wandb_project)
+    if config.distributed is not None:
+        from aift.training.distributed import run_distributed
+
+        model_dir = resolver.transformers_dir(config.base)
+        return run_distributed(ctx, config, examples, model_dir, models, wandb_project)
+    prepared = setup(config, examples, resolver.transformers_dir(config.base))
+    _log_rows(ctx, prepared, examples)
+    ctx.check_cancelled()
+    metrics = fit(ctx, config, prepared, wandb_project=wandb_project)
+    ctx.progress(0.99, "saving the trained model…", force=True)
+    return finish(models, config, prepared, metrics)
+
+
+def _log_rows(ctx: Work, prepared: Prepared, examples: dict[str, list[dict]]) -> None:
+    ctx.log.info(
+        "%d training rows (%d examples, %d truncated), %d validation rows",
+        len(prepared.train_rows),
+        len(examples["train"]),
+        prepared.truncated,
+        len(prepared.val_rows),
+    )
+
+
+def _run_stage(
+    ctx: Work,
+    config: TrainingJobConfig,
+    examples: dict[str, list[dict]],
+    datasets: DatasetService,
+    models: ModelRegistry,
+    wandb_project: str | None,
+) -> dict[str, Any]:
+    """One stage of a chain: replay, EWC penalty, training, Fisher, scores on every task."""
+    from aift.training import continual
+
+    settings, plan = config.continual, config.stage
+    assert settings is not None and plan is not None
+    own = list(examples["train"])
+    earlier = {t.task: list(datasets.examples(t.dataset, "train")) for t in plan.earlier}
+    count = round(settings.replay_ratio * len(own)) if plan.earlier else 0
+    replayed, taken = continual.replay_examples(earlier, count, config.seed)
+    if replayed:
+        ctx.log.info("replaying %d rows of earlier tasks: %s", len(replayed), taken)
+    examples = {"train": own + replayed, "val": examples["val"]}
+    previous = Path(plan.previous_dir) if plan.previous_dir else None
+    model_dir = models.resolver.transformers_dir(config.base)
+    if previous is not None and config.method == Method.full:
+        model_dir, previous = previous, None  # a full model continues from its last stage
+    prepared = setup(config, examples, model_dir, adapter_dir=previous)
+    _log_rows(ctx, prepared, examples)
+    ewc = continual.load_ewc(prepared.model, config)
+    use_ewc = bool(ewc.fisher) and settings.ewc_lambda > 0
+    if use_ewc:
+        ctx.log.info("EWC λ=%g over %d earlier task(s)", settings.ewc_lambda, ewc.tasks)
+    ctx.check_cancelled()
+    metrics = fit(
+        ctx,
+        config,
+        prepared,
+        penalty=ewc.penalty if use_ewc else None,
+        wandb_project=wandb_project,
+    )
+
+    ctx.progress(0.95, "estimating this task's Fisher information…", force=True)
+    restore_inference_settings(prepared.model)
+    output = Path(config.output_dir)
+    fisher_samples = continual.consolidate(ewc, prepared.tokenizer, own, config, output)
+    scores = _score_tasks(ctx, config, prepared, examples["val"], datasets)
+    summary = continual.summarize([*continual.previous_rows(config), scores])
+    metrics["continual"] = {
+        "chain": settings.chain,
+        "stage": plan.stage,
+        "task": plan.task,
+        "ewc": use_ewc,
+        "replayed_rows": len(replayed),
+        "fisher_samples": fisher_samples,
+        "scores": [s.model_dump() for s in scores],
+        "summary": summary.model_dump(),
+    }
+    ctx.metrics({"continual_" + k: v for k, v in summary.model_dump().items() if v is not None})
+    ctx.progress(0.99, "saving the trained model…", force=True)
+    result = finish(models, config, prepared, metrics)
+    stage = continual.stage_record(config, result["model"], scores, summary, len(replayed), use_ewc)
+    continual.write_stage(stage, output)
+    return result
+
+
+def _score_tasks(
+    ctx: Work,
+    config: TrainingJobConfig,
+    prepared: Prepared,
+    own_val: list[dict],
+    datasets: DatasetService,
+) -> list[Any]:
+    """The trained stage's score on every task of the chain so far (its own validation
+    rows for this stage's task, each earlier task's from its dataset)."""
+    from aift.training import continual
+    from aift.training.schemas import ChainTask
+
+    settings, plan = config.continual, config.stage
+    assert settings is not None and plan is not None
+    tasks = [
+        *plan.earlier,
+        ChainTask(
+            stage=plan.stage,
+            task=plan.task,
+            dataset=config.dataset,
+            exact_match=settings.exact_match,
+        ),
+    ]
+    scores = []
+    for index, task in enumerate(tasks):
+        ctx.progress(0.96, f"scoring task {index + 1}/{len(tasks)}: {task.task}", force=True)
+        val = own_val if task.stage == plan.stage else list(datasets.examples(task.dataset, "val"))
+        scores.append(
+            continual.score_task(
+                prepared.model, prepared.tokenizer, val, task, config, ctx.check_cancelled
+            )
+        )
+    return scores
