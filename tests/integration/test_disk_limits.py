@@ -94,7 +94,7 @@ def server(disk: Path) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def kb(server: LiveServer) -> str:
-    created = api(server, "POST", "/kb", json={"name": "coast", "embedding_model": "minilm"})
+    created = api(server, "POST", "/kb", json={"name": "coast"})
     assert created.status_code == 201, created.text
     kb_id = created.json()["id"]
     sent = upload(server, kb_id, "lighthouse.md", DOC.encode())

@@ -31,8 +31,11 @@ def api(server: LiveServer, method: str, path: str, **kwargs) -> httpx.Response:
     return httpx.request(method, f"{server.url}/api/v1{path}", timeout=120, **kwargs)
 
 
-def create_kb(server: LiveServer, name: str) -> dict:
-    response = api(server, "POST", "/kb", json={"name": name, "embedding_model": "minilm"})
+def create_kb(server: LiveServer, name: str, model: str = "minilm") -> dict:
+    """A knowledge base embedding with `model`: MiniLM (English; Korean only through the
+    keyword index) unless a test needs a multilingual model or none of its speed
+    (the packaged e5 loads in 0.1 s, MiniLM's sentence-transformers in ~8 s)."""
+    response = api(server, "POST", "/kb", json={"name": name, "embedding_model": model})
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -249,7 +252,7 @@ def test_cli_ingests_a_folder_and_reindex_keeps_search_working(
         text=True,
         timeout=600,
     )
-    created = run("kb", "create", "cli-kb", "--embedding-model", "minilm")
+    created = run("kb", "create", "cli-kb", "--embedding-model", "multilingual-e5-small")
     assert created.returncode == 0, created.stderr
     done = run("ingest", "cli-kb", str(tmp_path / "docs"))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -311,7 +314,7 @@ def test_a_worker_killed_mid_ingestion_resumes_and_indexes_each_document_once(
 def test_a_document_deleted_mid_batch_is_skipped_and_a_failed_retry_fails(
     server: LiveServer,
 ) -> None:
-    kb = create_kb(server, "deleted-mid-batch")
+    kb = create_kb(server, "deleted-mid-batch", "multilingual-e5-small")
     truncated = (PDFS / "pdflatex-4-pages.pdf").read_bytes()[:3000]
     scans = [("scan-1.pdf", scanned_pdf(PDFS / "GeoTopo-komprimiert.pdf", 1))]
     copy = ("scan-1-copy.pdf", scans[0][1])

@@ -102,7 +102,7 @@ def metric(text: str, name: str, default: float | None = None, **labels: str) ->
 
 @pytest.fixture(scope="module")
 def kb(server: LiveServer) -> str:
-    created = api(server, "POST", "/api/v1/kb", json={"name": "towns", "embedding_model": "minilm"})
+    created = api(server, "POST", "/api/v1/kb", json={"name": "towns"})
     assert created.status_code == 201, created.text
     kb_id = created.json()["id"]
     upload(server, kb_id, [("harbour.md", HARBOUR), ("orchard.md", ORCHARD)])

@@ -16,11 +16,14 @@ quotes: the source sentences that best answer the question.
 from __future__ import annotations
 
 import bisect
+import functools
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import snowballstemmer
 
 from aift.rag import keywords
 from aift.rag.citations import MARKER, marker_numbers
@@ -90,8 +93,8 @@ def source_sentences(passages: Sequence[Passage]) -> list[SourceSentence]:
 
 
 def _content(text: str) -> frozenset[str]:
-    """Content terms: words of 3+ characters (alphabetic ones crudely stemmed: opened ~
-    open, colonies ~ colony), numbers, CJK words and bigrams."""
+    """Content terms: words of 3+ characters (alphabetic ones stemmed by Snowball's
+    English stemmer), numbers, CJK words and bigrams."""
     out = set()
     for term in keywords.terms(text):
         if ord(term[0]) > 0x2E80 or term.isdigit():
@@ -101,15 +104,16 @@ def _content(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
-_SUFFIXES = (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""))
+_ENGLISH = snowballstemmer.stemmer("english")
+_ENGLISH_LOCK = threading.Lock()  # a Snowball stemmer keeps its word in itself
 
 
+@functools.lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
-    for suffix, replacement in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)] + replacement
-            break
-    return word[:7]
+    """Snowball's English stem of a lower-case word (opened ~ open, colonies ~ colony);
+    other Latin-script languages keep a few of their inflections apart."""
+    with _ENGLISH_LOCK:
+        return str(_ENGLISH.stemWord(word))
 
 
 def lexical(

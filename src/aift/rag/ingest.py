@@ -14,12 +14,15 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from aift.config import Settings
 from aift.errors import InvalidInput
+from aift.inference.embedders import Embedder
 from aift.models.registry import ModelRegistry
+from aift.models.schemas import ModelInfo
 from aift.rag import keywords
 from aift.rag.chunking import chunk_pages
 from aift.rag.document_files import pages_file, password_file
@@ -36,15 +39,17 @@ DONE = {DocumentStatus.indexing.value, DocumentStatus.indexed.value}
 
 @dataclass
 class Pipeline:
-    """What one ingestion or re-index job works with."""
+    """What one ingestion or re-index job works with. The embedding model loads on first
+    use: a batch none of whose documents reaches embedding (all broken, deleted, or done
+    by an earlier attempt) fails or finishes without paying for it."""
 
     settings: Settings
     store: KnowledgeStore
-    embedder: Any
+    model: ModelInfo
     kb_id: str
     generation: int
-    chunk_tokens: int
-    overlap_tokens: int
+    requested_tokens: int
+    requested_overlap: int
 
     @classmethod
     def open(
@@ -58,24 +63,33 @@ class Pipeline:
         chunk_tokens: int,
         overlap: int,
     ) -> Pipeline:
+        """The pipeline of a knowledge base's generation; an unknown embedding model is
+        refused here, before any document is touched."""
+        model = models.get(embedding_model)
+        return cls(settings, store, model, kb_id, generation, chunk_tokens, overlap)
+
+    @cached_property
+    def embedder(self) -> Embedder:
         from aift.inference.embedders import load_embedder
 
-        embedder = load_embedder(models.get(embedding_model))
-        size = min(chunk_tokens, embedder.passage_token_budget())
-        return cls(
-            settings,
-            store,
-            embedder,
-            kb_id,
-            generation,
-            size,
-            min(overlap, size // 2),
-        )
+        return load_embedder(self.model)
+
+    @property
+    def chunk_tokens(self) -> int:
+        """The chunk size asked for, within what the embedding model reads."""
+        return min(self.requested_tokens, self.embedder.passage_token_budget())
+
+    @property
+    def overlap_tokens(self) -> int:
+        return min(self.requested_overlap, self.chunk_tokens // 2)
 
     def chunk_and_embed(
         self, ctx: Work, document: DocumentRow, pages: list[str], share: tuple[float, float]
     ) -> tuple[list[ChunkRow], dict[str, float]]:
         """Chunk rows (with vectors) of one document."""
+        if "embedder" not in self.__dict__:
+            ctx.progress(share[0] + share[1] * 0.5, f"loading {self.model.name}", force=True)
+            self.embedder  # noqa: B018 - loaded now, so its time is not the chunking's
         started = time.perf_counter()
         ctx.progress(
             share[0] + share[1] * 0.5, f"{document.name}: chunking {len(pages)} pages", force=True
@@ -264,7 +278,7 @@ def ingest_documents(
 ) -> dict[str, Any]:
     """Ingest documents into a knowledge base."""
     kb = store.kb_row(config.kb_id)
-    ctx.progress(0.0, f"loading {kb.embedding_model}", force=True)
+    ctx.progress(0.0, f"{len(config.document_ids)} document(s) to ingest", force=True)
     pipeline = Pipeline.open(
         settings,
         store,
