@@ -120,6 +120,17 @@ def measure(base_url: str, model: str, streams: int, max_tokens: int, count) -> 
     }
 
 
+# llama-cpp-python's own server, after loading the same CPU backend aift's engine uses
+# (the portable build loads its CPU variant at run time; the server alone loads none).
+PEER_WITH_BACKEND = (
+    "import runpy, sys\n"
+    "from aift.native.llamacpp_backend import ensure_backend\n"
+    "ensure_backend()\n"
+    "sys.argv = ['llama_cpp.server', *sys.argv[1:]]\n"
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-tokens", type=int, default=128)
@@ -163,8 +174,8 @@ def main() -> None:
     peer = start(
         [
             sys.executable,
-            "-m",
-            "llama_cpp.server",
+            "-c",
+            PEER_WITH_BACKEND,
             "--model",
             str(gguf),
             "--port",
