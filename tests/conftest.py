@@ -45,19 +45,31 @@ def _find_shared_data() -> Path:
 SHARED_DATA = _find_shared_data()
 
 
-# The slowest modules, slowest first (module totals from `make test`'s durations): run
-# first, so the two xdist workers of `make test` finish together, not one on a long tail.
+# The slowest modules, slowest first (module totals from `make test`'s durations,
+# 2026-12-06): run first, so the two xdist workers finish together instead of one
+# running a long module alone at the end. `make test` passes --no-loadscope-reorder:
+# xdist would otherwise reorder files by their number of tests, which puts the long
+# one-test modules last.
 SLOW_MODULES = (
     "test_training.py",
-    "test_finetune_smollm2.py",
     "test_ingestion.py",
+    "test_export.py",
+    "test_finetune_smollm2.py",
     "test_search_and_ask.py",
-    "test_chat_page.py",
-    "test_training_pages.py",
+    "test_openai_api.py",
+    "test_distributed.py",
     "test_jobs.py",
-    "test_knowledge_pages.py",
+    "test_training_pages.py",
+    "test_operations.py",
+    "test_security.py",
+    "test_chat_page.py",
+    "test_disk_limits.py",
     "test_openapi_fuzz.py",
+    "test_moe.py",
+    "test_ollama_backend.py",
     "test_dashboard.py",
+    "test_knowledge_pages.py",
+    "test_cli.py",
 )
 
 

@@ -237,7 +237,7 @@ def test_server_restart_marks_running_jobs_interrupted(server_factory, tmp_path)
     workspace = tmp_path / "restart-ws"
     first = server_factory(workspace)
     with first.client() as client:
-        job = submit(client, steps=50)
+        job = submit(client, steps=20)
         until(client, job["id"], lambda j: j["progress"] > 0)
     assert first.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
     assert "worker" in first.log() and "interrupted by worker shutdown" in first.log()
