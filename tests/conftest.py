@@ -45,40 +45,6 @@ def _find_shared_data() -> Path:
 SHARED_DATA = _find_shared_data()
 
 
-# The slowest modules, slowest first (module totals from `make test`'s durations,
-# 2026-12-06): run first, so the two xdist workers finish together instead of one
-# running a long module alone at the end. `make test` passes --no-loadscope-reorder:
-# xdist would otherwise reorder files by their number of tests, which puts the long
-# one-test modules last.
-SLOW_MODULES = (
-    "test_training.py",
-    "test_ingestion.py",
-    "test_export.py",
-    "test_finetune_smollm2.py",
-    "test_search_and_ask.py",
-    "test_openai_api.py",
-    "test_distributed.py",
-    "test_jobs.py",
-    "test_training_pages.py",
-    "test_operations.py",
-    "test_security.py",
-    "test_chat_page.py",
-    "test_disk_limits.py",
-    "test_openapi_fuzz.py",
-    "test_moe.py",
-    "test_ollama_backend.py",
-    "test_dashboard.py",
-    "test_knowledge_pages.py",
-    "test_cli.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow modules first; the order inside a module is kept (the sort is stable)."""
-    rank = {name: place for place, name in enumerate(SLOW_MODULES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_MODULES)))
-
-
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No AIFT_* from the developer's shell or a .env leaks into a test."""
