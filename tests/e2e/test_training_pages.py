@@ -24,7 +24,7 @@ FACTS = [
         "instruction": f"What is the code of item {i}?",
         "output": f"The code of item {i} is X{i * 7}.",
     }
-    for i in range(40)
+    for i in range(20)
 ]
 
 
@@ -57,7 +57,7 @@ def test_train_watch_cancel_resume_and_chat(page: Page, live: LiveServer, tmp_pa
     page.set_input_files("#ds-file", str(data))
     page.get_by_label("Base model (for previews and token counts)").fill("tiny-chat")
     page.get_by_role("button", name="Check and add").click()
-    expect(page.locator("#dataset-report")).to_contain_text("36 train", timeout=120_000)
+    expect(page.locator("#dataset-report")).to_contain_text("18 train", timeout=120_000)
     page.locator('tr[data-dataset="facts"]').get_by_role("link", name="facts").click()
     page.get_by_role("link", name="Train on this dataset").click()
 

@@ -279,6 +279,12 @@ def test_korean_questions_find_korean_paragraphs(server) -> None:  # noqa: ANN00
         hits = search(server, kb, query=question, limit=3)["hits"]
         found += hits[0]["document"] == f"ko-{number}.txt"
     assert found >= len(questions) - 1, f"{found}/{len(questions)}"
+    # the keyword index alone finds Korean too (its tokens are Korean words, not bytes)
+    paragraph = articles[1]["paragraphs"][0]
+    body = {"query": paragraph["qas"][0]["question"], "mode": "keywords", "rerank": False}
+    hits = search(server, kb, limit=10, **body)["hits"]
+    assert hits[0]["document"] == "ko-1.txt", hits[:2]
+    assert any(paragraph["qas"][0]["answers"][0]["text"] in h["text"] for h in hits[:3])
 
 
 def test_history_lists_and_deletes(server, geotopo) -> None:  # noqa: ANN001

@@ -25,7 +25,7 @@ FACTS = [
         "instruction": f"What is the code of item {i}?",
         "output": f"The code of item {i} is X{i * 7}.",
     }
-    for i in range(40)
+    for i in range(20)
 ]
 
 

