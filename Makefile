@@ -79,7 +79,7 @@ test-setup: setup
 # The whole suite, in two worker processes (pytest-xdist; a module stays on one worker,
 # so its shared server is started once); the slowest tests are listed at the end.
 test: test-setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=25 tests
 
 # The edit loop (~2 minutes): unit tests and the quick integration tests.
 FAST_TESTS := tests/unit tests/integration/test_job_stopping.py tests/integration/test_store.py \
