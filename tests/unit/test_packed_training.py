@@ -118,3 +118,73 @@ def test_packed_attention_only_for_plain_attention_architectures() -> None:
     assert not supports_packed_attention(GemmaConfig(), 1024)
     assert supports_packed_attention(MistralConfig(sliding_window=4096), 1024)
     assert not supports_packed_attention(MistralConfig(sliding_window=512), 1024)
+
+
+def _packed_rows() -> list[dict]:
+    """Two packed rows of different lengths, each with two examples, and different
+    numbers of label tokens (so a mean of per-row means would differ from the step's)."""
+    generator = torch.Generator().manual_seed(3)
+    rows = []
+    for lengths, answer in (((9, 11), 3), ((6, 7), 1)):
+        ids = torch.randint(0, 128, (sum(lengths),), generator=generator).tolist()
+        labels = [IGNORE] * len(ids)
+        for start in (0, lengths[0]):
+            labels[start + 3 : start + 3 + answer] = ids[start + 3 : start + 3 + answer]
+        positions = [p for n in lengths for p in range(n)]
+        rows.append({"input_ids": ids, "labels": labels, "position_ids": positions})
+    return rows
+
+
+def _one_sgd_step(model, tmp_path, rows_per_pass: int, passes: int) -> dict:  # noqa: ANN001
+    from transformers import TrainingArguments
+
+    trainer = supervised_trainer_class()(
+        model=model,
+        args=TrainingArguments(
+            output_dir=str(tmp_path),
+            use_cpu=True,
+            report_to=[],
+            optim="sgd",
+            learning_rate=0.5,
+            max_steps=1,
+            per_device_train_batch_size=rows_per_pass,
+            gradient_accumulation_steps=passes,
+            remove_unused_columns=False,
+            label_names=["labels"],
+            save_strategy="no",
+            disable_tqdm=True,
+        ),
+        train_dataset=_packed_rows(),
+        data_collator=Collator(0, packed=True),
+    )
+    trainer.train()
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def test_one_row_per_pass_makes_the_same_step_as_the_whole_batch(tiny_llama, tmp_path) -> None:
+    """The CPU's micro-batches (one packed row per pass, the batch accumulated) change
+    the weights exactly as the whole batch in one pass: same gradient, same loss scale."""
+    import copy
+
+    use_packed_attention(tiny_llama)
+    before = {name: p.detach().clone() for name, p in tiny_llama.named_parameters()}
+    whole = _one_sgd_step(copy.deepcopy(tiny_llama), tmp_path / "whole", 2, 1)
+    rows = _one_sgd_step(copy.deepcopy(tiny_llama), tmp_path / "rows", 1, 2)
+    assert any(not torch.equal(whole[n], before[n]) for n in before), "the step moved weights"
+    for name in before:
+        assert torch.allclose(whole[name], rows[name], atol=1e-6), name
+
+
+def test_packed_runs_pass_one_row_at_a_time_on_a_cpu_only() -> None:
+    from aift.training.schemas import TrainingJobConfig
+    from aift.training.trainer import micro_batches
+
+    base = {"requested": "m", "name": "m", "source": "local", "format": "hf", "path": "/m"}
+    config = TrainingJobConfig(
+        base_model="m", dataset="d", output_dir="/o", base=base, batch_size=4,
+        gradient_accumulation=2,
+    )  # fmt: skip
+    assert micro_batches(config, on_gpu=False) == (1, 8)
+    assert micro_batches(config, on_gpu=True) == (4, 2)
+    unpacked = config.model_copy(update={"packing": False})
+    assert micro_batches(unpacked, on_gpu=False) == (4, 2)

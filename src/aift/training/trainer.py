@@ -258,11 +258,12 @@ def _training_arguments(
     if "wandb" in report_to:
         os.environ["WANDB_PROJECT"] = wandb_project or ""
         os.environ.setdefault("WANDB_DIR", str(output))
+    rows, accumulation = micro_batches(config, on_gpu)
     return TrainingArguments(
         output_dir=str(checkpoints),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation,
+        per_device_train_batch_size=rows,
+        per_device_eval_batch_size=rows,
+        gradient_accumulation_steps=accumulation,
         learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler,
         warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of all steps
@@ -289,6 +290,20 @@ def _training_arguments(
         disable_tqdm=True,
         **distributed_arguments(config, output, on_gpu),
     )
+
+
+def micro_batches(config: TrainingJobConfig, on_gpu: bool) -> tuple[int, int]:
+    """Rows per forward pass and passes per optimizer step.
+
+    A packed row already holds up to `max_length` tokens of several examples, so on a CPU
+    each pass takes one row and the step accumulates `batch_size` of them: the same rows
+    and the same loss per step (the loss is normalised by the step's label count), but
+    the activations of one row at a time: four full rows of SmolLM2-135M in one pass
+    held 15.6 GB and ran 1.7× slower (docs/benchmarks.md). GPUs keep whole batches.
+    """
+    if config.packing and not on_gpu:
+        return 1, config.batch_size * config.gradient_accumulation
+    return config.batch_size, config.gradient_accumulation
 
 
 def _final_metrics(trainer: Any, result: Any, has_val: bool) -> dict[str, Any]:
