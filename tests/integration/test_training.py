@@ -233,6 +233,10 @@ def test_bad_runs_are_refused_before_they_start(
         runtime.training.merge(MergeRequest(adapter="tiny-chat"), runtime.models)
     rough = runtime.training.estimate(config(plain))  # says the same, without refusing
     assert rough.basis.startswith("a rough guess") and "no validation rows" in rough.warnings[0]
+    # 18 short examples pack into one row: 3 epochs are 3 optimizer steps, and it says so
+    few = runtime.training.estimate(config(dataset_id, max_steps=None, eval_steps=None))
+    assert few.steps == 3, few
+    assert "Only 3 optimizer step(s): 18 examples pack into about 1 row(s)" in few.warnings[-1]
     from pydantic import ValidationError
 
     for bad in (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from aift.training.schemas import (
     TrainingEstimate,
     TrainingJobConfig,
 )
+from aift.training.steps import few_steps_warning, planned_steps, rows_per_epoch
 from aift.training.trainer import reporters
 from aift.work.queueing import JobQueueing
 from aift.work.schemas import JobCreate, JobInfo, JobStatus
@@ -365,14 +365,17 @@ class TrainingService:
         params = self._check_base(base)
         need, have = self._memory_need(config, params)
         per_step = config.batch_size * config.gradient_accumulation
-        steps = config.max_steps or max(
-            1, math.ceil(math.ceil(dataset.rows_train / per_step) * config.epochs)
-        )
         mean_tokens = float(dataset.stats.get("tokens", {}).get("mean") or config.max_length / 4)
-        tokens = int(steps * per_step * min(mean_tokens, config.max_length))
+        rows = rows_per_epoch(config, dataset.rows_train, mean_tokens)
+        steps = planned_steps(config, rows)
+        epoch_tokens = dataset.rows_train * min(mean_tokens, config.max_length)
+        tokens = int(steps * per_step * epoch_tokens / rows)
         warnings = [m for m in [self._memory_advice(config, params)] if m]
         if config.eval_steps is not None and dataset.rows_val == 0:
             warnings.append("eval_steps is set but the dataset has no validation rows.")
+        few = few_steps_warning(config, dataset.rows_train, rows, steps)
+        if few:
+            warnings.append(few)
         measured = self._measured_speed(base.name, config.method)
         if measured:
             speed, basis = measured, "measured on your last run of this model and method"
