@@ -157,6 +157,12 @@ class Settings(BaseSettings):
         2048, ge=128, le=131_072, description="Context per request of a loaded model."
     )
     max_batch: int = Field(8, ge=1, le=256, description="Requests decoded together per model.")
+    prefix_cache: bool = Field(
+        True,
+        description="Keep each finished request's KV cache in its slot, so a request that "
+        "starts the same way (a chat's next turn, a knowledge base's system prompt) skips "
+        "that part of its prompt (llama.cpp engine).",
+    )
     isolate_engines: bool = Field(
         True,
         description="Run llama.cpp models in a child process each, so a crash in native code "

@@ -120,6 +120,44 @@ def test_adapter_changes_output_only_for_its_requests(tiny_engine, tiny_adapter_
     assert mixed == [base_alone, adapted_alone]
 
 
+NOTES = "\n".join(
+    f"Pump {i} is serviced every {i % 7 + 2} weeks by team {chr(65 + i % 26)}." for i in range(40)
+)
+
+
+def test_a_shared_prefix_is_computed_once_and_changes_nothing(gguf_engine) -> None:  # noqa: ANN001
+    system = ChatMessage(role="system", content="Answer from these notes.\n" + NOTES)
+    first = [system, ChatMessage(role="user", content="How often is pump 12 serviced?")]
+    params = SamplingParams(temperature=0, max_tokens=12)
+    cold = gguf_engine.chat(first, params)
+    answer = cold.text()
+    follow_up = [
+        *first,
+        ChatMessage(role="assistant", content=answer),
+        ChatMessage(role="user", content="And pump 13?"),
+    ]
+    warm = gguf_engine.chat(follow_up, params)
+    warm.text()
+    assert warm.stats.cached_tokens >= cold.stats.prompt_tokens  # turn 1 is not recomputed
+    # Requests admitted together share the notes: the first computes them, the others
+    # copy them, and each continues as it does when computed whole. (llama.cpp's kernels
+    # differ slightly with how tokens are batched, so long free text may drift at
+    # near-ties, as it does between batch sizes; these short continuations do not.)
+    prompts = [f"{NOTES}\n{start}" for start in SEQUENCES]
+    gguf_engine._slots.reuse = False
+    try:
+        recomputed = [gguf_engine.generate(prompt, SHORT) for prompt in prompts]
+        expected = [stream.text() for stream in recomputed]
+        assert all(stream.stats.cached_tokens == 0 for stream in recomputed)
+    finally:
+        gguf_engine._slots.reuse = True
+    streams = [gguf_engine.generate(prompt, SHORT) for prompt in prompts]
+    assert [stream.text() for stream in streams] == expected
+    cached = sorted(stream.stats.cached_tokens for stream in streams)
+    assert cached[1] > 300, cached  # all but possibly the first reuse the notes
+    assert " 6" in expected[0] and " f" in expected[2]
+
+
 def test_seeded_sampling_repeats_and_seeds_differ(gguf_engine) -> None:  # noqa: ANN001
     def sampled(seed: int) -> str:
         return solo(

@@ -75,6 +75,17 @@ def test_chat_completion(client: openai.OpenAI) -> None:
     assert reply.choices[0].finish_reason == "stop"
     assert reply.usage.prompt_tokens > 10 and reply.usage.completion_tokens > 0
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+    follow_up = client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "user", "content": "What is 2 plus 2?"},
+            {"role": "assistant", "content": reply.choices[0].message.content},
+            {"role": "user", "content": "And 3 plus 3?"},
+        ],
+        temperature=0,
+        max_tokens=40,
+    )  # the first turn's KV cache is reused, and reported as OpenAI reports caching
+    assert follow_up.usage.prompt_tokens_details.cached_tokens >= reply.usage.prompt_tokens
 
 
 def test_chat_streaming_with_usage(client: openai.OpenAI) -> None:

@@ -133,6 +133,7 @@ class GenerationStats(BaseModel):
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens reused from an earlier request's KV cache
     queue_ms: float = 0.0
     prompt_ms: float = 0.0
     decode_ms: float = 0.0

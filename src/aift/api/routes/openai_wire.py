@@ -265,13 +265,16 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:24]}"
 
 
-def usage(stats: GenerationStats | None) -> dict[str, int]:
+def usage(stats: GenerationStats | None) -> dict[str, Any]:
+    """OpenAI's usage object; `cached_tokens` counts prompt tokens whose KV cache an
+    earlier request had computed (as OpenAI reports its prompt caching)."""
     prompt = stats.prompt_tokens if stats else 0
     completion = stats.completion_tokens if stats else 0
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": stats.cached_tokens if stats else 0},
     }
 
 

@@ -68,6 +68,7 @@ class Sequence:
     logprobs: list[TokenLogprob] = field(default_factory=list)  # not yet emitted
     slot: Any = None  # engine-specific place of this sequence (KV slot, batch row)
     detok: Any = None  # engine-specific incremental detokenizer state
+    cached_tokens: int = 0  # prompt tokens whose KV came from an earlier request
     submitted_at: float = field(default_factory=time.perf_counter)
     started_at: float = 0.0
     first_token_at: float = 0.0

@@ -233,6 +233,7 @@ class BatchingEngine(Engine):
         stats = GenerationStats(
             prompt_tokens=len(seq.prompt_ids),
             completion_tokens=len(seq.generated),
+            cached_tokens=seq.cached_tokens,
             queue_ms=(started - seq.submitted_at) * 1000,
             prompt_ms=(first - started) * 1000,
             decode_ms=(now - first) * 1000,
