@@ -84,3 +84,23 @@ def record(section: str, body: str, command: str) -> None:
     pattern = re.compile(rf"## {re.escape(section)}\n.*?(?=\n## |\Z)", re.S)
     text = pattern.sub(block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
     RESULTS.write_text(text)
+
+
+def matmul_peak(dtype_name: str, size: int = 2048, rounds: int = 3) -> float:
+    """GFLOP/s of torch's square matmuls in `dtype_name` ("float32", "bfloat16"): the best
+    of `rounds` half-second windows (a shared VM's neighbours make single windows vary by
+    ±30 %). The machine's own peak, measured in the same run as what it is compared with."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
+    a @ b
+    best = 0.0
+    for _ in range(rounds):
+        runs, started = 0, time.perf_counter()
+        while time.perf_counter() - started < 0.5:
+            a @ b
+            runs += 1
+        best = max(best, runs * 2 * size**3 / (time.perf_counter() - started) / 1e9)
+    return best
