@@ -121,7 +121,7 @@ def test_adapter_changes_output_only_for_its_requests(tiny_engine, tiny_adapter_
 
 
 NOTES = "\n".join(
-    f"Pump {i} is serviced every {i % 7 + 2} weeks by team {chr(65 + i % 26)}." for i in range(40)
+    f"Pump {i} is serviced every {i % 7 + 2} weeks by team {chr(65 + i % 26)}." for i in range(16)
 )
 
 
@@ -143,7 +143,7 @@ def test_a_shared_prefix_is_computed_once_and_changes_nothing(gguf_engine) -> No
     # copy them, and each continues as it does when computed whole. (llama.cpp's kernels
     # differ slightly with how tokens are batched, so long free text may drift at
     # near-ties, as it does between batch sizes; these short continuations do not.)
-    prompts = [f"{NOTES}\n{start}" for start in SEQUENCES]
+    prompts = [f"{NOTES}\n{start}" for start in list(SEQUENCES)[:3]]
     gguf_engine._slots.reuse = False
     try:
         recomputed = [gguf_engine.generate(prompt, SHORT) for prompt in prompts]
@@ -154,7 +154,8 @@ def test_a_shared_prefix_is_computed_once_and_changes_nothing(gguf_engine) -> No
     streams = [gguf_engine.generate(prompt, SHORT) for prompt in prompts]
     assert [stream.text() for stream in streams] == expected
     cached = sorted(stream.stats.cached_tokens for stream in streams)
-    assert cached[1] > 300, cached  # all but possibly the first reuse the notes
+    shared = len(gguf_engine.tokenize(NOTES, special=False))
+    assert cached[1] >= shared - 1, (cached, shared)  # all but possibly the first reuse them
     assert " 6" in expected[0] and " f" in expected[2]
 
 
