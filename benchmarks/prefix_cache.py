@@ -13,7 +13,6 @@ Run: .venv/bin/python benchmarks/prefix_cache.py
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import openai  # noqa: E402
 from common import free_port, record, start, stop  # noqa: E402
-from serving_throughput import PEER_WITH_BACKEND  # noqa: E402
+from serving_throughput import start_peer  # noqa: E402
 
 from aift.models.packaged import SMOLLM2  # noqa: E402
 
@@ -109,27 +108,7 @@ def aift_server(work: Path, prefix_cache: bool) -> dict[str, float]:
 
 def peer_server(work: Path) -> dict[str, float]:
     port = free_port()
-    peer = start(
-        [
-            sys.executable,
-            "-c",
-            PEER_WITH_BACKEND,
-            "--model",
-            str(SMOLLM2.locate()),
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--host",
-            "127.0.0.1",
-            "--n_threads",
-            str(os.cpu_count()),
-            "--interrupt_requests",
-            "False",
-        ],  # fmt: skip
-        f"http://127.0.0.1:{port}/v1/models",
-        log=work / "peer.log",
-    )
+    peer = start_peer(SMOLLM2.locate(), port, work / "peer.log")
     try:
         return rounds(f"http://127.0.0.1:{port}/v1")
     finally:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -131,6 +132,33 @@ PEER_WITH_BACKEND = (
 )
 
 
+def start_peer(gguf: Path, port: int, log: Path) -> subprocess.Popen:
+    """llama-cpp-python's own server on `gguf`, with the same threads as aift (its
+    default is half the cores), queueing concurrent requests instead of aborting the
+    running one."""
+    return start(
+        [
+            sys.executable,
+            "-c",
+            PEER_WITH_BACKEND,
+            "--model",
+            str(gguf),
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--host",
+            "127.0.0.1",
+            "--n_threads",
+            str(os.cpu_count()),
+            "--interrupt_requests",
+            "False",
+        ],  # fmt: skip
+        f"http://127.0.0.1:{port}/v1/models",
+        log=log,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-tokens", type=int, default=128)
@@ -171,29 +199,7 @@ def main() -> None:
         stop(aift)
 
     peer_port = free_port()
-    peer = start(
-        [
-            sys.executable,
-            "-c",
-            PEER_WITH_BACKEND,
-            "--model",
-            str(gguf),
-            "--port",
-            str(peer_port),
-            "--n_ctx",
-            "2048",
-            "--host",
-            "127.0.0.1",
-            # the same threads as aift (its default is half the cores), and queue
-            # concurrent requests instead of aborting the running one
-            "--n_threads",
-            str(os.cpu_count()),
-            "--interrupt_requests",
-            "False",
-        ],
-        f"http://127.0.0.1:{peer_port}/v1/models",
-        log=work / "peer.log",
-    )
+    peer = start_peer(gguf, peer_port, work / "peer.log")
     try:
         rows["llama_cpp.server (peer)"] = {
             n: measure(f"http://127.0.0.1:{peer_port}/v1", MODEL, n, args.max_tokens, count)
