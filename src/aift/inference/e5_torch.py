@@ -11,6 +11,7 @@ of similar length (little padding) and, on CPUs with native bf16, under bf16 aut
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -143,8 +144,6 @@ def length_batches(windows: list[Window]) -> list[list[Window]]:
 
 
 def _autocast(bf16: bool) -> Any:
-    import contextlib
-
     import torch
 
     return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
