@@ -72,10 +72,18 @@ def gguf_tokenizer(gguf: Path, cache_dir: Path) -> PreTrainedTokenizerBase:
 
 
 def render(tokenizer: PreTrainedTokenizerBase, example: dict[str, Any]) -> str:
-    """One canonical example as the model will see it in training."""
+    """One canonical example as the model will see it in training.
+
+    A prompt-shaped example (preference, KTO, prompts) renders as its prompt followed by
+    its chosen reply, its completion or its reference answer.
+    """
     if "text" in example:
         return example["text"]
+    messages = example.get("messages")
+    if messages is None:
+        reply = example.get("chosen") or example.get("completion") or []
+        if not reply and example.get("answer"):
+            reply = [{"role": "assistant", "content": example["answer"]}]
+        messages = example["prompt"] + reply
     template = tokenizer.chat_template or DEFAULT_CHAT_TEMPLATE
-    return str(
-        tokenizer.apply_chat_template(example["messages"], tokenize=False, chat_template=template)
-    )
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, chat_template=template))

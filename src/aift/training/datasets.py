@@ -17,6 +17,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -238,7 +239,7 @@ class DatasetService:
             tokenizer = None
         shown = []
         for example in self.examples(dataset_id):
-            shown.append(render(tokenizer, example) if tokenizer else json.dumps(example))
+            shown.append(preview_text(tokenizer, example) if tokenizer else json.dumps(example))
             if len(shown) == PREVIEW_ROWS:
                 break
         return shown
@@ -249,6 +250,18 @@ class DatasetService:
         with self.db.session() as session:
             session.delete(session.get(DatasetRow, dataset_id))
         shutil.rmtree(self.root / dataset_id, ignore_errors=True)
+
+
+def preview_text(tokenizer: Any, example: dict) -> str:
+    """An example as the model sees it; a preference pair shows its rejected reply after
+    the chosen one, a KTO example its label first."""
+    text = render(tokenizer, example)
+    if "rejected" in example:
+        rejected = "\n".join(m["content"] for m in example["rejected"])
+        return f"{text}\n\n[rejected]\n{rejected}"
+    if "label" in example:
+        return ("[good] " if example["label"] else "[bad] ") + text
+    return text
 
 
 def split(examples: list[dict], val_ratio: float, seed: int) -> tuple[list[dict], list[dict]]:

@@ -4,7 +4,8 @@ Files: JSONL, JSON (a list of rows), CSV, Parquet — recognised by content, not
 Row formats: alpaca (`instruction`/`input`/`output`), chat (`messages` with roles),
 ShareGPT (`conversations` with `from`/`value`), raw text (`text`). Every row becomes
 either `{"messages": [...]}` or `{"text": "..."}`; a row that cannot becomes a RowError
-with its number and the reason.
+with its number and the reason. Preference, KTO and prompt rows are read by
+`preference_formats`.
 """
 
 from __future__ import annotations
@@ -16,18 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from aift.errors import InvalidInput
+from aift.training import preference_formats
+from aift.training.cells import ROLES, SHAREGPT_ROLES, cell_text
 from aift.training.schemas import DatasetFormat, RowError
 
-ROLES = {"system", "user", "assistant"}
-SHAREGPT_ROLES = {
-    "system": "system",
-    "human": "user",
-    "user": "user",
-    "gpt": "assistant",
-    "assistant": "assistant",
-    "model": "assistant",
-    "chatgpt": "assistant",
-}
 MAX_ROWS = 2_000_000
 MAX_PARQUET_DECODED_BYTES = 2 * 1024**3
 
@@ -129,7 +122,7 @@ def _parquet_rows(path: Path) -> list[Any]:
         raise InvalidInput(f"The Parquet file cannot be read: {exc}") from None
 
 
-ROW_KEYS = {"messages", "conversations", "instruction", "text"}
+ROW_KEYS = {"messages", "conversations", "instruction", "text", "chosen", "prompt", "question"}
 
 
 def _unwrap(data: dict) -> list[Any]:
@@ -147,7 +140,10 @@ def detect_format(rows: list[Any]) -> DatasetFormat:
     for row in rows[:200]:
         if not isinstance(row, dict):
             continue
-        if "messages" in row:
+        paired = preference_formats.detect(row)
+        if paired is not None:
+            votes[paired] += 1
+        elif "messages" in row:
             votes[DatasetFormat.chat] += 1
         elif "conversations" in row:
             votes[DatasetFormat.sharegpt] += 1
@@ -159,17 +155,11 @@ def detect_format(rows: list[Any]) -> DatasetFormat:
     if votes[best] == 0:
         raise InvalidInput(
             "Cannot tell the format: rows need `instruction`+`output` (alpaca), `messages` "
-            "(chat), `conversations` (ShareGPT) or `text` (raw text). Name it with `format`."
+            "(chat), `conversations` (ShareGPT), `text` (raw text), `chosen`+`rejected` "
+            "(preference), `completion`+`label` (kto) or `prompt` (prompts). Name it with "
+            "`format`."
         )
     return best
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value != value:  # NaN from CSV/Parquet
-        return None
-    return str(value)
 
 
 def _check_turns(messages: list[dict[str, str]]) -> str | None:
@@ -189,19 +179,21 @@ def to_example(row: Any, fmt: DatasetFormat) -> dict[str, Any] | str:
     """The canonical example of a row, or the reason it is unusable."""
     if not isinstance(row, dict):
         return f"is a {type(row).__name__}, not an object"
+    if fmt in (DatasetFormat.preference, DatasetFormat.kto, DatasetFormat.prompts):
+        return preference_formats.to_example(row, fmt)
     if fmt == DatasetFormat.text:
-        text = _text(row.get("text"))
+        text = cell_text(row.get("text"))
         return {"text": text} if text and text.strip() else "has no `text`"
     if fmt == DatasetFormat.alpaca:
-        instruction, output = _text(row.get("instruction")), _text(row.get("output"))
+        instruction, output = cell_text(row.get("instruction")), cell_text(row.get("output"))
         if not instruction or not instruction.strip():
             return "has an empty `instruction`"
         if not output or not output.strip():
             return "has an empty `output`"
-        extra = _text(row.get("input"))
+        extra = cell_text(row.get("input"))
         user = instruction + (f"\n\n{extra}" if extra and extra.strip() else "")
         messages = [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
-        system = _text(row.get("system"))
+        system = cell_text(row.get("system"))
         if system and system.strip():
             messages.insert(0, {"role": "system", "content": system})
         return {"messages": messages}
@@ -219,12 +211,12 @@ def to_example(row: Any, fmt: DatasetFormat) -> dict[str, Any] | str:
         if not isinstance(turn, dict):
             return f"turn {index} is not an object"
         if fmt == DatasetFormat.chat:
-            role, content = turn.get("role"), _text(turn.get("content"))
+            role, content = turn.get("role"), cell_text(turn.get("content"))
             if role not in ROLES:
                 return f"turn {index} has role {role!r}; use system, user or assistant"
         else:
             role = SHAREGPT_ROLES.get(str(turn.get("from", "")).lower())
-            content = _text(turn.get("value"))
+            content = cell_text(turn.get("value"))
             if role is None:
                 return f"turn {index} has from={turn.get('from')!r}; use human, gpt or system"
         messages.append({"role": role, "content": content or ""})

@@ -16,6 +16,14 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from aift.training.stopping import StopBudget
 from aift.work.control import Work
 
+# A preference or reward objective's figures in the progress line (trl's names).
+OBJECTIVE_SHOWN = (
+    ("rewards/accuracies", "pref acc"),
+    ("rewards/margins", "margin"),
+    ("reward", "reward"),
+    ("kl", "kl"),
+)
+
 
 def step_message(
     step: int, max_steps: int, last: dict[str, float], tokens_s: float, eta: float
@@ -30,6 +38,9 @@ def step_message(
         parts.append(f"grad {last['grad_norm']:.3f}")
     if "eval_loss" in last:
         parts.append(f"val {last['eval_loss']:.4f}")
+    for key, label in OBJECTIVE_SHOWN:
+        if key in last:
+            parts.append(f"{label} {last[key]:.3f}")
     parts += [f"{tokens_s:.0f} tok/s", f"ETA {eta:.0f}s"]
     return ", ".join(parts)
 

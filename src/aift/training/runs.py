@@ -40,7 +40,8 @@ def run_training(
 
         model_dir = resolver.transformers_dir(config.base)
         return run_distributed(ctx, config, examples, model_dir, models, wandb_project)
-    prepared = setup(config, examples, resolver.transformers_dir(config.base))
+    adapter_dir = Path(config.adapter_dir) if config.adapter_dir else None
+    prepared = setup(config, examples, resolver.transformers_dir(config.base), adapter_dir)
     _log_rows(ctx, prepared, examples)
     ctx.check_cancelled()
     metrics = fit(ctx, config, prepared, wandb_project=wandb_project)

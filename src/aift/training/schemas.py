@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from aift.models.schemas import ResolvedModel
 
@@ -16,6 +16,14 @@ class DatasetFormat(StrEnum):
     chat = "chat"  # messages: [{role, content}]
     sharegpt = "sharegpt"  # conversations: [{from, value}]
     text = "text"  # raw text for continued pre-training
+    preference = "preference"  # prompt / chosen / rejected (also Anthropic HH, UltraFeedback)
+    kto = "kto"  # prompt / completion / label: unpaired good and bad examples
+    prompts = "prompts"  # prompt (and its reference answer) for reinforcement learning
+
+
+# Which row formats each training objective learns from (GRPO also takes demonstrations:
+# their last assistant turn becomes the reference answer).
+DEMONSTRATIONS = (DatasetFormat.alpaca, DatasetFormat.chat, DatasetFormat.sharegpt)
 
 
 class RowError(BaseModel):
@@ -94,6 +102,27 @@ class Method(StrEnum):
     dora = "dora"
     full = "full"
     qlora = "qlora"  # 4-bit base (bitsandbytes), GPU only
+
+
+class Objective(StrEnum):
+    """What a run optimises: demonstrations (sft), preferences or rewards."""
+
+    sft = "sft"  # supervised fine-tuning on demonstrations
+    dpo = "dpo"  # direct preference optimisation (and its loss variants)
+    orpo = "orpo"  # odds-ratio preference optimisation: reference-free, SFT in the same loss
+    simpo = "simpo"  # simple preference optimisation: reference-free, length-normalised
+    kto = "kto"  # Kahneman-Tversky optimisation: unpaired good/bad examples
+    grpo = "grpo"  # group relative policy optimisation against declared rewards
+
+
+OBJECTIVE_FORMATS: dict[Objective, tuple[DatasetFormat, ...]] = {
+    Objective.sft: (*DEMONSTRATIONS, DatasetFormat.text),
+    Objective.dpo: (DatasetFormat.preference,),
+    Objective.orpo: (DatasetFormat.preference,),
+    Objective.simpo: (DatasetFormat.preference,),
+    Objective.kto: (DatasetFormat.kto, DatasetFormat.preference),
+    Objective.grpo: (DatasetFormat.prompts, *DEMONSTRATIONS),
+}
 
 
 class Precision(StrEnum):
@@ -213,6 +242,145 @@ class DistributedSettings(BaseModel):
         return self.nodes * self.processes_per_node
 
 
+PREFERENCE_OBJECTIVES: list[JsonValue] = ["dpo", "orpo", "simpo", "kto"]
+DPO_LOSSES = Literal[
+    "sigmoid",
+    "ipo",
+    "robust",
+    "hinge",
+    "exo_pair",
+    "nca_pair",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sigmoid_norm",
+    "sft",
+]
+
+
+class PreferenceSettings(BaseModel):
+    """Settings of the preference objectives (DPO, ORPO, SimPO, KTO), as trl names them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    beta: float = Field(
+        0.1,
+        gt=0.0,
+        le=100.0,
+        description="Strength of the pull towards the reference (ORPO: weight of the odds "
+        "ratio; SimPO: reward scale; IPO: its τ).",
+    )
+    loss_type: list[DPO_LOSSES] = Field(
+        default_factory=lambda: ["sigmoid"],  # type: ignore[arg-type]
+        min_length=1,
+        max_length=4,
+        description="DPO loss: sigmoid (DPO), ipo, robust, hinge… several are summed.",
+        json_schema_extra={"applies_when": {"objective": ["dpo"]}},
+    )
+    label_smoothing: float = Field(
+        0.0,
+        ge=0.0,
+        lt=0.5,
+        description="Robust DPO: the share of preference labels assumed flipped.",
+        json_schema_extra={"applies_when": {"objective": ["dpo"]}},
+    )
+    precompute_reference: bool = Field(
+        False,
+        description="Compute the reference log-probabilities once before training (full "
+        "fine-tuning always does: no second model copy in memory).",
+        json_schema_extra={"applies_when": {"objective": ["dpo", "kto"]}},
+    )
+    simpo_gamma: float = Field(
+        0.5,
+        ge=0.0,
+        le=10.0,
+        description="SimPO's target reward margin.",
+        json_schema_extra={"applies_when": {"objective": ["simpo"]}},
+    )
+    desirable_weight: float = Field(
+        1.0,
+        gt=0.0,
+        le=100.0,
+        description="KTO: weight of the good examples (raise it when they are fewer).",
+        json_schema_extra={"applies_when": {"objective": ["kto"]}},
+    )
+    undesirable_weight: float = Field(
+        1.0,
+        gt=0.0,
+        le=100.0,
+        description="KTO: weight of the bad examples.",
+        json_schema_extra={"applies_when": {"objective": ["kto"]}},
+    )
+
+
+class RewardKind(StrEnum):
+    exact = "exact"  # the completion is the row's answer (surrounding space ignored)
+    normalized = "normalized"  # equal after lower-casing, dropping punctuation and articles
+    contains = "contains"  # the normalised answer occurs in the normalised completion
+    regex = "regex"  # the pattern matches somewhere in the completion
+    numeric = "numeric"  # the completion's last number is the answer, within a tolerance
+    json_schema = "json_schema"  # the completion is JSON valid against the schema
+    length = "length"  # the completion's length lies within bounds
+
+
+ANSWER_REWARDS = (RewardKind.exact, RewardKind.normalized, RewardKind.contains, RewardKind.numeric)
+
+
+class RewardSpec(BaseModel):
+    """One declared reward of a GRPO run (a score in [0, 1] per completion) and its weight."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: RewardKind
+    weight: float = Field(1.0, ge=-100.0, le=100.0, description="Weight in the summed reward.")
+    pattern: str | None = Field(None, max_length=2000, description="regex: the pattern.")
+    tolerance: float = Field(
+        0.0, ge=0.0, description="numeric: the largest accepted absolute difference."
+    )
+    json_schema: dict | None = Field(None, description="json_schema: the JSON schema.")
+    min_chars: int = Field(0, ge=0, description="length: the fewest characters.")
+    max_chars: int | None = Field(None, ge=1, description="length: the most characters.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> RewardSpec:
+        if self.kind == RewardKind.regex and not self.pattern:
+            raise ValueError("a regex reward needs its pattern")
+        if self.kind == RewardKind.json_schema and self.json_schema is None:
+            raise ValueError("a json_schema reward needs its json_schema")
+        if self.kind == RewardKind.length and self.max_chars is None and not self.min_chars:
+            raise ValueError("a length reward needs min_chars or max_chars")
+        if self.max_chars is not None and self.max_chars < self.min_chars:
+            raise ValueError("max_chars is below min_chars")
+        return self
+
+
+class GrpoSettings(BaseModel):
+    """GRPO: completions sampled per prompt, scored by the declared rewards, and the model
+    pushed towards the better ones of each group (trl's GRPOTrainer)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rewards: list[RewardSpec] = Field(
+        default_factory=lambda: [RewardSpec(kind=RewardKind.normalized)],
+        min_length=1,
+        max_length=16,
+        description="Declared rewards, summed with their weights.",
+    )
+    num_generations: int = Field(
+        4, ge=2, le=64, description="Completions sampled per prompt (the group)."
+    )
+    max_completion_length: int = Field(64, ge=1, le=8192, description="Tokens per completion.")
+    temperature: float = Field(1.0, gt=0.0, le=2.0, description="Sampling temperature.")
+    beta: float = Field(0.0, ge=0.0, le=10.0, description="KL penalty to the reference (0: none).")
+    loss_type: Literal["dapo", "grpo", "dr_grpo", "bnpo"] = Field(
+        "dapo", description="How token losses are averaged (trl's loss_type)."
+    )
+
+
 class TrainingConfig(BaseModel):
     """Everything a fine-tuning run needs; saved next to its output."""
 
@@ -222,6 +390,25 @@ class TrainingConfig(BaseModel):
     base_model: str = Field(..., min_length=1, description="Model name, alias or path.")
     dataset: str = Field(..., min_length=1, description="Dataset id (aift datasets list).")
     method: Method = Method.lora
+    objective: Objective = Field(
+        Objective.sft,
+        description="sft: learn demonstrations; dpo, orpo, simpo, kto: learn preferences; "
+        "grpo: learn from declared rewards.",
+    )
+    adapter: str | None = Field(
+        None,
+        min_length=1,
+        description="Served name of an earlier run's adapter to train further (SFT → DPO).",
+        json_schema_extra={"applies_when": {"method": ["lora", "dora", "qlora"]}},
+    )
+    preference: PreferenceSettings = Field(
+        default_factory=PreferenceSettings,
+        json_schema_extra={"applies_when": {"objective": PREFERENCE_OBJECTIVES}},
+    )
+    grpo: GrpoSettings = Field(
+        default_factory=GrpoSettings,
+        json_schema_extra={"applies_when": {"objective": ["grpo"]}},
+    )
     lora: LoraSettings = Field(
         default_factory=LoraSettings,
         json_schema_extra={"applies_when": {"method": ["lora", "dora", "qlora"]}},
@@ -267,6 +454,14 @@ class TrainingConfig(BaseModel):
             raise ValueError("lora settings do not apply to full fine-tuning")
         if self.continual is not None and self.distributed is not None:
             raise ValueError("continual stages train in one process; drop distributed")
+        if self.objective != Objective.sft and self.distributed is not None:
+            raise ValueError(f"{self.objective.value} runs in one process; drop distributed")
+        if self.adapter is not None and self.continual is not None:
+            raise ValueError("a continual stage continues its chain; drop adapter")
+        if self.adapter is not None and self.method == Method.full:
+            raise ValueError("adapter trains an adapter further: use method lora or dora")
+        if self.continual is not None and self.objective != Objective.sft:
+            raise ValueError("continual stages train on demonstrations (objective sft)")
         return self
 
 
@@ -293,6 +488,7 @@ class TrainingJobConfig(TrainingConfig):
 
     output_dir: str = Field(..., description="Absolute output folder, chosen at submission.")
     base: ResolvedModel = Field(..., description="Where the base model's files are.")
+    adapter_dir: str | None = Field(None, description="Folder of `adapter`, when one is named.")
     stage: StagePlan | None = Field(None, description="Set for continual-learning stages.")
 
     @property
@@ -322,7 +518,11 @@ class TrainingEstimate(BaseModel):
 
 
 class CurvePoint(BaseModel):
-    """One logged step of a run: training or validation figures (whichever were logged)."""
+    """One logged step of a run: training or validation figures (whichever were logged).
+
+    `extra` holds the objective's own figures by trl's names (rewards/chosen,
+    rewards/margins, rewards/accuracies, kl, reward, reward_std, completions/mean_length…).
+    """
 
     step: int
     epoch: float | None = None
@@ -330,6 +530,24 @@ class CurvePoint(BaseModel):
     eval_loss: float | None = None
     learning_rate: float | None = None
     grad_norm: float | None = None
+    extra: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_extra(cls, data: object) -> object:
+        """Numbers logged under other names go to `extra` (run-level totals left out)."""
+        if not isinstance(data, dict) or "extra" in data:
+            return data
+        known = set(cls.model_fields) | {"max_steps", "tokens_per_second", "eta_seconds"}
+        extra = {
+            key: float(value)
+            for key, value in data.items()
+            if key not in known
+            and not key.startswith(("train_", "total_"))
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        }
+        return {**{k: v for k, v in data.items() if k in known}, "extra": extra}
 
 
 class TrainingCurve(BaseModel):

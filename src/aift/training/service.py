@@ -16,10 +16,13 @@ from aift.models.resolver import ModelResolver
 from aift.models.schemas import ModelFormat
 from aift.training.datasets import DatasetService
 from aift.training.schemas import (
+    OBJECTIVE_FORMATS,
     ChainInfo,
     CurvePoint,
     DatasetFormat,
+    DatasetInfo,
     Method,
+    Objective,
     StagePlan,
     TrainingConfig,
     TrainingCurve,
@@ -86,24 +89,79 @@ class TrainingService:
         reporters(self.resolver.settings.wandb_project)  # a configured W&B needs its package
         if config.distributed is not None:
             self._check_distributed(config)
+        self._check_objective(config, dataset)
         base = self.resolver.resolve(config.base_model)
         params = self._check_base(base)
         self._check_memory(config, params)
+        adapter_dir = self._adapter_dir(config, base) if config.adapter else None
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         name = safe_name(config.name or Path(base.name).name)
-        output = self.workspace.outputs / f"{config.method.value}_{name}_{stamp}"
-        title = f"{config.method.value} {name} on {dataset.name}"
+        output = self.workspace.outputs / f"{_label(config).replace(' ', '-')}_{name}_{stamp}"
+        title = f"{_label(config)} {name} on {dataset.name}"
         stage = None
         if config.continual is not None:
             stage, output = self._plan_stage(config, base.name)
             title = f"{config.continual.chain} stage {stage.stage}: {stage.task} ({title})"
         job_config = TrainingJobConfig(
-            **config.model_dump(), output_dir=str(output), base=base, stage=stage
+            **config.model_dump(),
+            output_dir=str(output),
+            base=base,
+            stage=stage,
+            adapter_dir=adapter_dir,
         )
         return self.jobs.submit(
             JobCreate(kind="training.run", config=job_config.model_dump(mode="json"), title=title),
             internal=True,
         )
+
+    def _check_objective(self, config: TrainingConfig, dataset: DatasetInfo) -> None:
+        """The dataset's format suits the objective, and GRPO's rewards can score every
+        row (a clear per-row error now, not a failure halfway through the run)."""
+        from aift.training import rewards
+        from aift.training.objectives import trl_rows
+
+        accepted = OBJECTIVE_FORMATS[config.objective]
+        if dataset.format not in accepted:
+            names = ", ".join(f.value for f in accepted)
+            raise InvalidInput(
+                f"Objective {config.objective.value} trains on {names} datasets; "
+                f"{dataset.name} is {dataset.format.value}."
+            )
+        if config.objective != Objective.grpo:
+            return
+        rewards.check_specs(config.grpo.rewards)
+        for split in ("train", "val"):
+            rows = trl_rows(config, list(self.datasets.examples(config.dataset, split)))
+            errors = rewards.row_errors(config.grpo.rewards, rows)
+            if errors:
+                shown = "; ".join(e.reason for e in errors[:3])
+                more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+                raise InvalidInput(
+                    f"The rewards cannot score {len(errors)} {split} row(s) of {dataset.name}: "
+                    f"{shown}{more}.",
+                    details=[e.model_dump() for e in errors[:100]],
+                )
+
+    def _adapter_dir(self, config: TrainingConfig, base: ResolvedModel) -> str:
+        """The folder of the adapter a run continues: an adapter of this very base."""
+        assert config.adapter is not None
+        adapter = self.resolver.resolve(config.adapter)
+        folder = Path(adapter.path)
+        if adapter.format != ModelFormat.peft or not (folder / "adapter_config.json").is_file():
+            raise InvalidInput(
+                f"{adapter.name} is a {adapter.format.value} model, not an adapter: start a new "
+                "adapter (leave adapter empty) or merge and train the merged model as a base."
+            )
+        declared = json.loads((folder / "adapter_config.json").read_text()).get(
+            "base_model_name_or_path"
+        )
+        trained_on = self.resolver.resolve(str(declared)).name if declared else None
+        if trained_on != base.name:
+            raise InvalidInput(
+                f"Adapter {adapter.name} was trained on {trained_on or 'an unknown base'}, "
+                f"not on {base.name}."
+            )
+        return str(folder)
 
     def join_node(self, config: TrainingConfig, node_rank: int) -> tuple[int, Path]:
         """Run this machine's ranks of a multi-node run (node_rank > 0) in the foreground.
@@ -369,7 +427,7 @@ class TrainingService:
         rows = rows_per_epoch(config, dataset.rows_train, mean_tokens)
         steps = planned_steps(config, rows)
         epoch_tokens = dataset.rows_train * min(mean_tokens, config.max_length)
-        tokens = int(steps * per_step * epoch_tokens / rows)
+        tokens = int(steps * per_step * epoch_tokens / rows * _sequences_per_row(config))
         warnings = [m for m in [self._memory_advice(config, params)] if m]
         if config.eval_steps is not None and dataset.rows_val == 0:
             warnings.append("eval_steps is set but the dataset has no validation rows.")
@@ -439,6 +497,23 @@ class TrainingService:
             job_id=job_id,
             points=[CurvePoint.model_validate(points[step]) for step in sorted(points)],
         )
+
+
+def _label(config: TrainingConfig) -> str:
+    """A run's method, with its objective when it is not plain SFT ("lora dpo")."""
+    if config.objective == Objective.sft:
+        return config.method.value
+    return f"{config.method.value} {config.objective.value}"
+
+
+def _sequences_per_row(config: TrainingConfig) -> int:
+    """Sequences the model passes per dataset row: a preference pair has two replies, a
+    GRPO prompt a group of completions."""
+    if config.objective in (Objective.dpo, Objective.orpo, Objective.simpo):
+        return 2
+    if config.objective == Objective.grpo:
+        return config.grpo.num_generations
+    return 1
 
 
 def _shapes(config: dict) -> tuple:

@@ -19,8 +19,9 @@ FEW_STEPS = 20
 
 def rows_per_epoch(config: TrainingConfig, examples: int, mean_tokens: float) -> int:
     """Training rows of one epoch: the examples, or the rows packing puts them into
-    (their tokens over `max_length`, about: best-fit packing leaves little room)."""
-    if not config.packing or examples == 0:
+    (their tokens over `max_length`, about: best-fit packing leaves little room). Only
+    demonstrations (objective sft) are packed."""
+    if not config.packing or config.objective != "sft" or examples == 0:
         return max(1, examples)
     tokens = examples * min(mean_tokens, config.max_length)
     return max(1, min(examples, math.ceil(tokens / config.max_length)))

@@ -29,17 +29,27 @@ from aift.training.examples import (
 from aift.training.outputs import register_output, write_run_files
 from aift.training.packed_attention import supports_packed_attention, use_packed_attention
 from aift.training.precision import choose_precision
-from aift.training.schemas import Method, TrainingJobConfig
+from aift.training.schemas import Method, Objective, TrainingJobConfig
 from aift.training.stopping import StopBudget, checkpoint_bytes
 from aift.training.supervised_loss import supervised_trainer_class
 from aift.work.control import Cancelled, Work
 
 if TYPE_CHECKING:
-    from transformers import TrainingArguments
-
     from aift.models.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
+
+# trl's logged figures a finished preference or reward run reports in its result.
+OBJECTIVE_FIGURES = (
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins",
+    "rewards/accuracies",
+    "kl",
+    "reward",
+    "reward_std",
+    "completions/mean_length",
+)
 
 
 @dataclass
@@ -52,6 +62,7 @@ class Prepared:
     supervised_tokens: int
     attention: str
     trainer: Any = None  # set by `fit`
+    peft_config: Any = None  # a new adapter that trl wraps the model in (other objectives)
 
 
 def reporters(wandb_project: str | None) -> list[str]:
@@ -87,6 +98,8 @@ def setup(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model, attention = _load_model(config, model_dir)
+    if config.objective != Objective.sft:
+        return _setup_objective(config, examples, tokenizer, model, attention, adapter_dir)
     model = _with_adapter(model, config, adapter_dir)
     items = {
         name: [tokenize_example(tokenizer, e, config.max_length, config.loss_on) for e in rows]
@@ -107,6 +120,41 @@ def setup(
         sum(t.truncated for t in items["train"] + items["val"]),
         supervised_tokens(train_rows),
         attention,
+    )
+
+
+def _setup_objective(
+    config: TrainingJobConfig,
+    examples: dict[str, list[dict]],
+    tokenizer: Any,
+    model: Any,
+    attention: str,
+    adapter_dir: Path | None,
+) -> Prepared:
+    """Model and rows of a preference or reward objective: trl tokenizes the rows itself,
+    and a new adapter is left for trl to add (`peft_config`), so that its reference is
+    the base with the adapter disabled."""
+    from aift.models.tokenizers import DEFAULT_CHAT_TEMPLATE
+    from aift.training.objectives import processed_tokens, trl_rows
+
+    if not tokenizer.chat_template:  # trl renders the chat rows with the tokenizer's template
+        tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+    peft_config = None
+    if config.method != Method.full:
+        if adapter_dir is not None:
+            model = _with_adapter(model, config, adapter_dir)
+        else:
+            peft_config = lora_config(config)
+    rows = {name: trl_rows(config, split_rows) for name, split_rows in examples.items()}
+    return Prepared(
+        tokenizer,
+        model,
+        rows["train"],
+        rows["val"],
+        0,
+        processed_tokens(config, tokenizer, rows["train"]),
+        attention,
+        peft_config=peft_config,
     )
 
 
@@ -132,7 +180,8 @@ def _load_model(config: TrainingJobConfig, model_dir: Path) -> tuple[Any, str]:
     model: Any = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
     model.config.use_cache = False  # a cache would also disable transformers' packing masks
     attention = model.config._attn_implementation
-    if config.packing and supports_packed_attention(model.config, config.max_length):
+    packs = config.packing and config.objective == Objective.sft
+    if packs and supports_packed_attention(model.config, config.max_length):
         use_packed_attention(model)
         attention = "packed"
     if config.gradient_checkpointing:
@@ -149,9 +198,21 @@ def _with_adapter(model: Any, config: TrainingJobConfig, adapter_dir: Path | Non
         from peft import PeftModel
 
         return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
-    lora = LoraConfig(
+    try:
+        return get_peft_model(model, lora_config(config))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{config.method.value} cannot be applied to this model: {exc}"
+        ) from None
+
+
+def lora_config(config: TrainingJobConfig) -> Any:
+    """peft's LoraConfig of a run (DoRA when the method says so)."""
+    from peft import LoraConfig
+
+    return LoraConfig(
         r=config.lora.rank,
         lora_alpha=int(config.lora.alpha),
         lora_dropout=config.lora.dropout,
@@ -159,12 +220,6 @@ def _with_adapter(model: Any, config: TrainingJobConfig, adapter_dir: Path | Non
         use_dora=config.method == Method.dora,
         task_type="CAUSAL_LM",
     )
-    try:
-        return get_peft_model(model, lora)
-    except ValueError as exc:
-        raise InvalidInput(
-            f"{config.method.value} cannot be applied to this model: {exc}"
-        ) from None
 
 
 class _Rows:
@@ -203,7 +258,7 @@ def fit(
         len(prepared.train_rows) / (config.batch_size * config.gradient_accumulation)
     )
     tokens_per_step = prepared.supervised_tokens / max(steps_per_epoch, 1)
-    args = _training_arguments(config, checkpoints, precision, has_val, on_gpu, wandb_project)
+    values = training_values(config, checkpoints, precision, has_val, on_gpu, wandb_project)
     budget = StopBudget(
         checkpoint_bytes(prepared.model),
         eval_batches=math.ceil(len(prepared.val_rows) / config.batch_size) if has_val else 0,
@@ -211,14 +266,7 @@ def fit(
     from aift.training.progress import ProgressCallback
 
     progress = ProgressCallback(ctx, output / "metrics.jsonl", tokens_per_step, budget)
-    trainer = prepared.trainer = supervised_trainer_class(penalty)(
-        model=prepared.model,
-        args=args,
-        train_dataset=_Rows(prepared.train_rows),
-        eval_dataset=_Rows(prepared.val_rows) if has_val else None,
-        data_collator=Collator(prepared.tokenizer.pad_token_id, config.packing),
-        callbacks=[progress],
-    )
+    trainer = prepared.trainer = _trainer(config, prepared, values, has_val, progress, penalty)
     _drop_incomplete_checkpoints(ctx, checkpoints)
     resume = _latest_checkpoint(checkpoints)
     if resume:
@@ -240,18 +288,53 @@ def fit(
     return final
 
 
-def _training_arguments(
+def _trainer(
+    config: TrainingJobConfig,
+    prepared: Prepared,
+    values: dict[str, Any],
+    has_val: bool,
+    progress: Any,
+    penalty: Callable[[], Any] | None,
+) -> Any:
+    """The Trainer of the run's objective: aift's supervised one for demonstrations,
+    trl's for preferences and rewards."""
+    if config.objective != Objective.sft:
+        from aift.training.objectives import build_trainer
+
+        rows = {"train": prepared.train_rows, "val": prepared.val_rows if has_val else []}
+        values = {k: v for k, v in values.items() if k != "label_names"}
+        return build_trainer(
+            config,
+            prepared.model,
+            prepared.tokenizer,
+            rows,
+            values,
+            [progress],
+            prepared.peft_config,
+        )
+    from transformers import TrainingArguments
+
+    return supervised_trainer_class(penalty)(
+        model=prepared.model,
+        args=TrainingArguments(**values),
+        train_dataset=_Rows(prepared.train_rows),
+        eval_dataset=_Rows(prepared.val_rows) if has_val else None,
+        data_collator=Collator(prepared.tokenizer.pad_token_id, config.packing),
+        callbacks=[progress],
+    )
+
+
+def training_values(
     config: TrainingJobConfig,
     checkpoints: Path,
     precision: str,
     has_val: bool,
     on_gpu: bool,
     wandb_project: str | None,
-) -> TrainingArguments:
+) -> dict[str, Any]:
     """The Trainer's arguments of a run: schedule, evaluation, checkpoints, precision,
-    reporting (TensorBoard in the run folder; W&B when configured) and distribution."""
-    from transformers import TrainingArguments
-
+    reporting (TensorBoard in the run folder; W&B when configured) and distribution —
+    for transformers' TrainingArguments or a trl config built on them."""
     output = checkpoints.parent
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(output / "tensorboard")  # this job's process
     report_to = reporters(wandb_project)
@@ -259,7 +342,7 @@ def _training_arguments(
         os.environ["WANDB_PROJECT"] = wandb_project or ""
         os.environ.setdefault("WANDB_DIR", str(output))
     rows, accumulation = micro_batches(config, on_gpu)
-    return TrainingArguments(
+    return dict(
         output_dir=str(checkpoints),
         per_device_train_batch_size=rows,
         per_device_eval_batch_size=rows,
@@ -301,7 +384,7 @@ def micro_batches(config: TrainingJobConfig, on_gpu: bool) -> tuple[int, int]:
     the activations of one row at a time: four full rows of SmolLM2-135M in one pass
     held 15.6 GB and ran 1.7× slower (docs/benchmarks.md). GPUs keep whole batches.
     """
-    if config.packing and not on_gpu:
+    if config.packing and config.objective == Objective.sft and not on_gpu:
         return 1, config.batch_size * config.gradient_accumulation
     return config.batch_size, config.gradient_accumulation
 
@@ -318,6 +401,9 @@ def _final_metrics(trainer: Any, result: Any, has_val: bool) -> dict[str, Any]:
     history = [e for e in trainer.state.log_history if "loss" in e]
     if history:
         final["first_loss"], final["last_loss"] = history[0]["loss"], history[-1]["loss"]
+    figures = {k: v for k, v in (history[-1] if history else {}).items() if k in OBJECTIVE_FIGURES}
+    if figures:  # the last logged figures of a preference or reward objective
+        final["objective_metrics"] = figures
     penalties = [e["penalty"] for e in history if "penalty" in e]
     if penalties:
         final["last_penalty"] = penalties[-1]
@@ -370,7 +456,10 @@ def finish(
     models: ModelRegistry, config: TrainingJobConfig, prepared: Prepared, metrics: dict[str, Any]
 ) -> dict[str, Any]:
     """Write the model (or adapter), tokenizer, config, metrics and card; register it."""
+    from aift.training.objectives import drop_reference_adapter
+
     restore_inference_settings(prepared.model)
+    drop_reference_adapter(prepared.model)
     prepared.model.save_pretrained(Path(config.output_dir), safe_serialization=True)
     write_run_files(config, prepared.tokenizer, metrics)
     return register_output(models, config, metrics)

@@ -1,0 +1,176 @@
+"""Preference and reward objectives (DPO, ORPO, SimPO, KTO, GRPO) as real jobs in a real
+worker process, through trl's trainers, on a tiny Llama with SmolLM2's tokenizer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aift.errors import InvalidInput
+from aift.runtime import Runtime
+from aift.training.schemas import DatasetOptions, TrainingConfig
+from tests.integration.conftest import runtime_with_worker, wait_for
+
+QUESTIONS = [(f"What is {a} plus {b}?", a + b) for a, b in zip(range(3, 23), range(7, 47, 2))]
+
+
+def hh_rows() -> list[dict]:
+    """Anthropic HH's shape: two transcripts sharing all but the last reply."""
+    rows = []
+    for question, total in QUESTIONS:
+        history = f"\n\nHuman: {question}\n\nAssistant:"
+        rows.append(
+            {
+                "chosen": f"{history} {total}.",
+                "rejected": f"{history} Let me think about that for a while. Maybe {total}.",
+            }
+        )
+    return rows
+
+
+def prompt_rows() -> list[dict]:
+    return [{"prompt": q, "answer": str(total)} for q, total in QUESTIONS]
+
+
+def sft_rows() -> list[dict]:
+    return [{"instruction": q, "output": f"{total}."} for q, total in QUESTIONS]
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory, tiny_chat_model_dir: Path) -> Iterator[Runtime]:
+    workspace = tmp_path_factory.mktemp("preference") / "ws"
+    with runtime_with_worker(workspace, {"tiny-chat": tiny_chat_model_dir}) as rt:
+        yield rt
+
+
+def add_dataset(runtime: Runtime, name: str, rows: list[dict], **options: object) -> str:
+    path = runtime.workspace.temp_uploads / f"{name}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    report = runtime.datasets.add(path, path.name, DatasetOptions(val_ratio=0.1, **options))
+    return report.dataset.id
+
+
+@pytest.fixture(scope="module")
+def datasets(runtime: Runtime) -> dict[str, str]:
+    return {
+        "preference": add_dataset(runtime, "pairs", hh_rows()),
+        "prompts": add_dataset(runtime, "sums", prompt_rows()),
+        "sft": add_dataset(runtime, "answers", sft_rows()),
+    }
+
+
+def run(runtime: Runtime, dataset: str, **overrides: object) -> dict:
+    values = {
+        "base_model": "tiny-chat",
+        "dataset": dataset,
+        "max_steps": 4,
+        "batch_size": 4,
+        "learning_rate": 5e-3,
+        "warmup_ratio": 0.0,
+        "max_length": 128,
+    }
+    job = runtime.training.submit(TrainingConfig(**{**values, **overrides}))
+    done = wait_for(
+        lambda: runtime.jobs.get(job.id).model_dump(),
+        lambda j: j["status"] in {"succeeded", "failed", "cancelled", "interrupted"},
+        600,
+    )
+    assert done["status"] == "succeeded", (done["error"], runtime.jobs.log_tail(job.id)[-20:])
+    return done
+
+
+def test_sft_then_dpo_continues_the_adapter_against_its_own_reference(
+    runtime: Runtime, datasets: dict[str, str]
+) -> None:
+    sft = run(runtime, datasets["sft"], max_steps=3)["result"]
+    done = run(
+        runtime,
+        datasets["preference"],
+        objective="dpo",
+        adapter=sft["model"],
+        max_steps=6,
+        eval_steps=3,
+        preference={"beta": 0.5, "loss_type": ["sigmoid", "sft"]},
+    )
+    result = done["result"]
+    out = Path(result["output_dir"])
+    assert out.name.startswith("lora-dpo_tiny-chat_") and result["kind"] == "adapter"
+    assert "dpo" in done["title"] and "eval_loss" in result
+    # the chain's reference was the SFT adapter (a frozen copy), never saved with the result
+    assert not (out / "ref").exists() and (out / "adapter_model.safetensors").exists()
+    assert json.loads((out / "run_config.json").read_text())["adapter"] == sft["model"]
+    curve = runtime.training.curve(done["id"]).points
+    margins = [p.extra["rewards/margins"] for p in curve if "rewards/margins" in p.extra]
+    assert len(margins) == 6 and margins[0] == pytest.approx(0.0, abs=1e-4), "starts at its reference"
+    assert max(margins[1:]) > 0.05, "the chosen replies gain on the rejected ones"
+    assert {"rewards/accuracies", "logps/chosen"} <= set(curve[-1].extra)
+    assert "rewards/accuracies" in result["objective_metrics"]
+    model = runtime.models.get(out.name)
+    assert model.kind == "adapter" and model.base_model == "tiny-chat"
+
+
+@pytest.mark.parametrize("objective", ["orpo", "simpo", "kto"])
+def test_reference_free_and_unpaired_objectives_train_a_new_adapter(
+    runtime: Runtime, datasets: dict[str, str], objective: str
+) -> None:
+    done = run(runtime, datasets["preference"], objective=objective, max_steps=2)
+    result = done["result"]
+    assert result["steps"] == 2 and result["kind"] == "adapter"
+    figures = runtime.training.curve(done["id"]).points[-1].extra
+    assert "rewards/chosen" in figures, figures
+    assert Path(result["output_dir"]).name.startswith(f"lora-{objective}_")
+
+
+def test_grpo_samples_groups_and_scores_them_with_declared_rewards(
+    runtime: Runtime, datasets: dict[str, str]
+) -> None:
+    done = run(
+        runtime,
+        datasets["prompts"],
+        objective="grpo",
+        max_steps=2,
+        batch_size=2,
+        grpo={
+            "num_generations": 2,
+            "max_completion_length": 8,
+            "rewards": [
+                {"kind": "numeric", "weight": 1.0},
+                {"kind": "length", "max_chars": 12, "weight": 0.5},
+            ],
+        },
+    )
+    figures = runtime.training.curve(done["id"]).points[-1].extra
+    assert {"reward", "reward_std", "rewards/1_numeric/mean", "rewards/2_length/mean"} <= set(
+        figures
+    ), figures
+    assert 0.0 <= figures["rewards/2_length/mean"] <= 1.0
+    assert done["result"]["steps"] == 2
+
+
+def test_runs_that_cannot_work_are_refused_before_they_start(
+    runtime: Runtime, datasets: dict[str, str]
+) -> None:
+    submit = runtime.training.submit
+    base = {"base_model": "tiny-chat", "max_steps": 2}
+    with pytest.raises(InvalidInput, match="dpo trains on preference datasets"):
+        submit(TrainingConfig(**base, dataset=datasets["sft"], objective="dpo"))
+    with pytest.raises(InvalidInput, match="sft trains on .*pairs is preference"):
+        submit(TrainingConfig(**base, dataset=datasets["preference"]))
+    # a reward that needs an answer, on rows without one: every such row is named
+    no_answers = add_dataset(runtime, "bare", [{"prompt": f"Say {i}."} for i in range(6)])
+    with pytest.raises(InvalidInput, match=r"cannot score 5 train row\(s\).*row 1 has no answer") as error:
+        submit(TrainingConfig(**base, dataset=no_answers, objective="grpo"))
+    assert len(error.value.details) == 5
+    regex = {"rewards": [{"kind": "regex", "pattern": "(unclosed"}]}
+    with pytest.raises(InvalidInput, match="Reward 1 \\(regex\\): bad pattern"):
+        submit(TrainingConfig(**base, dataset=datasets["prompts"], objective="grpo", grpo=regex))
+    schema = {"rewards": [{"kind": "json_schema", "json_schema": {"type": "nonsense"}}]}
+    with pytest.raises(InvalidInput, match="bad schema"):
+        submit(TrainingConfig(**base, dataset=datasets["prompts"], objective="grpo", grpo=schema))
+    with pytest.raises(InvalidInput, match="not an adapter"):
+        submit(TrainingConfig(**base, dataset=datasets["sft"], adapter="tiny-chat"))
+    assert not [j for j in runtime.jobs.list(limit=100).items if j.status == "queued"]
