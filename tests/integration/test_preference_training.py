@@ -14,7 +14,9 @@ from aift.runtime import Runtime
 from aift.training.schemas import DatasetOptions, TrainingConfig
 from tests.integration.conftest import runtime_with_worker, wait_for
 
-QUESTIONS = [(f"What is {a} plus {b}?", a + b) for a, b in zip(range(3, 23), range(7, 47, 2))]
+QUESTIONS = [
+    (f"What is {a} plus {b}?", a + b) for a, b in zip(range(3, 23), range(7, 47, 2), strict=True)
+]
 
 
 def hh_rows() -> list[dict]:
@@ -40,7 +42,9 @@ def sft_rows() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory, tiny_chat_model_dir: Path) -> Iterator[Runtime]:
+def runtime(
+    tmp_path_factory: pytest.TempPathFactory, tiny_chat_model_dir: Path
+) -> Iterator[Runtime]:
     workspace = tmp_path_factory.mktemp("preference") / "ws"
     with runtime_with_worker(workspace, {"tiny-chat": tiny_chat_model_dir}) as rt:
         yield rt
@@ -105,7 +109,9 @@ def test_sft_then_dpo_continues_the_adapter_against_its_own_reference(
     assert json.loads((out / "run_config.json").read_text())["adapter"] == sft["model"]
     curve = runtime.training.curve(done["id"]).points
     margins = [p.extra["rewards/margins"] for p in curve if "rewards/margins" in p.extra]
-    assert len(margins) == 6 and margins[0] == pytest.approx(0.0, abs=1e-4), "starts at its reference"
+    assert len(margins) == 6 and margins[0] == pytest.approx(0.0, abs=1e-4), (
+        "starts at its reference"
+    )
     assert max(margins[1:]) > 0.05, "the chosen replies gain on the rejected ones"
     assert {"rewards/accuracies", "logps/chosen"} <= set(curve[-1].extra)
     assert "rewards/accuracies" in result["objective_metrics"]
@@ -162,7 +168,9 @@ def test_runs_that_cannot_work_are_refused_before_they_start(
         submit(TrainingConfig(**base, dataset=datasets["preference"]))
     # a reward that needs an answer, on rows without one: every such row is named
     no_answers = add_dataset(runtime, "bare", [{"prompt": f"Say {i}."} for i in range(6)])
-    with pytest.raises(InvalidInput, match=r"cannot score 5 train row\(s\).*row 1 has no answer") as error:
+    with pytest.raises(
+        InvalidInput, match=r"cannot score 5 train row\(s\).*row 1 has no answer"
+    ) as error:
         submit(TrainingConfig(**base, dataset=no_answers, objective="grpo"))
     assert len(error.value.details) == 5
     regex = {"rewards": [{"kind": "regex", "pattern": "(unclosed"}]}
@@ -174,3 +182,54 @@ def test_runs_that_cannot_work_are_refused_before_they_start(
     with pytest.raises(InvalidInput, match="not an adapter"):
         submit(TrainingConfig(**base, dataset=datasets["sft"], adapter="tiny-chat"))
     assert not [j for j in runtime.jobs.list(limit=100).items if j.status == "queued"]
+
+
+def test_a_cancelled_dpo_run_resumes_from_its_checkpoint_with_the_same_reference(
+    runtime: Runtime, datasets: dict[str, str]
+) -> None:
+    config = TrainingConfig(
+        base_model="tiny-chat",
+        dataset=datasets["preference"],
+        objective="dpo",
+        max_steps=8,
+        save_steps=4,
+        batch_size=2,
+        learning_rate=5e-3,
+        max_length=128,
+        preference={"precompute_reference": True},
+    )
+    job = runtime.training.submit(config)
+    wait_for(
+        lambda: runtime.jobs.get(job.id).model_dump(),
+        lambda j: (j["metrics"] or {}).get("step", 0) >= 2,
+        timeout=600,
+    )
+    runtime.jobs.cancel(job.id)
+    stopped = wait_for(
+        lambda: runtime.jobs.get(job.id).model_dump(),
+        lambda j: j["status"] in {"cancelled", "succeeded", "failed"},
+        timeout=600,
+    )
+    assert stopped["status"] == "cancelled", stopped["error"]
+    checkpoints = Path(job.config["output_dir"]) / "checkpoints"
+    saved = sorted(int(p.name.split("-")[1]) for p in checkpoints.glob("checkpoint-*"))
+    assert saved and saved[-1] < 8, "the cancel saved a checkpoint before the end"
+    runtime.jobs.resume(job.id)
+    done = wait_for(
+        lambda: runtime.jobs.get(job.id).model_dump(),
+        lambda j: j["status"] in {"succeeded", "failed", "cancelled"},
+        timeout=600,
+    )
+    assert done["status"] == "succeeded", (done["error"], runtime.jobs.log_tail(job.id)[-20:])
+    result = done["result"]
+    assert result["resumed_from"] == f"checkpoint-{saved[-1]}" and result["steps"] == 8
+    entries = [
+        json.loads(line)
+        for line in (Path(result["output_dir"]) / "metrics.jsonl").read_text().splitlines()
+    ]
+    steps = [e["step"] for e in entries if "loss" in e]
+    assert steps[-(8 - saved[-1]) :] == list(range(saved[-1] + 1, 9)), steps
+    # the precomputed reference is the base (the new adapter disabled): at the first step
+    # the policy is the reference, so the margin is zero
+    first = next(e for e in entries if e.get("step") == 1 and "rewards/margins" in e)
+    assert first["rewards/margins"] == pytest.approx(0.0, abs=1e-4)

@@ -65,7 +65,7 @@ def test_format_detection(rows: list, fmt: str) -> None:
 
 def test_unknown_format_says_which_keys_are_expected() -> None:
     with pytest.raises(InvalidInput, match="instruction"):
-        detect_format([{"question": "q", "answer": "a"}])
+        detect_format([{"query": "q", "response": "a"}])
 
 
 def test_rows_become_conversations() -> None:

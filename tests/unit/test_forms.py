@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Literal
 
@@ -70,9 +71,39 @@ def test_the_run_form_hides_lora_settings_for_full_fine_tuning() -> None:
     from aift.api.routes.pages import NOT_ON_TRAINING_FORM
 
     fields = {f.name: f for f in form_fields(TrainingConfig, exclude=NOT_ON_TRAINING_FORM)}
-    assert set(TrainingConfig.model_fields) - {"lora"} - NOT_ON_TRAINING_FORM <= set(fields)
+    sections = {"lora", "preference", "grpo"}  # nested settings, flattened
+    assert set(TrainingConfig.model_fields) - sections - NOT_ON_TRAINING_FORM <= set(fields)
     assert not any(name.split(".")[0] in NOT_ON_TRAINING_FORM for name in fields)
     lora = [f for f in fields.values() if f.name.startswith("lora.")]
     assert len(lora) == 4
     assert all("full" not in f.applies_when["method"] for f in lora if f.applies_when)
     assert fields["method"].value == "lora"
+
+
+def test_objective_settings_show_for_their_objectives_and_rewards_edit_as_json() -> None:
+    from aift.api.routes.pages import NOT_ON_TRAINING_FORM
+
+    fields = {f.name: f for f in form_fields(TrainingConfig, exclude=NOT_ON_TRAINING_FORM)}
+    assert [v for v, _ in fields["objective"].options] == [
+        "sft",
+        "dpo",
+        "orpo",
+        "simpo",
+        "kto",
+        "grpo",
+    ]
+    assert fields["preference.beta"].applies_when == {"objective": ["dpo", "orpo", "simpo", "kto"]}
+    assert fields["preference.loss_type"].applies_when == {"objective": ["dpo"]}
+    assert fields["preference.loss_type"].value == "sigmoid"
+    rewards = fields["grpo.rewards"]
+    assert rewards.control == "json" and rewards.applies_when == {"objective": ["grpo"]}
+    parsed = json.loads(rewards.value)
+    assert parsed[0]["kind"] == "normalized"
+    config = TrainingConfig(
+        base_model="m",
+        dataset="d",
+        objective="grpo",
+        grpo={"rewards": parsed},
+        preference={"loss_type": "ipo, robust"},
+    )
+    assert config.preference.loss_type == ["ipo", "robust"]

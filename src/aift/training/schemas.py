@@ -316,6 +316,14 @@ class PreferenceSettings(BaseModel):
         json_schema_extra={"applies_when": {"objective": ["kto"]}},
     )
 
+    @field_validator("loss_type", mode="before")
+    @classmethod
+    def _losses(cls, value: object) -> object:
+        """One loss may be named alone, or several comma-separated (a form, a YAML line)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
 
 class RewardKind(StrEnum):
     exact = "exact"  # the completion is the row's answer (surrounding space ignored)

@@ -8,6 +8,7 @@ not apply (e.g. LoRA settings for full fine-tuning).
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,9 +18,9 @@ from typing import Any, Literal
 import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, to_jsonable_python
 
-Control = Literal["select", "checkbox", "number", "text"]
+Control = Literal["select", "checkbox", "number", "text", "json"]
 
 
 @dataclass
@@ -29,7 +30,7 @@ class FormField:
     name: str
     label: str
     control: Control
-    value_type: Literal["int", "float", "str", "bool", "list"]
+    value_type: Literal["int", "float", "str", "bool", "list", "json"]
     value: Any = None
     hint: str | None = None
     required: bool = False
@@ -93,6 +94,9 @@ def _field(
     advanced: bool,
 ) -> FormField:
     default = None if info.default is PydanticUndefined else info.default
+    if default is None and info.default_factory is not None:
+        default = info.get_default(call_default_factory=True)
+    structured = json.dumps(to_jsonable_python(default)) if _is_structured(annotation) else None
     if isinstance(default, Enum):
         default = default.value
     if isinstance(default, list):
@@ -107,6 +111,9 @@ def _field(
         "applies_when": when,
         "advanced": advanced,
     }
+    if _is_structured(annotation):  # a list of objects, or an object: edited as JSON
+        common["value"] = structured
+        return FormField(control="json", value_type="json", **common)
     enum_options = _enum_options(annotation)
     if options is not None or enum_options:
         return FormField(
@@ -120,6 +127,16 @@ def _field(
         return FormField(control="number", value_type=kind, minimum=low, maximum=high, **common)
     kind_text: Literal["str", "list"] = "list" if _allows_list(annotation) else "str"
     return FormField(control="text", value_type=kind_text, **common)
+
+
+def _is_structured(annotation: Any) -> bool:
+    """A field holding objects (a list of models, a dict) rather than one value."""
+    if typing.get_origin(annotation) is dict or annotation is dict:
+        return True
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation) or (None,)
+        return isinstance(item, type) and issubclass(item, BaseModel)
+    return False
 
 
 def _applies_when(info: FieldInfo) -> dict[str, list[str]] | None:

@@ -16,8 +16,17 @@ function applyConditions() {
     const rules = JSON.parse(field.dataset.appliesWhen);
     const applies = Object.entries(rules).every(([name, values]) => values.includes(valueOf(name)));
     field.hidden = !applies;
-    field.querySelectorAll("input, select").forEach((input) => { input.disabled = !applies; });
+    field.querySelectorAll("input, select, textarea").forEach((input) => { input.disabled = !applies; });
   });
+}
+
+// A JSON field's value; a clear error naming the field when it does not parse.
+function parseJson(input) {
+  try {
+    return JSON.parse(input.value);
+  } catch (err) {
+    throw new Error(`${input.name} is not valid JSON: ${err.message}`);
+  }
 }
 
 function setPath(target, path, value) {
@@ -30,7 +39,7 @@ function setPath(target, path, value) {
 // The run config as JSON: typed by each input's data-type; empty optional fields omitted.
 function runConfig() {
   const config = {};
-  form.querySelectorAll("input[name], select[name]").forEach((input) => {
+  form.querySelectorAll("input[name], select[name], textarea[name]").forEach((input) => {
     if (input.disabled) return;
     const type = input.dataset.type;
     let value;
@@ -38,6 +47,7 @@ function runConfig() {
     else if (input.value.trim() === "") return;
     else if (type === "int") value = parseInt(input.value, 10);
     else if (type === "float") value = parseFloat(input.value);
+    else if (type === "json") value = parseJson(input);
     else if (type === "list" && input.value.includes(",")) {
       value = input.value.split(",").map((v) => v.trim()).filter(Boolean);
     } else value = input.value.trim();
@@ -55,7 +65,13 @@ function duration(seconds) {
 const GiB = 2 ** 30;
 
 async function estimate() {
-  const config = runConfig();
+  let config;
+  try {
+    config = runConfig();
+  } catch (err) {
+    estimateBox.replaceChildren(el("p", err.message, "error"));
+    return;
+  }
   if (!config.base_model || !config.dataset) return;
   try {
     const e = await api("/api/v1/training/estimate", { method: "POST", body: JSON.stringify(config) });

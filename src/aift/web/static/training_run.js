@@ -36,23 +36,35 @@ const lrChart = chart(
   (v) => (v === 0 ? "0" : v.toExponential(1)),
 );
 
+// A preference or reward run's own figures (trl's names, from each point's `extra`).
+const objectiveBox = document.getElementById("objective-chart");
+const objectiveKeys = objectiveBox ? JSON.parse(objectiveBox.dataset.series) : [];
+const COLOURS = ["#2563eb", "#b45309", "#15803d", "#7c3aed"];
+const objectiveChart = objectiveBox
+  ? chart("objective-chart", objectiveKeys.map((key, i) => (
+    { label: key, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true })))
+  : null;
+objectiveKeys.forEach((key) => { data[key] = []; });
+
 function addPoints(points) {
   points.forEach((p) => {
-    const at = data.step.indexOf(p.step);
-    if (at >= 0) {  // a resumed run logs its steps again: the newest values win
-      if (p.loss !== null) data.loss[at] = p.loss;
-      if (p.eval_loss !== null) data.eval[at] = p.eval_loss;
-      if (p.learning_rate !== null) data.lr[at] = p.learning_rate;
-      return;
+    const extra = p.extra || {};
+    let at = data.step.indexOf(p.step);
+    if (at < 0) {
+      at = data.step.length;
+      data.step.push(p.step);
+      ["loss", "eval", "lr", ...objectiveKeys].forEach((key) => data[key].push(null));
     }
-    data.step.push(p.step);
-    data.loss.push(p.loss);
-    data.eval.push(p.eval_loss);
-    data.lr.push(p.learning_rate);
+    // a resumed run logs its steps again: the newest values win
+    if (p.loss !== null) data.loss[at] = p.loss;
+    if (p.eval_loss !== null) data.eval[at] = p.eval_loss;
+    if (p.learning_rate !== null) data.lr[at] = p.learning_rate;
+    objectiveKeys.forEach((key) => { if (key in extra) data[key][at] = extra[key]; });
   });
   if (points.length) lastStep = Math.max(lastStep, ...points.map((p) => p.step));
   lossChart.setData([data.step, data.loss, data.eval]);
   lrChart.setData([data.step, data.lr]);
+  if (objectiveChart) objectiveChart.setData([data.step, ...objectiveKeys.map((key) => data[key])]);
   const count = data.loss.filter((v) => v !== null).length;
   document.getElementById("points").textContent = String(count);
   lossChart.root.dataset.points = String(count);
