@@ -120,3 +120,55 @@ def test_train_watch_cancel_resume_and_chat(page: Page, live: LiveServer, tmp_pa
     answer = page.locator(".message.assistant .body").last
     expect(answer).not_to_be_empty(timeout=180_000)
     expect(page.get_by_role("button", name="Send")).to_be_enabled(timeout=180_000)
+
+
+def test_a_dpo_run_from_the_form_charts_its_preference_figures(
+    page: Page, live: LiveServer, tmp_path: Path
+) -> None:
+    pairs = [
+        {"prompt": f"What is {i} plus {i}?", "chosen": f"{2 * i}.", "rejected": f"Hmm, maybe {i}."}
+        for i in range(12)
+    ]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in pairs))
+    page.goto("/datasets")
+    page.set_input_files("#ds-file", str(data))
+    page.get_by_role("button", name="Check and add").click()
+    expect(page.locator("#dataset-report")).to_contain_text("preference", timeout=120_000)
+    expect(page.locator("#dataset-report")).to_contain_text("[rejected]")
+
+    page.goto("/training")
+    form = page.locator("#run-form")
+    form.get_by_label("Base model").select_option("tiny-chat")
+    form.get_by_label("Dataset").select_option(label=re.compile("^pairs"))
+    loss_type, rewards = form.get_by_label("Loss type"), form.get_by_label("Rewards")
+    expect(loss_type).to_be_hidden()  # sft: no preference settings
+    form.get_by_label("Objective").select_option("grpo")
+    expect(rewards).to_be_visible()
+    expect(loss_type).to_be_hidden()
+    rewards.fill("[{not json")
+    form.get_by_role("button", name="Start run").click()
+    expect(page.locator("#run-error")).to_contain_text("grpo.rewards is not valid JSON")
+    form.get_by_label("Objective").select_option("dpo")
+    expect(rewards).to_be_hidden()
+    expect(loss_type).to_have_value("sigmoid")
+    loss_type.fill("sigmoid, sft")
+    form.get_by_label("Max steps").fill("4")
+    form.get_by_label("Learning rate").fill("0.005")
+    form.get_by_role("button", name="Start run").click()
+
+    expect(page).to_have_url(re.compile(r"/training/[0-9a-f]{32}$"), timeout=30_000)
+    expect(page.locator("h1")).to_contain_text("lora dpo")
+    expect(page.get_by_role("link", name="Chat with this model")).to_be_visible(timeout=600_000)
+    page.wait_for_function(
+        "() => Number(document.querySelector('#loss-chart .uplot')?.dataset.points || 0) >= 4",
+        timeout=60_000,
+    )
+    expect(page.locator("#objective-chart .uplot")).to_be_visible()
+    expect(page.locator("#result")).to_contain_text("rewards/accuracies")
+    job_id = page.url.rsplit("/", 1)[1]
+    config = httpx.get(f"{live.url}/api/v1/jobs/{job_id}", timeout=60).json()["config"]
+    assert config["preference"]["loss_type"] == ["sigmoid", "sft"]
+    assert config["objective"] == "dpo" and "grpo" not in {
+        k for k, v in config.items() if v is None
+    }

@@ -119,16 +119,32 @@ def test_sft_then_dpo_continues_the_adapter_against_its_own_reference(
     assert model.kind == "adapter" and model.base_model == "tiny-chat"
 
 
-@pytest.mark.parametrize("objective", ["orpo", "simpo", "kto"])
-def test_reference_free_and_unpaired_objectives_train_a_new_adapter(
-    runtime: Runtime, datasets: dict[str, str], objective: str
+@pytest.mark.parametrize(
+    ("objective", "method"), [("orpo", "lora"), ("simpo", "dora"), ("kto", "lora"), ("dpo", "full")]
+)
+def test_each_objective_trains_with_each_method(
+    runtime: Runtime, datasets: dict[str, str], objective: str, method: str
 ) -> None:
-    done = run(runtime, datasets["preference"], objective=objective, max_steps=2)
+    lr = 5e-4 if method == "full" else 5e-3
+    done = run(
+        runtime,
+        datasets["preference"],
+        objective=objective,
+        method=method,
+        max_steps=2,
+        learning_rate=lr,
+    )
     result = done["result"]
-    assert result["steps"] == 2 and result["kind"] == "adapter"
+    out = Path(result["output_dir"])
+    assert result["steps"] == 2 and out.name.startswith(f"{method}-{objective}_")
     figures = runtime.training.curve(done["id"]).points[-1].extra
     assert "rewards/chosen" in figures, figures
-    assert Path(result["output_dir"]).name.startswith(f"lora-{objective}_")
+    if method == "full":  # the reference was precomputed: one model copy, saved whole
+        assert result["kind"] == "finetuned" and (out / "model.safetensors").exists()
+    else:
+        adapter = json.loads((out / "adapter_config.json").read_text())
+        assert result["kind"] == "adapter" and adapter["use_dora"] == (method == "dora")
+        assert not (out / "model.safetensors").exists(), "the adapter alone, not the base"
 
 
 def test_grpo_samples_groups_and_scores_them_with_declared_rewards(
@@ -155,6 +171,8 @@ def test_grpo_samples_groups_and_scores_them_with_declared_rewards(
     ), figures
     assert 0.0 <= figures["rewards/2_length/mean"] <= 1.0
     assert done["result"]["steps"] == 2
+    out = Path(done["result"]["output_dir"])
+    assert (out / "adapter_model.safetensors").exists() and not (out / "model.safetensors").exists()
 
 
 def test_runs_that_cannot_work_are_refused_before_they_start(
@@ -223,6 +241,7 @@ def test_a_cancelled_dpo_run_resumes_from_its_checkpoint_with_the_same_reference
     assert done["status"] == "succeeded", (done["error"], runtime.jobs.log_tail(job.id)[-20:])
     result = done["result"]
     assert result["resumed_from"] == f"checkpoint-{saved[-1]}" and result["steps"] == 8
+    assert (Path(result["output_dir"]) / "adapter_model.safetensors").exists()
     entries = [
         json.loads(line)
         for line in (Path(result["output_dir"]) / "metrics.jsonl").read_text().splitlines()

@@ -188,3 +188,13 @@ def test_packed_runs_pass_one_row_at_a_time_on_a_cpu_only() -> None:
     assert micro_batches(config, on_gpu=True) == (4, 2)
     unpacked = config.model_copy(update={"packing": False})
     assert micro_batches(unpacked, on_gpu=False) == (4, 2)
+    # preference pairs pass one at a time on a CPU; KTO and GRPO keep their batches
+    for objective, expected in (
+        ("dpo", (1, 8)),
+        ("simpo", (1, 8)),
+        ("kto", (4, 2)),
+        ("grpo", (4, 2)),
+    ):
+        run = unpacked.model_copy(update={"objective": objective})
+        assert micro_batches(run, on_gpu=False) == expected, objective
+        assert micro_batches(run, on_gpu=True) == (4, 2), objective

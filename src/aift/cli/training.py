@@ -141,7 +141,9 @@ def datasets_add(
     file: Path,
     val_file: Annotated[Path | None, typer.Option(help="Validation rows (no split).")] = None,
     name: Annotated[str | None, typer.Option()] = None,
-    format: Annotated[str | None, typer.Option(help="alpaca, chat, sharegpt or text.")] = None,
+    format: Annotated[
+        str | None, typer.Option(help="alpaca, chat, sharegpt, text, preference, kto or prompts.")
+    ] = None,
     val_ratio: Annotated[float, typer.Option(help="Share held out for validation.")] = 0.1,
     skip_invalid: Annotated[bool, typer.Option(help="Keep only the valid rows.")] = False,
     base_model: Annotated[str | None, typer.Option(help="Tokenizer for stats.")] = None,

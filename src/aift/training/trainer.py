@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Objectives that learn from preference pairs (one loss term per pair).
+PAIRED = (Objective.dpo, Objective.orpo, Objective.simpo)
 # trl's logged figures a finished preference or reward run reports in its result.
 OBJECTIVE_FIGURES = (
     "rewards/chosen",
@@ -267,6 +269,7 @@ def fit(
 
     progress = ProgressCallback(ctx, output / "metrics.jsonl", tokens_per_step, budget)
     trainer = prepared.trainer = _trainer(config, prepared, values, has_val, progress, penalty)
+    prepared.model = trainer.model  # trl wraps a new adapter itself: save what it trains
     _drop_incomplete_checkpoints(ctx, checkpoints)
     resume = _latest_checkpoint(checkpoints)
     if resume:
@@ -383,8 +386,16 @@ def micro_batches(config: TrainingJobConfig, on_gpu: bool) -> tuple[int, int]:
     and the same loss per step (the loss is normalised by the step's label count), but
     the activations of one row at a time: four full rows of SmolLM2-135M in one pass
     held 15.6 GB and ran 1.7× slower (docs/benchmarks.md). GPUs keep whole batches.
+
+    Preference pairs (DPO, ORPO, SimPO) likewise pass one pair at a time on a CPU: their
+    loss is a mean over pairs, so accumulating is exact, and each pair is padded only to
+    its own longer reply instead of the batch's longest (preference_training.py). KTO
+    keeps its batch (its KL estimate pairs prompts with other rows' completions); GRPO
+    its groups (sampled together).
     """
-    if config.packing and config.objective == Objective.sft and not on_gpu:
+    if not on_gpu and (
+        (config.packing and config.objective == Objective.sft) or config.objective in PAIRED
+    ):
         return 1, config.batch_size * config.gradient_accumulation
     return config.batch_size, config.gradient_accumulation
 

@@ -19,7 +19,7 @@ from aift.inference.manager import SERVABLE_KINDS
 from aift.jobs.kinds import all_kinds
 from aift.models.schemas import ModelFormat, ModelKind, Purpose
 from aift.monitoring.units import human_size
-from aift.training.schemas import TrainingConfig
+from aift.training.schemas import DatasetFormat, TrainingConfig
 from aift.web.dashboard import dashboard
 from aift.web.forms import form_fields
 
@@ -130,7 +130,9 @@ async def _documents(request: Request, kb: str) -> dict[str, object]:
 @router.get("/datasets", response_class=HTMLResponse)
 async def datasets_page(request: Request) -> HTMLResponse:
     datasets = await run_in_threadpool(get_runtime(request).datasets.list)
-    return _render(request, "datasets.html", page="datasets", datasets=datasets)
+    return _render(
+        request, "datasets.html", page="datasets", datasets=datasets, formats=list(DatasetFormat)
+    )
 
 
 @router.get("/partials/datasets", response_class=HTMLResponse)
