@@ -140,8 +140,9 @@ def test_a_dpo_run_from_the_form_charts_its_preference_figures(
     page.goto("/training")
     form = page.locator("#run-form")
     form.get_by_label("Base model").select_option("tiny-chat")
-    form.get_by_label("Dataset").select_option(label=re.compile("^pairs"))
-    loss_type, rewards = form.get_by_label("Loss type"), form.get_by_label("Rewards")
+    dataset = form.get_by_label("Dataset")
+    dataset.select_option(dataset.locator("option", has_text="pairs").get_attribute("value"))
+    loss_type, rewards = page.locator("#f-preference-loss-type"), form.get_by_label("Rewards")
     expect(loss_type).to_be_hidden()  # sft: no preference settings
     form.get_by_label("Objective").select_option("grpo")
     expect(rewards).to_be_visible()
