@@ -91,6 +91,11 @@ def test_sft_then_dpo_continues_the_adapter_against_its_own_reference(
     runtime: Runtime, datasets: dict[str, str]
 ) -> None:
     sft = run(runtime, datasets["sft"], max_steps=3)["result"]
+    dpo_config = TrainingConfig(
+        base_model="tiny-chat", dataset=datasets["preference"], objective="dpo", max_steps=6
+    )
+    # the SFT run's speed is no measure of a DPO run's (two replies and a reference pass)
+    assert runtime.training.estimate(dpo_config).basis.startswith("a rough guess")
     done = run(
         runtime,
         datasets["preference"],
@@ -117,6 +122,8 @@ def test_sft_then_dpo_continues_the_adapter_against_its_own_reference(
     assert "rewards/accuracies" in result["objective_metrics"]
     model = runtime.models.get(out.name)
     assert model.kind == "adapter" and model.base_model == "tiny-chat"
+    estimate = runtime.training.estimate(dpo_config)
+    assert estimate.basis.startswith("measured") and estimate.steps == 6
 
 
 @pytest.mark.parametrize(

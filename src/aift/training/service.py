@@ -434,7 +434,7 @@ class TrainingService:
         few = few_steps_warning(config, dataset.rows_train, rows, steps)
         if few:
             warnings.append(few)
-        measured = self._measured_speed(base.name, config.method)
+        measured = self._measured_speed(base.name, config.method, config.objective)
         if measured:
             speed, basis = measured, "measured on your last run of this model and method"
         else:
@@ -453,13 +453,17 @@ class TrainingService:
             warnings=warnings,
         )
 
-    def _measured_speed(self, base_name: str, method: Method) -> float | None:
-        """Tokens/s of the newest finished run of this base and method, if any."""
+    def _measured_speed(self, base_name: str, method: Method, objective: Objective) -> float | None:
+        """Tokens/s of the newest finished run of this base, method and objective, if any."""
         done = self.jobs.list(status=[JobStatus.succeeded], kind="training.run", limit=100)
         for job in done.items:
             base = (job.config.get("base") or {}).get("name")
             speed = (job.metrics or {}).get("tokens_per_second")
-            if base == base_name and job.config.get("method") == method.value and speed:
+            same = (
+                job.config.get("method") == method.value
+                and job.config.get("objective", Objective.sft.value) == objective.value
+            )
+            if base == base_name and same and speed:
                 return float(speed)
         return None
 
