@@ -112,6 +112,8 @@ def test_sft_then_dpo_continues_the_adapter_against_its_own_reference(
     # the chain's reference was the SFT adapter (a frozen copy), never saved with the result
     assert not (out / "ref").exists() and (out / "adapter_model.safetensors").exists()
     assert json.loads((out / "run_config.json").read_text())["adapter"] == sft["model"]
+    card = (out / "README.md").read_text()
+    assert f"objective dpo, continuing adapter `{sft['model']}`" in card
     curve = runtime.training.curve(done["id"]).points
     margins = [p.extra["rewards/margins"] for p in curve if "rewards/margins" in p.extra]
     assert len(margins) == 6 and margins[0] == pytest.approx(0.0, abs=1e-4), (
@@ -154,13 +156,14 @@ def test_each_objective_trains_with_each_method(
         assert not (out / "model.safetensors").exists(), "the adapter alone, not the base"
 
 
-def test_grpo_samples_groups_and_scores_them_with_declared_rewards(
-    runtime: Runtime, datasets: dict[str, str]
+@pytest.mark.parametrize("objective", ["grpo", "rloo"])
+def test_sampling_objectives_score_groups_with_declared_rewards(
+    runtime: Runtime, datasets: dict[str, str], objective: str
 ) -> None:
     done = run(
         runtime,
         datasets["prompts"],
-        objective="grpo",
+        objective=objective,
         max_steps=2,
         batch_size=2,
         grpo={

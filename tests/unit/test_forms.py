@@ -91,12 +91,14 @@ def test_objective_settings_show_for_their_objectives_and_rewards_edit_as_json()
         "simpo",
         "kto",
         "grpo",
+        "rloo",
     ]
     assert fields["preference.beta"].applies_when == {"objective": ["dpo", "orpo", "simpo", "kto"]}
     assert fields["preference.loss_type"].applies_when == {"objective": ["dpo"]}
     assert fields["preference.loss_type"].value == "sigmoid"
     rewards = fields["grpo.rewards"]
-    assert rewards.control == "json" and rewards.applies_when == {"objective": ["grpo"]}
+    assert rewards.control == "json" and rewards.applies_when == {"objective": ["grpo", "rloo"]}
+    assert fields["grpo.loss_type"].applies_when == {"objective": ["grpo"]}
     parsed = json.loads(rewards.value)
     assert parsed[0]["kind"] == "normalized"
     config = TrainingConfig(

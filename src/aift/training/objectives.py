@@ -1,10 +1,10 @@
 """Preference and reinforcement objectives, trained by trl's trainers.
 
 aift does not write these losses: DPO (and its variants) is trl's `DPOTrainer`, KTO its
-`KTOTrainer`, GRPO its `GRPOTrainer`, ORPO and SimPO the experimental `ORPOTrainer` and
-`CPOTrainer`. This module maps a run config onto them: the trainer's config (the run's
-Trainer arguments plus the objective's own settings), the rows in the shape each reads,
-and the reference model:
+`KTOTrainer`, GRPO its `GRPOTrainer`, RLOO its `RLOOTrainer`, ORPO and SimPO the
+experimental `ORPOTrainer` and `CPOTrainer`. This module maps a run config onto them:
+the trainer's config (the run's Trainer arguments plus the objective's own settings),
+the rows in the shape each reads, and the reference model:
 
 - a new LoRA/DoRA adapter is handed to trl as a `peft_config`, and the reference is the
   base with the adapter disabled — no second copy of the model;
@@ -21,13 +21,20 @@ from typing import Any
 
 from aift.training.preference_formats import as_prompt, unpaired
 from aift.training.rewards import reward_functions
-from aift.training.schemas import Method, Objective, TrainingConfig, TrainingJobConfig
+from aift.training.schemas import (
+    REWARD_OBJECTIVES,
+    Method,
+    Objective,
+    TrainingConfig,
+    TrainingJobConfig,
+)
 
 # objective → (module, config class, trainer class) of trl
 TRAINERS: dict[Objective, tuple[str, str, str]] = {
     Objective.dpo: ("trl", "DPOConfig", "DPOTrainer"),
     Objective.kto: ("trl", "KTOConfig", "KTOTrainer"),
     Objective.grpo: ("trl", "GRPOConfig", "GRPOTrainer"),
+    Objective.rloo: ("trl", "RLOOConfig", "RLOOTrainer"),
     Objective.orpo: ("trl.experimental.orpo", "ORPOConfig", "ORPOTrainer"),
     Objective.simpo: ("trl.experimental.cpo", "CPOConfig", "CPOTrainer"),
 }
@@ -41,7 +48,7 @@ def trl_rows(config: TrainingConfig, examples: list[dict[str, Any]]) -> list[dic
     and reference answers, a demonstration's last reply being its answer."""
     if config.objective == Objective.kto:
         return [row for e in examples for row in (unpaired(e) if "chosen" in e else [e])]
-    if config.objective == Objective.grpo:
+    if config.objective in REWARD_OBJECTIVES:
         return [as_prompt(e) for e in examples]
     return list(examples)
 
@@ -76,15 +83,17 @@ def objective_arguments(config: TrainingJobConfig) -> dict[str, Any]:
             "simpo_gamma": preference.simpo_gamma,
             "max_length": config.max_length,
         }
-    return {
+    sampling = {
         "num_generations": grpo.num_generations,
         "max_completion_length": grpo.max_completion_length,
         "temperature": grpo.temperature,
         "beta": grpo.beta,
-        "loss_type": grpo.loss_type,
         "reward_weights": [r.weight for r in grpo.rewards],
         "log_completions": False,
     }
+    if config.objective == Objective.grpo:
+        sampling["loss_type"] = grpo.loss_type
+    return sampling
 
 
 def build_trainer(
@@ -104,7 +113,7 @@ def build_trainer(
     module = importlib.import_module(module_name)
     arguments = {**values, **objective_arguments(config)}
     arguments["gradient_checkpointing"] = config.gradient_checkpointing
-    if config.objective == Objective.grpo:  # batch_size counts prompts: a group per prompt
+    if config.objective in REWARD_OBJECTIVES:  # batch_size counts prompts: a group per prompt
         arguments["per_device_train_batch_size"] *= config.grpo.num_generations
         arguments["per_device_eval_batch_size"] = arguments["per_device_train_batch_size"]
     args = getattr(module, config_name)(**arguments)
@@ -117,7 +126,7 @@ def build_trainer(
         "callbacks": callbacks,
         "peft_config": peft_config,
     }
-    if config.objective == Objective.grpo:
+    if config.objective in REWARD_OBJECTIVES:
         kwargs["reward_funcs"] = reward_functions(config.grpo.rewards)[0]
     return getattr(module, trainer_name)(**kwargs)
 
@@ -148,6 +157,6 @@ def processed_tokens(
             total += len(
                 tokenizer(render(tokenizer, {**row, "chosen": row["rejected"]}))["input_ids"]
             )
-    if config.objective == Objective.grpo:
+    if config.objective in REWARD_OBJECTIVES:
         total *= config.grpo.num_generations
     return round(total * len(rows) / len(shown))

@@ -33,12 +33,14 @@ def register_output(
 
     output = Path(config.output_dir)
     kind = ModelKind.finetuned if config.method == Method.full else ModelKind.adapter
+    training = {
+        "method": config.method.value,
+        "objective": config.objective.value,
+        "dataset": config.dataset,
+        **metrics,
+    }
     info = models.register(
-        output.name,
-        output,
-        source=ModelSource.workspace,
-        kind=kind,
-        extra={"training": {"method": config.method.value, "dataset": config.dataset, **metrics}},
+        output.name, output, source=ModelSource.workspace, kind=kind, extra={"training": training}
     )
     return {"model": info.name, "kind": info.kind.value, "output_dir": str(output), **metrics}
 
@@ -47,7 +49,10 @@ def _model_card(config: TrainingJobConfig, metrics: dict[str, Any]) -> str:
     lines = [
         f"# {Path(config.output_dir).name}",
         "",
-        f"Fine-tuned from `{config.base_name}` with aift ({config.method.value}).",
+        f"Fine-tuned from `{config.base_name}` with aift ({config.method.value}, "
+        f"objective {config.objective.value}"
+        + (f", continuing adapter `{config.adapter}`" if config.adapter else "")
+        + ").",
         "",
         "| setting | value |",
         "|---|---|",

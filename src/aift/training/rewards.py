@@ -1,4 +1,4 @@
-"""GRPO's rewards: declared in the run config, never uploaded code.
+"""GRPO's and RLOO's rewards: declared in the run config, never uploaded code.
 
 Each `RewardSpec` becomes a function with trl's reward signature
 (`prompts, completions, answer=…` → one score per completion, in [0, 1]); trl sums them

@@ -113,6 +113,7 @@ class Objective(StrEnum):
     simpo = "simpo"  # simple preference optimisation: reference-free, length-normalised
     kto = "kto"  # Kahneman-Tversky optimisation: unpaired good/bad examples
     grpo = "grpo"  # group relative policy optimisation against declared rewards
+    rloo = "rloo"  # REINFORCE leave-one-out: the same rewards, each sample's baseline the rest
 
 
 OBJECTIVE_FORMATS: dict[Objective, tuple[DatasetFormat, ...]] = {
@@ -122,7 +123,10 @@ OBJECTIVE_FORMATS: dict[Objective, tuple[DatasetFormat, ...]] = {
     Objective.simpo: (DatasetFormat.preference,),
     Objective.kto: (DatasetFormat.kto, DatasetFormat.preference),
     Objective.grpo: (DatasetFormat.prompts, *DEMONSTRATIONS),
+    Objective.rloo: (DatasetFormat.prompts, *DEMONSTRATIONS),
 }
+# Objectives that sample completions and learn from declared rewards.
+REWARD_OBJECTIVES = (Objective.grpo, Objective.rloo)
 
 
 class Precision(StrEnum):
@@ -367,8 +371,9 @@ class RewardSpec(BaseModel):
 
 
 class GrpoSettings(BaseModel):
-    """GRPO: completions sampled per prompt, scored by the declared rewards, and the model
-    pushed towards the better ones of each group (trl's GRPOTrainer)."""
+    """GRPO and RLOO: completions sampled per prompt, scored by the declared rewards, and
+    the model pushed towards the better ones of each group (trl's GRPOTrainer and
+    RLOOTrainer)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -385,7 +390,9 @@ class GrpoSettings(BaseModel):
     temperature: float = Field(1.0, gt=0.0, le=2.0, description="Sampling temperature.")
     beta: float = Field(0.0, ge=0.0, le=10.0, description="KL penalty to the reference (0: none).")
     loss_type: Literal["dapo", "grpo", "dr_grpo", "bnpo"] = Field(
-        "dapo", description="How token losses are averaged (trl's loss_type)."
+        "dapo",
+        description="GRPO: how token losses are averaged (trl's loss_type).",
+        json_schema_extra={"applies_when": {"objective": ["grpo"]}},
     )
 
 
@@ -401,7 +408,7 @@ class TrainingConfig(BaseModel):
     objective: Objective = Field(
         Objective.sft,
         description="sft: learn demonstrations; dpo, orpo, simpo, kto: learn preferences; "
-        "grpo: learn from declared rewards.",
+        "grpo, rloo: learn from declared rewards.",
     )
     adapter: str | None = Field(
         None,
@@ -415,7 +422,8 @@ class TrainingConfig(BaseModel):
     )
     grpo: GrpoSettings = Field(
         default_factory=GrpoSettings,
-        json_schema_extra={"applies_when": {"objective": ["grpo"]}},
+        description="GRPO and RLOO: sampling and rewards.",
+        json_schema_extra={"applies_when": {"objective": ["grpo", "rloo"]}},
     )
     lora: LoraSettings = Field(
         default_factory=LoraSettings,

@@ -17,6 +17,7 @@ from aift.models.schemas import ModelFormat
 from aift.training.datasets import DatasetService
 from aift.training.schemas import (
     OBJECTIVE_FORMATS,
+    REWARD_OBJECTIVES,
     ChainInfo,
     CurvePoint,
     DatasetFormat,
@@ -127,7 +128,7 @@ class TrainingService:
                 f"Objective {config.objective.value} trains on {names} datasets; "
                 f"{dataset.name} is {dataset.format.value}."
             )
-        if config.objective != Objective.grpo:
+        if config.objective not in REWARD_OBJECTIVES:
             return
         rewards.check_specs(config.grpo.rewards)
         for split in ("train", "val"):
@@ -515,7 +516,7 @@ def _sequences_per_row(config: TrainingConfig) -> int:
     GRPO prompt a group of completions."""
     if config.objective in (Objective.dpo, Objective.orpo, Objective.simpo):
         return 2
-    if config.objective == Objective.grpo:
+    if config.objective in REWARD_OBJECTIVES:
         return config.grpo.num_generations
     return 1
 
