@@ -100,7 +100,7 @@ def test_a_separate_validation_file(server: LiveServer) -> None:
         (jsonl(rows(3)), "tiny.jsonl", {"val_ratio": "0.1"}, 422, "too few"),
         (b"%PDF-1.7\n\x00\x01binary", "sneaky.jsonl", {}, 422, "binary"),
         (b"", "empty.jsonl", {}, 422, "empty"),
-        (jsonl([{"question": "q", "answer": "a"}]), "odd.jsonl", {}, 422, "instruction"),
+        (jsonl([{"query": "q", "response": "a"}]), "odd.jsonl", {}, 422, "instruction"),
         (jsonl(rows(5)), "x.jsonl", {"val_ratio": "2"}, 422, "val_ratio"),
         (jsonl(rows(5)), "x.jsonl", {"format": "poetry"}, 422, "format"),
         (jsonl(rows(5)), "x.jsonl", {"base_model": "no-such-model"}, 404, "no-such-model"),
