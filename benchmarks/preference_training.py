@@ -33,6 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, record  # noqa: E402
+from training_throughput import _Ctx, bench_config  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "data" / "retrieval" / "squad_v2_dev_sample.json"
 PREAMBLE = (
@@ -79,18 +80,6 @@ def additions(n: int, seed: int) -> list[dict]:
     return rows
 
 
-class _Ctx:
-    """What aift's trainer reports to when it runs outside a job."""
-
-    log = logging.getLogger("bench")
-
-    def progress(self, *args: Any, **kwargs: Any) -> None: ...
-    def metrics(self, *args: Any, **kwargs: Any) -> None: ...
-    def stop_needs(self, seconds: float) -> None: ...
-    def cancelled(self) -> bool:
-        return False
-
-
 def model_dir(work: Path) -> Path:
     from aift.models.packaged import SMOLLM2, gguf_to_transformers
 
@@ -98,18 +87,8 @@ def model_dir(work: Path) -> Path:
 
 
 def aift_config(folder: Path, out: Path, **values: Any) -> Any:
-    from aift.models.schemas import ModelFormat, ModelSource, ResolvedModel
-    from aift.training.schemas import TrainingJobConfig
-
-    base = ResolvedModel(
-        requested="bench",
-        name="bench",
-        source=ModelSource.local,
-        format=ModelFormat.hf,
-        path=str(folder),
-    )
-    fixed = {"base_model": "bench", "dataset": "bench", "warmup_ratio": 0.0, "logging_steps": 1}
-    return TrainingJobConfig(**fixed, **values, lora=LORA, output_dir=str(out), base=base)
+    """The throughput benchmark's run config outside any workspace, with this one's LoRA."""
+    return bench_config(folder, out, lora=LORA, **values)
 
 
 def aift_train(folder: Path, out: Path, rows: list[dict], **values: Any) -> tuple[Any, dict]:
