@@ -104,7 +104,13 @@ class Runtime:
     def training(self) -> TrainingService:
         from aift.training.service import TrainingService
 
-        return TrainingService(self.workspace, self.jobs, self.datasets, self.models.resolver)
+        return TrainingService(
+            self.workspace,
+            self.jobs,
+            self.datasets,
+            self.models.resolver,
+            pages=lambda ref, wanted: self.knowledge.page_texts(ref, wanted),
+        )
 
     @cached_property
     def export(self) -> ExportService:

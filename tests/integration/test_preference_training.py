@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aift.errors import InvalidInput
+from aift.errors import InvalidInput, NotFound
 from aift.runtime import Runtime
 from aift.training.schemas import DatasetOptions, TrainingConfig
 from tests.integration.conftest import runtime_with_worker, wait_for
@@ -183,6 +183,79 @@ def test_sampling_objectives_score_groups_with_declared_rewards(
     assert done["result"]["steps"] == 2
     out = Path(done["result"]["output_dir"])
     assert (out / "adapter_model.safetensors").exists() and not (out / "model.safetensors").exists()
+
+
+MANUAL = (
+    "Pump manual. The coolant pump moves forty litres per minute. "
+    "Its filter is replaced every six months. The warranty covers two years of use."
+)
+
+
+def manual_kb(runtime: Runtime) -> str:
+    """A knowledge base holding one text document (one page), ingested by the worker."""
+    from aift.rag.schemas import KnowledgeBaseCreate
+
+    runtime.owns_vector_index = True  # this process plays the server: it keeps the index
+    assert runtime.index_syncer is not None
+    kb = runtime.knowledge.create(KnowledgeBaseCreate(name="manuals"))
+    path = runtime.workspace.temp_uploads / "pump.txt"
+    path.write_text(MANUAL)
+    upload = runtime.knowledge.add_files(kb.id, [(path, "pump.txt")])
+    job = wait_for(
+        lambda: runtime.jobs.get(str(upload.job_id)).model_dump(),
+        lambda j: j["status"] in {"succeeded", "failed", "cancelled", "interrupted"},
+        600,
+    )
+    assert job["status"] == "succeeded", job["error"]
+    return kb.name
+
+
+def test_a_reward_model_and_a_knowledge_base_score_grpo_completions(
+    runtime: Runtime, datasets: dict[str, str]
+) -> None:
+    done = run(runtime, datasets["preference"], objective="reward", max_steps=3)
+    result = done["result"]
+    out = Path(result["output_dir"])
+    assert out.name.startswith("lora-reward_") and result["kind"] == "reward"
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForSequenceClassification"], "saved merged, whole"
+    assert not (out / "adapter_config.json").exists()
+    figures = runtime.training.curve(done["id"]).points[-1].extra
+    assert {"accuracy", "margin"} <= set(figures), figures
+    assert runtime.models.get(out.name).kind == "reward"
+    runtime.models.scan()  # a rescan keeps it a reward model
+    assert runtime.models.get(out.name).kind == "reward"
+    with pytest.raises(NotFound):  # scored with, never chatted with
+        runtime.model_manager.describe(out.name)
+
+    kb = manual_kb(runtime)
+    rows = [{**row, "document": "pump.txt", "page": 1} for row in prompt_rows()]
+    cited = add_dataset(runtime, "cited", rows)
+    rewards = [
+        {"kind": "model", "model": out.name, "weight": 0.5},
+        {"kind": "cites_page", "knowledge_base": kb},
+    ]
+    grpo = {"num_generations": 2, "max_completion_length": 8, "rewards": rewards}
+    done = run(runtime, cited, objective="grpo", max_steps=2, batch_size=2, grpo=grpo)
+    figures = runtime.training.curve(done["id"]).points[-1].extra
+    assert {f"rewards/{out.name}/mean", "rewards/2_cites_page/mean"} <= set(figures), figures
+    assert 0.0 <= figures["rewards/2_cites_page/mean"] <= 1.0
+    pages = json.loads((Path(done["result"]["output_dir"]) / "reward_pages.json").read_text())
+    assert pages == {"pump.txt#1": MANUAL}
+
+    submit = runtime.training.submit
+    base = {"base_model": "tiny-chat", "max_steps": 2, "objective": "grpo"}
+    chat_judge = {"rewards": [{"kind": "model", "model": "tiny-chat"}]}
+    with pytest.raises(InvalidInput, match="tiny-chat is not a reward model"):
+        submit(TrainingConfig(**base, dataset=cited, grpo=chat_judge))
+    elsewhere = add_dataset(
+        runtime, "elsewhere", [{**row, "document": "pump.txt", "page": 2} for row in rows]
+    )
+    with pytest.raises(InvalidInput, match="finds no page for .*pump.txt has no text on page 2"):
+        submit(TrainingConfig(**base, dataset=elsewhere, grpo={"rewards": rewards[1:]}))
+    unknown_kb = {"rewards": [{"kind": "cites_page", "knowledge_base": "nope"}]}
+    with pytest.raises(NotFound, match="Knowledge base 'nope' does not exist"):
+        submit(TrainingConfig(**base, dataset=cited, grpo=unknown_kb))
 
 
 def test_runs_that_cannot_work_are_refused_before_they_start(

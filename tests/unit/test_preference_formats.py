@@ -113,6 +113,20 @@ def test_prompt_rows_take_question_and_answer_names_of_common_sets() -> None:
     assert examples[1]["prompt"] == [{"role": "user", "content": "Name the colour."}]
 
 
+def test_prompt_rows_may_name_the_page_that_supports_their_answer() -> None:
+    rows = [
+        {"prompt": "Pump rate?", "answer": "40", "document": "manual.pdf", "page": 3},
+        {"prompt": "Pump rate?", "document": "manual.pdf"},
+        {"prompt": "Pump rate?", "document": "manual.pdf", "page": "three"},
+        {"prompt": "Pump rate?", "page": 2},
+    ]
+    examples, errors = normalise(rows, DatasetFormat.prompts)
+    assert examples[0]["document"] == "manual.pdf" and examples[0]["page"] == 3
+    assert as_prompt(examples[0])["page"] == 3
+    assert [e.row for e in errors] == [2, 3, 4]
+    assert "page number" in errors[0].reason and "without its `document`" in errors[2].reason
+
+
 def test_kto_unpairs_preferences_and_grpo_reads_demonstrations() -> None:
     good, bad = unpaired(CANONICAL)
     assert (good["label"], good["completion"]) == (True, FOUR)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from aift.errors import InvalidInput
+from aift.errors import CapabilityMissing, InvalidInput
+from aift.rag.attribution import supported_share
 from aift.training.rewards import (
     check_specs,
     json_value,
     last_number,
     normalize,
+    page_key,
     reward_functions,
     row_errors,
 )
@@ -19,7 +21,7 @@ from aift.training.schemas import RewardSpec
 
 
 def scores(spec: dict, completions: list[str], answers: list[str | None]) -> list[float]:
-    functions, _ = reward_functions([RewardSpec(**spec)])
+    functions = reward_functions([RewardSpec(**spec)])
     chat = [[{"role": "assistant", "content": c}] for c in completions]  # trl's chat shape
     return functions[0](prompts=[None] * len(chat), completions=chat, answer=answers)
 
@@ -62,10 +64,60 @@ def test_format_rewards_need_no_answer() -> None:
 
 
 def test_weights_and_metric_names_follow_the_declaration() -> None:
-    functions, weights = reward_functions(
-        [RewardSpec(kind="numeric"), RewardSpec(kind="length", max_chars=9, weight=-0.5)]
+    functions = reward_functions(
+        [
+            RewardSpec(kind="numeric"),
+            RewardSpec(kind="length", max_chars=9, weight=-0.5),
+            RewardSpec(kind="model", model="judge"),
+        ],
+        models={"judge": "/models/judge"},
     )
-    assert [f.__name__ for f in functions] == ["1_numeric", "2_length"] and weights == [1.0, -0.5]
+    names = [f if isinstance(f, str) else f.__name__ for f in functions]
+    assert names == ["1_numeric", "2_length", "/models/judge"]  # trl loads a model by folder
+
+
+def test_cites_page_scores_what_the_rows_page_supports() -> None:
+    page = (
+        "The coolant pump runs at 40 litres per minute. "
+        "Replace the filter every six months. The warranty lasts two years."
+    )
+    pages = {page_key("manual.pdf", 3): page}
+    seen: list[tuple[str, float]] = []
+
+    def support(text: str, source: str, threshold: float) -> float:
+        seen.append((source, threshold))
+        return supported_share(text, source, threshold)
+
+    spec = RewardSpec(kind="cites_page", knowledge_base="manuals", threshold=0.5)
+    function = reward_functions([spec], pages=pages, support=support)[0]
+    assert not isinstance(function, str) and function.__name__ == "1_cites_page"
+    completions = [
+        "The coolant pump runs at 40 litres per minute [1].",
+        "The pump runs at 40 litres per minute. The moon is made of green cheese.",
+        "Bananas are yellow.",
+        "The coolant pump runs at 40 litres per minute.",
+    ]
+    got = function(
+        prompts=[None] * 4,
+        completions=completions,
+        document=["manual.pdf", "manual.pdf", "manual.pdf", "other.pdf"],
+        page=[3, 3, 3, 3],
+    )
+    assert got == [1.0, 0.5, 0.0, 0.0]  # the last row's page is not this one
+    assert seen[0] == (page, 0.5)
+    assert supported_share("", page, 0.35) == 0.0
+    with pytest.raises(CapabilityMissing):
+        reward_functions([spec], pages=pages)
+
+
+def test_model_and_cites_page_declarations_name_what_they_use() -> None:
+    with pytest.raises(ValidationError, match="needs the model"):
+        RewardSpec(kind="model")
+    with pytest.raises(ValidationError, match="needs its knowledge_base"):
+        RewardSpec(kind="cites_page")
+    check_specs(
+        [RewardSpec(kind="model", model="m"), RewardSpec(kind="cites_page", knowledge_base="k")]
+    )
 
 
 def test_incomplete_or_broken_declarations_are_refused() -> None:
@@ -88,3 +140,6 @@ def test_rows_a_reward_cannot_score_are_each_named() -> None:
     assert "no number in its answer 'four'" in errors[1].reason
     assert row_errors([RewardSpec(kind="regex", pattern="x")], rows) == []
     assert [e.row for e in row_errors([RewardSpec(kind="exact")], rows)] == [2, 4]
+    cited = [{"document": "a.pdf", "page": 2}, {"document": None, "page": None}, {}]
+    errors = row_errors([RewardSpec(kind="cites_page", knowledge_base="k")], cited)
+    assert [e.row for e in errors] == [2, 3] and "no document and page" in errors[0].reason

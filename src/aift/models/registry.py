@@ -46,6 +46,14 @@ KIND_BY_PURPOSE = {
 }
 
 
+def kind_of(fmt: ModelFormat, architecture: str | None) -> ModelKind:
+    """What a model found on disk is, by its format (a transformers folder whose
+    architecture scores sequences is a reward model)."""
+    if fmt == ModelFormat.hf and (architecture or "").endswith("ForSequenceClassification"):
+        return ModelKind.reward
+    return KIND_BY_FORMAT[fmt]
+
+
 class ModelRegistry:
     """Lists, describes and records the models this workspace can use."""
 
@@ -78,7 +86,7 @@ class ModelRegistry:
             if row is None:
                 row = ModelRow(name=name, created_at=now)
                 session.add(row)
-            row.kind = (kind or KIND_BY_FORMAT[fmt]).value
+            row.kind = (kind or kind_of(fmt, facts.get("architecture"))).value
             row.format = fmt.value
             row.source = source.value
             row.path = str(path)

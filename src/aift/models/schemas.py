@@ -16,6 +16,7 @@ class ModelKind(StrEnum):
     gguf = "gguf"
     embedding = "embedding"
     reranker = "reranker"
+    reward = "reward"  # scores a reply to a prompt (a reward model); not served for chat
 
 
 class ModelFormat(StrEnum):

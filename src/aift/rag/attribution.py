@@ -276,3 +276,20 @@ def quotes(question: str, scorer: Scorer, limit: int, threshold: float) -> list[
     each at least `threshold`."""
     ranked = scorer.rank([question], as_query=True)[0]
     return [s for s in ranked[:limit] if s.score >= threshold]
+
+
+def supported_share(
+    answer: str, source: str, threshold: float, embedder: SentenceEmbedder | None = None
+) -> float:
+    """The share of the answer's sentences (citation markers ignored) that some sentence
+    of `source` supports at `threshold`: 1.0 when the source backs every statement, 0.0
+    for an empty answer. GRPO's cites_page reward: would the answer cite this page."""
+    spans = sentence_spans(answer)
+    texts = [MARKER.sub("", answer[a:b]).strip() for a, b in spans]
+    texts = [t for t in texts if len(t) > 3]
+    if not texts:
+        return 0.0
+    scorer = Scorer(source_sentences([Passage(1, source, 1)]), embedder)
+    ranked = scorer.rank(texts)
+    supported = sum(1 for c in ranked if c and c[0].score >= threshold)
+    return supported / len(texts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import json
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -318,6 +319,33 @@ class KnowledgeService:
         """What the knowledge base returns changed: cached searches of it are stale."""
         if self.cache is not None:
             self.cache.invalidate(kb_id)
+
+    def page_texts(
+        self, ref: str, wanted: builtins.list[tuple[str, int]]
+    ) -> tuple[dict[tuple[str, int], str], dict[tuple[str, int], str]]:
+        """The extracted text of each (document, page) wanted, a document named by its id
+        or its file name; and why the others have none (no such document, page or text)."""
+        kb = self.store.kb_row(ref)
+        documents: dict[str, DocumentRow] = {}
+        for row in self.store.documents(kb.id):
+            documents.setdefault(row.id, row)
+            documents.setdefault(row.name, row)
+        texts: dict[tuple[str, int], str] = {}
+        problems: dict[tuple[str, int], str] = {}
+        loaded: dict[str, list[str]] = {}
+        for name, page in wanted:
+            found = documents.get(name)
+            if found is None or not pages_file(found).is_file():
+                problems[(name, page)] = f"{kb.name} has no readable document {name!r}"
+                continue
+            if found.id not in loaded:
+                loaded[found.id] = json.loads(pages_file(found).read_text(encoding="utf-8"))
+            pages = loaded[found.id]
+            if not 1 <= page <= len(pages) or not pages[page - 1].strip():
+                problems[(name, page)] = f"{name} has no text on page {page} ({len(pages)} pages)"
+            else:
+                texts[(name, page)] = pages[page - 1]
+        return texts, problems
 
     def page_view(self, ref: str, doc_id: str, page: int, chunk_id: str | None) -> PageView:
         """A document page as a citation opens it (image URL, the passage's boxes)."""

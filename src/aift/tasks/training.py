@@ -24,8 +24,14 @@ def run_training_job(
     datasets: DatasetService,
     models: ModelRegistry,
 ) -> dict[str, Any]:
-    """Fine-tune a model (or train one stage of a continual-learning chain)."""
-    return run_training(ctx, config, datasets, models, settings.wandb_project)
+    """Fine-tune a model (or train one stage of a continual-learning chain). A GRPO
+    run's cites_page reward checks completions with RAG's attribution (lexical: no
+    embedder beside the model being trained)."""
+    from aift.rag.attribution import supported_share
+
+    return run_training(
+        ctx, config, datasets, models, settings.wandb_project, page_support=supported_share
+    )
 
 
 @job_kind("training.merge", config=MergeJobConfig)

@@ -20,7 +20,7 @@ import importlib
 from typing import Any
 
 from aift.training.preference_formats import as_prompt, unpaired
-from aift.training.rewards import reward_functions
+from aift.training.rewards import PageSupport, reward_functions
 from aift.training.schemas import (
     REWARD_OBJECTIVES,
     Method,
@@ -37,6 +37,7 @@ TRAINERS: dict[Objective, tuple[str, str, str]] = {
     Objective.rloo: ("trl", "RLOOConfig", "RLOOTrainer"),
     Objective.orpo: ("trl.experimental.orpo", "ORPOConfig", "ORPOTrainer"),
     Objective.simpo: ("trl.experimental.cpo", "CPOConfig", "CPOTrainer"),
+    Objective.reward: ("trl", "RewardConfig", "RewardTrainer"),
 }
 # Objectives whose loss compares with a reference model.
 WITH_REFERENCE = (Objective.dpo, Objective.kto)
@@ -49,7 +50,10 @@ def trl_rows(config: TrainingConfig, examples: list[dict[str, Any]]) -> list[dic
     if config.objective == Objective.kto:
         return [row for e in examples for row in (unpaired(e) if "chosen" in e else [e])]
     if config.objective in REWARD_OBJECTIVES:
-        return [as_prompt(e) for e in examples]
+        rows = [as_prompt(e) for e in examples]
+        if any("document" in row for row in rows):  # one set of columns for every row
+            rows = [{"document": None, "page": None, **row} for row in rows]
+        return rows
     return list(examples)
 
 
@@ -71,6 +75,11 @@ def objective_arguments(config: TrainingJobConfig) -> dict[str, Any]:
             "desirable_weight": preference.desirable_weight,
             "undesirable_weight": preference.undesirable_weight,
             "precompute_ref_log_probs": precompute,
+            "max_length": config.max_length,
+        }
+    if config.objective == Objective.reward:
+        return {
+            "center_rewards_coefficient": preference.center_rewards or None,
             "max_length": config.max_length,
         }
     if config.objective == Objective.orpo:
@@ -104,9 +113,11 @@ def build_trainer(
     values: dict[str, Any],
     callbacks: list[Any],
     peft_config: Any = None,
+    page_support: PageSupport | None = None,
 ) -> Any:
     """The trl trainer of the run's objective over `rows` (train, and val when it has
-    rows), with the run's Trainer arguments `values` and aift's callbacks."""
+    rows), with the run's Trainer arguments `values` and aift's callbacks.
+    `page_support` scores a cites_page reward (RAG's attribution, from the caller)."""
     from datasets import Dataset
 
     module_name, config_name, trainer_name = TRAINERS[config.objective]
@@ -127,8 +138,20 @@ def build_trainer(
         "peft_config": peft_config,
     }
     if config.objective in REWARD_OBJECTIVES:
-        kwargs["reward_funcs"] = reward_functions(config.grpo.rewards)[0]
+        kwargs["reward_funcs"] = reward_functions(
+            config.grpo.rewards, config.reward_models, reward_pages(config), page_support
+        )
     return getattr(module, trainer_name)(**kwargs)
+
+
+def reward_pages(config: TrainingJobConfig) -> dict[str, str]:
+    """The page texts a cites_page reward checks against, read at submission."""
+    import json
+    from pathlib import Path
+
+    if not config.reward_pages:
+        return {}
+    return dict(json.loads(Path(config.reward_pages).read_text(encoding="utf-8")))
 
 
 def drop_reference_adapter(model: Any) -> None:

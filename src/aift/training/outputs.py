@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aift.models.registry import ModelRegistry
-from aift.training.schemas import Method, TrainingJobConfig
+from aift.training.schemas import Method, Objective, TrainingJobConfig
 
 
 def write_run_files(config: TrainingJobConfig, tokenizer: Any, metrics: dict[str, Any]) -> None:
@@ -33,6 +33,8 @@ def register_output(
 
     output = Path(config.output_dir)
     kind = ModelKind.finetuned if config.method == Method.full else ModelKind.adapter
+    if config.objective == Objective.reward:  # saved whole (merged), scored, not chatted with
+        kind = ModelKind.reward
     training = {
         "method": config.method.value,
         "objective": config.objective.value,

@@ -6,7 +6,8 @@ Canonical shapes (chat messages throughout, so the model's chat template renders
   far, and the preferred and the dispreferred assistant reply;
 - kto: `{"prompt": [...], "completion": [...], "label": true|false}`: one reply, good or bad;
 - prompts: `{"prompt": [...], "answer": "..." | null}`: a prompt and its reference answer
-  (what GRPO's rewards compare with).
+  (what GRPO's rewards compare with), with `document` and `page` when the row names the
+  knowledge-base page that supports the answer (what a cites_page reward checks).
 
 Accepted rows: prompt/chosen/rejected as texts or message lists; UltraFeedback's shape
 (chosen and rejected are whole conversations that repeat the prompt); Anthropic HH's
@@ -168,7 +169,24 @@ def prompt_example(row: dict) -> dict[str, Any] | str:
     answer = next(
         (cell_text(row[k]) for k in ANSWER_KEYS if cell_text(row.get(k)) is not None), None
     )
-    return {"prompt": prompt, "answer": answer.strip() if answer and answer.strip() else None}
+    example: dict[str, Any] = {
+        "prompt": prompt,
+        "answer": answer.strip() if answer and answer.strip() else None,
+    }
+    return _with_source(example, row)
+
+
+def _with_source(example: dict[str, Any], row: dict) -> dict[str, Any] | str:
+    """The example with the row's `document` and `page` (the page supporting its answer),
+    when it names them."""
+    if row.get("document") is None and row.get("page") is None:
+        return example
+    document, page = cell_text(row.get("document")), row.get("page")
+    if not document or not document.strip():
+        return "`page` is given without its `document`"
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        return f"`page` must be a page number (1 or more), not {page!r}"
+    return {**example, "document": document.strip(), "page": page}
 
 
 def detect(row: dict) -> DatasetFormat | None:
@@ -203,7 +221,8 @@ def as_prompt(example: dict[str, Any]) -> dict[str, Any]:
     """A prompts example from any canonical example: a demonstration's conversation up to
     its last assistant turn, whose text becomes the reference answer."""
     if "prompt" in example:
-        return {"prompt": example["prompt"], "answer": example.get("answer")}
+        source: dict[str, Any] = {k: example[k] for k in ("document", "page") if k in example}
+        return {"prompt": example["prompt"], "answer": example.get("answer"), **source}
     messages = example["messages"]
     last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
     return {"prompt": messages[:last], "answer": messages[last]["content"]}

@@ -22,6 +22,8 @@ OBJECTIVE_SHOWN = (
     ("rewards/margins", "margin"),
     ("reward", "reward"),
     ("kl", "kl"),
+    ("accuracy", "accuracy"),  # a reward model's
+    ("margin", "margin"),
 )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from aift.models.registry import ModelRegistry
 from aift.training.datasets import DatasetService
+from aift.training.rewards import PageSupport
 from aift.training.schemas import Method, TrainingJobConfig
 from aift.training.trainer import Prepared, finish, fit, restore_inference_settings, setup
 from aift.work.control import Work
@@ -24,8 +25,10 @@ def run_training(
     datasets: DatasetService,
     models: ModelRegistry,
     wandb_project: str | None,
+    page_support: PageSupport | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune a model (or train one stage of a continual-learning chain)."""
+    """Fine-tune a model (or train one stage of a continual-learning chain).
+    `page_support` checks a GRPO run's cites_page reward (RAG's attribution)."""
     resolver = models.resolver
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
     ctx.progress(0.0, "loading the model and the data", force=True)
@@ -44,7 +47,7 @@ def run_training(
     prepared = setup(config, examples, resolver.transformers_dir(config.base), adapter_dir)
     _log_rows(ctx, prepared, examples)
     ctx.check_cancelled()
-    metrics = fit(ctx, config, prepared, wandb_project=wandb_project)
+    metrics = fit(ctx, config, prepared, wandb_project=wandb_project, page_support=page_support)
     ctx.progress(0.99, "saving the trained model…", force=True)
     return finish(models, config, prepared, metrics)
 

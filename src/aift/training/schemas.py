@@ -114,6 +114,7 @@ class Objective(StrEnum):
     kto = "kto"  # Kahneman-Tversky optimisation: unpaired good/bad examples
     grpo = "grpo"  # group relative policy optimisation against declared rewards
     rloo = "rloo"  # REINFORCE leave-one-out: the same rewards, each sample's baseline the rest
+    reward = "reward"  # a reward model: learns to score the chosen reply above the rejected
 
 
 OBJECTIVE_FORMATS: dict[Objective, tuple[DatasetFormat, ...]] = {
@@ -124,6 +125,7 @@ OBJECTIVE_FORMATS: dict[Objective, tuple[DatasetFormat, ...]] = {
     Objective.kto: (DatasetFormat.kto, DatasetFormat.preference),
     Objective.grpo: (DatasetFormat.prompts, *DEMONSTRATIONS),
     Objective.rloo: (DatasetFormat.prompts, *DEMONSTRATIONS),
+    Objective.reward: (DatasetFormat.preference,),
 }
 # Objectives that sample completions and learn from declared rewards.
 REWARD_OBJECTIVES = (Objective.grpo, Objective.rloo)
@@ -246,7 +248,7 @@ class DistributedSettings(BaseModel):
         return self.nodes * self.processes_per_node
 
 
-PREFERENCE_OBJECTIVES: list[JsonValue] = ["dpo", "orpo", "simpo", "kto"]
+PREFERENCE_OBJECTIVES: list[JsonValue] = ["dpo", "orpo", "simpo", "kto", "reward"]
 DPO_LOSSES = Literal[
     "sigmoid",
     "ipo",
@@ -267,7 +269,8 @@ DPO_LOSSES = Literal[
 
 
 class PreferenceSettings(BaseModel):
-    """Settings of the preference objectives (DPO, ORPO, SimPO, KTO), as trl names them."""
+    """Settings of the preference objectives (DPO, ORPO, SimPO, KTO) and of reward-model
+    training, as trl names them."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -277,6 +280,7 @@ class PreferenceSettings(BaseModel):
         le=100.0,
         description="Strength of the pull towards the reference (ORPO: weight of the odds "
         "ratio; SimPO: reward scale; IPO: its τ).",
+        json_schema_extra={"applies_when": {"objective": ["dpo", "orpo", "simpo", "kto"]}},
     )
     loss_type: list[DPO_LOSSES] = Field(
         default_factory=lambda: ["sigmoid"],  # type: ignore[arg-type]
@@ -319,6 +323,14 @@ class PreferenceSettings(BaseModel):
         description="KTO: weight of the bad examples.",
         json_schema_extra={"applies_when": {"objective": ["kto"]}},
     )
+    center_rewards: float = Field(
+        0.01,
+        ge=0.0,
+        le=10.0,
+        description="Reward model: pull its scores towards 0 (trl's "
+        "center_rewards_coefficient), so that a score reads the same across prompts.",
+        json_schema_extra={"applies_when": {"objective": ["reward"]}},
+    )
 
     @field_validator("loss_type", mode="before")
     @classmethod
@@ -337,13 +349,17 @@ class RewardKind(StrEnum):
     numeric = "numeric"  # the completion's last number is the answer, within a tolerance
     json_schema = "json_schema"  # the completion is JSON valid against the schema
     length = "length"  # the completion's length lies within bounds
+    model = "model"  # a reward model trained here (objective reward) scores the completion
+    cites_page = "cites_page"  # the completion's statements are supported by the row's page
 
 
 ANSWER_REWARDS = (RewardKind.exact, RewardKind.normalized, RewardKind.contains, RewardKind.numeric)
 
 
 class RewardSpec(BaseModel):
-    """One declared reward of a GRPO run (a score in [0, 1] per completion) and its weight."""
+    """One declared reward of a GRPO run and its weight: a score in [0, 1] per completion,
+    except a reward model's, which is its raw score (a logit, about 0 for an average reply
+    when it was trained with centred rewards)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -356,6 +372,21 @@ class RewardSpec(BaseModel):
     json_schema: dict | None = Field(None, description="json_schema: the JSON schema.")
     min_chars: int = Field(0, ge=0, description="length: the fewest characters.")
     max_chars: int | None = Field(None, ge=1, description="length: the most characters.")
+    model: str | None = Field(
+        None, min_length=1, description="model: the served name of a reward model."
+    )
+    knowledge_base: str | None = Field(
+        None,
+        min_length=1,
+        description="cites_page: the knowledge base holding each row's document and page.",
+    )
+    threshold: float = Field(
+        0.35,
+        ge=0.0,
+        le=1.0,
+        description="cites_page: how closely a page sentence must match a statement of the "
+        "completion to support it (RAG's attribution, lexical).",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> RewardSpec:
@@ -365,6 +396,10 @@ class RewardSpec(BaseModel):
             raise ValueError("a json_schema reward needs its json_schema")
         if self.kind == RewardKind.length and self.max_chars is None and not self.min_chars:
             raise ValueError("a length reward needs min_chars or max_chars")
+        if self.kind == RewardKind.model and not self.model:
+            raise ValueError("a model reward needs the model (a reward model's name)")
+        if self.kind == RewardKind.cites_page and not self.knowledge_base:
+            raise ValueError("a cites_page reward needs its knowledge_base")
         if self.max_chars is not None and self.max_chars < self.min_chars:
             raise ValueError("max_chars is below min_chars")
         return self
@@ -476,6 +511,8 @@ class TrainingConfig(BaseModel):
             raise ValueError("a continual stage continues its chain; drop adapter")
         if self.adapter is not None and self.method == Method.full:
             raise ValueError("adapter trains an adapter further: use method lora or dora")
+        if self.adapter is not None and self.objective == Objective.reward:
+            raise ValueError("a reward model trains a new adapter beside its new score head")
         if self.continual is not None and self.objective != Objective.sft:
             raise ValueError("continual stages train on demonstrations (objective sft)")
         return self
@@ -505,6 +542,12 @@ class TrainingJobConfig(TrainingConfig):
     output_dir: str = Field(..., description="Absolute output folder, chosen at submission.")
     base: ResolvedModel = Field(..., description="Where the base model's files are.")
     adapter_dir: str | None = Field(None, description="Folder of `adapter`, when one is named.")
+    reward_models: dict[str, str] = Field(
+        default_factory=dict, description="Folder of each reward model a reward names."
+    )
+    reward_pages: str | None = Field(
+        None, description="File of the page texts a cites_page reward checks against."
+    )
     stage: StagePlan | None = Field(None, description="Set for continual-learning stages.")
 
     @property

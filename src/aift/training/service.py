@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -39,6 +39,7 @@ from aift.workspace import Workspace, safe_name
 if TYPE_CHECKING:
     from aift.models.registry import ModelRegistry
     from aift.models.schemas import ResolvedModel
+    from aift.training.reward_inputs import PageLookup
     from aift.training.schemas import MergeRequest, MoeRequest
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,13 @@ class TrainingService:
         jobs: JobQueueing,
         datasets: DatasetService,
         resolver: ModelResolver,
+        pages: PageLookup | None = None,
     ) -> None:
         self.workspace = workspace
         self.jobs = jobs
         self.datasets = datasets
         self.resolver = resolver
+        self.pages = pages  # knowledge-base page texts, for GRPO's cites_page reward
 
     def submit(self, config: TrainingConfig) -> JobInfo:
         """Check dataset, base model, method and memory; then queue `training.run`."""
@@ -90,7 +93,7 @@ class TrainingService:
         reporters(self.resolver.settings.wandb_project)  # a configured W&B needs its package
         if config.distributed is not None:
             self._check_distributed(config)
-        self._check_objective(config, dataset)
+        reward_rows = self._check_objective(config, dataset)
         base = self.resolver.resolve(config.base_model)
         params = self._check_base(base)
         self._check_memory(config, params)
@@ -109,17 +112,21 @@ class TrainingService:
             base=base,
             stage=stage,
             adapter_dir=adapter_dir,
+            **self._reward_inputs(config, dataset, reward_rows, output),
         )
         return self.jobs.submit(
             JobCreate(kind="training.run", config=job_config.model_dump(mode="json"), title=title),
             internal=True,
         )
 
-    def _check_objective(self, config: TrainingConfig, dataset: DatasetInfo) -> None:
+    def _check_objective(
+        self, config: TrainingConfig, dataset: DatasetInfo
+    ) -> dict[str, list[dict[str, Any]]]:
         """The dataset's format suits the objective, and GRPO's rewards can score every
-        row (a clear per-row error now, not a failure halfway through the run)."""
-        from aift.training import rewards
+        row (a clear per-row error now, not a failure halfway through the run). Returns a
+        reward objective's rows by split (none for the others)."""
         from aift.training.objectives import trl_rows
+        from aift.training.reward_inputs import check_rows
 
         accepted = OBJECTIVE_FORMATS[config.objective]
         if dataset.format not in accepted:
@@ -129,19 +136,31 @@ class TrainingService:
                 f"{dataset.name} is {dataset.format.value}."
             )
         if config.objective not in REWARD_OBJECTIVES:
-            return
-        rewards.check_specs(config.grpo.rewards)
-        for split in ("train", "val"):
-            rows = trl_rows(config, list(self.datasets.examples(config.dataset, split)))
-            errors = rewards.row_errors(config.grpo.rewards, rows)
-            if errors:
-                shown = "; ".join(e.reason for e in errors[:3])
-                more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-                raise InvalidInput(
-                    f"The rewards cannot score {len(errors)} {split} row(s) of {dataset.name}: "
-                    f"{shown}{more}.",
-                    details=[e.model_dump() for e in errors[:100]],
-                )
+            return {}
+        splits = {
+            split: trl_rows(config, list(self.datasets.examples(config.dataset, split)))
+            for split in ("train", "val")
+        }
+        check_rows(config.grpo.rewards, splits, dataset.name)
+        return splits
+
+    def _reward_inputs(
+        self,
+        config: TrainingConfig,
+        dataset: DatasetInfo,
+        splits: dict[str, list[dict[str, Any]]],
+        output: Path,
+    ) -> dict[str, Any]:
+        """The reward models' folders and the cites_page reward's page texts (kept in the
+        run's folder), fixed at submission so that a resumed run scores the same."""
+        from aift.training import reward_inputs
+
+        if config.objective not in REWARD_OBJECTIVES:
+            return {}
+        specs = config.grpo.rewards
+        folders = reward_inputs.reward_model_folders(specs, self.resolver)
+        texts = reward_inputs.page_texts(specs, splits, dataset.name, self.pages)
+        return {"reward_models": folders, "reward_pages": reward_inputs.write_pages(texts, output)}
 
     def _adapter_dir(self, config: TrainingConfig, base: ResolvedModel) -> str:
         """The folder of the adapter a run continues: an adapter of this very base."""
@@ -514,7 +533,7 @@ def _label(config: TrainingConfig) -> str:
 def _sequences_per_row(config: TrainingConfig) -> int:
     """Sequences the model passes per dataset row: a preference pair has two replies, a
     GRPO prompt a group of completions."""
-    if config.objective in (Objective.dpo, Objective.orpo, Objective.simpo):
+    if config.objective in (Objective.dpo, Objective.orpo, Objective.simpo, Objective.reward):
         return 2
     if config.objective in REWARD_OBJECTIVES:
         return config.grpo.num_generations

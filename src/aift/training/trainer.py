@@ -29,6 +29,7 @@ from aift.training.examples import (
 from aift.training.outputs import register_output, write_run_files
 from aift.training.packed_attention import supports_packed_attention, use_packed_attention
 from aift.training.precision import choose_precision
+from aift.training.rewards import PageSupport
 from aift.training.schemas import Method, Objective, TrainingJobConfig
 from aift.training.stopping import StopBudget, checkpoint_bytes
 from aift.training.supervised_loss import supervised_trainer_class
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Objectives that learn from preference pairs (one loss term per pair).
-PAIRED = (Objective.dpo, Objective.orpo, Objective.simpo)
+PAIRED = (Objective.dpo, Objective.orpo, Objective.simpo, Objective.reward)
 # trl's logged figures a finished preference or reward run reports in its result.
 OBJECTIVE_FIGURES = (
     "rewards/chosen",
@@ -51,6 +52,9 @@ OBJECTIVE_FIGURES = (
     "reward",
     "reward_std",
     "completions/mean_length",
+    "accuracy",
+    "margin",
+    "mean_reward",
 )
 
 
@@ -141,6 +145,8 @@ def _setup_objective(
 
     if not tokenizer.chat_template:  # trl renders the chat rows with the tokenizer's template
         tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+    if config.objective == Objective.reward:  # the score is read at the last real token
+        model.config.pad_token_id = tokenizer.pad_token_id
     peft_config = None
     if config.method != Method.full:
         if adapter_dir is not None:
@@ -164,7 +170,7 @@ def _load_model(config: TrainingJobConfig, model_dir: Path) -> tuple[Any, str]:
     """The transformers model to train (4-bit for QLoRA, on a GPU only) and the
     attention it uses ("packed" when packed rows get their own masks)."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     on_gpu = torch.cuda.is_available()
     if config.method == Method.qlora and not on_gpu:
@@ -179,7 +185,12 @@ def _load_model(config: TrainingJobConfig, model_dir: Path) -> tuple[Any, str]:
             ),
             "device_map": "auto",
         }
-    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    if config.objective == Objective.reward:  # the base with one score head instead
+        model: Any = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, num_labels=1, **kwargs
+        )
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
     model.config.use_cache = False  # a cache would also disable transformers' packing masks
     attention = model.config._attn_implementation
     packs = config.packing and config.objective == Objective.sft
@@ -220,7 +231,8 @@ def lora_config(config: TrainingJobConfig) -> Any:
         lora_dropout=config.lora.dropout,
         target_modules=config.lora.target_modules,
         use_dora=config.method == Method.dora,
-        task_type="CAUSAL_LM",
+        # a reward model's new score head trains whole beside the adapter (SEQ_CLS)
+        task_type="SEQ_CLS" if config.objective == Objective.reward else "CAUSAL_LM",
     )
 
 
@@ -243,11 +255,13 @@ def fit(
     prepared: Prepared,
     penalty: Callable[[], Any] | None = None,
     wandb_project: str | None = None,
+    page_support: PageSupport | None = None,
 ) -> dict[str, Any]:
     """Run the Trainer, resuming from the newest checkpoint when one exists.
 
-    `penalty` is a regulariser added to the loss (a continual stage's EWC penalty). In a
-    distributed run (under torchrun) every rank calls this; the Trainer does the rest.
+    `penalty` is a regulariser added to the loss (a continual stage's EWC penalty);
+    `page_support` scores a GRPO run's cites_page reward. In a distributed run (under
+    torchrun) every rank calls this; the Trainer does the rest.
     """
     import torch
 
@@ -268,7 +282,9 @@ def fit(
     from aift.training.progress import ProgressCallback
 
     progress = ProgressCallback(ctx, output / "metrics.jsonl", tokens_per_step, budget)
-    trainer = prepared.trainer = _trainer(config, prepared, values, has_val, progress, penalty)
+    trainer = prepared.trainer = _trainer(
+        config, prepared, values, has_val, [progress], penalty, page_support
+    )
     prepared.model = trainer.model  # trl wraps a new adapter itself: save what it trains
     _drop_incomplete_checkpoints(ctx, checkpoints)
     resume = _latest_checkpoint(checkpoints)
@@ -296,8 +312,9 @@ def _trainer(
     prepared: Prepared,
     values: dict[str, Any],
     has_val: bool,
-    progress: Any,
+    callbacks: list[Any],
     penalty: Callable[[], Any] | None,
+    page_support: PageSupport | None,
 ) -> Any:
     """The Trainer of the run's objective: aift's supervised one for demonstrations,
     trl's for preferences and rewards."""
@@ -312,8 +329,9 @@ def _trainer(
             prepared.tokenizer,
             rows,
             values,
-            [progress],
+            callbacks,
             prepared.peft_config,
+            page_support,
         )
     from transformers import TrainingArguments
 
@@ -323,7 +341,7 @@ def _trainer(
         train_dataset=_Rows(prepared.train_rows),
         eval_dataset=_Rows(prepared.val_rows) if has_val else None,
         data_collator=Collator(prepared.tokenizer.pad_token_id, config.packing),
-        callbacks=[progress],
+        callbacks=callbacks,
     )
 
 
@@ -471,7 +489,11 @@ def finish(
 
     restore_inference_settings(prepared.model)
     drop_reference_adapter(prepared.model)
-    prepared.model.save_pretrained(Path(config.output_dir), safe_serialization=True)
+    model = prepared.model
+    if config.objective == Objective.reward and hasattr(model, "merge_and_unload"):
+        # a reward model is used whole (GRPO's trainer loads it by its folder): merged
+        model = model.merge_and_unload()
+    model.save_pretrained(Path(config.output_dir), safe_serialization=True)
     write_run_files(config, prepared.tokenizer, metrics)
     return register_output(models, config, metrics)
 
