@@ -136,3 +136,28 @@ def test_a_two_task_chain_with_ewc_and_replay(runtime: Runtime, tmp_path: Path) 
     with pytest.raises(NotFound, match="chains: facts"):
         runtime.training.chain("nope")
     assert runtime.jobs.list().total == before
+
+
+    # a third stage learns preferences (DPO) on the same adapter, under the same EWC
+    pairs = [
+        {"prompt": r["instruction"], "chosen": r["output"], "rejected": f"I think {r['output']}?"}
+        for r in COLOURS
+    ]
+    pairs_id = add(runtime, tmp_path, "pairs.jsonl", pairs)
+    settings = {"start": "continue", "task": "manners", "ewc_lambda": 50.0, "replay_ratio": 0.5}
+    dpo = TrainingConfig.model_validate(
+        {**stage(pairs_id, **settings).model_dump(), "objective": "dpo", "max_steps": 4}
+    )
+    third_job = run(runtime, dpo)
+    third = third_job["result"]["continual"]
+    assert third["stage"] == 3 and third["ewc"] and third_job["result"]["last_penalty"] > 0
+    assert third["replayed_rows"] == 0, "earlier demonstrations are not DPO rows"
+    assert [s["task"] for s in third["scores"]] == ["codes", "colours", "manners"]
+    assert all(s["loss"] > 0 for s in third["scores"]), "scored on the chosen replies"
+    curve = runtime.training.curve(third_job["id"]).points
+    assert "rewards/margins" in curve[-1].extra
+    state = load_file(Path(third_job["result"]["output_dir"]) / "ewc.safetensors")
+    assert int(state["meta.tasks"]) == 3
+    assert runtime.models.get(third_job["result"]["model"]).kind == "adapter"
+    with pytest.raises(ValueError, match="reward model is not a stage"):
+        TrainingConfig.model_validate({**dpo.model_dump(), "objective": "reward"})

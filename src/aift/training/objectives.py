@@ -17,8 +17,10 @@ the rows in the shape each reads, and the reference model:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
+from aift.training.penalised import with_penalty
 from aift.training.preference_formats import as_prompt, unpaired
 from aift.training.rewards import PageSupport, reward_functions
 from aift.training.schemas import (
@@ -114,10 +116,12 @@ def build_trainer(
     callbacks: list[Any],
     peft_config: Any = None,
     page_support: PageSupport | None = None,
+    penalty: Callable[[], Any] | None = None,
 ) -> Any:
     """The trl trainer of the run's objective over `rows` (train, and val when it has
     rows), with the run's Trainer arguments `values` and aift's callbacks.
-    `page_support` scores a cites_page reward (RAG's attribution, from the caller)."""
+    `page_support` scores a cites_page reward (RAG's attribution, from the caller);
+    `penalty` is added to the loss (a continual stage's EWC)."""
     from datasets import Dataset
 
     module_name, config_name, trainer_name = TRAINERS[config.objective]
@@ -141,7 +145,10 @@ def build_trainer(
         kwargs["reward_funcs"] = reward_functions(
             config.grpo.rewards, config.reward_models, reward_pages(config), page_support
         )
-    return getattr(module, trainer_name)(**kwargs)
+    trainer_class = getattr(module, trainer_name)
+    if penalty is not None:
+        trainer_class = with_penalty(trainer_class, penalty)
+    return trainer_class(**kwargs)
 
 
 def reward_pages(config: TrainingJobConfig) -> dict[str, str]:

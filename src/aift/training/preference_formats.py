@@ -226,3 +226,26 @@ def as_prompt(example: dict[str, Any]) -> dict[str, Any]:
     messages = example["messages"]
     last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
     return {"prompt": messages[:last], "answer": messages[last]["content"]}
+
+
+def as_demonstration(example: dict[str, Any]) -> dict[str, Any] | None:
+    """An example as the demonstration it holds, for what scores a model on any task (a
+    continual chain's losses and exact matches, its Fisher): a pair's prompt and chosen
+    reply, a good KTO example, a prompt and its reference answer. None when it holds
+    none (a bad KTO example, a prompt without an answer)."""
+    if "messages" in example:
+        return example
+    prompt = example.get("prompt")
+    if not isinstance(prompt, list):
+        return None
+    if "chosen" in example:
+        return {"messages": [*prompt, *example["chosen"]]}
+    if "completion" in example:
+        return {"messages": [*prompt, *example["completion"]]} if example.get("label") else None
+    answer = example.get("answer")
+    return {"messages": [*prompt, {"role": "assistant", "content": answer}]} if answer else None
+
+
+def demonstrations(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The demonstrations a list of examples holds (`as_demonstration`), in order."""
+    return [d for d in map(as_demonstration, examples) if d is not None]

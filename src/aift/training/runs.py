@@ -13,6 +13,7 @@ from typing import Any
 
 from aift.models.registry import ModelRegistry
 from aift.training.datasets import DatasetService
+from aift.training.preference_formats import demonstrations
 from aift.training.rewards import PageSupport
 from aift.training.schemas import Method, TrainingJobConfig
 from aift.training.trainer import Prepared, finish, fit, restore_inference_settings, setup
@@ -76,11 +77,7 @@ def _run_stage(
     settings, plan = config.continual, config.stage
     assert settings is not None and plan is not None
     own = list(examples["train"])
-    earlier = {t.task: list(datasets.examples(t.dataset, "train")) for t in plan.earlier}
-    count = round(settings.replay_ratio * len(own)) if plan.earlier else 0
-    replayed, taken = continual.replay_examples(earlier, count, config.seed)
-    if replayed:
-        ctx.log.info("replaying %d rows of earlier tasks: %s", len(replayed), taken)
+    replayed = _replay(ctx, config, own, datasets)
     examples = {"train": own + replayed, "val": examples["val"]}
     previous = Path(plan.previous_dir) if plan.previous_dir else None
     model_dir = models.resolver.transformers_dir(config.base)
@@ -104,7 +101,11 @@ def _run_stage(
     ctx.progress(0.95, "estimating this task's Fisher information…", force=True)
     restore_inference_settings(prepared.model)
     output = Path(config.output_dir)
-    fisher_samples = continual.consolidate(ewc, prepared.tokenizer, own, config, output)
+    if not ewc.fisher:  # trl may have wrapped the model in its new adapter: protect that
+        ewc = continual.load_ewc(prepared.model, config)
+    fisher_samples = continual.consolidate(
+        ewc, prepared.tokenizer, demonstrations(own), config, output
+    )
     scores = _score_tasks(ctx, config, prepared, examples["val"], datasets)
     summary = continual.summarize([*continual.previous_rows(config), scores])
     metrics["continual"] = {
@@ -123,6 +124,32 @@ def _run_stage(
     stage = continual.stage_record(config, result["model"], scores, summary, len(replayed), use_ewc)
     continual.write_stage(stage, output)
     return result
+
+
+def _replay(
+    ctx: Work, config: TrainingJobConfig, own: list[dict], datasets: DatasetService
+) -> list[dict]:
+    """Rows of earlier tasks mixed into this stage's training rows: from the tasks whose
+    data this stage's objective can learn (a DPO stage replays earlier preference pairs,
+    not earlier demonstrations)."""
+    from aift.training import continual
+    from aift.training.schemas import OBJECTIVE_FORMATS
+
+    settings, plan = config.continual, config.stage
+    assert settings is not None and plan is not None
+    accepted = OBJECTIVE_FORMATS[config.objective]
+    fitting = [t for t in plan.earlier if datasets.get(t.dataset).format in accepted]
+    skipped = [t.task for t in plan.earlier if t not in fitting]
+    if skipped and settings.replay_ratio > 0:
+        ctx.log.info(
+            "not replaying %s: a %s stage cannot learn their rows", skipped, config.objective.value
+        )
+    earlier = {t.task: list(datasets.examples(t.dataset, "train")) for t in fitting}
+    count = round(settings.replay_ratio * len(own)) if fitting else 0
+    replayed, taken = continual.replay_examples(earlier, count, config.seed)
+    if replayed:
+        ctx.log.info("replaying %d rows of earlier tasks: %s", len(replayed), taken)
+    return replayed
 
 
 def _score_tasks(
@@ -152,6 +179,7 @@ def _score_tasks(
     for index, task in enumerate(tasks):
         ctx.progress(0.96, f"scoring task {index + 1}/{len(tasks)}: {task.task}", force=True)
         val = own_val if task.stage == plan.stage else list(datasets.examples(task.dataset, "val"))
+        val = demonstrations(val)  # a preference task is scored on its chosen replies
         scores.append(
             continual.score_task(
                 prepared.model, prepared.tokenizer, val, task, config, ctx.check_cancelled

@@ -513,8 +513,8 @@ class TrainingConfig(BaseModel):
             raise ValueError("adapter trains an adapter further: use method lora or dora")
         if self.adapter is not None and self.objective == Objective.reward:
             raise ValueError("a reward model trains a new adapter beside its new score head")
-        if self.continual is not None and self.objective != Objective.sft:
-            raise ValueError("continual stages train on demonstrations (objective sft)")
+        if self.continual is not None and self.objective == Objective.reward:
+            raise ValueError("a reward model is not a stage of a continual chain")
         return self
 
 

@@ -33,22 +33,12 @@ def supervised_trainer_class(penalty: Callable[[], Any] | None = None) -> type:
     """transformers' Trainer with the loss restricted to supervised positions.
 
     `penalty` (e.g. `EWC.penalty`) is a regulariser added to each optimizer step's
-    training loss, once per step however many micro-batches accumulate into it; its
-    mean over the logged steps is logged as `penalty`.
+    training loss (`aift.training.penalised`).
     """
     import torch
     from transformers import Trainer
 
     class SupervisedLossTrainer(Trainer):
-        _penalty_sum = 0.0
-        _penalty_count = 0
-
-        def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
-            if self._penalty_count and "loss" in logs:
-                logs = {**logs, "penalty": self._penalty_sum / self._penalty_count}
-                self._penalty_sum, self._penalty_count = 0.0, 0
-            super().log(logs, *args, **kwargs)
-
         def compute_loss(
             self,
             model: torch.nn.Module,
@@ -76,14 +66,10 @@ def supervised_trainer_class(penalty: Callable[[], Any] | None = None) -> type:
                 # the count is the whole step's over every rank, and DDP averages the
                 # ranks' gradients: scale back up, as transformers' own loss does
                 loss = loss * self.accelerator.num_processes
-            if penalty is not None and model.training:
-                extra = penalty()
-                self._penalty_sum += float(extra.detach())
-                self._penalty_count += 1
-                # a loss normalised by the step's token count is summed over micro-batches
-                # by the Trainer; otherwise the Trainer divides it by their number
-                share = self.current_gradient_accumulation_steps if num_items_in_batch else 1
-                loss = loss + extra / share
             return (loss, outputs) if return_outputs else loss
 
-    return SupervisedLossTrainer
+    if penalty is None:
+        return SupervisedLossTrainer
+    from aift.training.penalised import with_penalty
+
+    return with_penalty(SupervisedLossTrainer, penalty)

@@ -332,6 +332,7 @@ def _trainer(
             callbacks,
             prepared.peft_config,
             page_support,
+            penalty,
         )
     from transformers import TrainingArguments
 
