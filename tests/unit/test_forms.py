@@ -92,7 +92,9 @@ def test_objective_settings_show_for_their_objectives_and_rewards_edit_as_json()
         "kto",
         "grpo",
         "rloo",
+        "reward",
     ]
+    assert fields["preference.center_rewards"].applies_when == {"objective": ["reward"]}
     assert fields["preference.beta"].applies_when == {"objective": ["dpo", "orpo", "simpo", "kto"]}
     assert fields["preference.loss_type"].applies_when == {"objective": ["dpo"]}
     assert fields["preference.loss_type"].value == "sigmoid"
