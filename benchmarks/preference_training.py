@@ -11,7 +11,7 @@ Three parts, each run in its own process (so peak memory is that run's alone):
   Before and after: held-out preference accuracy (the model gives the chosen reply the
   higher mean token log-probability) and the rate of greedy answers with the property
   (at most 12 words, no preamble, the gold answer in them).
-- grpo: GRPO on two-digit additions with a numeric reward (and a length bound): success
+- grpo: GRPO on two-digit additions with a numeric reward: success
   rate of greedy answers on held-out prompts before and after, and the reward curve.
 
 Run: .venv/bin/python benchmarks/preference_training.py [--part speed|dpo|grpo|all]
@@ -323,20 +323,22 @@ def grpo_variant(work: Path, steps: int) -> dict:
         objective="grpo",
         max_steps=steps,
         batch_size=4,
-        learning_rate=5e-4,
+        learning_rate=2e-4,
         max_length=256,
         grpo={
             "num_generations": 6,
             "max_completion_length": 12,
-            "temperature": 1.0,
-            "rewards": [{"kind": "numeric"}, {"kind": "length", "max_chars": 8, "weight": 0.2}],
+            "temperature": 0.8,
+            "rewards": [{"kind": "numeric"}],
         },
     )
     curve = [round(e["reward"], 3) for e in metrics["log"] if "reward" in e]
+    lengths = [round(e["completions/mean_length"], 1) for e in metrics["log"] if "reward" in e]
     return {
         "before": before,
         "after": success(prepared.model),
         "curve": curve,
+        "lengths": lengths,
         "seconds": metrics["seconds"],
         "steps": steps,
     }
@@ -482,10 +484,11 @@ def report_grpo(result: dict) -> str:
             f"| after GRPO ({result['steps']} steps, {result['seconds']:.0f} s) | "
             f"{result['after']:.0%} |",
             "",
-            f"Mean reward per step (numeric match + 0.2 × at most 8 characters): {curve}. "
+            f"Mean reward per step (numeric match, sampled at temperature 0.8): {curve}. "
+            f"Mean completion length (tokens) per step: {result['lengths']}. "
             '50 held-out prompts "What is a + b? Reply with the number only." with two-digit '
             "a and b; 6 completions of at most 12 tokens per prompt, 4 prompts per step, LoRA "
-            "r 8, lr 5e-4.",
+            "r 8, lr 2e-4.",
         ]
     )
 

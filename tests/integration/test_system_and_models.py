@@ -69,3 +69,37 @@ def test_openapi_and_pages(server: LiveServer) -> None:
         page = client.get("/jobs")
         assert page.status_code == 200 and 'id="jobs-table"' in page.text
         assert client.get("/static/jobs.js").status_code == 200
+
+
+def test_a_reward_model_scores_replies_and_is_never_served_for_chat(
+    server: LiveServer,
+    tiny_chat_model_dir,  # noqa: ANN001
+) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = server.workspace / "models" / "tiny-judge"
+    torch.manual_seed(0)
+    judge = AutoModelForSequenceClassification.from_pretrained(tiny_chat_model_dir, num_labels=1)
+    judge.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_chat_model_dir).save_pretrained(folder)
+    body = {
+        "messages": [{"role": "user", "content": "What is 2 + 2?"}],
+        "replies": ["4.", "Let me think about that for a long while. Maybe 4.", "4."],
+    }
+    with server.client() as client:
+        scanned = {m["name"]: m for m in client.post("/api/v1/models/scan").json()}
+        assert scanned["tiny-judge"]["kind"] == "reward"
+        scored = client.post("/api/v1/models/tiny-judge/score", json=body)
+        assert scored.status_code == 200, scored.text
+        scores = scored.json()["scores"]
+        assert len(scores) == 3 and scores[0] == scores[2] != scores[1], "one score per reply"
+        served = [m["id"] for m in client.get("/v1/models").json()["data"]]
+        assert "tiny-judge" not in served
+        chat = {"model": "tiny-judge", "messages": body["messages"], "max_tokens": 2}
+        assert client.post("/v1/chat/completions", json=chat).status_code == 404
+        not_reward = client.post("/api/v1/models/SmolLM2-135M-Instruct/score", json=body)
+        assert not_reward.status_code == 422 and "not a reward model" in not_reward.text
+        assert client.post("/api/v1/models/nope/score", json=body).status_code == 404
+        too_many = {**body, "replies": ["x"] * 65}
+        assert client.post("/api/v1/models/tiny-judge/score", json=too_many).status_code == 422

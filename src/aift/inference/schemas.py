@@ -208,3 +208,22 @@ class PullRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(..., min_length=1, max_length=300, examples=["ollama/llama3.2:3b"])
+
+
+class RewardScoreRequest(BaseModel):
+    """Replies to score with a reward model, after the conversation that asked for them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[ChatMessage] = Field(
+        ..., min_length=1, max_length=200, description="The conversation the replies answer."
+    )
+    replies: list[str] = Field(..., min_length=1, max_length=64, description="Replies to score.")
+
+
+class RewardScores(BaseModel):
+    """A reward model's score of each reply (higher is better; a logit, about 0 for an
+    average reply when the model was trained with centred rewards)."""
+
+    model: str
+    scores: list[float]

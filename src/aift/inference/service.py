@@ -13,9 +13,12 @@ from aift.errors import InvalidInput, NotFound
 from aift.inference.embedders import Embedder, load_embedder
 from aift.inference.engines.base import GenerationStream
 from aift.inference.manager import Lease, ModelManager, names_model
+from aift.inference.reward_scoring import RewardScorers
 from aift.inference.schemas import (
     ChatMessage,
     GenerationStats,
+    RewardScoreRequest,
+    RewardScores,
     SamplingParams,
     TokenEvent,
     TokenLogprob,
@@ -161,6 +164,14 @@ class ServingService:
         self.manager = manager
         self._embedders: dict[str, Embedder] = {}
         self._embed_lock = threading.Lock()
+        self.reward_models = RewardScorers(manager.registry)
+
+    def score_replies(self, model: str, request: RewardScoreRequest) -> RewardScores:
+        """A reward model's score of each reply (loaded on first use)."""
+        scorer = self.reward_models.get(model)
+        return RewardScores(
+            model=scorer.name, scores=scorer.score(request.messages, request.replies)
+        )
 
     def chat(
         self,

@@ -8,7 +8,13 @@ from starlette.concurrency import run_in_threadpool
 from aift.api.deps import get_jobs, get_models, get_runtime, get_serving
 from aift.export.schemas import ExportRequest, QuantizeRequest
 from aift.inference.pull import check_pull_ref
-from aift.inference.schemas import LoadedModelInfo, LoadRequest, PullRequest
+from aift.inference.schemas import (
+    LoadedModelInfo,
+    LoadRequest,
+    PullRequest,
+    RewardScoreRequest,
+    RewardScores,
+)
 from aift.inference.service import ServingService
 from aift.jobs.service import JobService
 from aift.models.registry import ModelRegistry
@@ -84,6 +90,14 @@ async def load_model(
     return await run_in_threadpool(
         serving.manager.load, name, engine=request.engine, keep_alive=request.keep_alive
     )
+
+
+@router.post("/{name:path}/score", response_model=RewardScores)
+async def score_replies(
+    name: str, request: RewardScoreRequest, serving: ServingService = Depends(get_serving)
+) -> RewardScores:
+    """Score replies to a conversation with a reward model (kind reward)."""
+    return await run_in_threadpool(serving.score_replies, name, request)
 
 
 @router.post("/{name:path}/unload", status_code=204)
