@@ -95,6 +95,9 @@ def test_objective_settings_show_for_their_objectives_and_rewards_edit_as_json()
         "reward",
     ]
     assert fields["preference.center_rewards"].applies_when == {"objective": ["reward"]}
+    labels = {name: fields[name].label for name in ("preference.beta", "grpo.beta")}
+    assert labels == {"preference.beta": "Beta", "grpo.beta": "KL beta"}, "twins told apart"
+    assert fields["grpo.loss_type"].label != fields["preference.loss_type"].label
     assert fields["preference.beta"].applies_when == {"objective": ["dpo", "orpo", "simpo", "kto"]}
     assert fields["preference.loss_type"].applies_when == {"objective": ["dpo"]}
     assert fields["preference.loss_type"].value == "sigmoid"

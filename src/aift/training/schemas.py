@@ -423,9 +423,12 @@ class GrpoSettings(BaseModel):
     )
     max_completion_length: int = Field(64, ge=1, le=8192, description="Tokens per completion.")
     temperature: float = Field(1.0, gt=0.0, le=2.0, description="Sampling temperature.")
-    beta: float = Field(0.0, ge=0.0, le=10.0, description="KL penalty to the reference (0: none).")
+    beta: float = Field(
+        0.0, ge=0.0, le=10.0, title="KL beta", description="KL penalty to the reference (0: none)."
+    )
     loss_type: Literal["dapo", "grpo", "dr_grpo", "bnpo"] = Field(
         "dapo",
+        title="Token loss",
         description="GRPO: how token losses are averaged (trl's loss_type).",
         json_schema_extra={"applies_when": {"objective": ["grpo"]}},
     )

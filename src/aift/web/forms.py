@@ -101,7 +101,7 @@ def _field(
         default = default.value
     if isinstance(default, list):
         default = ", ".join(map(str, default))
-    label = path.rsplit(".", 1)[-1].replace("_", " ")
+    label = info.title or path.rsplit(".", 1)[-1].replace("_", " ")  # a title tells twins apart
     common: dict[str, Any] = {
         "name": path,
         "label": label[0].upper() + label[1:],
