@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aift.errors import InvalidInput, NotFound
+from aift.errors import CapabilityMissing, InvalidInput, NotFound
 from aift.runtime import Runtime
 from aift.training.schemas import DatasetOptions, TrainingConfig
 from tests.integration.conftest import runtime_with_worker, wait_for
@@ -280,6 +280,9 @@ def test_runs_that_cannot_work_are_refused_before_they_start(
     schema = {"rewards": [{"kind": "json_schema", "json_schema": {"type": "nonsense"}}]}
     with pytest.raises(InvalidInput, match="bad schema"):
         submit(TrainingConfig(**base, dataset=datasets["prompts"], objective="grpo", grpo=schema))
+    vllm = {"vllm": True}  # no GPU on this machine (the device check runs it on one)
+    with pytest.raises(CapabilityMissing, match="grpo.vllm"):
+        submit(TrainingConfig(**base, dataset=datasets["prompts"], objective="grpo", grpo=vllm))
     with pytest.raises(InvalidInput, match="not an adapter"):
         submit(TrainingConfig(**base, dataset=datasets["sft"], adapter="tiny-chat"))
     assert not [j for j in runtime.jobs.list(limit=100).items if j.status == "queued"]

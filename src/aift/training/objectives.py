@@ -104,6 +104,8 @@ def objective_arguments(config: TrainingJobConfig) -> dict[str, Any]:
     }
     if config.objective == Objective.grpo:
         sampling["loss_type"] = grpo.loss_type
+    if grpo.vllm:  # checked at submission: the gpu extra and a GPU are there
+        sampling.update(use_vllm=True, vllm_mode="colocate")
     return sampling
 
 

@@ -426,6 +426,12 @@ class GrpoSettings(BaseModel):
     beta: float = Field(
         0.0, ge=0.0, le=10.0, title="KL beta", description="KL penalty to the reference (0: none)."
     )
+    vllm: bool = Field(
+        False,
+        title="Generate with vLLM",
+        description="Sample the groups with vLLM on the training GPU (trl's colocate mode) "
+        "instead of transformers' generate: needs the gpu extra and an NVIDIA GPU.",
+    )
     loss_type: Literal["dapo", "grpo", "dr_grpo", "bnpo"] = Field(
         "dapo",
         title="Token loss",

@@ -137,6 +137,8 @@ class TrainingService:
             )
         if config.objective not in REWARD_OBJECTIVES:
             return {}
+        if config.grpo.vllm:
+            _require_vllm()
         splits = {
             split: trl_rows(config, list(self.datasets.examples(config.dataset, split)))
             for split in ("train", "val")
@@ -520,6 +522,25 @@ class TrainingService:
         return TrainingCurve(
             job_id=job_id,
             points=[CurvePoint.model_validate(points[step]) for step in sorted(points)],
+        )
+
+
+def _require_vllm() -> None:
+    """GRPO's vLLM generation needs vllm installed and an NVIDIA GPU: say which is
+    missing."""
+    import importlib.util
+
+    from aift.monitoring.system import detect_devices
+
+    if importlib.util.find_spec("vllm") is None:
+        raise CapabilityMissing(
+            "grpo.vllm needs the gpu extra (pip install 'aift[gpu]') on a machine with an "
+            "NVIDIA GPU; leave it off and transformers generates the groups."
+        )
+    if not any(d.kind == "cuda" for d in detect_devices()):
+        raise CapabilityMissing(
+            "grpo.vllm generates on the training GPU and none is visible here; leave it off "
+            "and transformers generates the groups."
         )
 
 
