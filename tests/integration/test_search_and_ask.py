@@ -264,6 +264,33 @@ def test_nothing_relevant_gives_an_honest_answer(server, geotopo) -> None:  # no
     assert not done["found"] and "could not find" in done["answer"] and done["model"] is None
 
 
+def test_an_answer_from_the_models_own_knowledge_is_flagged_or_replaced(server, geotopo) -> None:  # noqa: ANN001
+    from aift.rag.answering import NOT_FOUND
+
+    body = {
+        "query": "What colour is the Zorblat reactor coolant?",
+        "min_score": 0,  # sources are given, none of them about it
+        "limit": 3,
+        "max_tokens": 40,
+        "model": "SmolLM2-135M-Instruct",
+    }
+    flagged = api(server, "POST", f"/kb/{geotopo}/ask", json=body).json()
+    assert flagged["found"] and flagged["statements"] > 0, flagged["answer"]
+    assert not flagged["supported"] and flagged["supported_statements"] == 0, flagged["answer"]
+    assert flagged["answer"] != NOT_FOUND and not flagged["citations"]
+    assert any("support none of this answer" in n for n in flagged["notes"])
+    replaced = api(
+        server, "POST", f"/kb/{geotopo}/ask", json={**body, "unsupported": "not_found"}
+    ).json()
+    assert replaced["answer"] == NOT_FOUND and not replaced["found"] and not replaced["citations"]
+    assert any("unsupported: not_found" in n for n in replaced["notes"])
+    entry = api(server, "GET", f"/history/{replaced['id']}").json()
+    assert entry["answer"] == NOT_FOUND, "the history keeps what the user was told"
+    supported = api(server, "POST", f"/kb/{geotopo}/ask", json={**body, "query": QUESTION})
+    done = supported.json()
+    assert done["supported"] == (done["supported_statements"] > 0)
+
+
 def test_korean_questions_find_korean_paragraphs(server) -> None:  # noqa: ANN001
     articles = json.loads(KORQUAD.read_text())["data"][:4]
     files = [

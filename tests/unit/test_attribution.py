@@ -62,6 +62,17 @@ def test_a_sentence_that_only_restates_the_question_cites_nothing() -> None:
     question = "How high is Mount Ostrel?"
     got = attribute("How high is Mount Ostrel? It is 2,310 metres high.", scorer(), 0.4, question)
     assert got.answer == "How high is Mount Ostrel? It is 2,310 metres high [2]."
+    assert (got.statements, got.supported, got.unsupported) == (1, 1, False)
+
+
+def test_an_answer_the_sources_support_nowhere_is_unsupported() -> None:
+    question = "What colour is the Zorblat reactor coolant?"
+    invented = "The Zorblat reactor coolant is bright green. It glows at night."
+    got = attribute(invented, scorer(), 0.35, question)
+    assert (got.statements, got.supported) == (2, 0) and got.unsupported
+    partly = attribute("Fishing is banned from May to June. It glows at night.", scorer(), 0.5)
+    assert (partly.statements, partly.supported, partly.unsupported) == (2, 1, False)
+    assert not attribute("", scorer(), 0.35).unsupported, "saying nothing claims nothing"
 
 
 def test_quotes_are_the_sentences_that_answer_the_question() -> None:

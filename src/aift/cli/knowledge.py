@@ -233,9 +233,15 @@ def ask_command(
         str,
         typer.Option(help="What the model reads: sentences (best few), excerpts or chunks."),
     ] = "sentences",
+    unsupported: Annotated[
+        str,
+        typer.Option(
+            help="An answer the sources do not support: flag (keep it, marked) or not_found."
+        ),
+    ] = "flag",
 ) -> None:
     """Ask a knowledge base; the answer streams, then its citations (attributed to the
-    sources' sentences) with pages."""
+    sources' sentences) with pages. An answer the sources support nowhere is marked."""
     request = AskRequest.model_validate(
         {
             "query": question,
@@ -244,6 +250,7 @@ def ask_command(
             "limit": limit,
             "answer_mode": mode,
             "context": context,
+            "unsupported": unsupported,
         }
     )
     done: dict[str, Any] | None = None
@@ -260,6 +267,8 @@ def ask_command(
         raise AiftError("The answer stream ended early.")
     if done["answer"] != streamed.strip():  # citations were attributed or corrected
         console.print(f"\n[bold]With citations:[/bold] {done['answer']}", highlight=False)
+    if done["found"] and done["statements"] and not done["supported"]:
+        console.print("[bold yellow]UNSUPPORTED[/bold yellow]: the sources back none of it.")
     for quote in done.get("quotes", []):
         console.print(f"  “{quote['text']}” [{quote['number']}] page {quote['page']}")
     for cited in done["citations"]:

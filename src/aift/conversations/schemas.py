@@ -24,6 +24,9 @@ class ChatSettings(BaseModel):
     answer: Literal["generate", "quotes", "extractive"] = Field(
         "generate", description="Knowledge-base answers: generated, with quotes, or quotes only."
     )
+    unsupported: Literal["flag", "not_found"] = Field(
+        "flag", description="Knowledge-base answers the sources do not support: flag or replace."
+    )
 
 
 class MessageIn(BaseModel):

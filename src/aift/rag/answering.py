@@ -377,6 +377,7 @@ class Answerer:
             if sources and generated
             else _quoted(check.answer, draft.found_quotes)
         )
+        attributed = _supported_or_not(attributed, request, draft.notes)
         cited = [
             Citation(number=n, support=_span(s), **sources[n - 1].model_dump())
             for n, s in sorted(attributed.supports.items())
@@ -412,7 +413,7 @@ class Answerer:
             answer_mode=request.answer_mode,
             rerank_skipped=prepared.search.rerank_skipped,
             answer=attributed.answer,
-            found=bool(sources),
+            found=bool(sources) and attributed.answer != NOT_FOUND,
             citations=cited,
             invalid_citations=check.invalid,
             citation_changes=CitationChanges(
@@ -421,6 +422,9 @@ class Answerer:
             uncited_sources=uncited,
             quotes=[_quote(q, sources) for q in draft.found_quotes],
             stopped_repeating=draft.stopped,
+            supported=attributed.supported > 0,
+            statements=attributed.statements,
+            supported_statements=attributed.supported,
             notes=draft.notes,
             search_ms=prepared.search.latency_ms,
             first_token_ms=draft.first_token_ms,
@@ -464,8 +468,32 @@ def _extracted(found: list[Support]) -> str:
 
 
 def _quoted(answer: str, found: list[Support]) -> AttributedAnswer:
-    """Citations of an extractive answer: the quotes it consists of."""
+    """Citations of an extractive answer: the quotes it consists of (each supported)."""
     supports: dict[int, Support] = {}
     for quote in found:
         supports.setdefault(quote.sentence.number, quote)
-    return AttributedAnswer(answer, supports, kept=sorted(supports), replaced=[], inserted=[])
+    return AttributedAnswer(
+        answer, supports, sorted(supports), [], [], statements=len(found), supported=len(found)
+    )
+
+
+def _supported_or_not(
+    attributed: AttributedAnswer, request: AskRequest, notes: list[str]
+) -> AttributedAnswer:
+    """A generated answer the sources support nowhere, flagged with a note or replaced by
+    the not-found answer (`request.unsupported`); any other answer as it is."""
+    if not attributed.unsupported:
+        return attributed
+    if request.unsupported == "not_found":
+        notes.append(
+            "answered that nothing was found: the sources support none of the model's "
+            "statements (unsupported: not_found)"
+        )
+        return AttributedAnswer(
+            NOT_FOUND, {}, [], attributed.kept + attributed.replaced, [], attributed.statements, 0
+        )
+    notes.append(
+        "the sources support none of this answer's statements: it comes from the model's "
+        "own knowledge, not from the knowledge base"
+    )
+    return attributed

@@ -76,6 +76,14 @@ class AttributedAnswer:
     kept: list[int]  # the model's own markers the check confirmed
     replaced: list[int]  # the model's markers it removed (unsupported)
     inserted: list[int]  # markers it added
+    statements: int = 0  # sentences that claim something (not a restated question)
+    supported: int = 0  # of those, the ones a source sentence supports
+
+    @property
+    def unsupported(self) -> bool:
+        """The answer states things and the sources support none of them: it comes from
+        the model's own knowledge (or its imagination), not from the knowledge base."""
+        return self.statements > 0 and self.supported == 0
 
 
 def source_sentences(passages: Sequence[Passage]) -> list[SourceSentence]:
@@ -219,11 +227,13 @@ def attribute(
     kept: list[int] = []
     replaced: list[int] = []
     inserted: list[int] = []
+    statements = supported = 0
     for (start, end), text, candidates in zip(spans, bare, ranked, strict=True):
         pieces.append(answer[last:start])
         last = end
         written = [n for m in MARKER.finditer(answer[start:end]) for n in marker_numbers(m)]
         claims = not question or bool(_content(text) - asked)
+        statements += int(claims and len(text) > 3)
         best = (
             candidates[0]
             if candidates and candidates[0].score >= threshold and len(text) > 3 and claims
@@ -251,12 +261,15 @@ def attribute(
         else:
             replaced.extend(n for n in written if n not in replaced)
         sentence = MARKER.sub("", answer[start:end]).rstrip()
+        supported += int(bool(numbers))
         if numbers:
             marks = "".join(f"[{n}]" for n in numbers)
             sentence = _before_final_punctuation(sentence, marks)
         pieces.append(sentence)
     pieces.append(MARKER.sub("", answer[last:]))
-    return AttributedAnswer("".join(pieces).strip(), supports, kept, replaced, inserted)
+    return AttributedAnswer(
+        "".join(pieces).strip(), supports, kept, replaced, inserted, statements, supported
+    )
 
 
 def _keep_best(supports: dict[int, Support], number: int, support: Support) -> None:

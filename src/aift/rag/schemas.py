@@ -294,6 +294,12 @@ class AskRequest(SearchRequest):
         description="How closely a source sentence must match an answer sentence (lexical "
         "and embedding similarity, 0–1) for the answer to cite it.",
     )
+    unsupported: Literal["flag", "not_found"] = Field(
+        "flag",
+        description="A generated answer none of whose statements the sources support "
+        "(the model answered from its own knowledge): flag — keep it, marked "
+        "supported: false with a note; not_found — answer that nothing was found instead.",
+    )
     max_quotes: int = Field(3, ge=1, le=20, description="Most supporting quotes returned.")
     context: Literal["sentences", "excerpts", "chunks"] = Field(
         "sentences",
@@ -353,6 +359,13 @@ class AskResponse(BaseModel):
     stopped_repeating: bool = Field(
         False, description="The answer was cut because it had begun looping."
     )
+    supported: bool = Field(
+        True,
+        description="Whether the sources support at least one statement of the answer "
+        "(false for an answer from the model's own knowledge, and when nothing was found).",
+    )
+    statements: int = Field(0, description="Sentences of the answer that state something.")
+    supported_statements: int = Field(0, description="Of those, the ones a source supports.")
     notes: list[str] = Field(default_factory=list)
     search_ms: float
     first_token_ms: float | None = None

@@ -62,6 +62,7 @@ function chatSettings() {
     mode: settings.mode.value,
     rerank: settings.rerank.checked,
     answer: settings.answer.value,
+    unsupported: settings.unsupported.value,
   };
 }
 
@@ -94,6 +95,11 @@ function withChips(body, text, citations, kb) {
 }
 
 function showSources(item, turn) {
+  if (turn.unsupported) {
+    const flag = el("p", "Unsupported: the sources back none of this answer — it comes from the model's own knowledge.", "unsupported");
+    flag.setAttribute("role", "status");
+    item.querySelector(".body").after(flag);
+  }
   const cited = turn.citations || [];
   const kb = turn.kb || settings.kb.value;
   if (!cited.length) return;
@@ -196,6 +202,7 @@ async function openConversation(id) {
     settings.mode.value = s.mode;
     settings.rerank.checked = s.rerank;
     settings.answer.value = s.answer || "generate";
+    settings.unsupported.value = s.unsupported || "flag";
     history.replaceState(null, "", `/chat?c=${id}`);
     render();
     loadList();
@@ -259,7 +266,7 @@ async function generate(question, item) {
   if (kb) {
     const response = await post(`/api/v1/kb/${kb}/ask`, {
       query: question, model, temperature: s.temperature, max_tokens: s.max_tokens,
-      limit: s.sources, mode: s.mode, rerank: s.rerank, answer_mode: s.answer, stream: true,
+      limit: s.sources, mode: s.mode, rerank: s.rerank, answer_mode: s.answer, unsupported: s.unsupported, stream: true,
     });
     for await (const { event, data } of events(response)) {
       const payload = JSON.parse(data);
@@ -269,6 +276,7 @@ async function generate(question, item) {
         turn.content = payload.answer;
         turn.citations = payload.citations.concat(payload.uncited_sources.map((c) => ({ ...c, cited: false })));
         turn.notes = payload.notes;
+        turn.unsupported = payload.found && payload.statements > 0 && !payload.supported;
         turn.quotes = payload.answer_mode === "quotes" ? payload.quotes : [];
       }
     }
