@@ -258,6 +258,30 @@ def test_a_reward_model_and_a_knowledge_base_score_grpo_completions(
         submit(TrainingConfig(**base, dataset=cited, grpo=unknown_kb))
 
 
+def test_a_run_scores_its_model_before_and_after_on_an_evaluation_set(
+    runtime: Runtime, datasets: dict[str, str]
+) -> None:
+    evaluation = {"dataset": datasets["sft"], "examples": 2}
+    done = run(runtime, datasets["sft"], max_steps=6, evaluation=evaluation)
+    scored = done["result"]["evaluation"]
+    before, after = scored["before"], scored["after"]
+    assert scored["dataset"] == datasets["sft"] and before["examples"] == after["examples"] == 2
+    assert after["loss"] < before["loss"], "training on sums lowered the loss on held-out sums"
+    assert before["exact_match"] is not None and 0.0 <= after["exact_match"] <= 1.0
+    # a DPO run is scored on the same demonstrations (or on its pairs' chosen replies)
+    dpo = run(
+        runtime, datasets["preference"], objective="dpo", max_steps=2, evaluation={"examples": 2}
+    )
+    assert dpo["result"]["evaluation"]["before"]["loss"] > 0
+    text = add_dataset(runtime, "prose", [{"text": f"Line {i} of prose."} for i in range(10)])
+    with pytest.raises(InvalidInput, match="is raw text"):
+        runtime.training.submit(
+            TrainingConfig(
+                base_model="tiny-chat", dataset=datasets["sft"], evaluation={"dataset": text}
+            )
+        )
+
+
 def test_runs_that_cannot_work_are_refused_before_they_start(
     runtime: Runtime, datasets: dict[str, str]
 ) -> None:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import random
 import re
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aift.errors import InvalidInput, NotFound
 from aift.store import utcnow
-from aift.training.examples import IGNORE, Tokenized, tokenize_example
 from aift.training.schemas import (
     ChainInfo,
     ChainStage,
@@ -31,9 +30,9 @@ from aift.training.schemas import (
     TrainingConfig,
     TrainingJobConfig,
 )
+from aift.training.scoring import example_batches, example_loss, score_examples
 
 if TYPE_CHECKING:
-    import torch
 
     from aift.training.ewc import EWC
 
@@ -154,66 +153,6 @@ def replay_examples(
     return chosen, taken
 
 
-# -- losses of single examples ----------------------------------------------------------------
-def example_batches(
-    tokenizer: Any, examples: Iterable[dict], max_length: int, loss_on: str
-) -> list[Tokenized]:
-    """Each example tokenized on its own (no packing), those with a label only."""
-    items = [tokenize_example(tokenizer, e, max_length, loss_on) for e in examples]
-    return [t for t in items if any(label != IGNORE for label in t.labels[1:])]
-
-
-def example_loss(model: torch.nn.Module, item: Tokenized) -> torch.Tensor:
-    """Mean next-token loss of one example over its supervised tokens (a 1-vector)."""
-    import torch
-
-    ids = torch.tensor([item.input_ids])
-    device = next(model.parameters()).device
-    ids = ids.to(device)
-    labels = torch.tensor([item.labels[1:] + [IGNORE]], device=device)
-    positions = torch.arange(ids.shape[1], device=device).unsqueeze(0)
-    logits = model(input_ids=ids, position_ids=positions, use_cache=False).logits.float()
-    loss = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE
-    )
-    return loss.reshape(1)
-
-
-def _normalise(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().strip(".!?。").strip().lower()
-
-
-def exact_match(model: Any, tokenizer: Any, example: dict, max_length: int) -> bool | None:
-    """Whether greedy decoding reproduces the example's last assistant turn (None: no turn)."""
-    import torch
-
-    messages = example.get("messages") or []
-    if not messages or messages[-1]["role"] != "assistant":
-        return None
-    reference = str(messages[-1]["content"])
-    from aift.models.tokenizers import DEFAULT_CHAT_TEMPLATE
-
-    prompt = tokenizer.apply_chat_template(
-        messages[:-1],
-        tokenize=False,
-        add_generation_prompt=True,
-        chat_template=tokenizer.chat_template or DEFAULT_CHAT_TEMPLATE,
-    )
-    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
-    ids = ids[:, -max_length:].to(next(model.parameters()).device)
-    budget = len(tokenizer(reference, add_special_tokens=False)["input_ids"]) + 8
-    with torch.no_grad():
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=budget,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    answer = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
-    return _normalise(answer) == _normalise(reference)
-
-
 def score_task(
     model: Any,
     tokenizer: Any,
@@ -223,36 +162,18 @@ def score_task(
     stop: Callable[[], None] = lambda: None,
 ) -> TaskScore:
     """Validation loss (and exact match when the task asks for it) of one task."""
-    import torch
-
     settings = config.continual
     assert settings is not None
-    chosen = examples[: settings.eval_examples]
-    items = example_batches(tokenizer, chosen, config.max_length, config.loss_on)
-    total, tokens = 0.0, 0
-    model.eval()
-    with torch.no_grad():
-        for item in items:
-            stop()
-            count = sum(1 for label in item.labels[1:] if label != IGNORE)
-            total += float(example_loss(model, item)) * count
-            tokens += count
-    matched: float | None = None
-    if task.exact_match:
-        verdicts = []
-        for example in chosen:
-            stop()
-            verdict = exact_match(model, tokenizer, example, config.max_length)
-            if verdict is not None:
-                verdicts.append(verdict)
-        matched = sum(verdicts) / len(verdicts) if verdicts else None
-    return TaskScore(
-        task=task.task,
-        stage_trained=task.stage,
-        loss=total / tokens if tokens else None,
-        exact_match=matched,
-        examples=len(chosen),
+    score = score_examples(
+        model,
+        tokenizer,
+        examples[: settings.eval_examples],
+        config.max_length,
+        config.loss_on,
+        task.exact_match,
+        stop,
     )
+    return TaskScore(task=task.task, stage_trained=task.stage, **score.model_dump())
 
 
 # -- EWC across stages ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ from aift.models.registry import ModelRegistry
 from aift.training.datasets import DatasetService
 from aift.training.preference_formats import demonstrations
 from aift.training.rewards import PageSupport
-from aift.training.schemas import Method, TrainingJobConfig
+from aift.training.schemas import ExampleScore, Method, RunEvaluation, TrainingJobConfig
 from aift.training.trainer import Prepared, finish, fit, restore_inference_settings, setup
 from aift.work.control import Work
 
@@ -47,10 +47,51 @@ def run_training(
     adapter_dir = Path(config.adapter_dir) if config.adapter_dir else None
     prepared = setup(config, examples, resolver.transformers_dir(config.base), adapter_dir)
     _log_rows(ctx, prepared, examples)
+    scored = _evaluation_rows(config, datasets)
+    before = _evaluate(ctx, config, prepared, scored, "before") if scored else None
     ctx.check_cancelled()
     metrics = fit(ctx, config, prepared, wandb_project=wandb_project, page_support=page_support)
+    if before is not None and config.evaluation is not None:
+        after = _evaluate(ctx, config, prepared, scored, "after")
+        dataset = config.evaluation.dataset or config.dataset
+        metrics["evaluation"] = RunEvaluation(
+            dataset=dataset, before=before, after=after
+        ).model_dump()
     ctx.progress(0.99, "saving the trained model…", force=True)
     return finish(models, config, prepared, metrics)
+
+
+def _evaluation_rows(config: TrainingJobConfig, datasets: DatasetService) -> list[dict]:
+    """The validation demonstrations a run is scored on before and after (none when it
+    asks for no evaluation): a preference set's prompts with their chosen replies."""
+    settings = config.evaluation
+    if settings is None:
+        return []
+    rows = demonstrations(list(datasets.examples(settings.dataset or config.dataset, "val")))
+    return rows[: settings.examples]
+
+
+def _evaluate(
+    ctx: Work, config: TrainingJobConfig, prepared: Prepared, rows: list[dict], when: str
+) -> ExampleScore:
+    """The model's loss (and exact match) on the evaluation rows, `when` training."""
+    from aift.training.scoring import score_examples
+
+    assert config.evaluation is not None
+    ctx.progress(
+        0.0 if when == "before" else 0.97, f"scoring the model {when} training", force=True
+    )
+    score = score_examples(
+        prepared.model,
+        prepared.tokenizer,
+        rows,
+        config.max_length,
+        config.loss_on,
+        config.evaluation.exact_match,
+        ctx.check_cancelled,
+    )
+    ctx.log.info("%s training: %s", when, score.model_dump())
+    return score
 
 
 def _log_rows(ctx: Work, prepared: Prepared, examples: dict[str, list[dict]]) -> None:

@@ -440,6 +440,19 @@ class GrpoSettings(BaseModel):
     )
 
 
+class EvaluationSettings(BaseModel):
+    """Score the model before and after the run on a dataset's validation rows, so the
+    run's result says whether it helped (loss, and exact match of greedy answers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str | None = Field(
+        None, description="Dataset id whose validation rows score the run (default: its own)."
+    )
+    exact_match: bool = Field(True, description="Also score greedy answers by exact match.")
+    examples: int = Field(50, ge=1, le=1000, description="Validation rows scored (the first).")
+
+
 class TrainingConfig(BaseModel):
     """Everything a fine-tuning run needs; saved next to its output."""
 
@@ -507,6 +520,9 @@ class TrainingConfig(BaseModel):
     distributed: DistributedSettings | None = Field(
         None, description="Train on several processes or machines (DDP, FSDP, DeepSpeed)."
     )
+    evaluation: EvaluationSettings | None = Field(
+        None, description="Score the model before and after the run on validation rows."
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> TrainingConfig:
@@ -520,6 +536,13 @@ class TrainingConfig(BaseModel):
             raise ValueError("a continual stage continues its chain; drop adapter")
         if self.adapter is not None and self.method == Method.full:
             raise ValueError("adapter trains an adapter further: use method lora or dora")
+        if self.evaluation is not None and (self.continual or self.distributed):
+            raise ValueError(
+                "evaluation scores a plain run: a continual stage scores every task of its "
+                "chain already, and a distributed run's ranks cannot pause to score"
+            )
+        if self.evaluation is not None and self.objective == Objective.reward:
+            raise ValueError("a reward model scores replies; it is not scored on answers")
         if self.adapter is not None and self.objective == Objective.reward:
             raise ValueError("a reward model trains a new adapter beside its new score head")
         if self.continual is not None and self.objective == Objective.reward:
@@ -625,14 +648,28 @@ class TrainingCurve(BaseModel):
     points: list[CurvePoint]
 
 
-class TaskScore(BaseModel):
+class ExampleScore(BaseModel):
+    """How a model did on some examples: loss and, where asked, exact match."""
+
+    loss: float | None = Field(None, description="Mean token loss on the validation examples.")
+    exact_match: float | None = Field(None, description="Share of answers matched exactly.")
+    examples: int = 0
+
+
+class TaskScore(ExampleScore):
     """How the model did on one task's validation examples after one stage."""
 
     task: str
     stage_trained: int = Field(..., description="The stage that trained this task.")
-    loss: float | None = Field(None, description="Mean token loss on the validation examples.")
-    exact_match: float | None = Field(None, description="Share of answers matched exactly.")
-    examples: int = 0
+
+
+class RunEvaluation(BaseModel):
+    """A run's before/after figures on its evaluation set (`before`: the model the run
+    started from)."""
+
+    dataset: str
+    before: ExampleScore
+    after: ExampleScore
 
 
 class ForgettingSummary(BaseModel):

@@ -94,6 +94,8 @@ class TrainingService:
         if config.distributed is not None:
             self._check_distributed(config)
         reward_rows = self._check_objective(config, dataset)
+        if config.evaluation is not None:
+            self._check_evaluation(config)
         base = self.resolver.resolve(config.base_model)
         params = self._check_base(base)
         self._check_memory(config, params)
@@ -238,6 +240,21 @@ class TrainingService:
         check_supported(settings, any(d.kind == "cuda" for d in detect_devices()))
         if config.method == Method.qlora and settings.strategy == "fsdp":
             raise InvalidInput("QLoRA's 4-bit weights do not shard with FSDP; use ddp.")
+
+    def _check_evaluation(self, config: TrainingConfig) -> None:
+        """The evaluation set has validation rows with answers to score."""
+        assert config.evaluation is not None
+        dataset = self.datasets.get(config.evaluation.dataset or config.dataset)
+        if dataset.rows_val == 0:
+            raise InvalidInput(
+                f"evaluation scores validation rows, and dataset {dataset.name} has none: "
+                "upload it with val_ratio > 0 or a validation file, or name another dataset."
+            )
+        if dataset.format == DatasetFormat.text:
+            raise InvalidInput(
+                f"evaluation scores answers to prompts; {dataset.name} is raw text: name a "
+                "dataset of demonstrations, preference pairs or prompts with answers."
+            )
 
     def _plan_stage(self, config: TrainingConfig, base_name: str) -> tuple[StagePlan, Path]:
         """Check a continual stage against its chain and the running jobs; plan it."""

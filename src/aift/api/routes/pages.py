@@ -212,7 +212,7 @@ ADVANCED_TRAINING = frozenset(
     }
 )
 # Run-config sections that switch a mode on when present (set from YAML, API or CLI).
-NOT_ON_TRAINING_FORM = frozenset({"continual", "distributed"})
+NOT_ON_TRAINING_FORM = frozenset({"continual", "distributed", "evaluation"})
 TRAINABLE_KINDS = {ModelKind.base, ModelKind.finetuned, ModelKind.gguf}
 
 

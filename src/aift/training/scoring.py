@@ -1,0 +1,111 @@
+"""How well a model does on examples, scored one example at a time: the mean token loss
+on the supervised tokens and, where asked, whether greedy decoding reproduces each
+example's answer. What a continual chain scores every task with after each stage, and
+what a run's before/after evaluation compares."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from aift.training.examples import IGNORE, Tokenized, tokenize_example
+from aift.training.schemas import ExampleScore
+
+if TYPE_CHECKING:
+    import torch
+
+
+def example_batches(
+    tokenizer: Any, examples: Iterable[dict], max_length: int, loss_on: str
+) -> list[Tokenized]:
+    """Each example tokenized on its own (no packing), those with a label only."""
+    items = [tokenize_example(tokenizer, e, max_length, loss_on) for e in examples]
+    return [t for t in items if any(label != IGNORE for label in t.labels[1:])]
+
+
+def example_loss(model: torch.nn.Module, item: Tokenized) -> torch.Tensor:
+    """Mean next-token loss of one example over its supervised tokens (a 1-vector)."""
+    import torch
+
+    ids = torch.tensor([item.input_ids])
+    device = next(model.parameters()).device
+    ids = ids.to(device)
+    labels = torch.tensor([item.labels[1:] + [IGNORE]], device=device)
+    positions = torch.arange(ids.shape[1], device=device).unsqueeze(0)
+    logits = model(input_ids=ids, position_ids=positions, use_cache=False).logits.float()
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE
+    )
+    return loss.reshape(1)
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().strip(".!?。").strip().lower()
+
+
+def exact_match(model: Any, tokenizer: Any, example: dict, max_length: int) -> bool | None:
+    """Whether greedy decoding reproduces the example's last assistant turn (None: no turn)."""
+    import torch
+
+    messages = example.get("messages") or []
+    if not messages or messages[-1]["role"] != "assistant":
+        return None
+    reference = str(messages[-1]["content"])
+    from aift.models.tokenizers import DEFAULT_CHAT_TEMPLATE
+
+    prompt = tokenizer.apply_chat_template(
+        messages[:-1],
+        tokenize=False,
+        add_generation_prompt=True,
+        chat_template=tokenizer.chat_template or DEFAULT_CHAT_TEMPLATE,
+    )
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    ids = ids[:, -max_length:].to(next(model.parameters()).device)
+    budget = len(tokenizer(reference, add_special_tokens=False)["input_ids"]) + 8
+    with torch.no_grad():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=budget,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    answer = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+    return _normalise(answer) == _normalise(reference)
+
+
+def score_examples(
+    model: Any,
+    tokenizer: Any,
+    examples: list[dict],
+    max_length: int,
+    loss_on: str,
+    exact: bool,
+    stop: Callable[[], None] = lambda: None,
+) -> ExampleScore:
+    """Mean token loss over `examples` (weighted by their supervised tokens) and, when
+    `exact`, the share of them whose answer greedy decoding reproduces."""
+    import torch
+
+    items = example_batches(tokenizer, examples, max_length, loss_on)
+    total, tokens = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for item in items:
+            stop()
+            count = sum(1 for label in item.labels[1:] if label != IGNORE)
+            total += float(example_loss(model, item)) * count
+            tokens += count
+    matched: float | None = None
+    if exact:
+        verdicts = []
+        for example in examples:
+            stop()
+            verdict = exact_match(model, tokenizer, example, max_length)
+            if verdict is not None:
+                verdicts.append(verdict)
+        matched = sum(verdicts) / len(verdicts) if verdicts else None
+    return ExampleScore(
+        loss=total / tokens if tokens else None, exact_match=matched, examples=len(examples)
+    )
