@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from aift.auth.sessions import SessionStore
     from aift.conversations.service import ConversationService
     from aift.doctor.service import DoctorService
+    from aift.evaluation.service import EvaluationService
     from aift.export.service import ExportService
     from aift.inference.manager import ModelManager
     from aift.inference.schemas import LoadedModelInfo
@@ -111,6 +112,12 @@ class Runtime:
             self.models.resolver,
             pages=lambda ref, wanted: self.knowledge.page_texts(ref, wanted),
         )
+
+    @cached_property
+    def evaluation(self) -> EvaluationService:
+        from aift.evaluation.service import EvaluationService
+
+        return EvaluationService(self.jobs, self.datasets, lambda name: self.serving.describe(name))
 
     @cached_property
     def export(self) -> ExportService:

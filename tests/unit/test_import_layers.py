@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "rag": CAPABILITIES,
     "conversations": CAPABILITIES,
     "doctor": CAPABILITIES,
+    "evaluation": CAPABILITIES,
     "runtime": COMPOSITION,
     "client": COMPOSITION,
     "tasks": TASKS,
@@ -61,6 +62,7 @@ SIBLINGS: set[tuple[str, str]] = {
     ("native", "models"),  # llama.cpp's backend reads a model's GGUF facts
     ("rag", "inference"),  # answers are generated and passages embedded by serving
     ("doctor", "rag"),  # the health check asks which OCR languages are installed
+    ("evaluation", "training"),  # questions come from datasets, scored as rewards normalise
     ("cli", "api"),  # `aift serve` starts the API server
     ("api", "web"),  # the app mounts the web UI's templates and static files
 }

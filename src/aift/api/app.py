@@ -22,6 +22,7 @@ from aift.api.middleware import AuthMiddleware, RequestIdMiddleware, UnexpectedE
 from aift.api.routes import (
     conversations,
     datasets,
+    evaluations,
     health,
     jobs,
     knowledge,
@@ -97,6 +98,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
         models,
         datasets,
         training,
+        evaluations,
         knowledge,
         conversations,
         openai,

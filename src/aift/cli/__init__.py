@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "training",
     "export",
     "knowledge",
+    "evaluation",
     "chat",
     "operations",
 )

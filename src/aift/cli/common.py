@@ -73,9 +73,16 @@ def server() -> AiftClient:
     return AiftClient.from_settings(get_settings())
 
 
-def follow_job(get: Callable[[str], JobInfo], job_id: str) -> JobInfo:
+def follow_job(get: Callable[[str], JobInfo], job_id: str, quiet: bool = False) -> JobInfo:
     """Show a job's progress until it ends, read through `get` (the workspace's job
-    service or the server's API); exit non-zero unless it succeeded."""
+    service or the server's API); exit non-zero unless it succeeded. `quiet` waits
+    without a progress bar (output meant for a program, such as --json)."""
+    if quiet:
+        info = get(job_id)
+        while not info.status.is_terminal:
+            time.sleep(0.3)
+            info = get(job_id)
+        return _succeeded(info)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -94,6 +101,11 @@ def follow_job(get: Callable[[str], JobInfo], job_id: str) -> JobInfo:
             if info.status.is_terminal:
                 break
             time.sleep(0.3)
+    return _succeeded(info)
+
+
+def _succeeded(info: JobInfo) -> JobInfo:
+    """The finished job, or exit 1 saying why it did not succeed."""
     if info.status != JobStatus.succeeded:
         err_console.print(f"[red]job {info.status.value}[/]: {info.error or info.message}")
         raise typer.Exit(1)

@@ -1,0 +1,37 @@
+"""Evaluations of served models: start one (a job), list them, read one's answers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
+
+from aift.api.deps import get_runtime
+from aift.errors import Conflict
+from aift.evaluation.schemas import ModelEvalRequest, ModelEvalResult
+from aift.runtime import Runtime
+from aift.work.schemas import JobInfo
+
+router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"])
+
+
+@router.post("/model", response_model=JobInfo, status_code=202)
+async def evaluate_model(request: ModelEvalRequest, rt: Runtime = Depends(get_runtime)) -> JobInfo:
+    """Queue a model evaluation on a dataset's rows (greedy answers, scored)."""
+    return await run_in_threadpool(rt.evaluation.submit, request)
+
+
+@router.get("", response_model=list[JobInfo])
+async def list_evaluations(
+    limit: int = Query(100, ge=1, le=1000), rt: Runtime = Depends(get_runtime)
+) -> list[JobInfo]:
+    """Model evaluations, newest first (their jobs: status, progress, summary metrics)."""
+    return await run_in_threadpool(rt.evaluation.list, limit)
+
+
+@router.get("/{job_id}", response_model=ModelEvalResult)
+async def get_evaluation(job_id: str, rt: Runtime = Depends(get_runtime)) -> ModelEvalResult:
+    """A finished evaluation: its summary and every question's answer and scores."""
+    result = await run_in_threadpool(rt.evaluation.get, job_id)
+    if result is None:
+        raise Conflict(f"Evaluation {job_id} has not finished; follow its job for progress.")
+    return result

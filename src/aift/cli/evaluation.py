@@ -1,0 +1,64 @@
+"""`aift eval model`: a served model answering a dataset's questions, scored (a job a
+worker runs, like training). `aift eval retrieval` lives with the knowledge commands."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from aift.cli.common import JsonOpt, WorkspaceOpt, console, follow_job, local_runtime
+from aift.cli.knowledge import eval_app
+from aift.evaluation.schemas import ModelEvalRequest, ModelEvalResult
+
+
+@eval_app.command("model")
+def eval_model(
+    model: Annotated[str, typer.Argument(help="Any served model (or ollama/NAME).")],
+    dataset: Annotated[str, typer.Option(help="Dataset id (aift datasets list).")],
+    split: Annotated[str, typer.Option(help="val or train.")] = "val",
+    limit: Annotated[int, typer.Option(help="Score the first N rows.")] = 200,
+    max_tokens: Annotated[int, typer.Option(help="Tokens per answer.")] = 64,
+    show: Annotated[int, typer.Option(help="Answers to list (the misses first).")] = 10,
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Exact match, contains and token F1 of a model's greedy answers to a dataset's
+    questions; a worker runs it as a job."""
+    request = ModelEvalRequest.model_validate(
+        {
+            "model": model,
+            "dataset": dataset,
+            "split": split,
+            "limit": limit,
+            "max_tokens": max_tokens,
+        }
+    )
+    runtime = local_runtime(workspace)
+    job = runtime.evaluation.submit(request)
+    if not as_json:
+        console.print(f"queued evaluation job [bold]{job.id}[/] ({job.title})")
+    info = follow_job(runtime.jobs.get, job.id, quiet=as_json)
+    result = ModelEvalResult.model_validate(info.result)
+    if as_json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        return
+    summary = result.summary
+    console.print(
+        f"{summary.examples} questions: exact match {summary.exact_match:.1%}, contains "
+        f"{summary.contains:.1%}, F1 {summary.f1:.3f} ({summary.answers_per_second:.2f} "
+        "answers/s)"
+    )
+    table = Table("row", "question", "expected", "answer", "EM", "F1")
+    for answer in sorted(result.answers, key=lambda a: a.f1)[:show]:
+        table.add_row(
+            str(answer.row),
+            answer.question[:60],
+            answer.expected[:40],
+            answer.answer[:60],
+            "✓" if answer.exact_match else "",
+            f"{answer.f1:.2f}",
+        )
+    console.print(table)

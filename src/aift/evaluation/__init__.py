@@ -1,0 +1,1 @@
+"""Evaluation: how a served model answers a dataset's held-out questions."""

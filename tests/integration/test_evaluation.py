@@ -1,0 +1,95 @@
+"""Model evaluation through the real server: a dataset uploaded, a served model (the
+packaged SmolLM2 GGUF on llama.cpp) answering its questions in a job, the answers scored
+and read back through the API and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+
+from aift.evaluation.metrics import contains, exact_match, token_f1
+from tests.integration.conftest import LiveServer, aift_env, wait_for
+
+SUMS = [(a, b) for a, b in zip(range(2, 9), range(3, 10), strict=True)]
+
+
+def upload(server: LiveServer, name: str, rows: list[dict]) -> str:
+    body = "\n".join(json.dumps(r) for r in rows).encode()
+    response = httpx.post(
+        f"{server.url}/api/v1/datasets",
+        files={"file": (name, body), "val_file": (f"val-{name}", body)},
+        timeout=120,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["dataset"]["id"]
+
+
+def test_a_served_model_answers_a_datasets_questions_and_each_answer_is_scored(
+    server: LiveServer,
+) -> None:
+    rows = [
+        {"instruction": f"What is {a} + {b}? Reply with the number only.", "output": str(a + b)}
+        for a, b in SUMS
+    ]
+    dataset = upload(server, "sums.jsonl", rows)
+    api = f"{server.url}/api/v1/evaluations"
+    body = {"model": "smollm2", "dataset": dataset, "limit": 5, "max_tokens": 8}
+    job = httpx.post(f"{api}/model", json=body, timeout=60)
+    assert job.status_code == 202, job.text
+    job_id = job.json()["id"]
+    done = wait_for(
+        lambda: httpx.get(f"{server.url}/api/v1/jobs/{job_id}", timeout=60).json(),
+        lambda j: j["status"] in {"succeeded", "failed", "cancelled", "interrupted"},
+        600,
+    )
+    assert done["status"] == "succeeded", done["error"]
+    result = httpx.get(f"{api}/{job_id}", timeout=60).json()
+    assert result["request"]["model"] == "SmolLM2-135M-Instruct", "the alias resolved"
+    answers, summary = result["answers"], result["summary"]
+    assert [a["row"] for a in answers] == [1, 2, 3, 4, 5] and summary["examples"] == 5
+    for answer in answers:  # every score is the answer's own, not a constant
+        assert answer["expected"] == str(sum(SUMS[answer["row"] - 1]))
+        assert answer["exact_match"] == exact_match(answer["answer"], answer["expected"])
+        assert answer["contains"] == contains(answer["answer"], answer["expected"])
+        assert answer["f1"] == token_f1(answer["answer"], answer["expected"])
+        assert answer["question"].startswith("What is")
+    assert summary["exact_match"] == sum(a["exact_match"] for a in answers) / 5
+    assert summary["contains"] > 0, f"SmolLM2 adds small numbers: {answers}"
+    listed = httpx.get(api, timeout=60).json()
+    assert [e["id"] for e in listed] == [job_id] and listed[0]["metrics"]["f1"] == summary["f1"]
+
+    # what cannot be evaluated is refused before a job starts
+    missing = httpx.post(f"{api}/model", json={**body, "model": "no-such-model"}, timeout=60)
+    assert missing.status_code == 404
+    text = upload(server, "prose.jsonl", [{"text": f"Line {i} of prose."} for i in range(8)])
+    prose = httpx.post(f"{api}/model", json={**body, "dataset": text}, timeout=60)
+    assert prose.status_code == 422 and "no answers" in prose.text
+    assert httpx.get(f"{api}/{missing.json().get('id', 'x' * 32)}", timeout=60).status_code == 404
+
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aift.cli",
+            "eval",
+            "model",
+            "smollm2",
+            "--dataset",
+            dataset,
+            "--limit",
+            "2",
+            "--max-tokens",
+            "8",
+            "--json",
+        ],
+        env=aift_env(server.workspace),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert cli.returncode == 0, cli.stderr
+    printed = json.loads(cli.stdout)
+    assert printed["summary"]["examples"] == 2 and len(printed["answers"]) == 2
