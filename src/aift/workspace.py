@@ -1,6 +1,6 @@
 """The on-disk layout of an aift workspace, created on start.
 
-data/          accepted uploads (documents, datasets)
+data/          accepted uploads (documents, datasets); eval_tasks/: lm-eval task YAMLs
 outputs/       training runs, exports
 temp_uploads/  uploads being checked, before they are accepted
 vector_index/  the embedded vector index (one qdrant-edge shard per collection)
@@ -63,6 +63,11 @@ class Workspace:
     @property
     def models(self) -> Path:
         return self.root / "models"
+
+    @property
+    def eval_tasks(self) -> Path:
+        """lm-evaluation-harness task YAMLs of this workspace (`data/eval_tasks/`)."""
+        return self.data / "eval_tasks"
 
     def job_dir(self, job_id: str) -> Path:
         """Private state folder of one job (checkpoints of resumable work)."""

@@ -1,12 +1,15 @@
 """Model evaluation through the real server: a dataset uploaded, a served model (the
 packaged SmolLM2 GGUF on llama.cpp) answering its questions in a job, the answers scored
-and read back through the API and the CLI."""
+and read back through the API and the CLI; lm-evaluation-harness running a
+multiple-choice and a generation task written as local YAML over local files."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -93,3 +96,87 @@ def test_a_served_model_answers_a_datasets_questions_and_each_answer_is_scored(
     assert cli.returncode == 0, cli.stderr
     printed = json.loads(cli.stdout)
     assert printed["summary"]["examples"] == 2 and len(printed["answers"]) == 2
+
+
+MC_TASK = """task: aift_sums_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{question}}}}\\nAnswer:"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: answer
+metric_list:
+  - metric: acc
+"""
+GEN_TASK = """task: aift_sums_gen
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: generate_until
+doc_to_text: "Q: {{{{question}}}}\\nA:"
+doc_to_target: "{{{{answer}}}}"
+generation_kwargs:
+  until: ["\\n"]
+  max_gen_toks: 4
+  do_sample: false
+metric_list:
+  - metric: exact_match
+    aggregation: mean
+    higher_is_better: true
+"""
+
+
+def write_tasks(folder: Path) -> None:
+    """A multiple-choice and a generation task over local files, as a team writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    choices = [
+        {"question": f"What is {a} + {b}?", "choices": [str(a + b), str(a + b + 1)], "answer": 0}
+        for a, b in SUMS
+    ]
+    answers = [{"question": f"What is {a} + {b}?", "answer": str(a + b)} for a, b in SUMS]
+    for name, rows, task in (("mc", choices, MC_TASK), ("gen", answers, GEN_TASK)):
+        data = folder / f"{name}.jsonl"
+        data.write_text("\n".join(json.dumps(r) for r in rows))
+        (folder / f"{name}.yaml").write_text(task.format(data=data))
+
+
+def test_lm_eval_runs_local_yaml_tasks_on_a_transformers_model(
+    server: LiveServer,
+    tiny_chat_model_dir: Path,
+) -> None:
+    write_tasks(server.workspace / "data" / "eval_tasks")
+    shutil.copytree(tiny_chat_model_dir, server.workspace / "models" / "tiny-chat")
+    api = f"{server.url}/api/v1/evaluations"
+    assert httpx.post(f"{server.url}/api/v1/models/scan", timeout=120).status_code == 200
+    body = {"model": "tiny-chat", "tasks": ["aift_sums_mc", "aift_sums_gen"], "limit": 4}
+    job = httpx.post(f"{api}/harness", json=body, timeout=60)
+    assert job.status_code == 202, job.text
+    done = finished(server, job.json()["id"])
+    assert done["status"] == "succeeded", done["error"]
+    result = httpx.get(f"{api}/{done['id']}", timeout=60).json()
+    assert result["samples"] == {"aift_sums_mc": 4, "aift_sums_gen": 4}
+    assert 0.0 <= result["results"]["aift_sums_mc"]["acc,none"] <= 1.0
+    assert 0.0 <= result["results"]["aift_sums_gen"]["exact_match,none"] <= 1.0
+    assert "pretrained" not in result["request"], "the server's paths stay on the server"
+
+    unknown = httpx.post(f"{api}/harness", json={**body, "tasks": ["aift_sums_mcq"]}, timeout=60)
+    failed = finished(server, unknown.json()["id"])
+    assert failed["status"] == "failed" and "no task 'aift_sums_mcq'" in failed["error"]
+    assert "aift_sums_mc" in failed["error"], "close names are suggested"
+    gguf = httpx.post(f"{api}/harness", json={**body, "model": "smollm2"}, timeout=60)
+    assert gguf.status_code == 422 and "transformers models" in gguf.text
+    bad = httpx.post(f"{api}/harness", json={**body, "tasks": ["../etc/passwd"]}, timeout=60)
+    assert bad.status_code == 422
+
+
+def finished(server: LiveServer, job_id: str) -> dict:
+    return wait_for(
+        lambda: httpx.get(f"{server.url}/api/v1/jobs/{job_id}", timeout=60).json(),
+        lambda j: j["status"] in {"succeeded", "failed", "cancelled", "interrupted"},
+        600,
+    )

@@ -11,7 +11,12 @@ from rich.table import Table
 
 from aift.cli.common import JsonOpt, WorkspaceOpt, console, follow_job, local_runtime
 from aift.cli.knowledge import eval_app
-from aift.evaluation.schemas import ModelEvalRequest, ModelEvalResult
+from aift.evaluation.schemas import (
+    HarnessEvalRequest,
+    HarnessEvalResult,
+    ModelEvalRequest,
+    ModelEvalResult,
+)
 
 
 @eval_app.command("model")
@@ -61,4 +66,46 @@ def eval_model(
             "✓" if answer.exact_match else "",
             f"{answer.f1:.2f}",
         )
+    console.print(table)
+
+
+@eval_app.command("harness")
+def eval_harness(
+    model: Annotated[str, typer.Argument(help="A transformers model or adapter.")],
+    task: Annotated[
+        list[str], typer.Option(help="lm-eval task or group (repeat the option for more).")
+    ],
+    limit: Annotated[int | None, typer.Option(help="Documents per task (the first).")] = 100,
+    fewshot: Annotated[int | None, typer.Option(help="Few-shot examples.")] = None,
+    chat_template: Annotated[
+        bool, typer.Option(help="Render prompts with the model's chat template.")
+    ] = False,
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """lm-evaluation-harness tasks on a model: lm-eval's own (where their data is
+    reachable) and the workspace's YAML tasks in data/eval_tasks/; a worker runs it."""
+    request = HarnessEvalRequest(
+        model=model,
+        tasks=task,
+        limit=limit,
+        num_fewshot=fewshot,
+        apply_chat_template=chat_template,
+    )
+    runtime = local_runtime(workspace)
+    job = runtime.evaluation.submit_harness(request)
+    if not as_json:
+        console.print(f"queued evaluation job [bold]{job.id}[/] ({job.title})")
+    info = follow_job(runtime.jobs.get, job.id, quiet=as_json)
+    result = HarnessEvalResult.model_validate(info.result)
+    if as_json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        return
+    table = Table("task", "metric", "value", "samples")
+    for name, figures in result.results.items():
+        for metric, value in figures.items():
+            if "stderr" in metric or metric == "sample_len":
+                continue
+            shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+            table.add_row(name, metric, shown, str(result.samples.get(name, "")))
     console.print(table)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_EVAL_EXAMPLES = 5000
+_TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 
 
 class ModelEvalRequest(BaseModel):
@@ -51,3 +53,47 @@ class ModelEvalResult(BaseModel):
     request: ModelEvalRequest
     summary: AnswerSummary
     answers: list[AnswerScore]
+
+
+class HarnessEvalRequest(BaseModel):
+    """Run lm-evaluation-harness tasks on a model: standard tasks (where their data is
+    reachable) or tasks defined by YAML files in the workspace's `data/eval_tasks/`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(..., min_length=1, description="A transformers model or adapter.")
+    tasks: list[str] = Field(
+        ..., min_length=1, max_length=20, description="lm-eval task (or group) names."
+    )
+    limit: int | None = Field(
+        100, ge=1, le=100_000, description="Documents per task (the first; none: all)."
+    )
+    num_fewshot: int | None = Field(None, ge=0, le=64, description="Few-shot examples.")
+    apply_chat_template: bool = Field(
+        False, description="Render prompts with the model's chat template (chat models)."
+    )
+
+    @field_validator("tasks")
+    @classmethod
+    def _names(cls, tasks: list[str]) -> list[str]:
+        for task in tasks:
+            if not _TASK_NAME.match(task):
+                raise ValueError(f"{task!r} is not a task name (letters, digits, _ . -)")
+        return tasks
+
+
+class HarnessJobConfig(HarnessEvalRequest):
+    """The request plus where the model's files are, fixed at submission."""
+
+    pretrained: str = Field(..., description="Folder of the transformers model (the base).")
+    peft: str | None = Field(None, description="Folder of the adapter, for an adapter.")
+
+
+class HarnessEvalResult(BaseModel):
+    """lm-eval's figures per task (its metric names, e.g. `acc,none`) and sample counts."""
+
+    request: HarnessEvalRequest
+    results: dict[str, dict[str, float | str | None]]
+    samples: dict[str, int]
+    seconds: float
+    lm_eval_version: str

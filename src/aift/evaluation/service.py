@@ -1,24 +1,35 @@
-"""Evaluations of served models: checked, queued as jobs, listed and read back."""
+"""Evaluations of served models: checked, queued as jobs, listed and read back (their
+results are kept with their jobs in the metadata store)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from aift.errors import InvalidInput, NotFound
-from aift.evaluation.schemas import ModelEvalRequest, ModelEvalResult
+from aift.evaluation.schemas import (
+    HarnessEvalRequest,
+    HarnessEvalResult,
+    HarnessJobConfig,
+    ModelEvalRequest,
+    ModelEvalResult,
+)
+from aift.models.schemas import ModelFormat, ModelInfo, ModelKind
 from aift.training.datasets import DatasetService
 from aift.work.queueing import JobQueueing
 from aift.work.schemas import JobCreate, JobInfo
 
 KIND = "evaluation.model"
+HARNESS_KIND = "evaluation.harness"
 
 
 class EvaluationService:
-    """Queues model evaluations and reads their results (kept in the job store)."""
+    """Queues model evaluations and reads their results."""
 
     def __init__(
-        self, jobs: JobQueueing, datasets: DatasetService, describe: Callable[[str], Any]
+        self,
+        jobs: JobQueueing,
+        datasets: DatasetService,
+        describe: Callable[[str], ModelInfo],
     ) -> None:
         self.jobs = jobs
         self.datasets = datasets
@@ -33,23 +44,53 @@ class EvaluationService:
             raise InvalidInput(f"Dataset {dataset.name} has no {request.split} rows to score.")
         if dataset.format.value == "text":
             raise InvalidInput(f"{dataset.name} is raw text: it has no answers to score.")
-        name = getattr(model, "name", request.model)
         return self.jobs.submit(
             JobCreate(
                 kind=KIND,
-                config=request.model_copy(update={"model": name}).model_dump(mode="json"),
-                title=f"evaluate {name} on {dataset.name} ({request.split})",
+                config=request.model_copy(update={"model": model.name}).model_dump(mode="json"),
+                title=f"evaluate {model.name} on {dataset.name} ({request.split})",
+            ),
+            internal=True,
+        )
+
+    def submit_harness(self, request: HarnessEvalRequest) -> JobInfo:
+        """Check the model can run in lm-eval's transformers backend; queue the tasks."""
+        model = self.describe(request.model)
+        base = self.describe(model.base_model or "") if model.kind == ModelKind.adapter else model
+        if base.format != ModelFormat.hf:
+            raise InvalidInput(
+                f"lm-eval runs transformers models here; {model.name} is a {base.format.value} "
+                "model. Evaluate the transformers model it was made from, or score its answers "
+                "with aift eval model (any served model)."
+            )
+        config = HarnessJobConfig(
+            **request.model_copy(update={"model": model.name}).model_dump(),
+            pretrained=base.path,
+            peft=model.path if model.kind == ModelKind.adapter else None,
+        )
+        return self.jobs.submit(
+            JobCreate(
+                kind=HARNESS_KIND,
+                config=config.model_dump(mode="json"),
+                title=f"lm-eval {', '.join(request.tasks)} on {model.name}",
             ),
             internal=True,
         )
 
     def list(self, limit: int = 100) -> list[JobInfo]:
-        """Model evaluations, newest first."""
-        return self.jobs.list(kind=KIND, limit=limit).items
+        """Evaluations of both kinds, newest first."""
+        found = [
+            *self.jobs.list(kind=KIND, limit=limit).items,
+            *self.jobs.list(kind=HARNESS_KIND, limit=limit).items,
+        ]
+        return sorted(found, key=lambda j: j.created_at, reverse=True)[:limit]
 
-    def get(self, job_id: str) -> ModelEvalResult | None:
+    def get(self, job_id: str) -> ModelEvalResult | HarnessEvalResult | None:
         """A finished evaluation's result (None while it runs); 404 for other jobs."""
         job = self.jobs.get(job_id)
-        if job.kind != KIND:
+        if job.kind not in (KIND, HARNESS_KIND):
             raise NotFound(f"No evaluation {job_id!r}.")
-        return ModelEvalResult.model_validate(job.result) if job.result else None
+        if not job.result:
+            return None
+        schema = ModelEvalResult if job.kind == KIND else HarnessEvalResult
+        return schema.model_validate(job.result)

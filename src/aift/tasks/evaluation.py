@@ -1,18 +1,21 @@
-"""Job kind of evaluation: a served model answering a dataset's questions."""
+"""Job kinds of evaluation: a served model answering a dataset's questions, and
+lm-evaluation-harness tasks on a transformers model."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from aift.evaluation.harness import run_harness
 from aift.evaluation.model_eval import evaluate_answers
-from aift.evaluation.schemas import ModelEvalRequest
-from aift.evaluation.service import KIND
+from aift.evaluation.schemas import HarnessJobConfig, ModelEvalRequest
+from aift.evaluation.service import HARNESS_KIND, KIND
 from aift.inference.schemas import ChatMessage, SamplingParams
 from aift.inference.service import ServingService
 from aift.jobs.context import JobContext
 from aift.jobs.kinds import job_kind
 from aift.training.datasets import DatasetService
+from aift.workspace import Workspace
 
 
 @job_kind(KIND, config=ModelEvalRequest)
@@ -30,3 +33,11 @@ def run_model_evaluation(
 
     ctx.progress(0.0, f"loading {config.model}", force=True)
     return evaluate_answers(ctx, config, examples, answer).model_dump(mode="json")
+
+
+@job_kind(HARNESS_KIND, config=HarnessJobConfig)
+def run_harness_evaluation(
+    ctx: JobContext, config: HarnessJobConfig, workspace: Workspace
+) -> dict[str, Any]:
+    """Run lm-evaluation-harness tasks (its own, or the workspace's YAML tasks)."""
+    return run_harness(ctx, config, workspace.eval_tasks).model_dump(mode="json")

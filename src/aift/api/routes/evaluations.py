@@ -1,4 +1,5 @@
-"""Evaluations of served models: start one (a job), list them, read one's answers."""
+"""Evaluations of served models: start one (a job: scored answers to a dataset's
+questions, or lm-evaluation-harness tasks), list them, read one's results."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_runtime
 from aift.errors import Conflict
-from aift.evaluation.schemas import ModelEvalRequest, ModelEvalResult
+from aift.evaluation.schemas import (
+    HarnessEvalRequest,
+    HarnessEvalResult,
+    ModelEvalRequest,
+    ModelEvalResult,
+)
 from aift.runtime import Runtime
 from aift.work.schemas import JobInfo
 
@@ -20,6 +26,14 @@ async def evaluate_model(request: ModelEvalRequest, rt: Runtime = Depends(get_ru
     return await run_in_threadpool(rt.evaluation.submit, request)
 
 
+@router.post("/harness", response_model=JobInfo, status_code=202)
+async def evaluate_harness(
+    request: HarnessEvalRequest, rt: Runtime = Depends(get_runtime)
+) -> JobInfo:
+    """Queue lm-evaluation-harness tasks on a transformers model (or adapter)."""
+    return await run_in_threadpool(rt.evaluation.submit_harness, request)
+
+
 @router.get("", response_model=list[JobInfo])
 async def list_evaluations(
     limit: int = Query(100, ge=1, le=1000), rt: Runtime = Depends(get_runtime)
@@ -28,9 +42,11 @@ async def list_evaluations(
     return await run_in_threadpool(rt.evaluation.list, limit)
 
 
-@router.get("/{job_id}", response_model=ModelEvalResult)
-async def get_evaluation(job_id: str, rt: Runtime = Depends(get_runtime)) -> ModelEvalResult:
-    """A finished evaluation: its summary and every question's answer and scores."""
+@router.get("/{job_id}", response_model=ModelEvalResult | HarnessEvalResult)
+async def get_evaluation(
+    job_id: str, rt: Runtime = Depends(get_runtime)
+) -> ModelEvalResult | HarnessEvalResult:
+    """A finished evaluation: a model's answers and their scores, or lm-eval's figures."""
     result = await run_in_threadpool(rt.evaluation.get, job_id)
     if result is None:
         raise Conflict(f"Evaluation {job_id} has not finished; follow its job for progress.")
