@@ -142,7 +142,8 @@ def test_a_dpo_run_from_the_form_charts_its_preference_figures(
     form.get_by_label("Base model").select_option("tiny-chat")
     dataset = form.get_by_label("Dataset")
     dataset.select_option(dataset.locator("option", has_text="pairs").get_attribute("value"))
-    loss_type, rewards = page.locator("#f-preference-loss-type"), form.get_by_label("Rewards")
+    loss_type = page.locator("#f-preference-loss-type")
+    rewards = form.get_by_label("Rewards", exact=True)
     expect(loss_type).to_be_hidden()  # sft: no preference settings
     form.get_by_label("Objective").select_option("grpo")
     expect(rewards).to_be_visible()
