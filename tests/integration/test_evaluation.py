@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from aift.evaluation.metrics import contains, exact_match, token_f1
 from tests.integration.conftest import LiveServer, aift_env, wait_for
@@ -72,6 +73,23 @@ def test_a_served_model_answers_a_datasets_questions_and_each_answer_is_scored(
     assert prose.status_code == 422 and "no answers" in prose.text
     assert httpx.get(f"{api}/{missing.json().get('id', 'x' * 32)}", timeout=60).status_code == 404
 
+    # the same questions with one-token answers: compared question by question
+    short = httpx.post(f"{api}/model", json={**body, "max_tokens": 1}, timeout=60).json()
+    assert finished(server, short["id"])["status"] == "succeeded"
+    compared = httpx.get(f"{api}/compare", params={"ids": [job_id, short["id"]]}, timeout=60)
+    assert compared.status_code == 200, compared.text
+    pair = compared.json()["runs"][0]
+    assert pair["baseline"] == job_id and pair["questions"] == 5
+    f1 = next(m for m in pair["metrics"] if m["metric"] == "f1")
+    shorter = httpx.get(f"{api}/{short['id']}", timeout=60).json()["summary"]["f1"]
+    assert f1["delta"] == pytest.approx(shorter - summary["f1"])
+    assert f1["interval"][0] <= f1["delta"] <= f1["interval"][1] and 0 < f1["p_value"] <= 1
+    assert all(d["baseline_f1"] != d["other_f1"] for d in pair["differences"])
+    alone = httpx.get(f"{api}/compare", params={"ids": [job_id]}, timeout=60)
+    assert alone.status_code == 422
+    elsewhere = httpx.get(f"{api}/compare", params={"ids": [job_id, "0" * 32]}, timeout=60)
+    assert elsewhere.status_code == 404
+
     cli = subprocess.run(
         [
             sys.executable,
@@ -96,6 +114,15 @@ def test_a_served_model_answers_a_datasets_questions_and_each_answer_is_scored(
     assert cli.returncode == 0, cli.stderr
     printed = json.loads(cli.stdout)
     assert printed["summary"]["examples"] == 2 and len(printed["answers"]) == 2
+    shown = subprocess.run(
+        [sys.executable, "-m", "aift.cli", "eval", "compare", job_id, short["id"]],
+        env=aift_env(server.workspace),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "exact_match" in shown.stdout and "95% interval" in shown.stdout
 
 
 MC_TASK = """task: aift_sums_mc

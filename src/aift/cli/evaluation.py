@@ -109,3 +109,41 @@ def eval_harness(
             shown = f"{value:.4f}" if isinstance(value, float) else str(value)
             table.add_row(name, metric, shown, str(result.samples.get(name, "")))
     console.print(table)
+
+
+@eval_app.command("compare")
+def eval_compare(
+    evaluations: Annotated[
+        list[str], typer.Argument(help="Job ids of answer evaluations; the first is the baseline.")
+    ],
+    show: Annotated[int, typer.Option(help="Differing questions to list.")] = 10,
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Answer evaluations of the same questions side by side: each metric's delta against
+    the first, its 95 % paired bootstrap interval and p-value, the questions that differ."""
+    comparison = local_runtime(workspace).evaluation.compare(evaluations)
+    if as_json:
+        print(json.dumps(comparison.model_dump(mode="json"), indent=2))
+        return
+    for run in comparison.runs:
+        console.print(
+            f"[bold]{run.other_model}[/] ({run.other[:8]}) against [bold]{run.baseline_model}[/] "
+            f"({run.baseline[:8]}) on {run.questions} questions"
+        )
+        table = Table("metric", "baseline", "other", "delta", "95% interval", "p")
+        for m in run.metrics:
+            table.add_row(
+                m.metric,
+                f"{m.baseline:.3f}",
+                f"{m.other:.3f}",
+                f"{m.delta:+.3f}",
+                f"{m.interval[0]:+.3f} … {m.interval[1]:+.3f}",
+                f"{m.p_value:.3g}",
+            )
+        console.print(table)
+        for d in run.differences[:show]:
+            console.print(
+                f"  row {d.row}: {d.question[:60]!r} expected {d.expected[:30]!r}: "
+                f"{d.baseline[:40]!r} ({d.baseline_f1:.2f}) → {d.other[:40]!r} ({d.other_f1:.2f})"
+            )

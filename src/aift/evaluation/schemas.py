@@ -97,3 +97,54 @@ class HarnessEvalResult(BaseModel):
     samples: dict[str, int]
     seconds: float
     lm_eval_version: str
+
+
+class MetricComparison(BaseModel):
+    """One metric of two evaluations on the same questions, paired question by question."""
+
+    metric: str
+    baseline: float = Field(..., description="The baseline run's mean.")
+    other: float = Field(..., description="The other run's mean.")
+    delta: float = Field(..., description="other − baseline.")
+    interval: tuple[float, float] = Field(
+        ..., description="95 % paired bootstrap interval of the delta."
+    )
+    p_value: float = Field(
+        ...,
+        description="Two-sided: exact McNemar (sign) test for exact match and contains, "
+        "paired sign-flip permutation test for F1.",
+    )
+
+
+class QuestionDifference(BaseModel):
+    """A question the two runs answered differently well."""
+
+    row: int
+    question: str
+    expected: str
+    baseline: str = Field(..., description="The baseline run's answer.")
+    other: str = Field(..., description="The other run's answer.")
+    baseline_f1: float
+    other_f1: float
+
+
+class RunComparison(BaseModel):
+    """One run against the baseline."""
+
+    baseline: str = Field(..., description="Job id of the baseline evaluation.")
+    other: str = Field(..., description="Job id of the compared evaluation.")
+    baseline_model: str
+    other_model: str
+    questions: int = Field(..., description="Questions both runs answered (paired).")
+    metrics: list[MetricComparison]
+    differences: list[QuestionDifference] = Field(
+        ..., description="Questions whose F1 differs, the largest differences first."
+    )
+
+
+class EvalComparison(BaseModel):
+    """Evaluations of the same dataset split side by side, each against the first."""
+
+    dataset: str
+    split: str
+    runs: list[RunComparison]

@@ -3,10 +3,12 @@ results are kept with their jobs in the metadata store)."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 
 from aift.errors import InvalidInput, NotFound
 from aift.evaluation.schemas import (
+    EvalComparison,
     HarnessEvalRequest,
     HarnessEvalResult,
     HarnessJobConfig,
@@ -84,6 +86,38 @@ class EvaluationService:
             *self.jobs.list(kind=HARNESS_KIND, limit=limit).items,
         ]
         return sorted(found, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    def compare(self, job_ids: builtins.list[str]) -> EvalComparison:
+        """Finished answer evaluations of one dataset split, each against the first."""
+        from aift.evaluation.compare import compare_runs
+
+        if len(job_ids) < 2:
+            raise InvalidInput("Name at least two evaluations to compare.")
+        results: builtins.list[ModelEvalResult] = []
+        for job_id in job_ids:
+            result = self.get(job_id)
+            if not isinstance(result, ModelEvalResult):
+                raise InvalidInput(
+                    f"Evaluation {job_id} is "
+                    + ("not finished." if result is None else "an lm-eval run: compare answers.")
+                )
+            results.append(result)
+        first = results[0].request
+        for job_id, result in zip(job_ids[1:], results[1:], strict=True):
+            if (result.request.dataset, result.request.split) != (first.dataset, first.split):
+                raise InvalidInput(
+                    f"Evaluation {job_id} scored dataset {result.request.dataset} "
+                    f"({result.request.split}), not {first.dataset} ({first.split}): "
+                    "only evaluations of the same questions compare."
+                )
+        return EvalComparison(
+            dataset=first.dataset,
+            split=first.split,
+            runs=[
+                compare_runs(job_ids[0], results[0], job_id, result)
+                for job_id, result in zip(job_ids[1:], results[1:], strict=True)
+            ],
+        )
 
     def get(self, job_id: str) -> ModelEvalResult | HarnessEvalResult | None:
         """A finished evaluation's result (None while it runs); 404 for other jobs."""

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from aift.api.deps import get_runtime
 from aift.errors import Conflict
 from aift.evaluation.schemas import (
+    EvalComparison,
     HarnessEvalRequest,
     HarnessEvalResult,
     ModelEvalRequest,
@@ -40,6 +41,16 @@ async def list_evaluations(
 ) -> list[JobInfo]:
     """Model evaluations, newest first (their jobs: status, progress, summary metrics)."""
     return await run_in_threadpool(rt.evaluation.list, limit)
+
+
+@router.get("/compare", response_model=EvalComparison)
+async def compare_evaluations(
+    ids: list[str] = Query(..., min_length=2, max_length=10),
+    rt: Runtime = Depends(get_runtime),
+) -> EvalComparison:
+    """Answer evaluations of the same questions side by side, each against the first:
+    metric deltas with a paired bootstrap interval and p-value, the questions that differ."""
+    return await run_in_threadpool(rt.evaluation.compare, ids)
 
 
 @router.get("/{job_id}", response_model=ModelEvalResult | HarnessEvalResult)
