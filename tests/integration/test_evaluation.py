@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aift.evaluation.metrics import contains, exact_match, token_f1
+from aift.answer_match import contains, exact_match, token_f1
 from tests.integration.conftest import LiveServer, aift_env, wait_for
 
 SUMS = [(a, b) for a, b in zip(range(2, 9), range(3, 10), strict=True)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aift.answer_match import contains, exact_match, token_f1
 from aift.evaluation.compare import compare_runs, mcnemar_p, permutation_p
-from aift.evaluation.metrics import contains, exact_match, token_f1
 from aift.evaluation.model_eval import score
 from aift.evaluation.schemas import AnswerSummary, ModelEvalRequest, ModelEvalResult
 

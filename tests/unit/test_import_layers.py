@@ -28,6 +28,7 @@ ENTRY = 6
 LAYERS: dict[str, int] = {
     "__init__": FOUNDATION,
     "errors": FOUNDATION,
+    "answer_match": FOUNDATION,
     "config": FOUNDATION,
     "keepalive": FOUNDATION,
     "workspace": FOUNDATION,
@@ -62,7 +63,7 @@ SIBLINGS: set[tuple[str, str]] = {
     ("native", "models"),  # llama.cpp's backend reads a model's GGUF facts
     ("rag", "inference"),  # answers are generated and passages embedded by serving
     ("doctor", "rag"),  # the health check asks which OCR languages are installed
-    ("evaluation", "training"),  # questions come from datasets, scored as rewards normalise
+    ("evaluation", "training"),  # the questions come from training datasets
     ("cli", "api"),  # `aift serve` starts the API server
     ("api", "web"),  # the app mounts the web UI's templates and static files
 }

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from aift.answer_match import normalize
 from aift.errors import CapabilityMissing, InvalidInput
 from aift.rag.attribution import supported_share
 from aift.training.rewards import (
     check_specs,
     json_value,
     last_number,
-    normalize,
     page_key,
     reward_functions,
     row_errors,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aift.evaluation.metrics import contains, exact_match, token_f1
+from aift.answer_match import contains, exact_match, token_f1
 from aift.evaluation.schemas import AnswerScore, AnswerSummary, ModelEvalRequest, ModelEvalResult
 from aift.training.preference_formats import as_demonstration
 from aift.work.control import Work

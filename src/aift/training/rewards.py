@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from aift.answer_match import normalize
 from aift.errors import CapabilityMissing, InvalidInput
 from aift.training.schemas import ANSWER_REWARDS, RewardKind, RewardSpec, RowError
 
@@ -28,16 +28,7 @@ RewardFunction = Callable[..., list[float]]
 PageSupport = Callable[[str, str, float], float]
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
 _FENCE = re.compile(r"^```[A-Za-z]*\s*\n?(.*?)\n?```$", re.DOTALL)
-_PUNCTUATION = str.maketrans("", "", string.punctuation + "。、，！？：；「」『』")
-
-
-def normalize(text: str) -> str:
-    """SQuAD's answer normalisation: lower case, no punctuation, no English articles,
-    single spaces (Hangul and other scripts are kept as they are)."""
-    text = _ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION))
-    return " ".join(text.split())
 
 
 def last_number(text: str) -> float | None:

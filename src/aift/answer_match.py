@@ -1,12 +1,23 @@
 """Scores of one answer against its expected answer, as SQuAD scores them: exact match
 and token F1 after normalisation (lower case, no punctuation, no English articles), and
-whether the expected answer occurs in the answer."""
+whether the expected answer occurs in the answer. Shared by GRPO's rewards, model
+evaluation and knowledge-base answer evaluation."""
 
 from __future__ import annotations
 
+import re
+import string
 from collections import Counter
 
-from aift.training.rewards import normalize
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation + "。、，！？：；「」『』")
+
+
+def normalize(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, no English articles,
+    single spaces (Hangul and other scripts are kept as they are)."""
+    text = _ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION))
+    return " ".join(text.split())
 
 
 def exact_match(answer: str, expected: str) -> bool:
