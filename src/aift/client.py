@@ -21,6 +21,7 @@ from aift.config import Settings
 from aift.errors import AiftError, ServiceUnavailable
 from aift.inference.schemas import LoadedModelInfo, LoadRequest
 from aift.rag.schemas import (
+    AnswerEvaluation,
     AskRequest,
     DocumentInfo,
     HistoryEntry,
@@ -189,6 +190,18 @@ class AiftClient:
             for handle in handles:
                 handle.close()
         return UploadResult.model_validate_json(response.content)
+
+    def evaluate_answers(self, ref: str, questions: Path, form: dict[str, str]) -> AnswerEvaluation:
+        """Score a knowledge base's answers to a question file (per answer mode)."""
+        with questions.open("rb") as handle:
+            response = self.request(
+                "POST",
+                f"/api/v1/kb/{ref}/evaluate-answers",
+                files={"file": (questions.name, handle)},
+                data=form,
+                timeout=3600,
+            )
+        return AnswerEvaluation.model_validate_json(response.content)
 
     def search(self, ref: str, request: SearchRequest) -> SearchResponse:
         return self._send("POST", f"/api/v1/kb/{ref}/search", SearchResponse, request)

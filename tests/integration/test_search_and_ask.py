@@ -291,6 +291,61 @@ def test_an_answer_from_the_models_own_knowledge_is_flagged_or_replaced(server, 
     assert done["supported"] == (done["supported_statements"] > 0)
 
 
+def test_a_question_file_scores_the_answers_of_each_mode(server, geotopo, tmp_path) -> None:  # noqa: ANN001
+    questions = [
+        {
+            "question": QUESTION,
+            "answer": "Gebietstreue",
+            "document": "GeoTopo-komprimiert.pdf",
+            "page": 28,
+        },
+        {"question": "What colour is the Zorblat reactor coolant?", "unanswerable": True},
+    ]
+    before = len(api(server, "GET", "/history", params={"kb": geotopo, "limit": 1000}).json())
+    response = api(
+        server,
+        "POST",
+        f"/kb/{geotopo}/evaluate-answers",
+        files={"file": ("q.jsonl", "\n".join(json.dumps(q) for q in questions).encode())},
+        data={"modes": "extractive,generate", "model": "SmolLM2-135M-Instruct"},
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["questions"] == 2 and [s["setting"] for s in report["settings"]] == [
+        "extractive",
+        "generate",
+    ]
+    rows = {(r["setting"], r["question"][:4]): r for r in report["rows"]}
+    quoted = rows[("extractive", QUESTION[:4])]
+    assert quoted["contains"] is not None and quoted["first_citation_right"] is not None
+    assert quoted["citation_recall"] == 1.0, "quotes are the sources' own sentences"
+    assert quoted["not_found_right"] is None  # it is answerable
+    for setting in ("extractive", "generate"):
+        zorblat = rows[(setting, "What")]
+        assert zorblat["contains"] is None and zorblat["not_found_right"] is not None
+    extractive = report["settings"][0]
+    assert extractive["first_citation_right"] == quoted["first_citation_right"]
+    assert extractive["total_ms_p50"] > 0
+    after = len(api(server, "GET", "/history", params={"kb": geotopo, "limit": 1000}).json())
+    assert after == before, "an evaluation's questions stay out of the history"
+    bad = api(
+        server,
+        "POST",
+        f"/kb/{geotopo}/evaluate-answers",
+        files={"file": ("q.jsonl", b'{"question": "x"}')},
+        data={"modes": "extractive"},
+    )
+    assert bad.status_code == 422 and "row 1" in bad.text
+    modes = api(
+        server,
+        "POST",
+        f"/kb/{geotopo}/evaluate-answers",
+        files={"file": ("q.jsonl", json.dumps(questions[1]).encode())},
+        data={"modes": "telepathy"},
+    )
+    assert modes.status_code == 422 and "modes" in modes.text
+
+
 def test_korean_questions_find_korean_paragraphs(server) -> None:  # noqa: ANN001
     articles = json.loads(KORQUAD.read_text())["data"][:4]
     files = [

@@ -4,13 +4,23 @@ worker runs, like training). `aift eval retrieval` lives with the knowledge comm
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from aift.cli.common import JsonOpt, WorkspaceOpt, console, follow_job, local_runtime
+from aift.cli.common import (
+    REMOTE,
+    JsonOpt,
+    WorkspaceOpt,
+    console,
+    follow_job,
+    local_runtime,
+    server,
+)
 from aift.cli.knowledge import eval_app
+from aift.errors import AiftError
 from aift.evaluation.schemas import (
     HarnessEvalRequest,
     HarnessEvalResult,
@@ -147,3 +157,59 @@ def eval_compare(
                 f"  row {d.row}: {d.question[:60]!r} expected {d.expected[:30]!r}: "
                 f"{d.baseline[:40]!r} ({d.baseline_f1:.2f}) → {d.other[:40]!r} ({d.other_f1:.2f})"
             )
+
+
+@eval_app.command("answers", rich_help_panel=REMOTE)
+def eval_answers(
+    kb: Annotated[str, typer.Argument(help="Knowledge base name or id.")],
+    questions: Annotated[
+        Path, typer.Argument(help="JSONL/JSON/CSV: question, answer(s), document, page.")
+    ],
+    mode: Annotated[
+        list[str] | None, typer.Option(help="Answer mode (repeat): generate, quotes, extractive.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Any served model.")] = None,
+    context: Annotated[str, typer.Option(help="sentences, excerpts or chunks.")] = "sentences",
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer quality of a knowledge base on a question file, per answer mode: contains,
+    F1, first citation on the expected page, citation recall, not-found handling, times."""
+    if not questions.is_file():
+        raise AiftError(f"{questions} does not exist.")
+    form = {"modes": ",".join(mode or ["generate", "extractive"]), "context": context}
+    if model:
+        form["model"] = model
+    with server() as client:
+        result = client.evaluate_answers(kb, questions, form)
+    if as_json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        return
+    table = Table(
+        "setting",
+        "contains",
+        "F1",
+        "1st citation",
+        "cit. recall",
+        "not found",
+        "1st token",
+        "total",
+    )
+
+    def cell(value: float | None, percent: bool = True) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.0%}" if percent else f"{value / 1000:.1f} s"
+
+    for s in result.settings:
+        table.add_row(
+            s.setting,
+            cell(s.contains),
+            cell(s.f1),
+            cell(s.first_citation_right),
+            cell(s.citation_recall),
+            cell(s.not_found_right),
+            cell(s.first_token_ms_p50, percent=False),
+            cell(s.total_ms_p50, percent=False),
+        )
+    console.print(f"{result.knowledge_base}: {result.questions} questions")
+    console.print(table)

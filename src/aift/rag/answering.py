@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -359,6 +360,10 @@ class Answerer:
             if generation is not None:
                 generation.close()
 
+    def _record(self, keep: bool, **entry: Any) -> str:
+        """The history entry of an answer (its id), unless it is kept out of it."""
+        return self.history.record(**entry) if keep else _unrecorded(**entry)
+
     def _finish(self, prepared: PreparedAnswer, draft: AnswerDraft) -> AskResponse:
         """Check the answer's citations, attribute each sentence to its source sentence,
         record the exchange in the history and build the response."""
@@ -389,7 +394,8 @@ class Answerer:
         ]
         model = prepared.model if generated else None
         total_ms = (time.perf_counter() - prepared.started) * 1000
-        entry = self.history.record(
+        entry = self._record(
+            request.history,
             kind="ask",
             kb_id=prepared.kb_id,
             kb_name=prepared.search.knowledge_base,
@@ -430,6 +436,11 @@ class Answerer:
             first_token_ms=draft.first_token_ms,
             total_ms=total_ms,
         )
+
+
+def _unrecorded(**_: Any) -> str:
+    """The id of an answer kept out of the history (an evaluation's)."""
+    return "unrecorded-" + uuid.uuid4().hex
 
 
 def _context_sentences(

@@ -13,8 +13,9 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from aift.errors import InvalidInput
 from aift.rag.evaluation import CUTOFF, metrics
@@ -28,9 +29,24 @@ from aift.rag.schemas import (
     SearchResponse,
 )
 
+T = TypeVar("T", bound=BaseModel)
+
 
 def load_questions(path: Path, name: str) -> list[EvalQuestion]:
     """Questions of a JSONL, JSON (list) or CSV file with question/document/page/answer."""
+    return load_rows(
+        path,
+        name,
+        EvalQuestion,
+        MAX_EVAL_QUESTIONS,
+        "Each row needs a question and the relevant document (optionally its page) "
+        "or the answer text.",
+    )
+
+
+def load_rows(path: Path, name: str, schema: type[T], limit: int, needs: str) -> list[T]:
+    """The rows of a JSONL, JSON (list) or CSV file as `schema`, at most `limit`; every
+    row that does not fit is named (`needs` says what a row must hold)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -46,27 +62,25 @@ def load_questions(path: Path, name: str) -> list[EvalQuestion]:
         raise InvalidInput(f"{name} cannot be read as {_kind(name)}: {exc}") from None
     if not isinstance(rows, list) or not rows:
         raise InvalidInput(f"{name} holds no questions.")
-    if len(rows) > MAX_EVAL_QUESTIONS:
+    if len(rows) > limit:
         raise InvalidInput(
-            f"{name} has {len(rows)} questions; the limit here is {MAX_EVAL_QUESTIONS}. "
-            "Split the file, or use `aift eval retrieval` for large sets."
+            f"{name} has {len(rows)} questions; the limit here is {limit}. Split the file."
         )
-    questions, errors = [], []
+    parsed, errors = [], []
     for number, row in enumerate(rows, start=1):
         try:
             if isinstance(row, dict):
                 row = {k: (v if v != "" else None) for k, v in row.items()}
-            questions.append(EvalQuestion.model_validate(row))
+            parsed.append(schema.model_validate(row))
         except ValidationError as exc:
             errors.append(f"row {number}: {exc.errors()[0]['msg']}")
     if errors:
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         raise InvalidInput(
             f"{len(errors)} of {len(rows)} rows cannot be used: {'; '.join(errors[:3])}{more}. "
-            "Each row needs a question and the relevant document (optionally its page) "
-            "or the answer text."
+            + needs
         )
-    return questions
+    return parsed
 
 
 def _kind(name: str) -> str:

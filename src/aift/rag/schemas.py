@@ -312,6 +312,7 @@ class AskRequest(SearchRequest):
         3, ge=1, le=20, description="How many sentences the `sentences` context holds."
     )
     stream: bool = False
+    history: bool = Field(True, description="Keep the question and answer in the history.")
 
 
 class Citation(SearchHit):
@@ -448,4 +449,84 @@ class KbEvaluation(BaseModel):
     metrics: dict[str, float] = Field(..., description="recall@1/5/10, MRR@10, nDCG@10.")
     rows: list[EvalRow]
     notes: list[str] = Field(default_factory=list)
+    seconds: float
+
+
+# answer evaluation of a knowledge base -------------------------------------------------
+MAX_ANSWER_QUESTIONS = 50  # × settings, answered in the request
+
+
+class AnswerQuestion(BaseModel):
+    """One row of an answer-evaluation file: a question, its accepted answers and where
+    the answer is — or `unanswerable` when the knowledge base does not hold it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    question: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
+    answers: list[str] = Field(default_factory=list, description="Accepted forms.")
+    document: str | None = Field(None, description="File name of the document to cite.")
+    page: int | None = Field(None, ge=1, description="Page to cite in that document.")
+    unanswerable: bool = Field(False, description="The knowledge base does not hold it.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_answer(cls, row: Any) -> Any:
+        """`answer` (one form, or forms separated by |) is read as `answers`."""
+        if isinstance(row, dict) and "answers" not in row and row.get("answer") is not None:
+            row = {**row, "answers": [a.strip() for a in str(row["answer"]).split("|")]}
+        return row
+
+    @model_validator(mode="after")
+    def _has_target(self) -> AnswerQuestion:
+        if not self.unanswerable and not self.answers and not self.document:
+            raise ValueError("give the accepted answers, the document to cite, or unanswerable")
+        return self
+
+
+class AnswerEvalRow(BaseModel):
+    """How one question was answered with one setting."""
+
+    setting: str
+    question: str
+    answer: str
+    found: bool
+    supported: bool
+    contains: bool | None = Field(None, description="An accepted form is in the answer.")
+    f1: float | None = Field(None, description="Best token F1 against an accepted form.")
+    first_citation_right: bool | None = Field(
+        None, description="The first [n] cites the expected document (and page)."
+    )
+    citation_recall: float | None = Field(None, description="Statements cited / statements.")
+    citations_on_target: float | None = Field(
+        None, description="Citations of the expected document (and page) / citations."
+    )
+    not_found_right: bool | None = Field(
+        None, description="Unanswerable: the answer said not found or was flagged unsupported."
+    )
+    first_token_ms: float | None = None
+    total_ms: float
+
+
+class AnswerEvalSetting(BaseModel):
+    """One setting's means over the questions each metric applies to."""
+
+    setting: str
+    questions: int
+    contains: float | None = None
+    f1: float | None = None
+    first_citation_right: float | None = None
+    citation_recall: float | None = None
+    citations_on_target: float | None = None
+    not_found_right: float | None = None
+    first_token_ms_p50: float | None = None
+    total_ms_p50: float
+
+
+class AnswerEvaluation(BaseModel):
+    """Answers of a knowledge base to a question file, per setting, and every answer."""
+
+    knowledge_base: str
+    questions: int
+    settings: list[AnswerEvalSetting]
+    rows: list[AnswerEvalRow]
     seconds: float

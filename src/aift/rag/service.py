@@ -27,6 +27,9 @@ from aift.rag.page_views import PageViews, views_folder
 from aift.rag.rerank import Rerankers
 from aift.rag.retrieval import Retriever
 from aift.rag.schemas import (
+    MAX_ANSWER_QUESTIONS,
+    AnswerEvaluation,
+    AnswerQuestion,
     AskRequest,
     AskResponse,
     DocumentInfo,
@@ -107,6 +110,26 @@ class KnowledgeService:
         rag/kb_evaluation.py); the searches are not written to the history."""
         questions = load_questions(questions_file, name)
         return evaluate_kb(lambda r: self.search(kb_ref, r), questions, settings)
+
+    async def evaluate_answers(
+        self, kb_ref: str, questions_file: Path, name: str, settings: dict[str, AskRequest]
+    ) -> AnswerEvaluation:
+        """Answer quality of this knowledge base on a file of questions, per setting (see
+        rag/answer_evaluation.py); the answers are not written to the history."""
+        from aift.rag.answer_evaluation import evaluate_answers
+        from aift.rag.kb_evaluation import load_rows
+
+        questions = await asyncio.to_thread(
+            load_rows,
+            questions_file,
+            name,
+            AnswerQuestion,
+            MAX_ANSWER_QUESTIONS,
+            "Each row needs a question and its accepted answers (answer or answers), the "
+            "document to cite, or unanswerable: true.",
+        )
+        kb = await asyncio.to_thread(self.get, kb_ref)
+        return await evaluate_answers(lambda r: self.ask(kb_ref, r), kb.name, questions, settings)
 
     def prepare_answer(self, kb_ref: str, request: AskRequest) -> PreparedAnswer:
         """Check and search for a question before its answer streams (user errors here)."""

@@ -21,6 +21,7 @@ from fastapi import (
     UploadFile,
 )
 from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_runtime
@@ -28,6 +29,7 @@ from aift.api.responses import SSE_RESPONSE
 from aift.api.uploads import save_upload
 from aift.errors import AiftError, InvalidInput
 from aift.rag.schemas import (
+    AnswerEvaluation,
     AskRequest,
     AskResponse,
     DocumentInfo,
@@ -190,6 +192,57 @@ async def evaluate_retrieval(
         return await run_in_threadpool(runtime.knowledge.evaluate, kb, saved, name, settings)
     finally:
         saved.unlink(missing_ok=True)
+
+
+@router.post("/{kb}/evaluate-answers", response_model=AnswerEvaluation)
+async def evaluate_answers(
+    kb: str,
+    request: Request,
+    file: UploadFile = File(
+        ..., description="JSONL, JSON or CSV: question, answer(s), document, page, unanswerable."
+    ),
+    modes: str = Form("generate,extractive", description="Answer modes, comma-separated."),
+    model: str | None = Form(None),
+    context: Literal["sentences", "excerpts", "chunks"] = Form("sentences"),
+    unsupported: Literal["flag", "not_found"] = Form("flag"),
+) -> AnswerEvaluation:
+    """Ask each question of the file (at most 50) in each answer mode and score the
+    answers: contains/F1, first citation on the expected page, citation recall,
+    citations on target, not-found handling, first-token and total time."""
+    runtime: Runtime = get_runtime(request)
+    settings = _answer_settings(modes, model, context, unsupported)
+    await run_in_threadpool(runtime.knowledge.get, kb)
+    saved = await save_upload(file, runtime.workspace.temp_uploads, 5 * 1024 * 1024)
+    try:
+        name = file.filename or "questions.jsonl"
+        return await runtime.knowledge.evaluate_answers(kb, saved, name, settings)
+    finally:
+        saved.unlink(missing_ok=True)
+
+
+def _answer_settings(
+    modes: str, model: str | None, context: str, unsupported: str
+) -> dict[str, AskRequest]:
+    """One ask request per answer mode named (the query is each question's)."""
+    names = [m.strip() for m in modes.split(",") if m.strip()]
+    if not names or len(names) > 3 or len(set(names)) != len(names):
+        raise InvalidInput("modes: name one to three answer modes once each.")
+    try:
+        return {
+            name: AskRequest.model_validate(
+                {
+                    "query": "-",
+                    "answer_mode": name,
+                    "model": model,
+                    "context": context,
+                    "unsupported": unsupported,
+                }
+            )
+            for name in names
+        }
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInput(f"modes: {first['msg']} ({first.get('input')!r})") from None
 
 
 @router.post("/{kb}/reindex", response_model=JobInfo, status_code=202)
