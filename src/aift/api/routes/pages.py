@@ -275,6 +275,20 @@ async def training_run_page(request: Request, job_id: str) -> HTMLResponse:
     return _render(request, "training_run.html", page="training", job=job, model=model)
 
 
+@router.get("/evaluations", response_class=HTMLResponse)
+async def evaluations_page(request: Request) -> HTMLResponse:
+    runtime = get_runtime(request)
+    models = await run_in_threadpool(runtime.serving.manager.servable)
+    datasets = await run_in_threadpool(runtime.datasets.list)
+    return _render(
+        request,
+        "evaluations.html",
+        page="evaluations",
+        models=[m.name for m in models],
+        datasets=[d for d in datasets if d.format != DatasetFormat.text],
+    )
+
+
 @router.get("/jobs", response_class=HTMLResponse)
 def jobs_page(request: Request) -> HTMLResponse:
     return _render(request, "jobs.html", page="jobs", kinds=sorted(k.name for k in all_kinds()))

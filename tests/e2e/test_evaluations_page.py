@@ -1,0 +1,69 @@
+"""The Evaluations page in a real browser: two evaluations of the packaged SmolLM2 started
+from the form, watched to the end, one run's answers read (misses first), and the two
+compared question by question."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import AXE, serious_violations
+from tests.integration.conftest import LiveServer
+
+pytestmark = pytest.mark.e2e
+
+
+def sums_dataset(live: LiveServer) -> str:
+    rows = [
+        {"instruction": f"What is {a} + {b}? Reply with the number only.", "output": str(a + b)}
+        for a, b in zip(range(2, 6), range(3, 7), strict=True)
+    ]
+    body = "\n".join(json.dumps(r) for r in rows).encode()
+    response = httpx.post(
+        f"{live.url}/api/v1/datasets",
+        files={"file": ("sums.jsonl", body), "val_file": ("held.jsonl", body)},
+        timeout=120,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["dataset"]["id"]
+
+
+def test_start_watch_read_and_compare_evaluations(page: Page, live: LiveServer) -> None:
+    sums_dataset(live)
+    page.goto("/evaluations")
+    form = page.locator("#eval-form")
+    form.get_by_label("Model").select_option("SmolLM2-135M-Instruct")
+    form.get_by_label("Questions (the first)").fill("4")
+    form.get_by_label("Max tokens per answer").fill("8")
+    form.get_by_role("button", name="Start evaluation").click()
+    rows = page.locator("#eval-table tbody tr")
+    expect(rows.first).to_contain_text("succeeded", timeout=300_000)
+    form.get_by_label("Max tokens per answer").fill("1")
+    form.get_by_role("button", name="Start evaluation").click()
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("succeeded", timeout=300_000)
+
+    rows.nth(1).get_by_role("button", name="Answers").click()  # the first run (8 tokens)
+    answers = page.locator("#eval-answers tbody tr")
+    expect(answers).to_have_count(4)
+    expect(page.locator("#eval-summary")).to_contain_text("4 questions")
+    expect(page.get_by_role("img", name="Exact match, contains and F1")).to_contain_text("F1")
+
+    rows.nth(1).get_by_role("checkbox").check()  # baseline: the 8-token run
+    rows.nth(0).get_by_role("checkbox").check()
+    page.get_by_role("button", name="Compare selected").click()
+    comparison = page.locator("#eval-comparison")
+    expect(comparison).to_be_visible()
+    expect(comparison.get_by_role("table")).to_contain_text("exact_match")
+    expect(comparison.get_by_role("table")).to_contain_text("95% interval")
+    if AXE.exists():
+        assert not serious_violations(page), serious_violations(page)
+
+    tokens = form.get_by_label("Max tokens per answer")
+    tokens.fill("0")  # the form refuses it before any request
+    form.get_by_role("button", name="Start evaluation").click()
+    assert tokens.evaluate("input => !input.validity.valid && input.validationMessage !== ''")
+    expect(rows).to_have_count(2)
