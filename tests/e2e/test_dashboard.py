@@ -16,7 +16,18 @@ from tests.integration.conftest import LiveServer
 
 pytestmark = pytest.mark.e2e
 
-PAGES = ("/", "/chat", "/kb", "/datasets", "/training", "/models", "/jobs", "/history", "/login")
+PAGES = (
+    "/",
+    "/chat",
+    "/kb",
+    "/datasets",
+    "/training",
+    "/evaluations",
+    "/models",
+    "/jobs",
+    "/history",
+    "/login",
+)
 
 
 def test_first_run_guidance_then_jobs_appear_without_a_reload(page: Page, live: LiveServer) -> None:
