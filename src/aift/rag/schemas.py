@@ -454,6 +454,7 @@ class KbEvaluation(BaseModel):
 
 # answer evaluation of a knowledge base -------------------------------------------------
 MAX_ANSWER_QUESTIONS = 50  # × settings, answered in the request
+MAX_EXTRACTIVE_QUESTIONS = 500  # extractive answers only: no model, ~0.1 s each
 
 
 class AnswerQuestion(BaseModel):

@@ -28,6 +28,7 @@ from aift.rag.rerank import Rerankers
 from aift.rag.retrieval import Retriever
 from aift.rag.schemas import (
     MAX_ANSWER_QUESTIONS,
+    MAX_EXTRACTIVE_QUESTIONS,
     AnswerEvaluation,
     AnswerQuestion,
     AskRequest,
@@ -119,12 +120,13 @@ class KnowledgeService:
         from aift.rag.answer_evaluation import evaluate_answers
         from aift.rag.kb_evaluation import load_rows
 
+        extractive = all(r.answer_mode == "extractive" for r in settings.values())
         questions = await asyncio.to_thread(
             load_rows,
             questions_file,
             name,
             AnswerQuestion,
-            MAX_ANSWER_QUESTIONS,
+            MAX_EXTRACTIVE_QUESTIONS if extractive else MAX_ANSWER_QUESTIONS,
             "Each row needs a question and its accepted answers (answer or answers), the "
             "document to cite, or unanswerable: true.",
         )

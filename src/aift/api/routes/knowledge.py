@@ -206,9 +206,10 @@ async def evaluate_answers(
     context: Literal["sentences", "excerpts", "chunks"] = Form("sentences"),
     unsupported: Literal["flag", "not_found"] = Form("flag"),
 ) -> AnswerEvaluation:
-    """Ask each question of the file (at most 50) in each answer mode and score the
-    answers: contains/F1, first citation on the expected page, citation recall,
-    citations on target, not-found handling, first-token and total time."""
+    """Ask each question of the file (at most 50; 500 when every mode is extractive) in
+    each answer mode and score the answers: contains/F1, first citation on the expected
+    page, citation recall, citations on target, not-found handling, first-token and total
+    time."""
     runtime: Runtime = get_runtime(request)
     settings = _answer_settings(modes, model, context, unsupported)
     await run_in_threadpool(runtime.knowledge.get, kb)
