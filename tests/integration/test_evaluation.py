@@ -68,6 +68,10 @@ def test_a_served_model_answers_a_datasets_questions_and_each_answer_is_scored(
     # what cannot be evaluated is refused before a job starts
     missing = httpx.post(f"{api}/model", json={**body, "model": "no-such-model"}, timeout=60)
     assert missing.status_code == 404
+    embedder = httpx.post(
+        f"{api}/model", json={**body, "model": "multilingual-e5-small"}, timeout=60
+    )
+    assert embedder.status_code == 422 and "does not answer questions" in embedder.text
     text = upload(server, "prose.jsonl", [{"text": f"Line {i} of prose."} for i in range(8)])
     prose = httpx.post(f"{api}/model", json={**body, "dataset": text}, timeout=60)
     assert prose.status_code == 422 and "no answers" in prose.text

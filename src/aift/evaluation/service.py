@@ -40,6 +40,10 @@ class EvaluationService:
     def submit(self, request: ModelEvalRequest) -> JobInfo:
         """Check the model and the dataset's rows, then queue the evaluation."""
         model = self.describe(request.model)
+        if model.kind in (ModelKind.embedding, ModelKind.reranker, ModelKind.reward):
+            raise InvalidInput(
+                f"{model.name} is a {model.kind.value} model: it does not answer questions."
+            )
         dataset = self.datasets.get(request.dataset)
         rows = dataset.rows_val if request.split == "val" else dataset.rows_train
         if rows == 0:
