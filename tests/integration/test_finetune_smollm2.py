@@ -66,8 +66,7 @@ def test_lora_teaches_smollm2_new_facts(server_factory, tmp_path: Path) -> None:
     rows = "\n".join(json.dumps({"instruction": q, "output": a}) for q, a, _ in FACTS)
     upload = httpx.post(
         f"{server.url}/api/v1/datasets",
-        files={"file": ("zorblax.jsonl", rows)},
-        data={"val_ratio": "0"},
+        files={"file": ("zorblax.jsonl", rows), "val_file": ("zorblax-val.jsonl", rows)},
         timeout=480,
     )
     assert upload.status_code == 201, upload.text
@@ -85,6 +84,7 @@ def test_lora_teaches_smollm2_new_facts(server_factory, tmp_path: Path) -> None:
             "lr_scheduler": "constant",
             "warmup_ratio": 0,
             "lora": {"rank": 16, "alpha": 32},
+            "evaluation": {"exact_match": True},  # the facts, before and after
         },
     )
     assert run.status_code == 202, run.text
@@ -97,6 +97,10 @@ def test_lora_teaches_smollm2_new_facts(server_factory, tmp_path: Path) -> None:
     adapter = done["result"]["model"]
     assert adapter.startswith("lora_zorblax_")
     assert done["result"]["last_loss"] < done["result"]["first_loss"] / 10
+    scored = done["result"]["evaluation"]
+    assert scored["before"]["exact_match"] == 0.0 and scored["before"]["examples"] == len(FACTS)
+    assert scored["after"]["exact_match"] >= (len(FACTS) - 1) / len(FACTS), scored
+    assert scored["after"]["loss"] < scored["before"]["loss"] / 10
 
     after = answers(client, adapter)
     assert known(after) == len(FACTS), after

@@ -16,7 +16,14 @@ from aift.training.datasets import DatasetService
 from aift.training.preference_formats import demonstrations
 from aift.training.rewards import PageSupport
 from aift.training.schemas import ExampleScore, Method, RunEvaluation, TrainingJobConfig
-from aift.training.trainer import Prepared, finish, fit, restore_inference_settings, setup
+from aift.training.trainer import (
+    Prepared,
+    finish,
+    fit,
+    restore_inference_settings,
+    restore_training_settings,
+    setup,
+)
 from aift.work.control import Work
 
 
@@ -81,15 +88,19 @@ def _evaluate(
     ctx.progress(
         0.0 if when == "before" else 0.97, f"scoring the model {when} training", force=True
     )
-    score = score_examples(
-        prepared.model,
-        prepared.tokenizer,
-        rows,
-        config.max_length,
-        config.loss_on,
-        config.evaluation.exact_match,
-        ctx.check_cancelled,
-    )
+    restore_inference_settings(prepared.model)  # generate as the served model does
+    try:
+        score = score_examples(
+            prepared.model,
+            prepared.tokenizer,
+            rows,
+            config.max_length,
+            config.loss_on,
+            config.evaluation.exact_match,
+            ctx.check_cancelled,
+        )
+    finally:
+        restore_training_settings(prepared)
     ctx.log.info("%s training: %s", when, score.model_dump())
     return score
 

@@ -499,6 +499,17 @@ def finish(
     return register_output(models, config, metrics)
 
 
+def restore_training_settings(prepared: Prepared) -> None:
+    """Undo `restore_inference_settings` for more training: no cache, and the packed
+    rows' own attention when the run packs."""
+    model = prepared.model
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.config.use_cache = False
+    if prepared.attention == "packed":
+        use_packed_attention(base)
+    model.train()
+
+
 def restore_inference_settings(model: Any) -> None:
     """Undo the training-only switches so a saved full model loads as a normal one."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
