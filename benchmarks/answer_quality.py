@@ -51,7 +51,8 @@ def question_file(documents: list, folder: Path, repeat: int = 1) -> Path:
         }
         for document, _ in documents
         for q in document.questions
-    ] * repeat
+    ]
+    rows = (rows * repeat)[: max(len(rows), LARGE if repeat > 1 else 0)]
     path = folder / f"questions-{len(rows)}.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
     return path
