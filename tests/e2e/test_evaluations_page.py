@@ -1,10 +1,12 @@
 """The Evaluations page in a real browser: two evaluations of the packaged SmolLM2 started
 from the form, watched to the end, one run's answers read (misses first), and the two
-compared question by question."""
+compared question by question; an lm-eval run's results."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import AXE, serious_violations
 from tests.integration.conftest import LiveServer
+from tests.integration.test_evaluation import write_tasks
 
 pytestmark = pytest.mark.e2e
 
@@ -67,3 +70,22 @@ def test_start_watch_read_and_compare_evaluations(page: Page, live: LiveServer) 
     form.get_by_role("button", name="Start evaluation").click()
     assert tokens.evaluate("input => !input.validity.valid && input.validationMessage !== ''")
     expect(rows).to_have_count(2)
+
+
+def test_an_lm_eval_run_shows_its_results(
+    page: Page, live: LiveServer, tiny_chat_model_dir: Path
+) -> None:
+    write_tasks(live.workspace / "data" / "eval_tasks")
+    shutil.copytree(tiny_chat_model_dir, live.workspace / "models" / "tiny-chat")
+    assert httpx.post(f"{live.url}/api/v1/models/scan", timeout=120).status_code == 200
+    body = {"model": "tiny-chat", "tasks": ["aift_sums_mc"], "limit": 3}
+    job = httpx.post(f"{live.url}/api/v1/evaluations/harness", json=body, timeout=60)
+    assert job.status_code == 202, job.text
+    page.goto("/evaluations")
+    run = page.locator(f'#eval-table tbody tr[data-job="{job.json()["id"]}"]')
+    expect(run).to_contain_text("succeeded", timeout=300_000)
+    expect(run.get_by_role("checkbox")).to_be_disabled()  # lm-eval runs do not compare
+    run.get_by_role("button", name="Results").click()
+    results = page.locator("#eval-harness-results")
+    expect(results).to_contain_text("aift_sums_mc")
+    expect(results).to_contain_text("acc,none")

@@ -41,6 +41,25 @@ async function showAnswers(job) {
   panel.scrollIntoView({ block: "nearest" });
 }
 
+async function showHarness(job) {
+  const result = await api(`/api/v1/evaluations/${job.id}`);
+  const panel = document.getElementById("eval-harness");
+  panel.hidden = false;
+  document.getElementById("eval-harness-heading").textContent = `lm-eval results of ${result.request.model}`;
+  const rows = [];
+  for (const [task, figures] of Object.entries(result.results)) {
+    for (const [metric, value] of Object.entries(figures)) {
+      if (metric.includes("stderr") || metric === "sample_len") continue;
+      const tr = el("tr");
+      tr.append(el("td", task), el("td", metric), el("td", typeof value === "number" ? value.toFixed(4) : String(value)),
+        el("td", String(result.samples[task] ?? "")));
+      rows.push(tr);
+    }
+  }
+  document.querySelector("#eval-harness-results tbody").replaceChildren(...rows);
+  panel.scrollIntoView({ block: "nearest" });
+}
+
 function row(job) {
   const tr = el("tr");
   tr.dataset.job = job.id;
@@ -69,6 +88,12 @@ function row(job) {
     open.type = "button";
     open.setAttribute("aria-label", `Answers of ${job.title}`);
     open.addEventListener("click", () => showAnswers(job).catch((err) => toast(err.message)));
+    actions.append(open);
+  } else if (job.status === "succeeded") {
+    const open = el("button", "Results", "secondary small");
+    open.type = "button";
+    open.setAttribute("aria-label", `Results of ${job.title}`);
+    open.addEventListener("click", () => showHarness(job).catch((err) => toast(err.message)));
     actions.append(open);
   } else if (job.status === "failed") {
     actions.append(el("span", job.error || "", "error"));
