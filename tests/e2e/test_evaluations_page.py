@@ -46,12 +46,12 @@ def test_start_watch_read_and_compare_evaluations(page: Page, live: LiveServer) 
     expect(rows.first).to_contain_text("succeeded", timeout=300_000)
     form.get_by_label("Max tokens per answer").fill("1")
     form.get_by_role("button", name="Start evaluation").click()
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(2, timeout=30_000)
     expect(rows.nth(0)).to_contain_text("succeeded", timeout=300_000)
 
     rows.nth(1).get_by_role("button", name="Answers").click()  # the first run (8 tokens)
     answers = page.locator("#eval-answers tbody tr")
-    expect(answers).to_have_count(4)
+    expect(answers).to_have_count(4, timeout=30_000)  # generous: a loaded machine
     expect(page.locator("#eval-summary")).to_contain_text("4 questions")
     expect(page.get_by_role("img", name="Exact match, contains and F1")).to_contain_text("F1")
 
@@ -59,7 +59,7 @@ def test_start_watch_read_and_compare_evaluations(page: Page, live: LiveServer) 
     rows.nth(0).get_by_role("checkbox").check()
     page.get_by_role("button", name="Compare selected").click()
     comparison = page.locator("#eval-comparison")
-    expect(comparison).to_be_visible()
+    expect(comparison).to_be_visible(timeout=30_000)
     expect(comparison.get_by_role("table")).to_contain_text("exact_match")
     expect(comparison.get_by_role("table")).to_contain_text("95% interval")
     if AXE.exists():
@@ -87,5 +87,5 @@ def test_an_lm_eval_run_shows_its_results(
     expect(run.get_by_role("checkbox")).to_be_disabled()  # lm-eval runs do not compare
     run.get_by_role("button", name="Results").click()
     results = page.locator("#eval-harness-results")
-    expect(results).to_contain_text("aift_sums_mc")
+    expect(results).to_contain_text("aift_sums_mc", timeout=30_000)
     expect(results).to_contain_text("acc,none")

@@ -51,7 +51,7 @@ def test_start_watch_cancel_and_resume_from_the_jobs_page(page: Page, tmp_path) 
     page.get_by_label("Kind").select_option("system.benchmark")
     expect(rows).to_have_count(1)
     rows.first.get_by_role("button", name="Delete").click()
-    expect(page.locator("#toast")).to_contain_text("deleted")
+    expect(page.locator("#toast")).to_contain_text("deleted", timeout=30_000)
     page.get_by_label("Status").select_option("")
     expect(rows).to_have_count(1)  # the cancelled one is left
     expect(rows.first.locator(".status")).to_have_text("cancelled")
@@ -62,4 +62,4 @@ def test_errors_show_the_server_message(page: Page) -> None:
     page.fill("input[name=steps]", "0")
     page.evaluate("document.querySelector('input[name=steps]').removeAttribute('min')")
     page.click("#benchmark-form button")
-    expect(page.locator("#toast")).to_contain_text("steps")
+    expect(page.locator("#toast")).to_contain_text("steps", timeout=30_000)  # a loaded machine
