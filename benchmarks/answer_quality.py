@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx  # noqa: E402
-from common import free_port, record, start, stop  # noqa: E402
+from common import record, serve_offline, stop  # noqa: E402
 from fictional_documents import write_all  # noqa: E402
 
 MODEL = "SmolLM2-135M-Instruct"
@@ -39,9 +39,9 @@ MODES = {
 LARGE = 500  # questions of the extractive timing run
 
 
-def question_file(documents: list, folder: Path, repeat: int = 1) -> Path:
+def question_file(documents: list, folder: Path, count: int | None = None) -> Path:
     """The fictional documents' questions as an answer-evaluation file: accepted forms,
-    the document and page to cite (`repeat` copies of them for a timing run)."""
+    the document and page to cite (cycled to `count` rows for a timing run)."""
     rows = [
         {
             "question": q.question,
@@ -52,7 +52,7 @@ def question_file(documents: list, folder: Path, repeat: int = 1) -> Path:
         for document, _ in documents
         for q in document.questions
     ]
-    rows = (rows * repeat)[: max(len(rows), LARGE if repeat > 1 else 0)]
+    rows = [rows[i % len(rows)] for i in range(count or len(rows))]
     path = folder / f"questions-{len(rows)}.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
     return path
@@ -80,15 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="aift-answers-"))
     documents = write_all(folder / "docs")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = start(
-        [sys.executable, "-m", "aift.cli", "serve", "--port", str(port)],
-        f"{url}/healthz",
-        env={"AIFT_WORKSPACE": str(folder / "ws"), "AIFT_OFFLINE": "1"},
-        log=folder / "server.log",
-    )
-    api = f"{url}/api/v1"
+    server, api = serve_offline(folder)
     rows = [
         "| mode | contains the fact | first citation on the right page | first token p50 s "
         "| total p50 s |",
@@ -127,7 +119,7 @@ def main() -> None:
                 for r in report["rows"]
                 if not (r["contains"] and r["first_citation_right"])
             ]
-        large = question_file(documents, folder, repeat=-(-LARGE // count))
+        large = question_file(documents, folder, LARGE)
         started = time.perf_counter()
         timed = evaluate(api, kb, large, {"modes": "extractive"})
         large_seconds = time.perf_counter() - started

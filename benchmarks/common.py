@@ -51,6 +51,22 @@ def start(
     raise RuntimeError(f"{args[:3]} did not answer at {url}")
 
 
+def serve_offline(folder: Path) -> tuple[subprocess.Popen, str]:
+    """`aift serve` on a fresh offline workspace in `folder`: the process and its API
+    base URL (log in folder/server.log)."""
+    import sys
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start(
+        [sys.executable, "-m", "aift.cli", "serve", "--port", str(port)],
+        f"{url}/healthz",
+        env={"AIFT_WORKSPACE": str(folder / "ws"), "AIFT_OFFLINE": "1"},
+        log=folder / "server.log",
+    )
+    return server, f"{url}/api/v1"
+
+
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

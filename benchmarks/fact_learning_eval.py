@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx  # noqa: E402
-from common import free_port, record, start, stop  # noqa: E402
+from common import record, serve_offline, stop  # noqa: E402
 
 BASE = "SmolLM2-135M-Instruct"
 ASKED = (
@@ -151,17 +151,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="aift-facts-eval-"))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = start(
-        [sys.executable, "-m", "aift.cli", "serve", "--port", str(port)],
-        f"{url}/healthz",
-        env={"AIFT_WORKSPACE": str(folder / "ws"), "AIFT_OFFLINE": "1"},
-        log=folder / "server.log",
-    )
+    server, api = serve_offline(Path(tempfile.mkdtemp(prefix="aift-facts-eval-")))
     try:
-        result = run(f"{url}/api/v1", args.steps)
+        result = run(api, args.steps)
     finally:
         stop(server)
     body = report(result)

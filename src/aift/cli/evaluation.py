@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -27,6 +27,18 @@ from aift.evaluation.schemas import (
     ModelEvalRequest,
     ModelEvalResult,
 )
+
+if TYPE_CHECKING:
+    from aift.runtime import Runtime
+    from aift.work.schemas import JobInfo
+
+
+def _finished(runtime: Runtime, job: JobInfo, quiet: bool) -> dict[str, Any]:
+    """The result of a queued evaluation job, followed until it ends (a progress bar
+    unless the output is for a program)."""
+    if not quiet:
+        console.print(f"queued evaluation job [bold]{job.id}[/] ({job.title})")
+    return follow_job(runtime.jobs.get, job.id, quiet=quiet).result or {}
 
 
 @eval_app.command("model")
@@ -52,11 +64,9 @@ def eval_model(
         }
     )
     runtime = local_runtime(workspace)
-    job = runtime.evaluation.submit(request)
-    if not as_json:
-        console.print(f"queued evaluation job [bold]{job.id}[/] ({job.title})")
-    info = follow_job(runtime.jobs.get, job.id, quiet=as_json)
-    result = ModelEvalResult.model_validate(info.result)
+    result = ModelEvalResult.model_validate(
+        _finished(runtime, runtime.evaluation.submit(request), as_json)
+    )
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
         return
@@ -103,11 +113,9 @@ def eval_harness(
         apply_chat_template=chat_template,
     )
     runtime = local_runtime(workspace)
-    job = runtime.evaluation.submit_harness(request)
-    if not as_json:
-        console.print(f"queued evaluation job [bold]{job.id}[/] ({job.title})")
-    info = follow_job(runtime.jobs.get, job.id, quiet=as_json)
-    result = HarnessEvalResult.model_validate(info.result)
+    result = HarnessEvalResult.model_validate(
+        _finished(runtime, runtime.evaluation.submit_harness(request), as_json)
+    )
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
         return

@@ -31,6 +31,7 @@ class RewardScorer:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.truncation_side = "left"  # a long prompt loses its start, not the reply
         self.model: Any = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
         self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.model.eval()
@@ -47,7 +48,6 @@ class RewardScorer:
             )
             for reply in replies
         ]
-        self.tokenizer.truncation_side = "left"
         batch = self.tokenizer(
             texts,
             return_tensors="pt",

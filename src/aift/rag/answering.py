@@ -362,7 +362,7 @@ class Answerer:
 
     def _record(self, keep: bool, **entry: Any) -> str:
         """The history entry of an answer (its id), unless it is kept out of it."""
-        return self.history.record(**entry) if keep else _unrecorded(**entry)
+        return self.history.record(**entry) if keep else f"unrecorded-{uuid.uuid4().hex}"
 
     def _finish(self, prepared: PreparedAnswer, draft: AnswerDraft) -> AskResponse:
         """Check the answer's citations, attribute each sentence to its source sentence,
@@ -436,11 +436,6 @@ class Answerer:
             first_token_ms=draft.first_token_ms,
             total_ms=total_ms,
         )
-
-
-def _unrecorded(**_: Any) -> str:
-    """The id of an answer kept out of the history (an evaluation's)."""
-    return "unrecorded-" + uuid.uuid4().hex
 
 
 def _context_sentences(
