@@ -24,6 +24,11 @@ def test_api_key_is_required_when_set(server_factory) -> None:  # noqa: ANN001
         missing = client.get("/api/v1/jobs")
         assert missing.status_code == 401
         assert client.get("/api/v1/system/doctor").status_code == 401
+        assert client.get("/api/v1/evaluations").status_code == 401
+        page = client.get("/evaluations", follow_redirects=False)  # a page sends to sign-in
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        scored = {"messages": [{"role": "user", "content": "q"}], "replies": ["a"]}
+        assert client.post("/api/v1/models/x/score", json=scored).status_code == 401
         assert missing.headers["www-authenticate"] == "Bearer"
         assert "AIFT_API_KEY" in missing.json()["error"]["message"]
         wrong = client.get("/api/v1/jobs", headers={"Authorization": "Bearer nope"})

@@ -128,6 +128,26 @@ def test_cross_site_requests_change_nothing(live: LiveServer) -> None:
                 ),
                 client.post("/api/blobs/sha256:" + "0" * 64, content=b"x", headers=headers),
                 client.post(
+                    "/api/v1/evaluations/model",
+                    json={"model": "smollm2", "dataset": "d"},
+                    headers=headers,
+                ),
+                client.post(
+                    "/api/v1/evaluations/harness",
+                    json={"model": "smollm2", "tasks": ["t"]},
+                    headers=headers,
+                ),
+                client.post(
+                    "/api/v1/kb/victim/evaluate-answers",
+                    files={"file": ("q.jsonl", b'{"question": "q", "answer": "a"}')},
+                    headers=headers,
+                ),
+                client.post(
+                    "/api/v1/models/x/score",
+                    json={"messages": [{"role": "user", "content": "q"}], "replies": ["a"]},
+                    headers=headers,
+                ),
+                client.post(
                     "/api/create",
                     content=b'{"model": "m", "files": {}}',
                     headers={**headers, "Content-Type": "text/plain"},
@@ -136,6 +156,7 @@ def test_cross_site_requests_change_nothing(live: LiveServer) -> None:
             assert [r.status_code for r in attempts] == [403] * len(attempts), headers
         assert kb_documents(client, "victim") == []
         assert client.get("/api/v1/datasets").json() == []
+        assert client.get("/api/v1/evaluations").json() == [], "no evaluation was queued"
         assert client.get("/api/v1/kb/victim").status_code == 200
         assert not (live.workspace / "models" / ".blobs").exists()
         own = {"Origin": live.url, "Sec-Fetch-Site": "same-origin"}
