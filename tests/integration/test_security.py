@@ -25,7 +25,7 @@ def test_api_key_is_required_when_set(server_factory) -> None:  # noqa: ANN001
         assert missing.status_code == 401
         assert client.get("/api/v1/system/doctor").status_code == 401
         assert client.get("/api/v1/evaluations").status_code == 401
-        page = client.get("/evaluations", follow_redirects=False)  # a page sends to sign-in
+        page = client.get("/evaluations", headers={"Accept": "text/html"}, follow_redirects=False)
         assert page.status_code == 303 and page.headers["location"] == "/login"
         scored = {"messages": [{"role": "user", "content": "q"}], "replies": ["a"]}
         assert client.post("/api/v1/models/x/score", json=scored).status_code == 401
