@@ -137,7 +137,6 @@ def test_a_two_task_chain_with_ewc_and_replay(runtime: Runtime, tmp_path: Path) 
         runtime.training.chain("nope")
     assert runtime.jobs.list().total == before
 
-
     # a third stage learns preferences (DPO) on the same adapter, under the same EWC
     pairs = [
         {"prompt": r["instruction"], "chosen": r["output"], "rejected": f"I think {r['output']}?"}

@@ -1,7 +1,8 @@
 """Model evaluation through the real server: a dataset uploaded, a served model (the
 packaged SmolLM2 GGUF on llama.cpp) answering its questions in a job, the answers scored
 and read back through the API and the CLI; lm-evaluation-harness running a
-multiple-choice and a generation task written as local YAML over local files."""
+multiple-choice and a generation task written as local YAML over local files, on a
+transformers model and (generation only) on the GGUF through the serving layer."""
 
 from __future__ import annotations
 
@@ -199,8 +200,33 @@ def test_lm_eval_runs_local_yaml_tasks_on_a_transformers_model(
     failed = finished(server, unknown.json()["id"])
     assert failed["status"] == "failed" and "no task 'aift_sums_mcq'" in failed["error"]
     assert "aift_sums_mc" in failed["error"], "close names are suggested"
-    gguf = httpx.post(f"{api}/harness", json={**body, "model": "smollm2"}, timeout=60)
-    assert gguf.status_code == 422 and "transformers models" in gguf.text
+    embedder = {**body, "model": "multilingual-e5-small"}
+    refused = httpx.post(f"{api}/harness", json=embedder, timeout=60)
+    assert refused.status_code == 422 and "embedding model" in refused.text
+
+
+def test_lm_eval_runs_generation_tasks_on_a_gguf_model_through_the_serving_layer(
+    server: LiveServer,
+) -> None:
+    write_tasks(server.workspace / "data" / "eval_tasks")
+    api = f"{server.url}/api/v1/evaluations"
+    body = {"model": "smollm2", "tasks": ["aift_sums_gen"], "limit": 3}
+    job = httpx.post(f"{api}/harness", json=body, timeout=60)
+    assert job.status_code == 202, job.text
+    done = finished(server, job.json()["id"])
+    assert done["status"] == "succeeded", done["error"]
+    result = httpx.get(f"{api}/{done['id']}", timeout=60).json()
+    assert result["samples"] == {"aift_sums_gen": 3}
+    assert 0.0 <= result["results"]["aift_sums_gen"]["exact_match,none"] <= 1.0
+
+    chat = httpx.post(f"{api}/harness", json={**body, "apply_chat_template": True}, timeout=60)
+    done = finished(server, chat.json()["id"])
+    assert done["status"] == "succeeded", done["error"]
+
+    choices = httpx.post(f"{api}/harness", json={**body, "tasks": ["aift_sums_mc"]}, timeout=60)
+    failed = finished(server, choices.json()["id"])
+    assert failed["status"] == "failed" and "log-likelihood" in failed["error"]
+    assert "transformers model" in failed["error"], "the error says what to run instead"
     bad = httpx.post(f"{api}/harness", json={**body, "tasks": ["../etc/passwd"]}, timeout=60)
     assert bad.status_code == 422
 

@@ -91,7 +91,9 @@ def eval_model(
 
 @eval_app.command("harness")
 def eval_harness(
-    model: Annotated[str, typer.Argument(help="A transformers model or adapter.")],
+    model: Annotated[
+        str, typer.Argument(help="Any served language model (GGUF and Ollama: generation tasks).")
+    ],
     task: Annotated[
         list[str], typer.Option(help="lm-eval task or group (repeat the option for more).")
     ],

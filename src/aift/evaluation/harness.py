@@ -6,14 +6,16 @@ an offline team writes for its own multiple-choice or generation questions. Task
 workspace live in `data/eval_tasks/` (put there by whoever runs the machine: a task YAML
 may name Python functions, so it is never taken from an upload). The model is loaded
 once through lm-eval's transformers backend (a base, a fine-tune, a merged model, or a
-base with a PEFT adapter) and each task runs in turn, so progress and cancel work per
-task.
+base with a PEFT adapter) — or, for a model only the serving layer runs (GGUF, Ollama),
+through `served_lm.ServedLM` — and each task runs in turn, so progress and cancel work
+per task.
 """
 
 from __future__ import annotations
 
 import difflib
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +60,18 @@ def load_model(config: HarnessJobConfig) -> Any:
     return HFLM(**arguments)
 
 
-def run_harness(work: Work, config: HarnessJobConfig, tasks_dir: Path) -> HarnessEvalResult:
-    """Each task of the job on its model; the figures lm-eval reports for each."""
+def run_harness(
+    work: Work, config: HarnessJobConfig, tasks_dir: Path, load: Callable[[], Any]
+) -> HarnessEvalResult:
+    """Each task of the job on the model `load` gives (lm-eval's transformers model, or a
+    `ServedLM`); the figures lm-eval reports for each."""
     import lm_eval
     from lm_eval import simple_evaluate
 
     manager = task_manager(tasks_dir)
     check_tasks(manager, config.tasks)
     work.progress(0.02, f"loading {config.model}", force=True)
-    model = load_model(config)
+    model = load()
     started = time.perf_counter()
     results: dict[str, dict[str, float | str | None]] = {}
     samples: dict[str, int] = {}

@@ -61,7 +61,9 @@ class HarnessEvalRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(..., min_length=1, description="A transformers model or adapter.")
+    model: str = Field(
+        ..., min_length=1, description="Any served LM (GGUF, Ollama: generation tasks only)."
+    )
     tasks: list[str] = Field(
         ..., min_length=1, max_length=20, description="lm-eval task (or group) names."
     )
@@ -83,9 +85,11 @@ class HarnessEvalRequest(BaseModel):
 
 
 class HarnessJobConfig(HarnessEvalRequest):
-    """The request plus where the model's files are, fixed at submission."""
+    """The request plus how the model runs, fixed at submission: lm-eval's transformers
+    backend over the model's files, or aift's serving layer (GGUF, MoE, Ollama)."""
 
-    pretrained: str = Field(..., description="Folder of the transformers model (the base).")
+    backend: Literal["transformers", "served"] = "transformers"
+    pretrained: str | None = Field(None, description="Folder of the transformers model (base).")
     peft: str | None = Field(None, description="Folder of the adapter, for an adapter.")
 
 

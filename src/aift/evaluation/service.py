@@ -60,19 +60,19 @@ class EvaluationService:
         )
 
     def submit_harness(self, request: HarnessEvalRequest) -> JobInfo:
-        """Check the model can run in lm-eval's transformers backend; queue the tasks."""
+        """Queue lm-eval tasks on a model: through lm-eval's transformers backend where
+        the model (or an adapter's base) is a transformers model, otherwise through the
+        serving layer (generation tasks only; the job says so for the others)."""
         model = self.describe(request.model)
+        if model.kind in (ModelKind.embedding, ModelKind.reranker, ModelKind.reward):
+            raise InvalidInput(f"{model.name} is a {model.kind.value} model: lm-eval needs a LM.")
         base = self.describe(model.base_model or "") if model.kind == ModelKind.adapter else model
-        if base.format != ModelFormat.hf:
-            raise InvalidInput(
-                f"lm-eval runs transformers models here; {model.name} is a {base.format.value} "
-                "model. Evaluate the transformers model it was made from, or score its answers "
-                "with aift eval model (any served model)."
-            )
+        local = base.format == ModelFormat.hf and not model.name.startswith("ollama/")
         config = HarnessJobConfig(
             **request.model_copy(update={"model": model.name}).model_dump(),
-            pretrained=base.path,
-            peft=model.path if model.kind == ModelKind.adapter else None,
+            backend="transformers" if local else "served",
+            pretrained=base.path if local else None,
+            peft=model.path if local and model.kind == ModelKind.adapter else None,
         )
         return self.jobs.submit(
             JobCreate(

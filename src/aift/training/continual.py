@@ -33,7 +33,6 @@ from aift.training.schemas import (
 from aift.training.scoring import example_batches, example_loss, score_examples
 
 if TYPE_CHECKING:
-
     from aift.training.ewc import EWC
 
 MARKER = "continual.json"
