@@ -191,8 +191,11 @@ class AiftClient:
                 handle.close()
         return UploadResult.model_validate_json(response.content)
 
-    def evaluate_answers(self, ref: str, questions: Path, form: dict[str, str]) -> AnswerEvaluation:
-        """Score a knowledge base's answers to a question file (per answer mode)."""
+    def evaluate_answers(
+        self, ref: str, questions: Path, form: dict[str, str]
+    ) -> AnswerEvaluation | JobInfo:
+        """Score a knowledge base's answers to a question file (per answer mode): the
+        evaluation, or the job it was queued as (a large file, or `background`)."""
         with questions.open("rb") as handle:
             response = self.request(
                 "POST",
@@ -201,6 +204,8 @@ class AiftClient:
                 data=form,
                 timeout=3600,
             )
+        if response.status_code == 202:
+            return JobInfo.model_validate_json(response.content)
         return AnswerEvaluation.model_validate_json(response.content)
 
     def search(self, ref: str, request: SearchRequest) -> SearchResponse:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from aift.models.registry import ModelRegistry
     from aift.monitoring.collector import Metrics
     from aift.rag.cache import SearchCache
+    from aift.rag.index import VectorIndex
     from aift.rag.service import KnowledgeService
     from aift.rag.store import KnowledgeStore
     from aift.rag.syncer import IndexSyncer
@@ -162,7 +163,20 @@ class Runtime:
             self.serving,
             self.index_syncer,
             self.search_cache,
+            index=self.index_syncer.index if self.index_syncer else self._index_reader(),
         )
+
+    def _index_reader(self) -> VectorIndex:
+        """The vector index as a process that does not own it reads it: a shared Qdrant
+        server, or the server's index process through its socket (connected on first
+        use; a job that searches while no server runs is told so)."""
+        if self.settings.qdrant_url:
+            from aift.rag.open_index import open_index
+
+            return open_index(self.settings)
+        from aift.rag.index_access import IndexReader
+
+        return IndexReader(self.settings.effective_qdrant_path)
 
     @cached_property
     def search_cache(self) -> SearchCache:
@@ -201,7 +215,6 @@ class Runtime:
         None unless this process owns the index."""
         if not self.owns_vector_index:
             return None
-        from aift.rag.index import VectorIndex
         from aift.rag.index_process import IndexProcess
         from aift.rag.open_index import open_index
         from aift.rag.syncer import IndexSyncer

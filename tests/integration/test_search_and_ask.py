@@ -346,6 +346,76 @@ def test_a_question_file_scores_the_answers_of_each_mode(server, geotopo, tmp_pa
     assert modes.status_code == 422 and "modes" in modes.text
 
 
+def test_a_large_question_file_runs_as_a_job_that_searches_the_servers_index(
+    server, geotopo
+) -> None:  # noqa: ANN001
+    questions = [
+        {"question": QUESTION, "answer": "Gebietstreue", "document": "GeoTopo-komprimiert.pdf"},
+        {"question": "What colour is the Zorblat reactor coolant?", "unanswerable": True},
+    ]
+    body = "\n".join(json.dumps(q) for q in questions).encode()
+    path = f"/kb/{geotopo}/evaluate-answers"
+    now = api(server, "POST", path, files={"file": ("q.jsonl", body)}, data={"modes": "extractive"})
+    assert now.status_code == 200, now.text
+    queued = api(
+        server,
+        "POST",
+        path,
+        files={"file": ("q.jsonl", body)},
+        data={"modes": "extractive", "background": "true"},
+    )
+    assert queued.status_code == 202, queued.text
+    job = wait_for(
+        lambda: api(server, "GET", f"/jobs/{queued.json()['id']}").json(),
+        lambda j: j["status"] in ("succeeded", "failed", "cancelled"),
+        timeout=300,
+    )
+    assert job["status"] == "succeeded", job["error"]
+    in_job, in_request = job["result"], now.json()
+    assert in_job["questions"] == 2
+    pick = ("answer", "found", "contains", "first_citation_right", "not_found_right")
+    assert [{k: r[k] for k in pick} for r in in_job["rows"]] == [
+        {k: r[k] for k in pick} for r in in_request["rows"]
+    ], "the job searched the same index the server answers from"
+
+    many = "\n".join(
+        json.dumps({**questions[0], "question": f"{QUESTION} ({n})"}) for n in range(51)
+    )
+    large = api(
+        server, "POST", path, files={"file": ("q.jsonl", many.encode())}, data={"modes": "generate"}
+    )
+    assert large.status_code == 202, "more than 50 generated answers go to a job"
+    assert api(server, "POST", f"/jobs/{large.json()['id']}/cancel").status_code == 200
+    stopped = wait_for(
+        lambda: api(server, "GET", f"/jobs/{large.json()['id']}").json(),
+        lambda j: j["status"] in ("succeeded", "failed", "cancelled"),
+        timeout=300,
+    )
+    assert stopped["status"] == "cancelled"
+
+
+def test_the_index_reader_socket_reads_only_and_only_with_the_workspace_key(
+    server, geotopo
+) -> None:  # noqa: ANN001
+    from aift.errors import InvalidInput, ServiceUnavailable
+    from aift.rag.index_access import IndexReader
+
+    reader = IndexReader(server.workspace / "vector_index")
+    try:
+        assert any(name.startswith("kb_") for name in reader.collections())
+        assert reader.status().error is None
+        with pytest.raises(InvalidInput):
+            reader.drop(reader.collections()[0])
+        assert reader.collections(), "nothing was dropped"
+    finally:
+        reader.close()
+    stranger = IndexReader(server.workspace / "vector_index")
+    stranger.key_file = server.workspace / "not-the-key"
+    stranger.key_file.write_bytes(b"0" * 32)
+    with pytest.raises(ServiceUnavailable):
+        stranger.collections()
+
+
 def test_korean_questions_find_korean_paragraphs(server) -> None:  # noqa: ANN001
     articles = json.loads(KORQUAD.read_text())["data"][:4]
     files = [

@@ -27,10 +27,11 @@ from aift.evaluation.schemas import (
     ModelEvalRequest,
     ModelEvalResult,
 )
+from aift.rag.schemas import AnswerEvaluation
+from aift.work.schemas import JobInfo
 
 if TYPE_CHECKING:
     from aift.runtime import Runtime
-    from aift.work.schemas import JobInfo
 
 
 def _finished(runtime: Runtime, job: JobInfo, quiet: bool) -> dict[str, Any]:
@@ -169,7 +170,8 @@ def eval_compare(
             )
 
 
-@eval_app.command("answers", rich_help_panel=REMOTE)
+@eval_app.command("rag", rich_help_panel=REMOTE)
+@eval_app.command("answers", rich_help_panel=REMOTE, hidden=True)
 def eval_answers(
     kb: Annotated[str, typer.Argument(help="Knowledge base name or id.")],
     questions: Annotated[
@@ -180,17 +182,27 @@ def eval_answers(
     ] = None,
     model: Annotated[str | None, typer.Option(help="Any served model.")] = None,
     context: Annotated[str, typer.Option(help="sentences, excerpts or chunks.")] = "sentences",
+    background: Annotated[
+        bool, typer.Option(help="Run as a job even when small (a large file always is).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer quality of a knowledge base on a question file, per answer mode: contains,
-    F1, first citation on the expected page, citation recall, not-found handling, times."""
+    F1, first citation on the expected page, citation recall, not-found handling, times.
+    A large file runs as a job on the server; this waits for it."""
     if not questions.is_file():
         raise AiftError(f"{questions} does not exist.")
     form = {"modes": ",".join(mode or ["generate", "extractive"]), "context": context}
     if model:
         form["model"] = model
+    if background:
+        form["background"] = "true"
     with server() as client:
-        result = client.evaluate_answers(kb, questions, form)
+        found = client.evaluate_answers(kb, questions, form)
+        if isinstance(found, JobInfo):
+            job = follow_job(client.job, found.id, quiet=as_json)
+            found = AnswerEvaluation.model_validate(job.result)
+    result = found
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
         return

@@ -117,9 +117,11 @@ async def evaluate_answers(
     knowledge_base: str,
     questions: list[AnswerQuestion],
     settings: dict[str, AskRequest],
+    progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> AnswerEvaluation:
     """Ask every question with every setting (`settings`: label → a request whose query
-    is replaced), score each answer and sum up per setting."""
+    is replaced), score each answer and sum up per setting; `progress(done, total)`
+    after each answer (a job's progress, and where its cancel is noticed)."""
     started = time.perf_counter()
     rows: list[AnswerEvalRow] = []
     summaries = []
@@ -130,6 +132,7 @@ async def evaluate_answers(
                 update={"query": question.question, "stream": False, "history": False}
             )
             mine.append(score_answer(label, question, await ask(request)))
+            progress(len(rows) + len(mine), len(questions) * len(settings))
         summaries.append(summarize(label, mine))
         rows += mine
     return AnswerEvaluation(

@@ -5,7 +5,9 @@ takes about a second), so in the server's own process every optimization would f
 the event loop, health checks and streamed chat tokens. The server instead starts this
 process and talks to it through a pipe (`IndexProcess`, a `VectorIndex`); the server's
 threads only wait on the pipe. Between requests the process does its background work:
-a migration from the old store, then optimizing freshly written points.
+a migration from the old store, then optimizing freshly written points. The
+workspace's other processes (jobs) may search it too, through a Unix socket
+(`index_access.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from multiprocessing.connection import Connection
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Connection, Listener, wait
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from aift.config import Settings
 from aift.errors import InvalidInput, ServiceUnavailable
 from aift.procutil import start_child
 from aift.rag.index import ChunkFilter, IndexHit, IndexPoint, IndexStatus
+from aift.rag.index_access import READ_CALLS, access_paths, write_new_key
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +82,13 @@ def _serve(receive: Connection, send: Connection, options: dict[str, Any]) -> No
 
     stopping: list[int] = []  # SIGTERM (the server is gone): flush the shards and end
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    readers = Readers(options.get("access"), options.get("access_key"))
     working = False  # background work was found last time: look again without waiting
     while not stopping:
-        if receive.poll(0 if working else IDLE_SECONDS):
-            try:
-                name, args, kwargs = receive.recv()
-            except (EOFError, OSError):
-                break
-            send.send(_call(index, status, name, args, kwargs))
+        ready = wait([receive, *readers.connections()], 0 if working else IDLE_SECONDS)
+        if ready:
+            if not _answer(ready, receive, send, readers, index, status):
+                break  # the server closed the pipe
             if index.status().unoptimized_points < SEGMENT_POINTS:
                 continue  # keep answering; optimize when idle or when the backlog is large
         elif os.getppid() != parent:
@@ -98,7 +101,91 @@ def _serve(receive: Connection, send: Connection, options: dict[str, Any]) -> No
             working = True
         else:
             working = index.maintain()
+    readers.close()
     index.close()
+
+
+def _answer(
+    ready: list[Any],
+    receive: Connection,
+    send: Connection,
+    readers: Readers,
+    index: Any,
+    status: Any,
+) -> bool:
+    """Answer each connection with a call waiting: the server's (any call) and readers'
+    (read calls only). False when the server's pipe has closed."""
+    for conn in ready:
+        try:
+            name, args, kwargs = conn.recv()
+        except (EOFError, OSError):
+            if conn is receive:
+                return False
+            readers.drop(conn)
+            continue
+        if conn is receive:
+            send.send(_call(index, status, name, args, kwargs))
+            continue
+        if name not in READ_CALLS:
+            reply: tuple = ("error", "invalid", f"{name!r} is not a read call.")
+        else:
+            reply = _call(index, status, name, args, kwargs)
+        try:
+            conn.send(reply)
+        except OSError:
+            readers.drop(conn)
+    return True
+
+
+class Readers:
+    """Connections of the workspace's other processes (see index_access.py): accepted by
+    a thread, answered by the process's one loop between the server's calls."""
+
+    def __init__(self, address: str | None, key_file: str | None) -> None:
+        self.lock = threading.Lock()
+        self._connections: list[Connection] = []
+        self.listener: Listener | None = None
+        if not address or not key_file:
+            return
+        try:
+            Path(address).unlink(missing_ok=True)  # a crashed server's; the index is ours
+            key = Path(key_file).read_bytes()
+            self.listener = Listener(address, family="AF_UNIX", authkey=key)
+            os.chmod(address, 0o600)
+        except OSError as exc:  # the server still works; jobs that search say why
+            log.warning("the index takes no readers (%s: %s)", type(exc).__name__, exc)
+            return
+        threading.Thread(target=self._accept, name="index-readers", daemon=True).start()
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                conn = self.listener.accept()
+            except (AuthenticationError, EOFError, ConnectionError):
+                continue  # a caller without the key, or one that hung up: next
+            except OSError:
+                return  # the listener closed
+            with self.lock:
+                self._connections.append(conn)
+
+    def connections(self) -> list[Connection]:
+        with self.lock:
+            return list(self._connections)
+
+    def drop(self, conn: Connection) -> None:
+        with self.lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        conn.close()
+
+    def close(self) -> None:
+        if self.listener is not None:
+            address = self.listener.address
+            self.listener.close()
+            Path(str(address)).unlink(missing_ok=True)
+        for conn in self.connections():
+            self.drop(conn)
 
 
 def _call(index: Any, status: Any, name: str, args: tuple, kwargs: dict) -> tuple:
@@ -130,6 +217,9 @@ class IndexProcess:
             "threads": index_plan.threads,
             "niceness": index_plan.niceness,
         }
+        address, key_file = access_paths(settings.effective_qdrant_path)
+        write_new_key(key_file)  # the workspace's jobs read it to search (index_access.py)
+        self.options.update(access=address, access_key=str(key_file))
         self.lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._send: Connection | None = None

@@ -455,6 +455,8 @@ class KbEvaluation(BaseModel):
 # answer evaluation of a knowledge base -------------------------------------------------
 MAX_ANSWER_QUESTIONS = 50  # × settings, answered in the request
 MAX_EXTRACTIVE_QUESTIONS = 500  # extractive answers only: no model, ~0.1 s each
+MAX_ANSWER_JOB_QUESTIONS = 5000  # a larger file runs as a job, up to this many
+ANSWER_EVAL_KIND = "rag.evaluate_answers"
 
 
 class AnswerQuestion(BaseModel):
@@ -531,3 +533,12 @@ class AnswerEvaluation(BaseModel):
     settings: list[AnswerEvalSetting]
     rows: list[AnswerEvalRow]
     seconds: float
+
+
+class AnswerEvalJobConfig(BaseModel):
+    """An answer evaluation too large for one request, run as a job: the questions and
+    the ask request of each setting (their queries are the questions')."""
+
+    knowledge_base: str = Field(..., description="Knowledge base id.")
+    questions: list[AnswerQuestion] = Field(..., min_length=1, max_length=MAX_ANSWER_JOB_QUESTIONS)
+    settings: dict[str, AskRequest] = Field(..., min_length=1, max_length=3)

@@ -21,14 +21,17 @@ from aift.rag.answering import Answerer, PreparedAnswer
 from aift.rag.cache import SearchCache
 from aift.rag.document_files import pages_file, password_file
 from aift.rag.history import SearchHistory
-from aift.rag.index import collection_name
+from aift.rag.index import VectorIndex, collection_name
 from aift.rag.kb_evaluation import evaluate_kb, load_questions
 from aift.rag.page_views import PageViews, views_folder
 from aift.rag.rerank import Rerankers
 from aift.rag.retrieval import Retriever
 from aift.rag.schemas import (
+    ANSWER_EVAL_KIND,
+    MAX_ANSWER_JOB_QUESTIONS,
     MAX_ANSWER_QUESTIONS,
     MAX_EXTRACTIVE_QUESTIONS,
+    AnswerEvalJobConfig,
     AnswerEvaluation,
     AnswerQuestion,
     AskRequest,
@@ -51,6 +54,7 @@ from aift.rag.schemas import (
 )
 from aift.rag.store import KnowledgeStore, now
 from aift.store.tables import DocumentRow, KnowledgeBaseRow
+from aift.work.control import Work
 from aift.work.queueing import JobQueueing
 from aift.work.schemas import JobCreate, JobInfo
 from aift.workspace import Workspace, file_sha256, safe_name
@@ -64,7 +68,8 @@ if TYPE_CHECKING:
 class KnowledgeService:
     """The knowledge-base capability: knowledge bases, documents, search, answers and
     their history. `syncer` is the vector index's owner in this process (the server);
-    without it search and answers are refused and deletions touch only the database."""
+    other processes (jobs) get `index` to search (a reader of the server's index) and
+    their deletions touch only the database."""
 
     def __init__(
         self,
@@ -75,6 +80,8 @@ class KnowledgeService:
         serving: ServingService,
         syncer: IndexSyncer | None,
         cache: SearchCache | None = None,
+        *,
+        index: VectorIndex | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -88,7 +95,7 @@ class KnowledgeService:
         self.rerankers = Rerankers(resolver)
         self.retriever = Retriever(
             store,
-            syncer.index if syncer is not None else None,
+            index if index is not None else syncer.index if syncer is not None else None,
             serving,
             self.rerankers,
             self.history,
@@ -113,10 +120,18 @@ class KnowledgeService:
         return evaluate_kb(lambda r: self.search(kb_ref, r), questions, settings)
 
     async def evaluate_answers(
-        self, kb_ref: str, questions_file: Path, name: str, settings: dict[str, AskRequest]
-    ) -> AnswerEvaluation:
+        self,
+        kb_ref: str,
+        questions_file: Path,
+        name: str,
+        settings: dict[str, AskRequest],
+        *,
+        background: bool = False,
+    ) -> AnswerEvaluation | JobInfo:
         """Answer quality of this knowledge base on a file of questions, per setting (see
-        rag/answer_evaluation.py); the answers are not written to the history."""
+        rag/answer_evaluation.py), answered here when the file is small (at most 50
+        questions; 500 when every setting is extractive), else — or when `background`
+        — queued as a job. The answers are not written to the history."""
         from aift.rag.answer_evaluation import evaluate_answers
         from aift.rag.kb_evaluation import load_rows
 
@@ -126,12 +141,40 @@ class KnowledgeService:
             questions_file,
             name,
             AnswerQuestion,
-            MAX_EXTRACTIVE_QUESTIONS if extractive else MAX_ANSWER_QUESTIONS,
+            MAX_ANSWER_JOB_QUESTIONS,
             "Each row needs a question and its accepted answers (answer or answers), the "
             "document to cite, or unanswerable: true.",
         )
         kb = await asyncio.to_thread(self.get, kb_ref)
-        return await evaluate_answers(lambda r: self.ask(kb_ref, r), kb.name, questions, settings)
+        in_request = MAX_EXTRACTIVE_QUESTIONS if extractive else MAX_ANSWER_QUESTIONS
+        if background or len(questions) > in_request:
+            config = AnswerEvalJobConfig(
+                knowledge_base=kb.id, questions=questions, settings=settings
+            )
+            job = JobCreate(
+                kind=ANSWER_EVAL_KIND,
+                config=config.model_dump(mode="json"),
+                title=f"evaluate answers of {kb.name} ({len(questions)} questions)",
+            )
+            return await asyncio.to_thread(self.jobs.submit, job, internal=True)
+        return await evaluate_answers(lambda r: self.ask(kb.id, r), kb.name, questions, settings)
+
+    def run_answer_evaluation(self, work: Work, config: AnswerEvalJobConfig) -> AnswerEvaluation:
+        """A queued answer evaluation, in its job (progress and cancel per answer)."""
+        from aift.rag.answer_evaluation import evaluate_answers
+
+        kb = self.get(config.knowledge_base)
+
+        def progress(done: int, total: int) -> None:
+            work.check_cancelled()
+            work.progress(done / total, f"answer {done}/{total}")
+
+        work.progress(0.0, f"asking {len(config.questions)} questions", force=True)
+        return asyncio.run(
+            evaluate_answers(
+                lambda r: self.ask(kb.id, r), kb.name, config.questions, config.settings, progress
+            )
+        )
 
     def prepare_answer(self, kb_ref: str, request: AskRequest) -> PreparedAnswer:
         """Check and search for a question before its answer streams (user errors here)."""

@@ -20,7 +20,7 @@ from fastapi import (
     Response,
     UploadFile,
 )
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -194,7 +194,11 @@ async def evaluate_retrieval(
         saved.unlink(missing_ok=True)
 
 
-@router.post("/{kb}/evaluate-answers", response_model=AnswerEvaluation)
+@router.post(
+    "/{kb}/evaluate-answers",
+    response_model=AnswerEvaluation | JobInfo,
+    responses={202: {"model": JobInfo, "description": "A large file: queued as a job."}},
+)
 async def evaluate_answers(
     kb: str,
     request: Request,
@@ -205,20 +209,27 @@ async def evaluate_answers(
     model: str | None = Form(None),
     context: Literal["sentences", "excerpts", "chunks"] = Form("sentences"),
     unsupported: Literal["flag", "not_found"] = Form("flag"),
-) -> AnswerEvaluation:
-    """Ask each question of the file (at most 50; 500 when every mode is extractive) in
-    each answer mode and score the answers: contains/F1, first citation on the expected
-    page, citation recall, citations on target, not-found handling, first-token and total
-    time."""
+    background: bool = Form(False, description="Queue as a job even when small."),
+) -> AnswerEvaluation | JobInfo | JSONResponse:
+    """Ask each question of the file in each answer mode and score the answers:
+    contains/F1, first citation on the expected page, citation recall, citations on
+    target, not-found handling, first-token and total time. Up to 50 questions (500 when
+    every mode is extractive) are answered in the request; a larger file (up to 5,000)
+    or `background` is queued as a job (202, its result is the same evaluation)."""
     runtime: Runtime = get_runtime(request)
     settings = _answer_settings(modes, model, context, unsupported)
     await run_in_threadpool(runtime.knowledge.get, kb)
-    saved = await save_upload(file, runtime.workspace.temp_uploads, 5 * 1024 * 1024)
+    saved = await save_upload(file, runtime.workspace.temp_uploads, 20 * 1024 * 1024)
     try:
         name = file.filename or "questions.jsonl"
-        return await runtime.knowledge.evaluate_answers(kb, saved, name, settings)
+        result = await runtime.knowledge.evaluate_answers(
+            kb, saved, name, settings, background=background
+        )
     finally:
         saved.unlink(missing_ok=True)
+    if isinstance(result, JobInfo):
+        return JSONResponse(result.model_dump(mode="json"), status_code=202)
+    return result
 
 
 def _answer_settings(
