@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import SHARED_DATA
-from tests.integration.conftest import LiveServer, start_server, wait_for
+from tests.integration.conftest import LiveServer, aift_env, start_server, wait_for
 
 PDFS = SHARED_DATA / "pdfs"
 KORQUAD = SHARED_DATA / "retrieval" / "korquad_v1_dev_part1.json"
@@ -347,7 +349,7 @@ def test_a_question_file_scores_the_answers_of_each_mode(server, geotopo, tmp_pa
 
 
 def test_a_large_question_file_runs_as_a_job_that_searches_the_servers_index(
-    server, geotopo
+    server, geotopo, tmp_path
 ) -> None:  # noqa: ANN001
     questions = [
         {"question": QUESTION, "answer": "Gebietstreue", "document": "GeoTopo-komprimiert.pdf"},
@@ -377,6 +379,18 @@ def test_a_large_question_file_runs_as_a_job_that_searches_the_servers_index(
     assert [{k: r[k] for k in pick} for r in in_job["rows"]] == [
         {k: r[k] for k in pick} for r in in_request["rows"]
     ], "the job searched the same index the server answers from"
+    questions_file = tmp_path / "questions.jsonl"
+    questions_file.write_bytes(body)
+    cli = subprocess.run(
+        [sys.executable, "-m", "aift.cli", "eval", "rag", geotopo, str(questions_file)]
+        + ["--mode", "extractive", "--background", "--json"],
+        env=aift_env(server.workspace, AIFT_SERVER_URL=server.url),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["rows"][0]["answer"] == in_request["rows"][0]["answer"]
 
     many = "\n".join(
         json.dumps({**questions[0], "question": f"{QUESTION} ({n})"}) for n in range(51)
