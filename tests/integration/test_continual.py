@@ -153,6 +153,9 @@ def test_a_two_task_chain_with_ewc_and_replay(runtime: Runtime, tmp_path: Path) 
     assert third["replayed_rows"] == 0, "earlier demonstrations are not DPO rows"
     assert [s["task"] for s in third["scores"]] == ["codes", "colours", "manners"]
     assert all(s["loss"] > 0 for s in third["scores"]), "scored on the chosen replies"
+    manners = third["scores"][-1]
+    assert 0.0 <= manners["preference_rate"] <= 1.0, "the DPO task's own property, per stage"
+    assert all(s["preference_rate"] is None for s in third["scores"][:2]), "no pairs there"
     curve = runtime.training.curve(third_job["id"]).points
     assert "rewards/margins" in curve[-1].extra
     state = load_file(Path(third_job["result"]["output_dir"]) / "ewc.safetensors")

@@ -104,8 +104,14 @@ def test_sft_then_dpo_continues_the_adapter_against_its_own_reference(
         max_steps=6,
         eval_steps=3,
         preference={"beta": 0.5, "loss_type": ["sigmoid", "sft"]},
+        evaluation={"exact_match": False},
     )
     result = done["result"]
+    scored = result["evaluation"]  # base vs result on the validation pairs, unasked
+    assert scored["before"]["examples"] == scored["after"]["examples"] > 0
+    for when in ("before", "after"):
+        assert 0.0 <= scored[when]["preference_rate"] <= 1.0 and scored[when]["loss"] > 0
+        assert scored[when]["exact_match"] is None
     out = Path(result["output_dir"])
     assert out.name.startswith("lora-dpo_tiny-chat_") and result["kind"] == "adapter"
     assert "dpo" in done["title"] and "eval_loss" in result

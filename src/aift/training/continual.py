@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aift.errors import InvalidInput, NotFound
 from aift.store import utcnow
+from aift.training.preference_formats import demonstrations
 from aift.training.schemas import (
     ChainInfo,
     ChainStage,
@@ -30,7 +31,7 @@ from aift.training.schemas import (
     TrainingConfig,
     TrainingJobConfig,
 )
-from aift.training.scoring import example_batches, example_loss, score_examples
+from aift.training.scoring import example_batches, example_loss, preference_rate, score_examples
 
 if TYPE_CHECKING:
     from aift.training.ewc import EWC
@@ -160,18 +161,23 @@ def score_task(
     config: TrainingJobConfig,
     stop: Callable[[], None] = lambda: None,
 ) -> TaskScore:
-    """Validation loss (and exact match when the task asks for it) of one task."""
+    """Validation loss (and exact match when the task asks for it) of one task's
+    demonstrations (a preference task's prompts with their chosen replies) and, for a
+    preference task, the rate at which its chosen reply is the likelier one."""
     settings = config.continual
     assert settings is not None
+    shown = examples[: settings.eval_examples]
     score = score_examples(
         model,
         tokenizer,
-        examples[: settings.eval_examples],
+        demonstrations(shown),
         config.max_length,
         config.loss_on,
         task.exact_match,
         stop,
     )
+    pairs = [row for row in shown if "chosen" in row and "rejected" in row]
+    score.preference_rate = preference_rate(model, tokenizer, pairs, config.max_length, stop)
     return TaskScore(task=task.task, stage_trained=task.stage, **score.model_dump())
 
 

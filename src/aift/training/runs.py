@@ -69,20 +69,21 @@ def run_training(
 
 
 def _evaluation_rows(config: TrainingJobConfig, datasets: DatasetService) -> list[dict]:
-    """The validation demonstrations a run is scored on before and after (none when it
-    asks for no evaluation): a preference set's prompts with their chosen replies."""
+    """The validation examples a run is scored on before and after (none when it asks
+    for no evaluation), as the dataset holds them (demonstrations, pairs, …)."""
     settings = config.evaluation
     if settings is None:
         return []
-    rows = demonstrations(list(datasets.examples(settings.dataset or config.dataset, "val")))
-    return rows[: settings.examples]
+    return list(datasets.examples(settings.dataset or config.dataset, "val"))[: settings.examples]
 
 
 def _evaluate(
     ctx: Work, config: TrainingJobConfig, prepared: Prepared, rows: list[dict], when: str
 ) -> ExampleScore:
-    """The model's loss (and exact match) on the evaluation rows, `when` training."""
-    from aift.training.scoring import score_examples
+    """The model's loss and exact match on the evaluation rows' demonstrations (a
+    preference set's prompts with their chosen replies) and, on pairs, its preference
+    rate, `when` training."""
+    from aift.training.scoring import preference_rate, score_examples
 
     assert config.evaluation is not None
     ctx.progress(
@@ -93,11 +94,15 @@ def _evaluate(
         score = score_examples(
             prepared.model,
             prepared.tokenizer,
-            rows,
+            demonstrations(rows),
             config.max_length,
             config.loss_on,
             config.evaluation.exact_match,
             ctx.check_cancelled,
+        )
+        pairs = [row for row in rows if "chosen" in row and "rejected" in row]
+        score.preference_rate = preference_rate(
+            prepared.model, prepared.tokenizer, pairs, config.max_length, ctx.check_cancelled
         )
     finally:
         restore_training_settings(prepared)
@@ -231,7 +236,6 @@ def _score_tasks(
     for index, task in enumerate(tasks):
         ctx.progress(0.96, f"scoring task {index + 1}/{len(tasks)}: {task.task}", force=True)
         val = own_val if task.stage == plan.stage else list(datasets.examples(task.dataset, "val"))
-        val = demonstrations(val)  # a preference task is scored on its chosen replies
         scores.append(
             continual.score_task(
                 prepared.model, prepared.tokenizer, val, task, config, ctx.check_cancelled

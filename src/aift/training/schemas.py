@@ -442,7 +442,8 @@ class GrpoSettings(BaseModel):
 
 class EvaluationSettings(BaseModel):
     """Score the model before and after the run on a dataset's validation rows, so the
-    run's result says whether it helped (loss, and exact match of greedy answers)."""
+    run's result says whether it helped (loss, exact match of greedy answers, and on a
+    preference set the rate at which the chosen reply is the likelier one)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -653,6 +654,11 @@ class ExampleScore(BaseModel):
 
     loss: float | None = Field(None, description="Mean token loss on the validation examples.")
     exact_match: float | None = Field(None, description="Share of answers matched exactly.")
+    preference_rate: float | None = Field(
+        None,
+        description="Share of preference pairs whose chosen reply the model finds likelier "
+        "than the rejected one (a preference set only).",
+    )
     examples: int = 0
 
 

@@ -75,6 +75,39 @@ def exact_match(model: Any, tokenizer: Any, example: dict, max_length: int) -> b
     return _normalise(answer) == _normalise(reference)
 
 
+def reply_logprob(model: Any, tokenizer: Any, messages: list[dict], max_length: int) -> float:
+    """Sum of the log-probabilities of a conversation's assistant tokens (the reply after
+    its prompt: the prompt's own turns are the same in both replies of a pair)."""
+    item = tokenize_example(tokenizer, {"messages": messages}, max_length, "assistant")
+    count = sum(1 for label in item.labels[1:] if label != IGNORE)
+    return -float(example_loss(model, item)) * count if count else float("-inf")
+
+
+def preference_rate(
+    model: Any,
+    tokenizer: Any,
+    pairs: list[dict],
+    max_length: int,
+    stop: Callable[[], None] = lambda: None,
+) -> float | None:
+    """The share of preference pairs whose chosen reply the model finds likelier than the
+    rejected one (sums of token log-probabilities) — the property DPO, ORPO, SimPO and
+    KTO move, measured on the model alone (no reference model). None without pairs."""
+    import torch
+
+    wins = []
+    model.eval()
+    with torch.no_grad():
+        for pair in pairs:
+            stop()
+            chosen = reply_logprob(model, tokenizer, pair["prompt"] + pair["chosen"], max_length)
+            rejected = reply_logprob(
+                model, tokenizer, pair["prompt"] + pair["rejected"], max_length
+            )
+            wins.append(chosen > rejected)
+    return sum(wins) / len(wins) if wins else None
+
+
 def score_examples(
     model: Any,
     tokenizer: Any,
