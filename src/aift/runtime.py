@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from aift.auth.sessions import SessionStore
     from aift.conversations.service import ConversationService
     from aift.doctor.service import DoctorService
+    from aift.evaluation.arena import Arena
     from aift.evaluation.service import EvaluationService
     from aift.export.service import ExportService
     from aift.inference.manager import ModelManager
@@ -119,6 +120,17 @@ class Runtime:
         from aift.evaluation.service import EvaluationService
 
         return EvaluationService(self.jobs, self.datasets, lambda name: self.serving.describe(name))
+
+    @cached_property
+    def arena(self) -> Arena:
+        from aift.evaluation.arena import Arena
+
+        manager = self.model_manager
+        return Arena(
+            self.db,
+            lambda: [m.name for m in manager.servable()],
+            lambda name: manager.describe(name).name,
+        )
 
     @cached_property
     def export(self) -> ExportService:

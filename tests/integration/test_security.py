@@ -29,6 +29,12 @@ def test_api_key_is_required_when_set(server_factory) -> None:  # noqa: ANN001
         assert page.status_code == 303 and page.headers["location"] == "/login"
         scored = {"messages": [{"role": "user", "content": "q"}], "replies": ["a"]}
         assert client.post("/api/v1/models/x/score", json=scored).status_code == 401
+        assert client.get("/api/v1/arena/leaderboard").status_code == 401
+        battle = {"prompt": "q", "models": ["a", "b"]}
+        assert client.post("/api/v1/arena/battles", json=battle).status_code == 401
+        assert client.post("/api/v1/arena/battles/x/answers/a").status_code == 401
+        arena = client.get("/arena", headers={"Accept": "text/html"}, follow_redirects=False)
+        assert arena.status_code == 303 and arena.headers["location"] == "/login"
         assert missing.headers["www-authenticate"] == "Bearer"
         assert "AIFT_API_KEY" in missing.json()["error"]["message"]
         wrong = client.get("/api/v1/jobs", headers={"Authorization": "Bearer nope"})

@@ -148,6 +148,14 @@ def test_cross_site_requests_change_nothing(live: LiveServer) -> None:
                     headers=headers,
                 ),
                 client.post(
+                    "/api/v1/arena/battles",
+                    content=b'{"prompt": "q"}',
+                    headers={**headers, "Content-Type": "text/plain"},
+                ),
+                client.post("/api/v1/arena/battles", json={"prompt": "q"}, headers=headers),
+                client.post("/api/v1/arena/battles/x/answers/a", headers=headers),
+                client.post("/api/v1/arena/battles/x/vote", json={"winner": "a"}, headers=headers),
+                client.post(
                     "/api/create",
                     content=b'{"model": "m", "files": {}}',
                     headers={**headers, "Content-Type": "text/plain"},
@@ -157,6 +165,7 @@ def test_cross_site_requests_change_nothing(live: LiveServer) -> None:
         assert kb_documents(client, "victim") == []
         assert client.get("/api/v1/datasets").json() == []
         assert client.get("/api/v1/evaluations").json() == [], "no evaluation was queued"
+        assert client.get("/api/v1/arena/battles").json() == [], "no battle was started"
         assert client.get("/api/v1/kb/victim").status_code == 200
         assert not (live.workspace / "models" / ".blobs").exists()
         own = {"Origin": live.url, "Sec-Fetch-Site": "same-origin"}

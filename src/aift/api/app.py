@@ -20,6 +20,7 @@ from aift.api.errors import API_ERRORS, OLLAMA_ERRORS, install_error_handlers
 from aift.api.guards import BodyLimitMiddleware, CrossSiteGuardMiddleware, HostGuardMiddleware
 from aift.api.middleware import AuthMiddleware, RequestIdMiddleware, UnexpectedErrorMiddleware
 from aift.api.routes import (
+    arena,
     conversations,
     datasets,
     evaluations,
@@ -99,6 +100,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
         datasets,
         training,
         evaluations,
+        arena,
         knowledge,
         conversations,
         openai,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -152,3 +153,64 @@ class EvalComparison(BaseModel):
     dataset: str
     split: str
     runs: list[RunComparison]
+
+
+# the arena: one question, two models, the user picks the better answer ----------------
+Side = Literal["a", "b"]
+Verdict = Literal["a", "b", "tie", "both_bad"]
+MAX_ARENA_PROMPT_CHARS = 20_000
+
+
+class ArenaBattleCreate(BaseModel):
+    """Start a battle: the question, and the two models (or none: two picked at random
+    among the chat models). Which model answers on which side is drawn at random and
+    stays hidden until the vote."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(..., min_length=1, max_length=MAX_ARENA_PROMPT_CHARS)
+    models: list[str] | None = Field(
+        None, min_length=2, max_length=2, description="Two different models, or none."
+    )
+    max_tokens: int = Field(512, ge=1, le=4096)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+
+
+class ArenaBattle(BaseModel):
+    """A battle as the voter sees it: the models are named only once the vote is in."""
+
+    id: str
+    prompt: str
+    answer_a: str | None = None
+    answer_b: str | None = None
+    winner: Verdict | None = None
+    model_a: str | None = Field(None, description="Shown after the vote.")
+    model_b: str | None = Field(None, description="Shown after the vote.")
+    max_tokens: int = 512
+    temperature: float = 0.7
+    created_at: datetime
+
+
+class ArenaVote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    winner: Verdict = Field(..., description="a, b, tie, or both_bad (a tie, both poor).")
+
+
+class ArenaStanding(BaseModel):
+    """One model's record in the arena's votes."""
+
+    model: str
+    battles: int
+    wins: int
+    losses: int
+    ties: int
+    win_rate: float = Field(..., description="(wins + ties / 2) / battles.")
+    rating: float = Field(
+        ..., description="Bradley–Terry strength on the Elo scale (1000 = average)."
+    )
+
+
+class ArenaLeaderboard(BaseModel):
+    votes: int
+    standings: list[ArenaStanding]

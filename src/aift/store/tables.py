@@ -250,3 +250,21 @@ class BrowserSessionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ArenaBattleRow(Base):
+    """One arena battle: a question, two models' answers (sides a and b, the models
+    hidden from the voter until the vote) and the vote."""
+
+    __tablename__ = "arena_battles"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    model_a: Mapped[str] = mapped_column(String(200))
+    model_b: Mapped[str] = mapped_column(String(200))
+    answer_a: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer_b: Mapped[str | None] = mapped_column(Text, nullable=True)
+    winner: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    voted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

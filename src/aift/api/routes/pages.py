@@ -289,6 +289,12 @@ async def evaluations_page(request: Request) -> HTMLResponse:
     )
 
 
+@router.get("/arena", response_class=HTMLResponse)
+async def arena_page(request: Request) -> HTMLResponse:
+    models = await run_in_threadpool(get_runtime(request).serving.manager.servable)
+    return _render(request, "arena.html", page="arena", models=[m.name for m in models])
+
+
 @router.get("/jobs", response_class=HTMLResponse)
 def jobs_page(request: Request) -> HTMLResponse:
     return _render(request, "jobs.html", page="jobs", kinds=sorted(k.name for k in all_kinds()))

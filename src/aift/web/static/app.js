@@ -36,6 +36,30 @@ async function api(path, options = {}) {
   return body;
 }
 
+// The events of a server-sent-event response body: {event, data} as each block ends.
+async function* sseEvents(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+      }
+      yield { event, data: data.join("\n") };
+    }
+  }
+}
+
 function toast(message) {
   const el = document.getElementById("toast");
   el.textContent = message;

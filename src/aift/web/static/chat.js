@@ -13,30 +13,6 @@ let conversation = null;  // {id, title, …} once the first message is kept
 let turns = [];           // [{role, content, model, citations}]
 let controller = null;
 
-// -- server-sent events -------------------------------------------------------------
-async function* events(response) {
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += decoder.decode(value, { stream: true });
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = "message";
-      const data = [];
-      for (const line of block.split("\n")) {
-        if (line.startsWith("event:")) event = line.slice(6).trim();
-        else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
-      }
-      yield { event, data: data.join("\n") };
-    }
-  }
-}
-
 async function post(path, body) {
   const response = await fetch(path, {
     method: "POST",
@@ -268,7 +244,7 @@ async function generate(question, item) {
       query: question, model, temperature: s.temperature, max_tokens: s.max_tokens,
       limit: s.sources, mode: s.mode, rerank: s.rerank, answer_mode: s.answer, unsupported: s.unsupported, stream: true,
     });
-    for await (const { event, data } of events(response)) {
+    for await (const { event, data } of sseEvents(response)) {
       const payload = JSON.parse(data);
       if (event === "token") { turn.content += payload.text; body.textContent = turn.content; }
       else if (event === "error") throw new Error(payload.message);
@@ -286,7 +262,7 @@ async function generate(question, item) {
     const response = await post("/v1/chat/completions", {
       model, messages: sent, temperature: s.temperature, max_tokens: s.max_tokens, stream: true,
     });
-    for await (const { data } of events(response)) {
+    for await (const { data } of sseEvents(response)) {
       if (data === "[DONE]") break;
       turn.content += JSON.parse(data).choices[0].delta.content || "";
       body.textContent = turn.content;
