@@ -79,8 +79,19 @@ def test_a_served_model_answers_a_datasets_questions_and_each_answer_is_scored(
     assert httpx.get(f"{api}/{missing.json().get('id', 'x' * 32)}", timeout=60).status_code == 404
 
     # the same questions with one-token answers: compared question by question
-    short = httpx.post(f"{api}/model", json={**body, "max_tokens": 1}, timeout=60).json()
+    judged = {**body, "max_tokens": 1, "judge": "smollm2"}  # and an LLM judge's verdicts
+    short = httpx.post(f"{api}/model", json=judged, timeout=60).json()
     assert finished(server, short["id"])["status"] == "succeeded"
+    graded = httpx.get(f"{api}/{short['id']}", timeout=60).json()
+    judge = graded["summary"]["judge"]
+    assert judge["model"] == "SmolLM2-135M-Instruct", "labelled with the judge's name"
+    verdicts = [a["judged_correct"] for a in graded["answers"]]
+    assert judge["unclear"] == verdicts.count(None)
+    clear = [v for v in verdicts if v is not None]
+    assert judge["agreed"] == (sum(clear) / len(clear) if clear else 0.0)
+    bad_judge = {**judged, "judge": "multilingual-e5-small"}
+    refused = httpx.post(f"{api}/model", json=bad_judge, timeout=60)
+    assert refused.status_code == 422 and "cannot judge" in refused.text
     compared = httpx.get(f"{api}/compare", params={"ids": [job_id, short["id"]]}, timeout=60)
     assert compared.status_code == 200, compared.text
     pair = compared.json()["runs"][0]

@@ -50,11 +50,14 @@ def eval_model(
     limit: Annotated[int, typer.Option(help="Score the first N rows.")] = 200,
     max_tokens: Annotated[int, typer.Option(help="Tokens per answer.")] = 64,
     show: Annotated[int, typer.Option(help="Answers to list (the misses first).")] = 10,
+    judge: Annotated[
+        str | None, typer.Option(help="Also ask this served model to judge each answer.")
+    ] = None,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Exact match, contains and token F1 of a model's greedy answers to a dataset's
-    questions; a worker runs it as a job."""
+    questions (and, with --judge, an LLM judge's verdicts); a worker runs it as a job."""
     request = ModelEvalRequest.model_validate(
         {
             "model": model,
@@ -62,6 +65,7 @@ def eval_model(
             "split": split,
             "limit": limit,
             "max_tokens": max_tokens,
+            "judge": judge,
         }
     )
     runtime = local_runtime(workspace)
@@ -77,6 +81,11 @@ def eval_model(
         f"{summary.contains:.1%}, F1 {summary.f1:.3f} ({summary.answers_per_second:.2f} "
         "answers/s)"
     )
+    if summary.judge is not None:
+        console.print(
+            f"LLM judge ({summary.judge.model}): {summary.judge.agreed:.1%} of clear verdicts "
+            f"say right, {summary.judge.unclear} unclear"
+        )
     table = Table("row", "question", "expected", "answer", "EM", "F1")
     for answer in sorted(result.answers, key=lambda a: a.f1)[:show]:
         table.add_row(

@@ -4,7 +4,8 @@ The runs are paired question by question (the same rows of the same split). For 
 metric: both means, the delta, a 95 % paired bootstrap interval of the delta (questions
 resampled with replacement, seeded), and a two-sided p-value — exact McNemar for the
 yes/no metrics (only the questions one run got and the other did not count) and a paired
-sign-flip permutation test for F1. Then the questions whose F1 differs, largest first.
+sign-flip permutation test for F1 (and the LLM judge's verdicts, where both runs were
+judged, as a yes/no metric). Then the questions whose F1 differs, largest first.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aift.evaluation.schemas import (
 )
 
 RESAMPLES = 10_000
-BINARY = ("exact_match", "contains")
+BINARY = ("exact_match", "contains", "judged_correct")
 
 
 def bootstrap_interval(deltas: np.ndarray, seed: int = 0) -> tuple[float, float]:
@@ -71,6 +72,15 @@ def metric(name: str, first: list[AnswerScore], second: list[AnswerScore]) -> Me
     )
 
 
+def metric_names(first: list[AnswerScore], second: list[AnswerScore]) -> list[str]:
+    """The string metrics, and the LLM judge's verdict where both runs have one for every
+    question (a judged run against an unjudged one compares on the string metrics)."""
+    names = ["exact_match", "contains", "f1"]
+    if first and all(s.judged_correct is not None for s in [*first, *second]):
+        names.append("judged_correct")
+    return names
+
+
 def compare_runs(
     baseline_id: str, baseline: ModelEvalResult, other_id: str, other: ModelEvalResult
 ) -> RunComparison:
@@ -98,6 +108,6 @@ def compare_runs(
         baseline_model=baseline.request.model,
         other_model=other.request.model,
         questions=len(mine),
-        metrics=[metric(name, mine, paired) for name in ("exact_match", "contains", "f1")],
+        metrics=[metric(name, mine, paired) for name in metric_names(mine, paired)],
         differences=differences,
     )

@@ -23,6 +23,12 @@ class ModelEvalRequest(BaseModel):
     split: Literal["val", "train"] = Field("val", description="Which rows to score.")
     limit: int = Field(200, ge=1, le=MAX_EVAL_EXAMPLES, description="The first rows scored.")
     max_tokens: int = Field(64, ge=1, le=4096, description="Tokens per answer.")
+    judge: str | None = Field(
+        None,
+        min_length=1,
+        description="Also ask this served model whether each answer agrees with the "
+        "reference (LLM-as-judge; reported as such, beside the string metrics).",
+    )
 
 
 class AnswerScore(BaseModel):
@@ -35,6 +41,17 @@ class AnswerScore(BaseModel):
     exact_match: bool = Field(..., description="Equal after SQuAD normalisation.")
     contains: bool = Field(..., description="The normalised expected answer is in the answer.")
     f1: float = Field(..., description="Token F1 of answer and expected answer (SQuAD).")
+    judged_correct: bool | None = Field(
+        None, description="The LLM judge's verdict (None: no judge, or no clear verdict)."
+    )
+
+
+class JudgeSummary(BaseModel):
+    """What the LLM judge said, over the questions: labelled with the judge's name."""
+
+    model: str = Field(..., description="The judge model.")
+    agreed: float = Field(..., description="Answers the judge called right / clear verdicts.")
+    unclear: int = Field(..., description="Answers the judge gave no yes or no for.")
 
 
 class AnswerSummary(BaseModel):
@@ -46,6 +63,7 @@ class AnswerSummary(BaseModel):
     f1: float
     seconds: float
     answers_per_second: float
+    judge: JudgeSummary | None = Field(None, description="LLM-as-judge, when one was asked.")
 
 
 class ModelEvalResult(BaseModel):

@@ -50,14 +50,26 @@ class EvaluationService:
             raise InvalidInput(f"Dataset {dataset.name} has no {request.split} rows to score.")
         if dataset.format.value == "text":
             raise InvalidInput(f"{dataset.name} is raw text: it has no answers to score.")
+        judge = self._judge(request.judge)
         return self.jobs.submit(
             JobCreate(
                 kind=KIND,
-                config=request.model_copy(update={"model": model.name}).model_dump(mode="json"),
+                config=request.model_copy(update={"model": model.name, "judge": judge}).model_dump(
+                    mode="json"
+                ),
                 title=f"evaluate {model.name} on {dataset.name} ({request.split})",
             ),
             internal=True,
         )
+
+    def _judge(self, name: str | None) -> str | None:
+        """The judge's registry name: any served language model, checked before the job."""
+        if name is None:
+            return None
+        judge = self.describe(name)
+        if judge.kind in (ModelKind.embedding, ModelKind.reranker, ModelKind.reward):
+            raise InvalidInput(f"{judge.name} is a {judge.kind.value} model: it cannot judge.")
+        return judge.name
 
     def submit_harness(self, request: HarnessEvalRequest) -> JobInfo:
         """Queue lm-eval tasks on a model: through lm-eval's transformers backend where

@@ -31,8 +31,15 @@ def run_model_evaluation(
         turns = [{"role": m["role"], "content": str(m["content"])} for m in messages]
         return generate(turns, [], config.max_tokens)
 
+    judge = None
+    if config.judge is not None:
+        judging = served_generation(serving, config.judge)
+
+        def judge(messages: list[dict[str, Any]]) -> str:
+            return judging(messages, [], 8)
+
     ctx.progress(0.0, f"loading {config.model}", force=True)
-    return evaluate_answers(ctx, config, examples, answer).model_dump(mode="json")
+    return evaluate_answers(ctx, config, examples, answer, judge).model_dump(mode="json")
 
 
 @job_kind(HARNESS_KIND, config=HarnessJobConfig)

@@ -30,12 +30,16 @@ async function showAnswers(job) {
   document.getElementById("eval-summary").textContent =
     `${s.examples} questions: exact match ${percent(s.exact_match)}, contains ${percent(s.contains)}, F1 ${s.f1.toFixed(3)} (${s.answers_per_second.toFixed(2)} answers/s)`;
   bars(s);
+  document.getElementById("eval-judge").textContent = s.judge
+    ? `LLM judge (${s.judge.model}): ${percent(s.judge.agreed)} of its clear verdicts say right, ${s.judge.unclear} unclear — a model's opinion, not a string match.`
+    : "";
   const body = document.querySelector("#eval-answers tbody");
   const answers = [...result.answers].sort((a, b) => a.f1 - b.f1);
   body.replaceChildren(...answers.map((a) => {
     const tr = el("tr");
     tr.append(el("td", String(a.row)), el("td", a.question), el("td", a.expected), el("td", a.answer),
-      el("td", a.exact_match ? "✓" : ""), el("td", a.f1.toFixed(2)));
+      el("td", a.exact_match ? "✓" : ""), el("td", a.f1.toFixed(2)),
+      el("td", a.judged_correct === null || a.judged_correct === undefined ? "–" : (a.judged_correct ? "right" : "wrong")));
     return tr;
   }));
   panel.scrollIntoView({ block: "nearest" });
@@ -164,6 +168,7 @@ if (form) {
         body: JSON.stringify({
           model: data.get("model"), dataset: data.get("dataset"), split: data.get("split"),
           limit: Number(data.get("limit")), max_tokens: Number(data.get("max_tokens")),
+          judge: data.get("judge") || null,
         }),
       });
       toast("Evaluation started.");
