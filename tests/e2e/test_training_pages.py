@@ -157,6 +157,13 @@ def test_a_dpo_run_from_the_form_charts_its_preference_figures(
     loss_type.fill("sigmoid, sft")
     form.get_by_label("Max steps").fill("4")
     form.get_by_label("Learning rate").fill("0.005")
+    page.get_by_text("Advanced settings").click()
+    examples = page.locator("#f-evaluation-examples")
+    expect(examples).to_be_hidden()  # the before/after scoring is off until switched on
+    form.get_by_label("Score the model before and after training").check()
+    expect(examples).to_be_visible()
+    examples.fill("4")
+    page.locator("#f-evaluation-exact-match").uncheck()
     form.get_by_role("button", name="Start run").click()
 
     expect(page).to_have_url(re.compile(r"/training/[0-9a-f]{32}$"), timeout=30_000)
@@ -171,6 +178,8 @@ def test_a_dpo_run_from_the_form_charts_its_preference_figures(
     job_id = page.url.rsplit("/", 1)[1]
     config = httpx.get(f"{live.url}/api/v1/jobs/{job_id}", timeout=60).json()["config"]
     assert config["preference"]["loss_type"] == ["sigmoid", "sft"]
+    assert config["evaluation"] == {"dataset": None, "exact_match": False, "examples": 4}
+    expect(page.locator("#run-evaluation")).to_contain_text("preference rate")
     assert config["objective"] == "dpo" and "grpo" not in {
         k for k, v in config.items() if v is None
     }

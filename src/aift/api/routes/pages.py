@@ -209,10 +209,20 @@ ADVANCED_TRAINING = frozenset(
         "lora.dropout",
         "lora.target_modules",
         "save_steps",
+        "evaluation.dataset",
+        "evaluation.exact_match",
+        "evaluation.examples",
     }
 )
-# Run-config sections that switch a mode on when present (set from YAML, API or CLI).
-NOT_ON_TRAINING_FORM = frozenset({"continual", "distributed", "evaluation"})
+# Run-config sections that switch a mode on when present (set from YAML, API or CLI);
+# the before/after evaluation is on the form behind its own switch (`evaluate`).
+NOT_ON_TRAINING_FORM = frozenset({"continual", "distributed"})
+EVALUATE_SWITCH = {"evaluate": ["on"]}
+EVALUATION_LABELS = {
+    "evaluation.dataset": "Evaluation set",
+    "evaluation.exact_match": "Also score greedy answers (exact match)",
+    "evaluation.examples": "Validation rows scored",
+}
 TRAINABLE_KINDS = {ModelKind.base, ModelKind.finetuned, ModelKind.gguf}
 
 
@@ -227,10 +237,16 @@ async def training_page(request: Request) -> HTMLResponse:
         choices={
             "base_model": [(name, name) for name in bases],
             "dataset": [(d.id, f"{d.name} ({d.rows_train} rows)") for d in datasets],
+            "evaluation.dataset": [("", "the run's own")]
+            + [(d.id, f"{d.name} ({d.rows_val} validation rows)") for d in datasets],
         },
         advanced=ADVANCED_TRAINING,
         exclude=NOT_ON_TRAINING_FORM,
     )
+    for form_field in fields:
+        if form_field.name.startswith("evaluation."):
+            form_field.applies_when = EVALUATE_SWITCH
+            form_field.label = EVALUATION_LABELS[form_field.name]
     wanted = {"dataset": request.query_params.get("dataset")}
     for form_field in fields:
         if wanted.get(form_field.name):

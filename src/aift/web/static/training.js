@@ -7,6 +7,7 @@ const estimateBox = document.getElementById("estimate");
 
 function valueOf(name) {
   const input = form.elements.namedItem(name);
+  if (input && input.type === "checkbox") return input.checked ? "on" : "off";
   return input ? input.value : undefined;
 }
 
@@ -40,7 +41,7 @@ function setPath(target, path, value) {
 function runConfig() {
   const config = {};
   form.querySelectorAll("input[name], select[name], textarea[name]").forEach((input) => {
-    if (input.disabled) return;
+    if (input.disabled || input.dataset.skip) return;
     const type = input.dataset.type;
     let value;
     if (type === "bool") value = input.checked;
