@@ -78,14 +78,66 @@ def test_an_lm_eval_run_shows_its_results(
     write_tasks(live.workspace / "data" / "eval_tasks")
     shutil.copytree(tiny_chat_model_dir, live.workspace / "models" / "tiny-chat")
     assert httpx.post(f"{live.url}/api/v1/models/scan", timeout=120).status_code == 200
-    body = {"model": "tiny-chat", "tasks": ["aift_sums_mc"], "limit": 3}
-    job = httpx.post(f"{live.url}/api/v1/evaluations/harness", json=body, timeout=60)
-    assert job.status_code == 202, job.text
     page.goto("/evaluations")
-    run = page.locator(f'#eval-table tbody tr[data-job="{job.json()["id"]}"]')
+    form = page.locator("#harness-form")
+    form.get_by_label("Model").select_option("tiny-chat")
+    form.get_by_label("Tasks (comma-separated)").fill("aift_sums_mc")
+    form.get_by_label("Documents per task").fill("3")
+    form.get_by_role("button", name="Start lm-eval").click()
+    run = page.locator("#eval-table tbody tr", has_text="aift_sums_mc")
     expect(run).to_contain_text("succeeded", timeout=300_000)
     expect(run.get_by_role("checkbox")).to_be_disabled()  # lm-eval runs do not compare
     run.get_by_role("button", name="Results").click()
     results = page.locator("#eval-harness-results")
     expect(results).to_contain_text("aift_sums_mc", timeout=30_000)
     expect(results).to_contain_text("acc,none")
+
+
+def test_a_knowledge_bases_answers_evaluated_from_the_page(
+    page: Page, live: LiveServer, tmp_path: Path
+) -> None:
+    created = httpx.post(f"{live.url}/api/v1/kb", json={"name": "facts"}, timeout=60)
+    assert created.status_code == 201, created.text
+    kb = created.json()["id"]
+    text = b"The Zorblax reactor is cooled by liquid argon. It was built in 1987 in Oslo."
+    upload = httpx.post(
+        f"{live.url}/api/v1/kb/{kb}/documents",
+        files=[("files", ("zorblax.txt", text))],
+        timeout=120,
+    )
+    assert upload.status_code == 202, upload.text
+    job = upload.json()["job_id"]
+    for _ in range(600):
+        if httpx.get(f"{live.url}/api/v1/jobs/{job}", timeout=60).json()["status"] == "succeeded":
+            break
+        page.wait_for_timeout(500)
+    questions = tmp_path / "questions.jsonl"
+    rows = [
+        {
+            "question": "What cools the Zorblax reactor?",
+            "answer": "liquid argon",
+            "document": "zorblax.txt",
+        },
+        {"question": "Who won the 1950 chess olympiad?", "unanswerable": True},
+    ]
+    questions.write_text("\n".join(json.dumps(r) for r in rows))
+    page.goto("/evaluations")
+    form = page.locator("#kb-eval-form")
+    form.get_by_label("Knowledge base").select_option(kb)
+    form.get_by_label("Question file (JSONL, JSON or CSV)").set_input_files(str(questions))
+    form.get_by_label("generate", exact=True).uncheck()
+    form.get_by_role("button", name="Evaluate answers").click()
+    settings = page.locator("#kb-eval-settings tbody tr")
+    expect(settings).to_have_count(1, timeout=120_000)
+    expect(settings.first).to_contain_text("extractive")
+    expect(page.locator("#kb-eval-rows tbody tr")).to_have_count(2)
+    expect(page.locator("#kb-eval-rows")).to_contain_text("liquid argon")
+
+    form.get_by_label("Run as a job").check()
+    form.get_by_role("button", name="Evaluate answers").click()
+    run = page.locator("#eval-table tbody tr", has_text="facts")
+    expect(run).to_contain_text("succeeded", timeout=300_000)
+    page.locator("#kb-eval-result").evaluate("panel => { panel.hidden = true; }")
+    run.get_by_role("button", name="Answers").click()
+    expect(page.locator("#kb-eval-result")).to_be_visible(timeout=30_000)
+    expect(page.locator("#kb-eval-rows tbody tr")).to_have_count(2)

@@ -14,6 +14,7 @@ per task.
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,21 @@ def task_manager(tasks_dir: Path) -> Any:
     from lm_eval.tasks import TaskManager
 
     return TaskManager(include_path=str(tasks_dir) if tasks_dir.is_dir() else None)
+
+
+_TASK_LINE = re.compile(r"^task:\s*['\"]?([A-Za-z0-9][A-Za-z0-9_.-]*)", re.MULTILINE)
+
+
+def workspace_tasks(tasks_dir: Path) -> list[str]:
+    """Names of the workspace's own tasks (the `task:` line of each YAML there), read as
+    text — listing them never runs what a YAML may name."""
+    names = set()
+    for path in tasks_dir.glob("*.y*ml") if tasks_dir.is_dir() else []:
+        try:
+            names.update(_TASK_LINE.findall(path.read_text(encoding="utf-8", errors="replace")))
+        except OSError:
+            continue
+    return sorted(names)
 
 
 def check_tasks(manager: Any, tasks: list[str]) -> None:

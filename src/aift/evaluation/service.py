@@ -16,12 +16,18 @@ from aift.evaluation.schemas import (
     ModelEvalResult,
 )
 from aift.models.schemas import ModelFormat, ModelInfo, ModelKind
+from aift.rag.schemas import ANSWER_EVAL_KIND, AnswerEvaluation
 from aift.training.datasets import DatasetService
 from aift.work.queueing import JobQueueing
 from aift.work.schemas import JobCreate, JobInfo
 
 KIND = "evaluation.model"
 HARNESS_KIND = "evaluation.harness"
+KINDS: dict[str, type[ModelEvalResult | HarnessEvalResult | AnswerEvaluation]] = {
+    KIND: ModelEvalResult,
+    HARNESS_KIND: HarnessEvalResult,
+    ANSWER_EVAL_KIND: AnswerEvaluation,
+}
 
 
 class EvaluationService:
@@ -96,11 +102,9 @@ class EvaluationService:
         )
 
     def list(self, limit: int = 100) -> list[JobInfo]:
-        """Evaluations of both kinds, newest first."""
-        found = [
-            *self.jobs.list(kind=KIND, limit=limit).items,
-            *self.jobs.list(kind=HARNESS_KIND, limit=limit).items,
-        ]
+        """Evaluations of every kind (a model's answers, lm-eval, a knowledge base's
+        answers run as a job), newest first."""
+        found = [job for kind in KINDS for job in self.jobs.list(kind=kind, limit=limit).items]
         return sorted(found, key=lambda j: j.created_at, reverse=True)[:limit]
 
     def compare(self, job_ids: builtins.list[str]) -> EvalComparison:
@@ -135,12 +139,11 @@ class EvaluationService:
             ],
         )
 
-    def get(self, job_id: str) -> ModelEvalResult | HarnessEvalResult | None:
+    def get(self, job_id: str) -> ModelEvalResult | HarnessEvalResult | AnswerEvaluation | None:
         """A finished evaluation's result (None while it runs); 404 for other jobs."""
         job = self.jobs.get(job_id)
-        if job.kind not in (KIND, HARNESS_KIND):
+        if job.kind not in KINDS:
             raise NotFound(f"No evaluation {job_id!r}.")
         if not job.result:
             return None
-        schema = ModelEvalResult if job.kind == KIND else HarnessEvalResult
-        return schema.model_validate(job.result)
+        return KINDS[job.kind].model_validate(job.result)

@@ -15,6 +15,7 @@ from aift.evaluation.schemas import (
     ModelEvalRequest,
     ModelEvalResult,
 )
+from aift.rag.schemas import AnswerEvaluation
 from aift.runtime import Runtime
 from aift.work.schemas import JobInfo
 
@@ -53,11 +54,12 @@ async def compare_evaluations(
     return await run_in_threadpool(rt.evaluation.compare, ids)
 
 
-@router.get("/{job_id}", response_model=ModelEvalResult | HarnessEvalResult)
+@router.get("/{job_id}", response_model=ModelEvalResult | HarnessEvalResult | AnswerEvaluation)
 async def get_evaluation(
     job_id: str, rt: Runtime = Depends(get_runtime)
-) -> ModelEvalResult | HarnessEvalResult:
-    """A finished evaluation: a model's answers and their scores, or lm-eval's figures."""
+) -> ModelEvalResult | HarnessEvalResult | AnswerEvaluation:
+    """A finished evaluation: a model's answers and their scores, lm-eval's figures, or a
+    knowledge base's answers per setting."""
     result = await run_in_threadpool(rt.evaluation.get, job_id)
     if result is None:
         raise Conflict(f"Evaluation {job_id} has not finished; follow its job for progress.")

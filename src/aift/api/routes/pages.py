@@ -14,6 +14,7 @@ from aift.api.deps import get_runtime
 from aift.api.middleware import SESSION_COOKIE, keys_match, session_cookie
 from aift.auth.limits import AttemptLimiter
 from aift.errors import AiftError
+from aift.evaluation.harness import workspace_tasks
 from aift.inference.engines import engines
 from aift.inference.manager import SERVABLE_KINDS
 from aift.jobs.kinds import all_kinds
@@ -296,12 +297,15 @@ async def evaluations_page(request: Request) -> HTMLResponse:
     runtime = get_runtime(request)
     models = await run_in_threadpool(runtime.serving.manager.servable)
     datasets = await run_in_threadpool(runtime.datasets.list)
+    kbs = await run_in_threadpool(runtime.knowledge.list)
     return _render(
         request,
         "evaluations.html",
         page="evaluations",
         models=[m.name for m in models],
         datasets=[d for d in datasets if d.format != DatasetFormat.text],
+        kbs=kbs,
+        eval_tasks=await run_in_threadpool(workspace_tasks, runtime.workspace.eval_tasks),
     )
 
 

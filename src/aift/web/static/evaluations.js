@@ -64,6 +64,35 @@ async function showHarness(job) {
   panel.scrollIntoView({ block: "nearest" });
 }
 
+function seconds(ms) {
+  return ms === null || ms === undefined ? "–" : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function yesNo(value) {
+  return value === null || value === undefined ? "–" : (value ? "yes" : "no");
+}
+
+function showKbAnswers(result) {
+  const panel = document.getElementById("kb-eval-result");
+  panel.hidden = false;
+  document.getElementById("kb-eval-result-heading").textContent =
+    `Answers of ${result.knowledge_base} to ${result.questions} questions`;
+  document.querySelector("#kb-eval-settings tbody").replaceChildren(...result.settings.map((s) => {
+    const tr = el("tr");
+    tr.append(el("td", s.setting), el("td", String(s.questions)), el("td", percent(s.contains)), el("td", percent(s.f1)),
+      el("td", percent(s.first_citation_right)), el("td", percent(s.citation_recall)), el("td", percent(s.not_found_right)),
+      el("td", seconds(s.first_token_ms_p50)), el("td", seconds(s.total_ms_p50)));
+    return tr;
+  }));
+  document.querySelector("#kb-eval-rows tbody").replaceChildren(...result.rows.map((r) => {
+    const tr = el("tr");
+    tr.append(el("td", r.setting), el("td", r.question), el("td", r.answer), el("td", yesNo(r.contains)),
+      el("td", yesNo(r.first_citation_right)), el("td", yesNo(r.supported)));
+    return tr;
+  }));
+  panel.scrollIntoView({ block: "nearest" });
+}
+
 function row(job) {
   const tr = el("tr");
   tr.dataset.job = job.id;
@@ -82,8 +111,12 @@ function row(job) {
   choose.append(pick);
   const config = job.config || {};
   const status = job.status === "running" ? `running ${Math.round(job.progress * 100)}%` : job.status;
-  tr.append(choose, el("td", new Date(job.created_at).toLocaleString()), el("td", config.model || ""),
-    el("td", config.dataset ? config.dataset.slice(0, 8) : (config.tasks || []).join(", ")),
+  const kbJob = job.kind === "rag.evaluate_answers";
+  const what = kbJob ? Object.keys(config.settings || {}).join(", ") : (config.model || "");
+  const on = kbJob ? job.title.replace(/^evaluate answers of /, "")
+    : (config.dataset ? config.dataset.slice(0, 8) : (config.tasks || []).join(", "));
+  tr.append(choose, el("td", new Date(job.created_at).toLocaleString()), el("td", what),
+    el("td", on),
     el("td", status, `status-${job.status}`),
     el("td", percent((job.metrics || {}).exact_match)), el("td", job.metrics && job.metrics.f1 !== undefined ? job.metrics.f1.toFixed(3) : "–"));
   const actions = el("td", undefined, "actions");
@@ -92,6 +125,12 @@ function row(job) {
     open.type = "button";
     open.setAttribute("aria-label", `Answers of ${job.title}`);
     open.addEventListener("click", () => showAnswers(job).catch((err) => toast(err.message)));
+    actions.append(open);
+  } else if (job.status === "succeeded" && kbJob) {
+    const open = el("button", "Answers", "secondary small");
+    open.type = "button";
+    open.setAttribute("aria-label", `Answers of ${job.title}`);
+    open.addEventListener("click", () => api(`/api/v1/evaluations/${job.id}`).then(showKbAnswers).catch((err) => toast(err.message)));
     actions.append(open);
   } else if (job.status === "succeeded") {
     const open = el("button", "Results", "secondary small");
@@ -180,3 +219,59 @@ if (form) {
 }
 document.getElementById("eval-compare").addEventListener("click", () => compare().catch((err) => toast(err.message)));
 load().catch((err) => toast(err.message));
+
+const harness = document.getElementById("harness-form");
+if (harness) {
+  harness.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById("harness-error");
+    error.textContent = "";
+    const tasks = harness.tasks.value.split(",").map((t) => t.trim()).filter(Boolean);
+    try {
+      await api("/api/v1/evaluations/harness", {
+        method: "POST",
+        body: JSON.stringify({
+          model: harness.model.value, tasks, limit: Number(harness.limit.value),
+          apply_chat_template: harness.chat.checked,
+        }),
+      });
+      toast("lm-eval started.");
+      load();
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  });
+}
+
+const kbForm = document.getElementById("kb-eval-form");
+if (kbForm) {
+  kbForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById("kb-eval-error");
+    error.textContent = "";
+    const body = new FormData();
+    body.append("file", kbForm.file.files[0]);
+    body.append("modes", [...kbForm.querySelectorAll("input[name=modes]:checked")].map((m) => m.value).join(","));
+    if (kbForm.model.value) body.append("model", kbForm.model.value);
+    body.append("background", kbForm.background.checked ? "true" : "false");
+    const button = kbForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const response = await fetch(`/api/v1/kb/${encodeURIComponent(kbForm.kb.value)}/evaluate-answers`, {
+        method: "POST", body, credentials: "same-origin", headers: { Accept: "application/json" },
+      });
+      const result = await response.json();
+      if (!response.ok) throw new Error(result.error ? result.error.message : response.statusText);
+      if (response.status === 202) {
+        toast("A large question file: it runs as a job.");
+        load();
+      } else {
+        showKbAnswers(result);
+      }
+    } catch (err) {
+      error.textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
