@@ -77,6 +77,7 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    owner_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class ModelRow(Base):
@@ -97,6 +98,7 @@ class ModelRow(Base):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    owner_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class DatasetRow(Base):
@@ -115,6 +117,7 @@ class DatasetRow(Base):
     rows_skipped: Mapped[int] = mapped_column(Integer)
     stats: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    owner_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class KnowledgeBaseRow(Base):
@@ -135,6 +138,7 @@ class KnowledgeBaseRow(Base):
     warning: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    owner_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class DocumentRow(Base):
@@ -205,6 +209,7 @@ class SearchHistoryRow(Base):
     citations: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     latency_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    owner_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class ConversationRow(Base):
@@ -219,6 +224,7 @@ class ConversationRow(Base):
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    owner_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class ConversationMessageRow(Base):
@@ -250,6 +256,7 @@ class BrowserSessionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class ArenaBattleRow(Base):
@@ -268,3 +275,103 @@ class ArenaBattleRow(Base):
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     voted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    owner_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+
+
+class UserRow(Base):
+    """A person with an account: a role, an Argon2 password hash (none until an invite
+    link is used), and whether the password must change at the next sign-in."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class GroupRow(Base):
+    """A named group of users, for sharing with several at once."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GroupMemberRow(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ApiTokenRow(Base):
+    """A user's named API token: only its SHA-256 is kept; shown once when made."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AccountLinkRow(Base):
+    """A one-time link that sets a password: the first admin's setup link, an invite."""
+
+    __tablename__ = "account_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditEventRow(Base):
+    """One state change: who, when, what, on what, from where, with which request id."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(200), index=True)
+    target: Mapped[str] = mapped_column(String(1000), default="")
+    status: Mapped[int] = mapped_column(Integer)
+    client: Mapped[str] = mapped_column(String(100), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ShareRow(Base):
+    """A grant: a knowledge base, dataset or model shared with a user or a group, for
+    reading (search, ask, chat) or writing (upload, delete, train on)."""
+
+    __tablename__ = "shares"
+
+    resource_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    grantee_type: Mapped[str] = mapped_column(String(8), primary_key=True)
+    grantee_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    access: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -28,7 +28,9 @@ def upgrade() -> None:
         sa.Column("settings", sa.JSON(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("voted_at", UTCDateTime(), nullable=True),
+        sa.Column("owner_id", sa.String(32), nullable=True),
     )
+    op.create_index("ix_arena_battles_owner_id", "arena_battles", ["owner_id"])
     op.create_index("ix_arena_battles_winner", "arena_battles", ["winner"])
     op.create_index("ix_arena_battles_created_at", "arena_battles", ["created_at"])
 
