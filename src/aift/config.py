@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = Field(
         5, ge=1, le=1000, description="Failed sign-ins one client may make per minute."
     )
+    admin_email: str | None = Field(
+        None,
+        description="Create this admin account on the first start (a one-time setup link "
+        "is printed); without it and without accounts, a loopback install stays single-user.",
+    )
+    audit_retention_days: int = Field(
+        365, ge=1, le=36_500, description="How long audit-trail events are kept (days)."
+    )
     max_upload_mb: int = Field(200, ge=1, description="Largest accepted upload, in MiB.")
     max_upload_files: int = Field(100, ge=1, description="Most files in one upload request.")
     max_upload_request_mb: int = Field(
@@ -301,11 +309,14 @@ class Settings(BaseSettings):
         """Refuse to expose the server beyond this machine without a key worth the name."""
         if self.host_is_loopback:
             return
+        if self.api_key is None and self.admin_email:
+            return  # accounts guard it: the first admin exists before the first request
         if self.api_key is None:
             raise ConfigError(
-                f"Refusing to listen on {self.host}: a non-loopback address needs an API key. "
-                f"Set AIFT_API_KEY (make one with: {KEY_RECIPE}; clients then send "
-                "'Authorization: Bearer <key>') or bind to 127.0.0.1."
+                f"Refusing to listen on {self.host}: a non-loopback address needs accounts "
+                "or an API key. Set AIFT_ADMIN_EMAIL (the first admin; a setup link is "
+                f"printed) or AIFT_API_KEY (make one with: {KEY_RECIPE}; clients then send "
+                "'Authorization: Bearer <key>'), or bind to 127.0.0.1."
             )
         if len(self.api_key.get_secret_value()) < MIN_PUBLIC_KEY_LENGTH:
             raise ConfigError(

@@ -20,7 +20,7 @@ from aift.store import Database
 from aift.workspace import Workspace
 
 if TYPE_CHECKING:
-    from aift.auth.sessions import SessionStore
+    from aift.auth.accounts import Accounts
     from aift.conversations.service import ConversationService
     from aift.doctor.service import DoctorService
     from aift.evaluation.arena import Arena
@@ -145,11 +145,13 @@ class Runtime:
         return DoctorService(self.settings, self.models.resolver)
 
     @cached_property
-    def sessions(self) -> SessionStore:
-        """Signed-in browsers (server-side; the cookie holds only a random token)."""
-        from aift.auth.sessions import SessionStore
+    def accounts(self) -> Accounts:
+        """Users and groups, signed-in browsers (server-side; the cookie holds only a
+        random token), API tokens and the audit trail."""
+        from aift.auth.accounts import Accounts
 
-        return SessionStore(self.db, self.settings.session_hours)
+        s = self.settings
+        return Accounts(self.db, s.session_hours, s.audit_retention_days)
 
     @cached_property
     def conversations(self) -> ConversationService:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
@@ -18,8 +19,15 @@ import aift.tasks  # noqa: F401 - registers the job kinds this app submits and l
 from aift import __version__
 from aift.api.errors import API_ERRORS, OLLAMA_ERRORS, install_error_handlers
 from aift.api.guards import BodyLimitMiddleware, CrossSiteGuardMiddleware, HostGuardMiddleware
-from aift.api.middleware import AuthMiddleware, RequestIdMiddleware, UnexpectedErrorMiddleware
+from aift.api.middleware import (
+    AuditMiddleware,
+    AuthMiddleware,
+    RequestIdMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from aift.api.routes import (
+    account,
+    admin,
     arena,
     conversations,
     datasets,
@@ -32,6 +40,7 @@ from aift.api.routes import (
     ollama,
     openai,
     pages,
+    sign_in,
     system,
     tensorboard,
     training,
@@ -64,12 +73,30 @@ async def _watch_orphans(runtime: Runtime) -> None:
             log.exception("orphan sweep failed")
 
 
+def _first_admin(runtime: Runtime) -> None:
+    """With AIFT_ADMIN_EMAIL on a workspace without accounts: create that admin and print
+    (to the console, never to the logs) the one-time link that sets the password."""
+    settings = runtime.settings
+    if not settings.admin_email:
+        return
+    token = runtime.accounts.bootstrap(settings.admin_email)
+    if token is not None:
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        print(
+            f"aift: admin {settings.admin_email} created; set its password (link valid 7 days): "
+            f"http://{host}:{settings.port}/setup/{token}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastAPI:
     """Build the web app around an already started Runtime (and its local worker)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(lambda: runtime.index_syncer)  # open the index before requests
+        await run_in_threadpool(_first_admin, runtime)
         if worker is not None:
             worker.start()
         sweeper = asyncio.create_task(_watch_orphans(runtime))
@@ -101,11 +128,14 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
         training,
         evaluations,
         arena,
+        account,
+        admin,
         knowledge,
         conversations,
         openai,
         ws,
         tensorboard,
+        sign_in,
         pages,
     ):
         app.include_router(module.router, responses=API_ERRORS)
@@ -118,8 +148,9 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
     policy = HostPolicy.build(settings.host, settings.allowed_hosts, settings.cors_origins)
     app.state.login_limiter = AttemptLimiter(settings.login_attempts_per_minute)
     # Added innermost first. Outermost → innermost: request id → Host allow-list → CORS →
-    # 500 bodies → body limits → cross-site check → authentication → routes.
-    app.add_middleware(AuthMiddleware, api_key=api_key, sessions=runtime.sessions)
+    # 500 bodies → body limits → cross-site check → authentication → audit → routes.
+    app.add_middleware(AuditMiddleware, audit=runtime.accounts.audit)
+    app.add_middleware(AuthMiddleware, api_key=api_key, accounts=runtime.accounts)
     app.add_middleware(CrossSiteGuardMiddleware, policy=policy)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 from starlette.requests import HTTPConnection
 
+from aift.auth.accounts import OPEN
+from aift.auth.schemas import Principal
 from aift.jobs.service import JobService
 from aift.models.registry import ModelRegistry
 from aift.runtime import Runtime
@@ -29,3 +31,9 @@ def get_models(request: Request) -> ModelRegistry:
 
 def get_serving(request: Request) -> ServingService:
     return get_runtime(request).serving
+
+
+def get_principal(conn: HTTPConnection) -> Principal:
+    """Who the request comes from (set by the authentication middleware)."""
+    principal = conn.scope.get("state", {}).get("principal")
+    return principal if isinstance(principal, Principal) else OPEN

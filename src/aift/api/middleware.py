@@ -19,9 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aift.api.errors import error_body, unexpected_error_message
 from aift.api.guards import header, refuse
+from aift.auth.accounts import BOOTSTRAP, OPEN, Accounts
+from aift.auth.audit import AuditLog
 from aift.auth.hosts import SAFE_METHODS
-from aift.auth.schemas import BrowserSession
-from aift.auth.sessions import SessionStore
+from aift.auth.policy import is_change, refusal
+from aift.auth.schemas import BrowserSession, Principal
 from aift.errors import storage_problem
 from aift.monitoring import metrics
 from aift.monitoring.logging import request_id_var
@@ -33,10 +35,12 @@ REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 SESSION_COOKIE = "aift_session"
 CSRF_HEADER = b"x-csrf-token"
-PUBLIC_PREFIXES = ("/healthz", "/static/", "/login", "/logout", "/favicon.ico")
+PUBLIC_PREFIXES = ("/healthz", "/static/", "/login", "/logout", "/setup/", "/favicon.ico")
 # TensorBoard's own pages POST their (read-only) queries and cannot send our CSRF token;
 # the cross-site check still keeps other sites' pages out.
 CSRF_EXEMPT_PREFIXES = ("/tensorboard/",)
+# Routes that write their own audit events (the actor is known only inside them).
+SELF_AUDITED = ("/login", "/setup/", "/logout")
 
 
 def keys_match(presented: str, expected: str) -> bool:
@@ -145,19 +149,22 @@ class UnexpectedErrorMiddleware:
 
 
 class AuthMiddleware:
-    """When an API key is set, require it (or a signed-in browser) on everything but
-    health, static files and the sign-in pages.
+    """Say who every request comes from and refuse what that principal may not do.
 
-    Accepted as `Authorization: Bearer <key>`, a browser session cookie (issued by
-    /login; its state-changing requests must also send the session's CSRF token in
-    `X-CSRF-Token`), or `?token=<key>` on WebSockets (browsers cannot set headers there).
+    Without an API key and without accounts (a loopback single-user install) everyone is
+    the admin, as before accounts existed. Otherwise each request, health, static files
+    and the sign-in pages aside, must present `Authorization: Bearer <API key or API
+    token>` (`?token=` on WebSockets: browsers cannot set headers there) or a browser
+    session cookie, whose state-changing requests also carry the session's CSRF token in
+    `X-CSRF-Token`. The principal then goes through `auth.policy` (scopes, admin routes,
+    a password that must change first) and rides in `scope["state"]["principal"]`.
     """
 
-    def __init__(self, app: ASGIApp, api_key: str | None, sessions: SessionStore) -> None:
+    def __init__(self, app: ASGIApp, api_key: str | None, accounts: Accounts) -> None:
         self.app = app
         # A blank key is no key (Settings normalises it too; this guards other callers).
         self.api_key = api_key.strip() if api_key and api_key.strip() else None
-        self.sessions = sessions
+        self.accounts = accounts
 
     def _bearer(self, scope: Scope) -> str | None:
         auth = header(scope, b"authorization") or ""
@@ -173,25 +180,31 @@ class AuthMiddleware:
         token = session_cookie(header(scope, b"cookie"))
         if not token:
             return None
-        return await run_in_threadpool(self.sessions.find, token)
+        return await run_in_threadpool(self.accounts.sessions.find, token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
-            not self.api_key
-            or scope["type"] not in ("http", "websocket")
+            scope["type"] not in ("http", "websocket")
             or scope["path"].startswith(PUBLIC_PREFIXES)
             or scope.get("method") == "OPTIONS"
         ):
             await self.app(scope, receive, send)
             return
+        if not self.api_key and not await run_in_threadpool(self.accounts.exist):
+            await self._admit(scope, receive, send, OPEN)
+            return
         presented = self._bearer(scope)
         if presented is not None:
-            if keys_match(presented, self.api_key):
-                await self.app(scope, receive, send)
+            principal = await self._of_bearer(presented)
+            if principal is not None:
+                await self._admit(scope, receive, send, principal)
                 return
         else:
             session = await self._session(scope)
-            if session is not None:
+            principal = (
+                await run_in_threadpool(self.accounts.of_session, session) if session else None
+            )
+            if session is not None and principal is not None:
                 if not self._csrf_ok(scope, session):
                     message = (
                         "This change did not come with the page's security token. "
@@ -200,9 +213,25 @@ class AuthMiddleware:
                     await refuse(scope, send, 403, "csrf_failed", message)
                     return
                 scope.setdefault("state", {})["browser_session"] = session
-                await self.app(scope, receive, send)
+                await self._admit(scope, receive, send, principal)
                 return
         await self._unauthorized(scope, send)
+
+    async def _of_bearer(self, presented: str) -> Principal | None:
+        if self.api_key and keys_match(presented, self.api_key):
+            return BOOTSTRAP
+        return await run_in_threadpool(self.accounts.tokens.principal, presented)
+
+    async def _admit(
+        self, scope: Scope, receive: Receive, send: Send, principal: Principal
+    ) -> None:
+        """Run the request as `principal` when the policy allows it, else 403."""
+        reason = refusal(principal, scope.get("method", "WS"), scope["path"])
+        if reason is not None:
+            await refuse(scope, send, 403, "forbidden", reason)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
 
     @staticmethod
     def _csrf_ok(scope: Scope, session: BrowserSession) -> bool:
@@ -231,8 +260,8 @@ class AuthMiddleware:
             await send({"type": "http.response.body", "body": b""})
             return
         message = (
-            "Missing or wrong API key. Send 'Authorization: Bearer <key>' "
-            "with the key set in AIFT_API_KEY."
+            "Missing or wrong API key or token. Send 'Authorization: Bearer <token>' with "
+            "one of your API tokens, or the key set in AIFT_API_KEY."
         )
         body = json.dumps(error_body("unauthorized", message)).encode()
         await send(
@@ -255,3 +284,43 @@ def session_cookie(cookie_header: str | None) -> str | None:
         if name == SESSION_COOKIE:
             return value
     return None
+
+
+class AuditMiddleware:
+    """Record every state-changing request (`auth.policy.is_change`) in the audit trail
+    once it is answered: who (the principal), what (method and route), on what (the
+    path), the status, from where (the client address) and the request id."""
+
+    def __init__(self, app: ASGIApp, audit: AuditLog) -> None:
+        self.app = app
+        self.audit = audit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        if not is_change(method, path) or path.startswith(SELF_AUDITED):
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def watching(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching)
+        finally:
+            principal = scope.get("state", {}).get("principal")
+            client = scope.get("client")
+            await run_in_threadpool(
+                self.audit.record,
+                principal,
+                f"{method} {route_template(scope)}",
+                scope["path"],
+                status=status["code"],
+                client=client[0] if client else "",
+                request_id=request_id_var.get() or "",
+            )

@@ -33,8 +33,9 @@ class SessionStore:
         self.db = db
         self.lifetime = timedelta(hours=hours)
 
-    def create(self) -> NewSession:
-        """A new session; expired ones are swept on the way."""
+    def create(self, user_id: str | None = None) -> NewSession:
+        """A new session (of a user; None: of the bootstrap API key); expired ones are
+        swept on the way."""
         token = secrets.token_urlsafe(32)
         now = utcnow()
         row = BrowserSessionRow(
@@ -43,6 +44,7 @@ class SessionStore:
             created_at=now,
             expires_at=now + self.lifetime,
             last_seen_at=now,
+            user_id=user_id,
         )
         with self.db.session() as session:
             session.execute(delete(BrowserSessionRow).where(BrowserSessionRow.expires_at < now))
@@ -73,6 +75,14 @@ class SessionStore:
                 delete(BrowserSessionRow).where(BrowserSessionRow.token_hash == token_hash(token))
             )
             return bool(getattr(result, "rowcount", 0))
+
+    def end_user(self, user_id: str) -> int:
+        """Sign a user out everywhere."""
+        with self.db.session() as session:
+            result = session.execute(
+                delete(BrowserSessionRow).where(BrowserSessionRow.user_id == user_id)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def end_all(self) -> int:
         """Sign every browser out (e.g. after the API key changed)."""

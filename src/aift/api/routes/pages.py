@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from aift import __version__
 from aift.api.deps import get_runtime
-from aift.api.middleware import SESSION_COOKIE, keys_match, session_cookie
-from aift.auth.limits import AttemptLimiter
 from aift.errors import AiftError
 from aift.evaluation.harness import workspace_tasks
 from aift.inference.engines import engines
@@ -31,13 +29,15 @@ TEMPLATES.env.filters["size"] = lambda num: human_size(num or 0)
 router = APIRouter(include_in_schema=False)
 
 
-def _render(request: Request, name: str, **context: object) -> HTMLResponse:
+def render(request: Request, name: str, **context: object) -> HTMLResponse:
     """A page; a signed-in browser's pages carry its CSRF token for their scripts."""
     session = getattr(request.state, "browser_session", None)
+    principal = getattr(request.state, "principal", None)
     extra = {
         "version": __version__,
         "csrf_token": session.csrf_token if session is not None else "",
         "signed_in": session is not None,
+        "principal": principal,
     }
     return TEMPLATES.TemplateResponse(request, name, {**extra, **context})
 
@@ -45,9 +45,7 @@ def _render(request: Request, name: str, **context: object) -> HTMLResponse:
 def _error_page(request: Request, exc: AiftError, *, page: str, back: str) -> HTMLResponse:
     """A user error on a page (e.g. an unknown id in the URL), as a page with a way back."""
     title = "Not found" if exc.status_code == 404 else "Something is wrong"
-    response = _render(
-        request, "error.html", page=page, title=title, message=exc.message, back=back
-    )
+    response = render(request, "error.html", page=page, title=title, message=exc.message, back=back)
     response.status_code = exc.status_code
     return response
 
@@ -55,14 +53,14 @@ def _error_page(request: Request, exc: AiftError, *, page: str, back: str) -> HT
 @router.get("/", response_class=HTMLResponse)
 async def dashboard_page(request: Request) -> HTMLResponse:
     board = await run_in_threadpool(dashboard, get_runtime(request))
-    return _render(request, "dashboard.html", page="dashboard", board=board)
+    return render(request, "dashboard.html", page="dashboard", board=board)
 
 
 @router.get("/partials/dashboard", response_class=HTMLResponse)
 async def dashboard_partial(request: Request) -> HTMLResponse:
     """The dashboard's body alone, which the page swaps in every few seconds (htmx)."""
     board = await run_in_threadpool(dashboard, get_runtime(request))
-    return _render(request, "partials/dashboard.html", board=board)
+    return render(request, "partials/dashboard.html", board=board)
 
 
 @router.get("/chat", response_class=HTMLResponse)
@@ -76,7 +74,7 @@ async def chat_page(request: Request) -> HTMLResponse:
     else:
         default = await run_in_threadpool(runtime.models.resolver.resolve_default, Purpose.llm)
         chosen = default.name
-    return _render(
+    return render(
         request,
         "chat.html",
         page="chat",
@@ -91,7 +89,7 @@ async def knowledge_page(request: Request) -> HTMLResponse:
     runtime = get_runtime(request)
     kbs = await run_in_threadpool(runtime.knowledge.list)
     models = await run_in_threadpool(runtime.serving.embedding_models)
-    return _render(
+    return render(
         request,
         "knowledge.html",
         page="kb",
@@ -107,13 +105,13 @@ async def knowledge_base_page(request: Request, kb: str) -> HTMLResponse:
         context = await _documents(request, kb)
     except AiftError as exc:  # an unknown knowledge base: say so in a page, not JSON
         return _error_page(request, exc, page="kb", back="/kb")
-    return _render(request, "knowledge_base.html", page="kb", **context)
+    return render(request, "knowledge_base.html", page="kb", **context)
 
 
 @router.get("/partials/kb/{kb}/documents", response_class=HTMLResponse)
 async def documents_partial(request: Request, kb: str) -> HTMLResponse:
     """The documents table alone; it polls itself while any document is in progress."""
-    return _render(request, "partials/documents.html", **await _documents(request, kb))
+    return render(request, "partials/documents.html", **await _documents(request, kb))
 
 
 async def _documents(request: Request, kb: str) -> dict[str, object]:
@@ -131,7 +129,7 @@ async def _documents(request: Request, kb: str) -> dict[str, object]:
 @router.get("/datasets", response_class=HTMLResponse)
 async def datasets_page(request: Request) -> HTMLResponse:
     datasets = await run_in_threadpool(get_runtime(request).datasets.list)
-    return _render(
+    return render(
         request, "datasets.html", page="datasets", datasets=datasets, formats=list(DatasetFormat)
     )
 
@@ -140,7 +138,7 @@ async def datasets_page(request: Request) -> HTMLResponse:
 async def datasets_partial(request: Request) -> HTMLResponse:
     """The datasets table alone, re-rendered after an upload or a delete."""
     datasets = await run_in_threadpool(get_runtime(request).datasets.list)
-    return _render(request, "partials/datasets.html", datasets=datasets)
+    return render(request, "partials/datasets.html", datasets=datasets)
 
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
@@ -151,7 +149,7 @@ async def dataset_page(request: Request, dataset_id: str) -> HTMLResponse:
         preview = await run_in_threadpool(service.preview, dataset_id)
     except AiftError as exc:
         return _error_page(request, exc, page="datasets", back="/datasets")
-    return _render(request, "dataset.html", page="datasets", dataset=info, preview=preview)
+    return render(request, "dataset.html", page="datasets", dataset=info, preview=preview)
 
 
 @router.get("/models", response_class=HTMLResponse)
@@ -165,7 +163,7 @@ async def models_page(request: Request) -> HTMLResponse:
         for m in context["models"]  # type: ignore[attr-defined]
         if m.kind in EXPORTABLE_KINDS and m.format != ModelFormat.ollama
     ]
-    return _render(
+    return render(
         request,
         "models.html",
         page="models",
@@ -178,7 +176,7 @@ async def models_page(request: Request) -> HTMLResponse:
 @router.get("/partials/models", response_class=HTMLResponse)
 async def models_partial(request: Request) -> HTMLResponse:
     """The models page's tables alone, re-rendered after a load, unload or pull."""
-    return _render(request, "partials/models.html", **await _models(request))
+    return render(request, "partials/models.html", **await _models(request))
 
 
 async def _models(request: Request) -> dict[str, object]:
@@ -252,7 +250,7 @@ async def training_page(request: Request) -> HTMLResponse:
     for form_field in fields:
         if wanted.get(form_field.name):
             form_field.value = wanted[form_field.name]
-    return _render(
+    return render(
         request,
         "training.html",
         page="training",
@@ -265,7 +263,7 @@ async def training_page(request: Request) -> HTMLResponse:
 @router.get("/partials/training/runs", response_class=HTMLResponse)
 async def runs_partial(request: Request) -> HTMLResponse:
     """The runs table alone; it refreshes itself while a run is active."""
-    return _render(request, "partials/runs.html", runs=await _runs(request))
+    return render(request, "partials/runs.html", runs=await _runs(request))
 
 
 async def _runs(request: Request) -> list:
@@ -289,7 +287,7 @@ async def training_run_page(request: Request, job_id: str) -> HTMLResponse:
             model = await run_in_threadpool(runtime.models.get, job.result["model"])
         except AiftError:  # the output was deleted since; the page still shows the run
             model = None
-    return _render(request, "training_run.html", page="training", job=job, model=model)
+    return render(request, "training_run.html", page="training", job=job, model=model)
 
 
 @router.get("/evaluations", response_class=HTMLResponse)
@@ -298,7 +296,7 @@ async def evaluations_page(request: Request) -> HTMLResponse:
     models = await run_in_threadpool(runtime.serving.manager.servable)
     datasets = await run_in_threadpool(runtime.datasets.list)
     kbs = await run_in_threadpool(runtime.knowledge.list)
-    return _render(
+    return render(
         request,
         "evaluations.html",
         page="evaluations",
@@ -312,74 +310,21 @@ async def evaluations_page(request: Request) -> HTMLResponse:
 @router.get("/arena", response_class=HTMLResponse)
 async def arena_page(request: Request) -> HTMLResponse:
     models = await run_in_threadpool(get_runtime(request).serving.manager.servable)
-    return _render(request, "arena.html", page="arena", models=[m.name for m in models])
+    return render(request, "arena.html", page="arena", models=[m.name for m in models])
 
 
 @router.get("/jobs", response_class=HTMLResponse)
 def jobs_page(request: Request) -> HTMLResponse:
-    return _render(request, "jobs.html", page="jobs", kinds=sorted(k.name for k in all_kinds()))
+    return render(request, "jobs.html", page="jobs", kinds=sorted(k.name for k in all_kinds()))
 
 
 @router.get("/history", response_class=HTMLResponse)
 async def history_page(request: Request) -> HTMLResponse:
     kbs = await run_in_threadpool(get_runtime(request).knowledge.list)
-    return _render(request, "history.html", page="history", kbs=kbs)
+    return render(request, "history.html", page="history", kbs=kbs)
 
 
 @router.get("/favicon.ico", response_class=FileResponse)
 def favicon() -> FileResponse:
     """The icon browsers ask for by this name (our pages link the SVG itself)."""
     return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request) -> HTMLResponse:
-    return _render(request, "login.html", page="login", error=None)
-
-
-@router.post("/login", response_model=None)
-async def login(request: Request, api_key: str = Form(...)) -> Response:
-    """Trade the API key for a server-side session: the cookie holds a random token
-    (HttpOnly, SameSite=Strict, Secure over HTTPS) that lasts AIFT_SESSION_HOURS.
-    Failed tries are limited per client address (AIFT_LOGIN_ATTEMPTS_PER_MINUTE)."""
-    runtime = get_runtime(request)
-    expected = runtime.settings.api_key.get_secret_value() if runtime.settings.api_key else None
-    if expected is None:  # nothing to sign in to
-        return RedirectResponse("/", status_code=303)
-    limiter: AttemptLimiter = request.app.state.login_limiter
-    client = request.client.host if request.client else "unknown"
-    wait = limiter.retry_after(client)
-    if wait is not None:
-        message = f"Too many wrong keys. Try again in {int(wait) + 1} seconds."
-        page = _render(request, "login.html", page="login", error=message)
-        page.status_code = 429
-        page.headers["Retry-After"] = str(int(wait) + 1)
-        return page
-    if not keys_match(api_key.strip(), expected):
-        limiter.failed(client)
-        page = _render(request, "login.html", page="login", error="That key is not right.")
-        page.status_code = 401
-        return page
-    limiter.succeeded(client)
-    new = await run_in_threadpool(runtime.sessions.create)
-    response = RedirectResponse("/", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        new.token,
-        max_age=int(runtime.settings.session_hours * 3600),
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-    return response
-
-
-@router.post("/logout", response_model=None)
-async def logout(request: Request) -> Response:
-    """End this browser's session on the server and drop its cookie."""
-    token = session_cookie(request.headers.get("cookie"))
-    if token:
-        await run_in_threadpool(get_runtime(request).sessions.end, token)
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
-    return response
