@@ -1,0 +1,185 @@
+"""Accounts through the real server: the first admin from AIFT_ADMIN_EMAIL and its
+printed setup link, sign-in with email and password, an initial password that must
+change first, invite links, scoped API tokens used by the official OpenAI and Ollama
+clients, roles, revocation, disabling, and the audit trail of each change."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import ollama
+import openai
+import pytest
+
+from tests.integration.conftest import LiveServer, wait_for
+
+ADMIN = "admin@example.com"
+PASSWORD = "correct horse battery"
+
+
+def setup_link(server: LiveServer) -> str:
+    found = wait_for(server.log, lambda text: "/setup/" in text, 60)
+    return re.search(r"http://\S+/setup/(\S+)", found).group(1)
+
+
+def sign_in(server: LiveServer, email: str, password: str) -> tuple[httpx.Client, str]:
+    """A browser-like client signed in with an account, and its page's CSRF token."""
+    client = server.client(follow_redirects=False)
+    done = client.post("/login", data={"email": email, "password": password})
+    assert done.status_code == 303, done.text
+    page = client.get(done.headers["location"], headers={"Accept": "text/html"})
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+    return client, csrf
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin(server_factory) -> tuple[LiveServer, str]:  # noqa: ANN001
+    """A fresh server whose first admin set a password through the setup link, and an
+    admin API token."""
+    server: LiveServer = server_factory(AIFT_ADMIN_EMAIL=ADMIN)
+    token = setup_link(server)
+    with server.client(follow_redirects=False) as client:
+        assert client.get("/api/v1/jobs").status_code == 401, "accounts exist: say who you are"
+        assert client.get(f"/setup/{token}").status_code == 200
+        assert client.post(f"/setup/{token}", data={"password": "short"}).status_code == 422
+        done = client.post(f"/setup/{token}", data={"password": PASSWORD})
+        assert done.status_code == 303 and "aift_session" in done.headers["set-cookie"]
+        assert client.get(f"/setup/{token}").status_code == 404, "the link works once"
+    browser, csrf = sign_in(server, ADMIN, PASSWORD)
+    made = browser.post(
+        "/api/v1/account/tokens",
+        json={"name": "ops", "scopes": ["read", "write", "admin"]},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["token"].startswith("aift_")
+    return server, made.json()["token"]
+
+
+def test_members_and_viewers_get_what_their_role_and_token_scopes_allow(admin) -> None:  # noqa: ANN001
+    server, root = admin
+    with server.client(headers=bearer(root)) as client:
+        member = client.post(
+            "/api/v1/admin/users",
+            json={"email": "Mia@Example.com", "role": "member", "password": "initial-pass-1"},
+        )
+        assert member.status_code == 201, member.text
+        assert member.json()["user"]["email"] == "mia@example.com" and member.json()["link"] is None
+        viewer = client.post(
+            "/api/v1/admin/users", json={"email": "vic@example.com", "role": "viewer"}
+        )
+        invite = viewer.json()["link"]
+        assert "/setup/" in invite
+        again = client.post("/api/v1/admin/users", json={"email": "mia@example.com"})
+        assert again.status_code == 409
+        demote = client.patch(f"/api/v1/admin/users/{_id(client, ADMIN)}", json={"role": "member"})
+        assert demote.status_code == 422 and "last active admin" in demote.text
+
+    # an initial password must change before anything else
+    mia, csrf = sign_in(server, "mia@example.com", "initial-pass-1")
+    first = mia.get("/api/v1/jobs")
+    assert first.status_code == 403 and "password" in first.text
+    changed = mia.post(
+        "/api/v1/account/password",
+        json={"current": "initial-pass-1", "new": "mias-own-password"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert changed.status_code == 204
+    assert mia.get("/api/v1/account").status_code == 401, "a new password ends every session"
+    mia, csrf = sign_in(server, "mia@example.com", "mias-own-password")
+    tokens = {}
+    for scopes in (["read"], ["read", "write"]):
+        made = mia.post(
+            "/api/v1/account/tokens",
+            json={"name": "+".join(scopes), "scopes": scopes, "expires_days": 30},
+            headers={"X-CSRF-Token": csrf},
+        )
+        tokens[made.json()["info"]["name"]] = made.json()["token"]
+    beyond = mia.post(
+        "/api/v1/account/tokens",
+        json={"name": "root", "scopes": ["admin"]},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert beyond.status_code == 422, "a member cannot mint an admin token"
+
+    read, write = tokens["read"], tokens["read+write"]
+    with server.client(headers=bearer(read)) as client:
+        assert client.get("/api/v1/kb").status_code == 200
+        refused = client.post("/api/v1/kb", json={"name": "nope"})
+        assert refused.status_code == 403 and "only read" in refused.text
+        assert client.get("/api/v1/admin/users").status_code == 403
+    chat = openai.OpenAI(base_url=f"{server.url}/v1", api_key=read).chat.completions.create(
+        model="smollm2", messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+    )
+    assert chat.choices[0].message.content is not None, "a read token chats"
+    tags = ollama.Client(host=server.url, headers=bearer(read)).list()
+    assert any(m.model.startswith("SmolLM2") for m in tags.models)
+    with server.client(headers=bearer(write)) as client:
+        created = client.post("/api/v1/kb", json={"name": "mias-notes"})
+        assert created.status_code == 201, created.text
+        request_id = created.headers["x-request-id"]
+        assert client.get("/api/v1/admin/audit").status_code == 403
+    bad = openai.OpenAI(base_url=f"{server.url}/v1", api_key="aift_forged")
+    with pytest.raises(openai.AuthenticationError):
+        bad.models.list()
+
+    # the viewer's invite link sets a password; a viewer reads and chats, never writes
+    token = invite.rsplit("/", 1)[1]
+    with server.client(follow_redirects=False) as client:
+        assert (
+            client.post(f"/setup/{token}", data={"password": "viewer-password"}).status_code == 303
+        )
+    vic, vcsrf = sign_in(server, "vic@example.com", "viewer-password")
+    assert vic.get("/api/v1/kb").status_code == 200
+    kept = vic.post("/api/v1/kb", json={"name": "x"}, headers={"X-CSRF-Token": vcsrf})
+    assert kept.status_code == 403
+    own = vic.post("/api/v1/conversations", json={"title": "mine"}, headers={"X-CSRF-Token": vcsrf})
+    assert own.status_code == 201, "a viewer keeps their own chats"
+    no_write = vic.post(
+        "/api/v1/account/tokens",
+        json={"name": "w", "scopes": ["write"]},
+        headers={"X-CSRF-Token": vcsrf},
+    )
+    assert no_write.status_code == 422
+
+    # revocation and disabling take effect at once; the audit trail saw it all
+    listed = mia.get("/api/v1/account/tokens").json()
+    read_id = next(t["id"] for t in listed if t["name"] == "read")
+    assert next(t for t in listed if t["name"] == "read")["last_used_at"] is not None
+    revoked = mia.delete(f"/api/v1/account/tokens/{read_id}", headers={"X-CSRF-Token": csrf})
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    assert httpx.get(f"{server.url}/api/v1/kb", headers=bearer(read)).status_code == 401
+    with server.client(headers=bearer(root)) as client:
+        mia_id = _id(client, "mia@example.com")
+        assert (
+            client.patch(f"/api/v1/admin/users/{mia_id}", json={"disabled": True}).status_code
+            == 200
+        )
+        assert httpx.get(f"{server.url}/api/v1/kb", headers=bearer(write)).status_code == 401
+        assert mia.get("/api/v1/account").status_code == 401, "disabled: signed out"
+        wrong = server.client().post(
+            "/login", data={"email": "vic@example.com", "password": "nope"}
+        )
+        assert wrong.status_code == 401
+        trail = client.get("/api/v1/admin/audit", params={"actor": "mia@example.com"}).json()
+        actions = [e["action"] for e in trail]
+        assert "POST /api/v1/kb" in actions and "sign in" in actions
+        made = next(e for e in trail if e["action"] == "POST /api/v1/kb" and e["status"] == 201)
+        assert made["request_id"] == request_id and made["client"] == "127.0.0.1"
+        assert "DELETE /api/v1/account/tokens/{token_id}" in actions
+        assert "POST /api/v1/account/password" in actions
+        failed = client.get("/api/v1/admin/audit", params={"action": "sign in failed"}).json()
+        assert failed and failed[0]["actor"] == "vic@example.com" and failed[0]["status"] == 401
+        by_admin = client.get("/api/v1/admin/audit", params={"actor": ADMIN}).json()
+        assert "PATCH /api/v1/admin/users/{user_id}" in [e["action"] for e in by_admin]
+    log = server.log()
+    assert read not in log and write not in log and PASSWORD not in log, "no secret in the log"
+
+
+def _id(client: httpx.Client, email: str) -> str:
+    return next(u["id"] for u in client.get("/api/v1/admin/users").json() if u["email"] == email)
