@@ -181,3 +181,9 @@ async def account_page(request: Request) -> HTMLResponse:
     if principal.user_id:
         user = await run_in_threadpool(get_runtime(request).accounts.users.get, principal.user_id)
     return render(request, "account.html", page="account", user=user, minimum=MIN_PASSWORD)
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(request: Request) -> HTMLResponse:
+    """Users, groups and the audit trail (the policy lets only admins here)."""
+    return render(request, "admin.html", page="admin")
