@@ -183,3 +183,37 @@ def test_members_and_viewers_get_what_their_role_and_token_scopes_allow(admin) -
 
 def _id(client: httpx.Client, email: str) -> str:
     return next(u["id"] for u in client.get("/api/v1/admin/users").json() if u["email"] == email)
+
+
+def test_the_cli_makes_users_and_links_on_the_workspace(tmp_path) -> None:  # noqa: ANN001
+    import json
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import aift_env
+
+    env = aift_env(tmp_path / "ws")
+
+    def aift(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "aift.cli", "users", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    made = aift("create", "ops@example.com", "--role", "admin", "--url", "http://aift.lan:8050")
+    assert made.returncode == 0, made.stderr
+    assert re.search(r"http://aift\.lan:8050/setup/\S{40,}", made.stdout)
+    assert aift("create", "dev@example.com", "--password", "initial-password").returncode == 0
+    listed = json.loads(aift("list", "--json").stdout)
+    assert {(u["email"], u["role"], u["must_change_password"]) for u in listed} == {
+        ("ops@example.com", "admin", False),
+        ("dev@example.com", "member", True),
+    }
+    last = aift("update", "ops@example.com", "--role", "viewer")
+    assert last.returncode == 2 and "last active admin" in last.stderr
+    assert aift("update", "dev@example.com", "--disable").returncode == 0
+    missing = aift("link", "nobody@example.com")
+    assert missing.returncode == 2 and "No user" in missing.stderr

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "evaluation",
     "chat",
     "operations",
+    "users",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(f"aift.cli.{_module}")
