@@ -217,3 +217,25 @@ def test_the_cli_makes_users_and_links_on_the_workspace(tmp_path) -> None:  # no
     assert aift("update", "dev@example.com", "--disable").returncode == 0
     missing = aift("link", "nobody@example.com")
     assert missing.returncode == 2 and "No user" in missing.stderr
+
+
+def test_audit_events_past_their_retention_are_dropped(settings) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from aift.runtime import Runtime
+    from aift.store import utcnow
+    from aift.store.tables import AuditEventRow
+
+    audit = Runtime.start(settings).accounts.audit
+    audit.record(None, "DELETE /api/v1/kb/{kb}", "/api/v1/kb/old", status=204, actor="a@x")
+    audit.record(None, "POST /api/v1/kb", "/api/v1/kb", status=201, actor="a@x")
+    with audit.db.session() as session:
+        old = utcnow() - audit.retention - timedelta(days=1)
+        session.execute(
+            update(AuditEventRow).where(AuditEventRow.target == "/api/v1/kb/old").values(at=old)
+        )
+    assert audit.prune() == 1
+    assert [e.action for e in audit.query()] == ["POST /api/v1/kb"]
+    assert audit.query(action="DELETE") == [] and len(audit.query(actor="a@x")) == 1

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
@@ -62,12 +63,20 @@ class LocalWorkerLike(Protocol):
 STATIC_DIR = Path(__file__).parents[1] / "web" / "static"
 
 
+AUDIT_PRUNE_SECONDS = 3600.0
+
+
 async def _watch_orphans(runtime: Runtime) -> None:
-    """Periodically mark jobs of dead or silent workers interrupted (any machine)."""
+    """Periodically mark jobs of dead or silent workers interrupted (any machine), and
+    drop audit events past their retention (at the start, then hourly)."""
     interval = max(5.0, runtime.settings.job_heartbeat_timeout_seconds / 2)
+    pruned_at = -AUDIT_PRUNE_SECONDS
     while True:
-        await asyncio.sleep(interval)
         try:
+            if time.monotonic() - pruned_at >= AUDIT_PRUNE_SECONDS:
+                pruned_at = time.monotonic()
+                await run_in_threadpool(runtime.accounts.audit.prune)
+            await asyncio.sleep(interval)
             await run_in_threadpool(runtime.jobs.recover_orphans)
         except Exception:  # noqa: BLE001 - a failed sweep must not stop the server
             log.exception("orphan sweep failed")
