@@ -97,7 +97,7 @@ def test_a_blank_key_line_in_dotenv_is_no_key(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("AIFT_API_KEY=\nAIFT_HOST=0.0.0.0\n")
     settings = load_settings()
     assert settings.api_key is None
-    with pytest.raises(ConfigError, match="needs an API key"):
+    with pytest.raises(ConfigError, match="needs accounts or an API key"):
         settings.check_bind_is_safe()
 
 

@@ -71,7 +71,7 @@ def test_the_run_form_hides_lora_settings_for_full_fine_tuning() -> None:
     from aift.api.routes.pages import NOT_ON_TRAINING_FORM
 
     fields = {f.name: f for f in form_fields(TrainingConfig, exclude=NOT_ON_TRAINING_FORM)}
-    sections = {"lora", "preference", "grpo"}  # nested settings, flattened
+    sections = {"lora", "preference", "grpo", "evaluation"}  # nested settings, flattened
     assert set(TrainingConfig.model_fields) - sections - NOT_ON_TRAINING_FORM <= set(fields)
     assert not any(name.split(".")[0] in NOT_ON_TRAINING_FORM for name in fields)
     lora = [f for f in fields.values() if f.name.startswith("lora.")]

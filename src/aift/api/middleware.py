@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aift.api.errors import error_body, unexpected_error_message
-from aift.api.guards import header, refuse
+from aift.api.guards import header, is_ollama_path, refuse
 from aift.auth.accounts import BOOTSTRAP, OPEN, Accounts
 from aift.auth.audit import AuditLog
 from aift.auth.hosts import SAFE_METHODS
@@ -263,7 +263,8 @@ class AuthMiddleware:
             "Missing or wrong API key or token. Send 'Authorization: Bearer <token>' with "
             "one of your API tokens, or the key set in AIFT_API_KEY."
         )
-        body = json.dumps(error_body("unauthorized", message)).encode()
+        payload = {"error": message} if is_ollama_path(scope["path"]) else None
+        body = json.dumps(payload or error_body("unauthorized", message)).encode()
         await send(
             {
                 "type": "http.response.start",
