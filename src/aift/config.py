@@ -135,6 +135,9 @@ class Settings(BaseSettings):
         "at /tensorboard behind its own sign-in.",
     )
     worker_concurrency: int = Field(1, ge=1, le=64, description="Jobs one worker runs at once.")
+    max_jobs_per_user: int = Field(
+        0, ge=0, le=10_000, description="Jobs one user may have queued or running (0: no limit)."
+    )
     job_cancel_grace_seconds: float = Field(
         10.0, ge=0, description="Time a job gets to stop after cancel, before it is killed."
     )

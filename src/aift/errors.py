@@ -50,6 +50,13 @@ class Conflict(AiftError):
     code = "conflict"
 
 
+class TooMany(AiftError):
+    """A per-user limit is reached (queued or running jobs); retry once one ends."""
+
+    status_code = 429
+    code = "too_many"
+
+
 class ModelUnavailable(AiftError):
     """A model reference cannot be resolved to local files."""
 

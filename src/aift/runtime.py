@@ -77,6 +77,7 @@ class Runtime:
             self.workspace,
             self.queue,
             heartbeat_timeout_seconds=self.settings.job_heartbeat_timeout_seconds,
+            max_jobs_per_user=self.settings.max_jobs_per_user,
         )
 
     @cached_property

@@ -41,7 +41,7 @@ def bearer(token: str) -> dict[str, str]:
 def admin(server_factory) -> tuple[LiveServer, str]:  # noqa: ANN001
     """A fresh server whose first admin set a password through the setup link, and an
     admin API token."""
-    server: LiveServer = server_factory(AIFT_ADMIN_EMAIL=ADMIN)
+    server: LiveServer = server_factory(AIFT_ADMIN_EMAIL=ADMIN, AIFT_MAX_JOBS_PER_USER="1")
     token = setup_link(server)
     with server.client(follow_redirects=False) as client:
         assert client.get("/api/v1/jobs").status_code == 401, "accounts exist: say who you are"
@@ -239,3 +239,60 @@ def test_audit_events_past_their_retention_are_dropped(settings) -> None:  # noq
     assert audit.prune() == 1
     assert [e.action for e in audit.query()] == ["POST /api/v1/kb"]
     assert audit.query(action="DELETE") == [] and len(audit.query(actor="a@x")) == 1
+
+
+def test_jobs_belong_to_who_started_them_and_each_user_has_a_limit(admin) -> None:  # noqa: ANN001
+    from websockets.sync.client import connect
+
+    server, root = admin
+    tokens = {}
+    with server.client(headers=bearer(root)) as client:
+        for email in ("ann@example.com", "bob@example.com"):
+            made = client.post(
+                "/api/v1/admin/users",
+                json={"email": email, "role": "member", "password": "initial-pass-1"},
+            )
+            assert made.status_code == 201, made.text
+            tokens[email] = _token_of(server, email)
+    ann, bob = (bearer(tokens[e]) for e in ("ann@example.com", "bob@example.com"))
+    slow = {"kind": "system.benchmark", "config": {"steps": 60, "seconds_per_step": 1.0}}
+    with server.client(headers=ann) as client:
+        job = client.post("/api/v1/jobs", json=slow)
+        assert job.status_code == 202, job.text
+        job_id = job.json()["id"]
+        assert job.json()["owner_id"] == _id(server.client(headers=bearer(root)), "ann@example.com")
+        second = client.post("/api/v1/jobs", json=slow)
+        assert second.status_code == 429 and "AIFT_MAX_JOBS_PER_USER" in second.text
+    with server.client(headers=bob) as client:
+        assert client.get("/api/v1/jobs").json()["items"] == [], "not even its name"
+        assert client.get(f"/api/v1/jobs/{job_id}").status_code == 404
+        assert client.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 404
+        with connect(
+            f"{server.ws_url}/ws/jobs/{job_id}?token={tokens['bob@example.com']}", open_timeout=60
+        ) as ws:
+            assert '"not_found"' in ws.recv(timeout=30)
+        own = client.post("/api/v1/jobs", json=slow)
+        assert own.status_code == 202, "the limit is per user"
+        assert client.post(f"/api/v1/jobs/{own.json()['id']}/cancel").status_code == 200
+    with server.client(headers=bearer(root)) as client:
+        listed = [j["id"] for j in client.get("/api/v1/jobs").json()["items"]]
+        assert job_id in listed, "an admin sees every job"
+        assert client.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200
+
+
+def _token_of(server: LiveServer, email: str) -> str:
+    """Sign the user in, replace their initial password, and make a write token."""
+    browser, csrf = sign_in(server, email, "initial-pass-1")
+    changed = browser.post(
+        "/api/v1/account/password",
+        json={"current": "initial-pass-1", "new": "a-better-password"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert changed.status_code == 204
+    browser, csrf = sign_in(server, email, "a-better-password")
+    made = browser.post(
+        "/api/v1/account/tokens",
+        json={"name": "t", "scopes": ["read", "write"]},
+        headers={"X-CSRF-Token": csrf},
+    )
+    return made.json()["token"]

@@ -49,11 +49,14 @@ class OllamaError(BaseModel):
 
 _MEANINGS = {
     400: "The request cannot be carried out as sent (e.g. a prompt over the context).",
-    401: "Missing or wrong API key (when AIFT_API_KEY is set).",
+    401: "Missing or wrong credential (accounts exist, or AIFT_API_KEY is set).",
+    403: "The credential may not do this (its role or scopes), or the request came from "
+    "another site.",
     404: "The named job, model, knowledge base, document or dataset does not exist.",
     409: "The request clashes with the current state (e.g. cancel a finished job).",
     413: "The upload is larger than AIFT_MAX_UPLOAD_MB.",
     422: "A field is missing, malformed or out of range; the message names it.",
+    429: "A limit is reached (sign-in tries, a user's jobs); the message says which.",
     500: "A bug: nothing sent was lost; report the request id.",
     501: "The feature needs hardware or an optional extra this machine lacks.",
     503: "A backing service (job queue, model hub, Ollama) cannot be reached.",

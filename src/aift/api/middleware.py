@@ -24,9 +24,11 @@ from aift.auth.audit import AuditLog
 from aift.auth.hosts import SAFE_METHODS
 from aift.auth.policy import is_change, refusal
 from aift.auth.schemas import BrowserSession, Principal
+from aift.auth.schemas import Scope as AuthScope
 from aift.errors import storage_problem
 from aift.monitoring import metrics
 from aift.monitoring.logging import request_id_var
+from aift.work.actor import Actor, acting_as
 
 access_log = logging.getLogger("aift.access")
 error_log = logging.getLogger("aift.api.errors")
@@ -231,7 +233,9 @@ class AuthMiddleware:
             await refuse(scope, send, 403, "forbidden", reason)
             return
         scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+        admin = principal.can(AuthScope.admin)
+        with acting_as(Actor(principal.user_id, admin or principal.user_id is None)):
+            await self.app(scope, receive, send)
 
     @staticmethod
     def _csrf_ok(scope: Scope, session: BrowserSession) -> bool:

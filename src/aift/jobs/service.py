@@ -10,11 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aift.errors import Conflict, InvalidInput, ServiceUnavailable
+from aift.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooMany
 from aift.jobs.kinds import get_kind
 from aift.jobs.store import JobStore
 from aift.procutil import HOSTNAME, kill_job_process, process_alive
 from aift.store import utcnow
+from aift.work.actor import current_actor
 from aift.work.schemas import (
     RESUMABLE_STATUSES,
     JobCreate,
@@ -40,11 +41,13 @@ class JobService:
         workspace: Workspace,
         queue: JobQueue | None,
         heartbeat_timeout_seconds: float = 60.0,
+        max_jobs_per_user: int = 0,
     ) -> None:
         self.store = store
         self.workspace = workspace
         self.queue = queue
         self.heartbeat_timeout = timedelta(seconds=heartbeat_timeout_seconds)
+        self.max_jobs_per_user = max_jobs_per_user  # queued or running; 0: no limit
 
     # -- creating -------------------------------------------------------------------
     def submit(self, request: JobCreate, *, internal: bool = False) -> JobInfo:
@@ -59,6 +62,8 @@ class JobService:
                 f"Job kind {kind.name!r} is created by its own endpoint, not through /jobs."
             )
         config = kind.parse_config(request.config)
+        owner = current_actor.get().user_id
+        self._check_limit(owner)
         job_id = uuid.uuid4().hex
         self.store.add(
             job_id,
@@ -67,10 +72,25 @@ class JobService:
             config=config.model_dump(mode="json"),
             resumable=kind.resumable,
             log_path=str(self.workspace.job_log(job_id)),
+            owner_id=owner,
         )
         self._enqueue(job_id)
         log.info("job %s (%s) queued", job_id, kind.name)
         return self.get(job_id)
+
+    def _check_limit(self, owner: str | None) -> None:
+        """Refuse a user's job past AIFT_MAX_JOBS_PER_USER queued or running ones, so
+        one user cannot fill a shared machine's queue."""
+        if owner is None or not self.max_jobs_per_user:
+            return
+        active = [JobStatus.queued, JobStatus.running]
+        mine = self.store.page(active, None, 1, 0, owner_id=owner).total
+        if mine >= self.max_jobs_per_user:
+            raise TooMany(
+                f"You have {mine} jobs queued or running; the limit per user is "
+                f"{self.max_jobs_per_user} (AIFT_MAX_JOBS_PER_USER). Wait for one to end or "
+                "cancel one."
+            )
 
     def _enqueue(self, job_id: str) -> None:
         """Put the job on the queue; if the queue cannot take it, fail the job visibly."""
@@ -89,7 +109,12 @@ class JobService:
 
     # -- reading --------------------------------------------------------------------
     def get(self, job_id: str) -> JobInfo:
-        return self.store.get(job_id)
+        """A job the current user may see (their own; an admin any): another user's job
+        is as unknown as a job that does not exist."""
+        info = self.store.get(job_id)
+        if not current_actor.get().sees(info.owner_id):
+            raise NotFound(f"No job {job_id!r}.")
+        return info
 
     def list(
         self,
@@ -99,8 +124,10 @@ class JobService:
         limit: int = 50,
         offset: int = 0,
     ) -> JobList:
-        """Jobs, newest first, filtered by status and kind."""
-        return self.store.page(status, kind, limit, offset)
+        """Jobs the current user may see, newest first, filtered by status and kind."""
+        actor = current_actor.get()
+        owner = None if actor.admin else actor.user_id
+        return self.store.page(status, kind, limit, offset, owner_id=owner)
 
     def log_tail(self, job_id: str, lines: int = 200) -> builtins.list[str]:
         """The last `lines` lines of the job's log file."""

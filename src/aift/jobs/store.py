@@ -55,11 +55,19 @@ class JobStore:
         return info
 
     def page(
-        self, statuses: list[JobStatus] | None, kind: str | None, limit: int, offset: int
+        self,
+        statuses: list[JobStatus] | None,
+        kind: str | None,
+        limit: int,
+        offset: int,
+        owner_id: str | None = None,
     ) -> JobList:
-        """Jobs, newest first, filtered by status and kind, with the total count."""
+        """Jobs, newest first, filtered by status, kind and owner, with the total count."""
         query = select(JobRow)
         count = select(func.count()).select_from(JobRow)
+        if owner_id is not None:
+            query = query.where(JobRow.owner_id == owner_id)
+            count = count.where(JobRow.owner_id == owner_id)
         if statuses:
             values = [s.value for s in statuses]
             query = query.where(JobRow.status.in_(values))
@@ -134,8 +142,9 @@ class JobStore:
         config: dict[str, Any],
         resumable: bool,
         log_path: str,
+        owner_id: str | None = None,
     ) -> None:
-        """Store a new job, queued."""
+        """Store a new job, queued, of `owner_id` (the user who started it)."""
         now = utcnow()
         row = JobRow(
             id=job_id,
@@ -151,6 +160,7 @@ class JobStore:
             log_path=log_path,
             created_at=now,
             updated_at=now,
+            owner_id=owner_id,
         )
         with self.db.session() as session:
             session.add(row)

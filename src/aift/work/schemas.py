@@ -66,6 +66,9 @@ class JobInfo(BaseModel):
     finished_at: datetime | None
     updated_at: datetime
     heartbeat_at: datetime | None
+    owner_id: str | None = Field(
+        None, description="The user who started it (None: before accounts)."
+    )
     log_path: str | None
 
 
