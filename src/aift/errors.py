@@ -50,6 +50,13 @@ class Conflict(AiftError):
     code = "conflict"
 
 
+class Forbidden(AiftError):
+    """The user may see this but not change it (e.g. shared with them to read only)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class TooMany(AiftError):
     """A per-user limit is reached (queued or running jobs); retry once one ends."""
 

@@ -296,3 +296,56 @@ def _token_of(server: LiveServer, email: str) -> str:
         headers={"X-CSRF-Token": csrf},
     )
     return made.json()["token"]
+
+
+def test_a_knowledge_base_is_its_owners_until_shared_and_then_as_shared(admin) -> None:  # noqa: ANN001
+    server, root = admin
+    with server.client(headers=bearer(root)) as client:
+        for email in ("ann@example.com", "bob@example.com"):
+            body = {"email": email, "role": "member", "password": "initial-pass-1"}
+            assert client.post("/api/v1/admin/users", json=body).status_code == 201
+        bob_id = _id(client, "bob@example.com")
+        team = client.post("/api/v1/admin/groups", json={"name": "team", "members": [bob_id]})
+        assert team.status_code == 201
+    ann = server.client(headers=bearer(_token_of(server, "ann@example.com")))
+    bob = server.client(headers=bearer(_token_of(server, "bob@example.com")))
+    assert ann.post("/api/v1/kb", json={"name": "ann-notes"}).status_code == 201
+    assert bob.post("/api/v1/kb", json={"name": "bob-notes"}).status_code == 201
+    search = {"query": "anything"}
+
+    assert [k["name"] for k in bob.get("/api/v1/kb").json()] == ["bob-notes"]
+    hidden = bob.get("/api/v1/kb/ann-notes")
+    assert hidden.status_code == 404 and "Known: bob-notes." in hidden.text, "not even its name"
+    assert bob.post("/api/v1/kb/ann-notes/search", json=search).status_code == 404
+    assert bob.delete("/api/v1/kb/ann-notes").status_code == 404
+    assert bob.put("/api/v1/kb/bob-notes/shares", json={"grantee": "nobody@x.y"}).status_code == 404
+
+    shared = ann.put("/api/v1/kb/ann-notes/shares", json={"grantee": "bob@example.com"})
+    assert shared.status_code == 200 and shared.json()["access"] == "read", shared.text
+    assert sorted(k["name"] for k in bob.get("/api/v1/kb").json()) == ["ann-notes", "bob-notes"]
+    assert bob.post("/api/v1/kb/ann-notes/search", json=search).status_code == 200
+    upload = {"files": ("x.txt", b"Some text.", "text/plain")}
+    read_only = bob.post("/api/v1/kb/ann-notes/documents", files=upload)
+    assert read_only.status_code == 403 and "read only" in read_only.text
+    assert bob.delete("/api/v1/kb/ann-notes").status_code == 403
+    assert (
+        bob.put("/api/v1/kb/ann-notes/shares", json={"grantee": "bob@example.com"}).status_code
+        == 403
+    )
+
+    group = {"grantee": "team", "kind": "group", "access": "write"}
+    assert ann.put("/api/v1/kb/ann-notes/shares", json=group).status_code == 200
+    assert bob.post("/api/v1/kb/ann-notes/documents", files=upload).status_code == 202
+    listed = ann.get("/api/v1/kb/ann-notes/shares").json()
+    assert {(s["grantee"], s["access"]) for s in listed} == {
+        ("bob@example.com", "read"),
+        ("team", "write"),
+    }
+    for s in listed:
+        gone = ann.delete(f"/api/v1/kb/ann-notes/shares/{s['grantee_type']}/{s['grantee_id']}")
+        assert gone.status_code == 204
+    assert bob.get("/api/v1/kb/ann-notes").status_code == 404, "revoked at once"
+    with server.client(headers=bearer(root)) as client:
+        assert {"ann-notes", "bob-notes"} <= {k["name"] for k in client.get("/api/v1/kb").json()}
+    ann.close()
+    bob.close()

@@ -233,9 +233,16 @@ class AuthMiddleware:
             await refuse(scope, send, 403, "forbidden", reason)
             return
         scope.setdefault("state", {})["principal"] = principal
-        admin = principal.can(AuthScope.admin)
-        with acting_as(Actor(principal.user_id, admin or principal.user_id is None)):
+        with acting_as(await self._actor(principal)):
             await self.app(scope, receive, send)
+
+    async def _actor(self, principal: Principal) -> Actor:
+        """Whom the request's work is for: a user and their groups, or everyone (an
+        admin, the API key, single-user mode)."""
+        if principal.user_id is None or principal.can(AuthScope.admin):
+            return Actor(principal.user_id, admin=True)
+        groups = await run_in_threadpool(self.accounts.users.group_ids_of, principal.user_id)
+        return Actor(principal.user_id, admin=False, groups=frozenset(groups))
 
     @staticmethod
     def _csrf_ok(scope: Scope, session: BrowserSession) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aift.auth.audit import AuditLog
 from aift.auth.schemas import ROLE_SCOPES, BrowserSession, Principal, Role
 from aift.auth.sessions import SessionStore
+from aift.auth.shares import ShareStore
 from aift.auth.tokens import TokenStore
 from aift.auth.users import UserStore
 from aift.errors import NotFound
@@ -23,6 +24,7 @@ class Accounts:
         self.sessions = SessionStore(db, session_hours)
         self.tokens = TokenStore(db)
         self.audit = AuditLog(db, audit_days)
+        self.shares = ShareStore(db)
         self._exist = False
 
     def exist(self) -> bool:

@@ -186,3 +186,21 @@ class AuditEvent(BaseModel):
     status: int
     client: str
     request_id: str
+
+
+class ShareGrant(BaseModel):
+    """Share a resource with a user (by email) or a group (by name), to read or write."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grantee: str = Field(..., min_length=1, max_length=320, description="Email or group name.")
+    kind: Literal["user", "group"] = "user"
+    access: Literal["read", "write"] = "read"
+
+
+class ShareInfo(BaseModel):
+    grantee_type: Literal["user", "group"]
+    grantee_id: str
+    grantee: str = Field(..., description="The user's email or the group's name.")
+    access: Literal["read", "write"]
+    created_at: datetime

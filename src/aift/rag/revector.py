@@ -31,7 +31,9 @@ def restore_vectors(
     models: ModelRegistry,
 ) -> dict[str, Any]:
     """Embed the chunks of restored knowledge bases again and wait for the index."""
-    kbs = [kb for kb in store.list_kbs() if not config.kb_ids or kb.id in config.kb_ids]
+    kbs = [
+        kb for kb in store.list_kbs(everyone=True) if not config.kb_ids or kb.id in config.kb_ids
+    ]
     pending = {kb.id: store.unindexed_chunks(kb.id, kb.generation) for kb in kbs}
     total = sum(pending.values())
     done = 0

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aift.errors import Conflict, InvalidInput
+from aift.errors import Conflict, Forbidden, InvalidInput
 from aift.models.resolver import ModelResolver
 from aift.models.schemas import Purpose
 from aift.rag import filetypes
@@ -54,6 +54,7 @@ from aift.rag.schemas import (
 )
 from aift.rag.store import KnowledgeStore, now
 from aift.store.tables import DocumentRow, KnowledgeBaseRow
+from aift.work.actor import current_actor
 from aift.work.control import Work
 from aift.work.queueing import JobQueueing
 from aift.work.schemas import JobCreate, JobInfo
@@ -220,7 +221,7 @@ class KnowledgeService:
         name = request.name.strip()
         if not name:
             raise InvalidInput("The knowledge base name is empty.")
-        if any(kb.name == name for kb in self.store.list_kbs()):
+        if any(kb.name == name for kb in self.store.list_kbs(everyone=True)):
             raise Conflict(f"A knowledge base named {name!r} already exists.")
         embedder, requested, warning = self.embedder_for(request.embedding_model)
         budget = embedder.passage_token_budget()
@@ -245,8 +246,17 @@ class KnowledgeService:
             warning=warning,
             created_at=now(),
             updated_at=now(),
+            owner_id=current_actor.get().user_id,
         )
         self.store.add_kb(row)
+        return self.store.kb_info(row)
+
+    def owned(self, ref: str) -> KnowledgeBaseInfo:
+        """A knowledge base the current user owns (or any, for an admin): who may share it."""
+        row = self.store.kb_row(ref, write=True)
+        actor = current_actor.get()
+        if not actor.admin and row.owner_id != actor.user_id:
+            raise Forbidden(f"Only the owner of {row.name} (or an admin) shares it.")
         return self.store.kb_info(row)
 
     def get(self, ref: str) -> KnowledgeBaseInfo:
@@ -265,7 +275,7 @@ class KnowledgeService:
 
     def delete(self, ref: str) -> None:
         """The knowledge base, its documents, files, chunks and vectors."""
-        kb = self.store.kb_row(ref)
+        kb = self.store.kb_row(ref, write=True)
         with self._index_lock():
             self.store.delete_kb(kb.id)
             if self.syncer is not None:
@@ -284,7 +294,7 @@ class KnowledgeService:
     ) -> UploadResult:
         """Accept the valid files of an upload (moved from temp_uploads/ to data/) and
         queue one ingestion job for them; report duplicates and rejected files."""
-        kb = self.store.kb_row(ref)
+        kb = self.store.kb_row(ref, write=True)
         if kb.status == "reindexing":
             raise Conflict(f"{kb.name} is being re-indexed; upload when that job has finished.")
         result = UploadResult()
@@ -355,7 +365,7 @@ class KnowledgeService:
 
     def retry(self, ref: str, doc_id: str, password: str | None = None) -> DocumentInfo:
         """Ingest a failed document again (with a password for an encrypted PDF)."""
-        kb = self.store.kb_row(ref)
+        kb = self.store.kb_row(ref, write=True)
         row = self.store.document(doc_id, kb.id)
         if row.status not in (DocumentStatus.failed.value, DocumentStatus.needs_password.value):
             raise Conflict(f"{row.name} is {row.status}; only failed documents can be retried.")
@@ -369,7 +379,7 @@ class KnowledgeService:
 
     def delete_document(self, ref: str, doc_id: str) -> None:
         """The document's rows, vectors and files; other documents are untouched."""
-        kb = self.store.kb_row(ref)
+        kb = self.store.kb_row(ref, write=True)
         row = self.store.document(doc_id, kb.id)
         with self._index_lock():
             self.store.delete_document(row.id)
@@ -425,7 +435,7 @@ class KnowledgeService:
 
     def reindex(self, ref: str, request: ReindexRequest) -> JobInfo:
         """Queue a re-index into a new generation; search keeps the old one meanwhile."""
-        kb = self.store.kb_row(ref)
+        kb = self.store.kb_row(ref, write=True)
         if kb.status == "reindexing":
             raise Conflict(f"{kb.name} is already being re-indexed.")
         embedder, requested, _ = self.embedder_for(request.embedding_model or kb.embedding_model)

@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from aift.errors import NotFound
+from aift.errors import Forbidden, NotFound
 from aift.rag.schemas import ChunkingSettings, DocumentInfo, DocumentStatus, KnowledgeBaseInfo
 from aift.store import Database, rows_changed
-from aift.store.tables import ChunkRow, DocumentRow, KnowledgeBaseRow
+from aift.store.access import access_of, visible
+from aift.store.tables import ChunkRow, DocumentRow, KnowledgeBaseRow, ShareRow
+from aift.work.actor import Actor, current_actor
 
 # Point ids derive from content: the same chunk of the same file in the same knowledge
 # base generation is the same point, so a re-run never duplicates anything.
@@ -43,8 +45,10 @@ class KnowledgeStore:
 
     # knowledge bases -------------------------------------------------------------------
 
-    def kb_row(self, ref: str) -> KnowledgeBaseRow:
-        """A knowledge base by id or name."""
+    def kb_row(self, ref: str, *, write: bool = False) -> KnowledgeBaseRow:
+        """A knowledge base by id or name that the current user may see (and, with
+        `write`, change); one they may not see is as unknown as one that does not exist."""
+        actor = current_actor.get()
         with self.db.session() as session:
             row = (
                 session.get(KnowledgeBaseRow, ref)
@@ -52,12 +56,21 @@ class KnowledgeStore:
                     select(KnowledgeBaseRow).where(KnowledgeBaseRow.name == ref)
                 ).first()
             )
-            if row is None:
-                names = session.scalars(select(KnowledgeBaseRow.name)).all()
+            access = access_of(session, "kb", row.id, row.owner_id, actor) if row else None
+            if row is None or access is None:
+                names = session.scalars(
+                    select(KnowledgeBaseRow.name).where(self._visible(actor))
+                ).all()
                 known = ", ".join(names) or "none yet (aift kb create NAME)"
                 raise NotFound(f"Knowledge base {ref!r} does not exist. Known: {known}.")
+            if write and access != "write":
+                raise Forbidden(f"Knowledge base {row.name} is shared with you to read only.")
             session.expunge(row)
             return row
+
+    @staticmethod
+    def _visible(actor: Actor) -> Any:
+        return visible(KnowledgeBaseRow.owner_id, KnowledgeBaseRow.id, "kb", actor)
 
     def kb_info(self, row: KnowledgeBaseRow) -> KnowledgeBaseInfo:
         with self.db.session() as session:
@@ -103,9 +116,14 @@ class KnowledgeStore:
         with self.db.session() as session:
             return [(kb, status, n, chunks) for kb, status, n, chunks in session.execute(query)]
 
-    def list_kbs(self) -> list[KnowledgeBaseRow]:
+    def list_kbs(self, *, everyone: bool = False) -> list[KnowledgeBaseRow]:
+        """The knowledge bases the current user may see (`everyone`: all of them, for
+        the server's own housekeeping)."""
+        query = select(KnowledgeBaseRow).order_by(KnowledgeBaseRow.name)
+        if not everyone:
+            query = query.where(self._visible(current_actor.get()))
         with self.db.session() as session:
-            rows = session.scalars(select(KnowledgeBaseRow).order_by(KnowledgeBaseRow.name)).all()
+            rows = session.scalars(query).all()
             session.expunge_all()
             return list(rows)
 
@@ -129,6 +147,11 @@ class KnowledgeStore:
             session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(doc_ids)))
             session.execute(delete(DocumentRow).where(DocumentRow.kb_id == kb_id))
             session.execute(delete(KnowledgeBaseRow).where(KnowledgeBaseRow.id == kb_id))
+            session.execute(
+                delete(ShareRow).where(
+                    ShareRow.resource_type == "kb", ShareRow.resource_id == kb_id
+                )
+            )
             session.commit()
 
     # documents -------------------------------------------------------------------------

@@ -57,7 +57,7 @@ class IndexSyncer:
         """Drop collections of deleted knowledge bases and of replaced generations."""
         with self.lock:
             live = set()
-            for kb in self.store.list_kbs():
+            for kb in self.store.list_kbs(everyone=True):
                 live.add((kb.id, kb.generation))
                 if kb.status == "reindexing":
                     live.add((kb.id, kb.generation + 1))

@@ -23,6 +23,7 @@ class Actor:
 
     user_id: str | None = None
     admin: bool = True
+    groups: frozenset[str] = frozenset()  # the user's groups, for what is shared with them
 
     def sees(self, owner_id: str | None) -> bool:
         """Whether this actor may see what `owner_id` owns."""
