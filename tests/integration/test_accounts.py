@@ -345,6 +345,19 @@ def test_a_knowledge_base_is_its_owners_until_shared_and_then_as_shared(admin) -
         gone = ann.delete(f"/api/v1/kb/ann-notes/shares/{s['grantee_type']}/{s['grantee_id']}")
         assert gone.status_code == 204
     assert bob.get("/api/v1/kb/ann-notes").status_code == 404, "revoked at once"
+
+    # conversations and search history are their owner's alone
+    chat = ann.post("/api/v1/conversations", json={"title": "ann's secret plans"})
+    assert chat.status_code == 201
+    assert ann.post("/api/v1/kb/ann-notes/search", json={"query": "ann's query"}).status_code == 200
+    assert [c["title"] for c in ann.get("/api/v1/conversations").json()] == ["ann's secret plans"]
+    assert bob.get("/api/v1/conversations").json() == []
+    assert bob.get(f"/api/v1/conversations/{chat.json()['id']}").status_code == 404
+    assert bob.delete(f"/api/v1/conversations/{chat.json()['id']}").status_code == 404
+    assert "ann's query" in [h["query"] for h in ann.get("/api/v1/history").json()]
+    assert "ann's query" not in [h["query"] for h in bob.get("/api/v1/history").json()]
+    entry = ann.get("/api/v1/history").json()[0]["id"]
+    assert bob.get(f"/api/v1/history/{entry}").status_code == 404
     with server.client(headers=bearer(root)) as client:
         assert {"ann-notes", "bob-notes"} <= {k["name"] for k in client.get("/api/v1/kb").json()}
     ann.close()

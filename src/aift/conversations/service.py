@@ -19,6 +19,7 @@ from aift.conversations.schemas import (
 from aift.errors import InvalidInput, NotFound
 from aift.store import Database, utcnow
 from aift.store.tables import ConversationMessageRow, ConversationRow
+from aift.work.actor import current_actor
 
 TITLE_CHARS = 80
 
@@ -38,6 +39,7 @@ class ConversationService:
             settings=request.settings.model_dump(),
             created_at=utcnow(),
             updated_at=utcnow(),
+            owner_id=current_actor.get().user_id,
         )
         with self.db.session() as session:
             session.add(row)
@@ -47,7 +49,8 @@ class ConversationService:
     def list(
         self, limit: int = 50, offset: int = 0, query: str | None = None
     ) -> list[ConversationSummary]:
-        """Newest activity first; `query` filters by title."""
+        """The current user's conversations (an admin: all), newest activity first;
+        `query` filters by title."""
         counts = (
             select(
                 ConversationMessageRow.conversation_id,
@@ -63,6 +66,9 @@ class ConversationService:
             .limit(limit)
             .offset(offset)
         )
+        actor = current_actor.get()
+        if not actor.admin:
+            statement = statement.where(ConversationRow.owner_id == actor.user_id)
         if query:
             statement = statement.where(ConversationRow.title.ilike(f"%{query}%"))
         with self.db.session() as session:
@@ -152,7 +158,7 @@ class ConversationService:
     @staticmethod
     def _row(session: Session, conversation_id: str) -> ConversationRow:
         row = session.get(ConversationRow, conversation_id)
-        if row is None:
+        if row is None or not current_actor.get().sees(row.owner_id):
             raise NotFound(f"Conversation {conversation_id!r} does not exist (deleted?).")
         return row
 

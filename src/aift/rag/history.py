@@ -13,6 +13,7 @@ from aift.rag.schemas import HistoryEntry, SearchHit
 from aift.rag.store import now
 from aift.store import Database
 from aift.store.tables import SearchHistoryRow
+from aift.work.actor import current_actor
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,9 @@ class SearchHistory:
         entry_id = uuid.uuid4().hex
         try:
             with self.db.session() as session:
-                session.add(SearchHistoryRow(id=entry_id, created_at=now(), **values))
+                owner = current_actor.get().user_id
+                row = SearchHistoryRow(id=entry_id, created_at=now(), owner_id=owner, **values)
+                session.add(row)
                 session.commit()
         except Exception as exc:
             problem = storage_problem(exc)
@@ -47,9 +50,13 @@ class SearchHistory:
         query: str | None = None,
         offset: int = 0,
     ) -> list[HistoryEntry]:
-        """Newest first; filtered by knowledge base, kind (search | ask) and query text."""
+        """The current user's entries (an admin: all), newest first; filtered by knowledge
+        base, kind (search | ask) and query text."""
         with self.db.session() as session:
             statement = select(SearchHistoryRow).order_by(SearchHistoryRow.created_at.desc())
+            actor = current_actor.get()
+            if not actor.admin:
+                statement = statement.where(SearchHistoryRow.owner_id == actor.user_id)
             if kb_id:
                 statement = statement.where(SearchHistoryRow.kb_id == kb_id)
             if kind:
@@ -62,7 +69,7 @@ class SearchHistory:
     def get(self, entry_id: str) -> HistoryEntry:
         with self.db.session() as session:
             row = session.get(SearchHistoryRow, entry_id)
-            if row is None:
+            if row is None or not current_actor.get().sees(row.owner_id):
                 raise NotFound(f"No history entry {entry_id!r}.")
             return HistoryEntry.model_validate(row)
 
