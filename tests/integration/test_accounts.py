@@ -362,3 +362,34 @@ def test_a_knowledge_base_is_its_owners_until_shared_and_then_as_shared(admin) -
         assert {"ann-notes", "bob-notes"} <= {k["name"] for k in client.get("/api/v1/kb").json()}
     ann.close()
     bob.close()
+
+
+def test_a_dataset_is_trained_on_only_by_its_owner_or_a_write_share(admin) -> None:  # noqa: ANN001
+    server, root = admin
+    with server.client(headers=bearer(root)) as client:
+        for email in ("ann@example.com", "bob@example.com"):
+            body = {"email": email, "role": "member", "password": "initial-pass-1"}
+            assert client.post("/api/v1/admin/users", json=body).status_code == 201
+    ann = server.client(headers=bearer(_token_of(server, "ann@example.com")))
+    bob = server.client(headers=bearer(_token_of(server, "bob@example.com")))
+    rows = b'{"instruction": "Say hi", "output": "hi"}\n' * 8
+    made = ann.post("/api/v1/datasets", files={"file": ("hi.jsonl", rows)})
+    assert made.status_code == 201, made.text
+    dataset = made.json()["dataset"]["id"]
+    assert bob.get("/api/v1/datasets").json() == []
+    assert bob.get(f"/api/v1/datasets/{dataset}").status_code == 404
+    again = bob.post("/api/v1/datasets", files={"file": ("hi.jsonl", rows)})
+    assert again.json()["dataset"]["id"] != dataset, "the same file is bob's own dataset"
+    run = {"base_model": "SmolLM2-135M-Instruct", "dataset": dataset, "max_steps": 1}
+    assert bob.post("/api/v1/training", json=run).status_code == 404
+
+    share = {"grantee": "bob@example.com", "access": "read"}
+    assert ann.put(f"/api/v1/datasets/{dataset}/shares", json=share).status_code == 200
+    assert bob.get(f"/api/v1/datasets/{dataset}").status_code == 200
+    trains = bob.post("/api/v1/training", json=run)
+    assert trains.status_code == 403 and "read only" in trains.text
+    assert bob.delete(f"/api/v1/datasets/{dataset}").status_code == 403
+    assert ann.delete(f"/api/v1/datasets/{dataset}").status_code == 204
+    assert bob.get("/api/v1/datasets").json()[0]["id"] != dataset
+    ann.close()
+    bob.close()

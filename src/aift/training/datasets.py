@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from aift.config import Settings
-from aift.errors import InvalidInput, NotFound
+from aift.errors import Forbidden, InvalidInput, NotFound
 from aift.models.resolver import ModelResolver
 from aift.models.tokenizers import load_tokenizer, render
 from aift.store import Database, utcnow
-from aift.store.tables import DatasetRow
+from aift.store.access import access_of, visible
+from aift.store.tables import DatasetRow, ShareRow
 from aift.training.formats import detect_format, normalise, read_rows
 from aift.training.schemas import (
     DatasetFormat,
@@ -37,6 +38,7 @@ from aift.training.schemas import (
     RowError,
     TokenStats,
 )
+from aift.work.actor import current_actor
 from aift.workspace import Workspace, safe_name
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,7 @@ class DatasetService:
             rows_skipped=len(errors),
             stats=stats,
             created_at=utcnow(),
+            owner_id=current_actor.get().user_id,
         )
         try:
             with self.db.session() as session:
@@ -204,23 +207,45 @@ class DatasetService:
 
     # -- reading ----------------------------------------------------------------------
     def _by_hash(self, digest: str) -> DatasetInfo | None:
+        """The same upload made before by this user (another user's is theirs)."""
+        owner = current_actor.get().user_id
+        query = select(DatasetRow).where(DatasetRow.sha256 == digest, DatasetRow.owner_id == owner)
         with self.db.session() as session:
-            row = session.scalars(select(DatasetRow).where(DatasetRow.sha256 == digest)).first()
+            row = session.scalars(query).first()
             return DatasetInfo.model_validate(row) if row else None
 
-    def get(self, dataset_id: str) -> DatasetInfo:
+    def get(self, dataset_id: str, *, write: bool = False) -> DatasetInfo:
+        """A dataset the current user may see (their own, shared with them, or any for an
+        admin) — and, with `write` (train on it, delete it), change."""
+        actor = current_actor.get()
         with self.db.session() as session:
             row = session.get(DatasetRow, dataset_id)
-            if row is None:
+            access = access_of(session, "dataset", row.id, row.owner_id, actor) if row else None
+            if row is None or access is None:
                 raise NotFound(
                     f"No dataset with id {dataset_id!r}. List them with GET /api/v1/datasets."
                 )
+            if write and access != "write":
+                raise Forbidden(f"Dataset {row.name} is shared with you to read only.")
             return DatasetInfo.model_validate(row)
 
-    def list(self) -> list[DatasetInfo]:
+    def owned(self, dataset_id: str) -> DatasetInfo:
+        """A dataset the current user owns (any, for an admin): who may share it."""
+        info = self.get(dataset_id, write=True)
+        actor = current_actor.get()
         with self.db.session() as session:
-            rows = session.scalars(select(DatasetRow).order_by(DatasetRow.created_at.desc()))
-            return [DatasetInfo.model_validate(r) for r in rows]
+            row = session.get(DatasetRow, dataset_id)
+            owner = row.owner_id if row else None
+        if not actor.admin and owner != actor.user_id:
+            raise Forbidden(f"Only the owner of dataset {info.name} (or an admin) shares it.")
+        return info
+
+    def list(self) -> list[DatasetInfo]:
+        """The datasets the current user may see, newest first."""
+        seen = visible(DatasetRow.owner_id, DatasetRow.id, "dataset", current_actor.get())
+        query = select(DatasetRow).where(seen).order_by(DatasetRow.created_at.desc())
+        with self.db.session() as session:
+            return [DatasetInfo.model_validate(r) for r in session.scalars(query)]
 
     def examples(self, dataset_id: str, split_name: str = "train") -> Iterator[dict]:
         """The canonical examples of one split."""
@@ -245,10 +270,12 @@ class DatasetService:
         return shown
 
     def delete(self, dataset_id: str) -> None:
-        """Remove a dataset's files and row."""
-        self.get(dataset_id)
+        """Remove a dataset's files, row and shares."""
+        self.get(dataset_id, write=True)
         with self.db.session() as session:
             session.delete(session.get(DatasetRow, dataset_id))
+            shares = (ShareRow.resource_type == "dataset", ShareRow.resource_id == dataset_id)
+            session.execute(delete(ShareRow).where(*shares))
         shutil.rmtree(self.root / dataset_id, ignore_errors=True)
 
 

@@ -75,8 +75,9 @@ class TrainingService:
         self.pages = pages  # knowledge-base page texts, for GRPO's cites_page reward
 
     def submit(self, config: TrainingConfig) -> JobInfo:
-        """Check dataset, base model, method and memory; then queue `training.run`."""
-        dataset = self.datasets.get(config.dataset)
+        """Check dataset (the user's, or shared with them to write: train on), base
+        model, method and memory; then queue `training.run`."""
+        dataset = self.datasets.get(config.dataset, write=True)
         if config.eval_steps is not None and dataset.rows_val == 0:
             raise InvalidInput(
                 f"eval_steps is set but dataset {dataset.name} has no validation rows; upload "

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from typing import Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_runtime
 from aift.api.uploads import save_upload
+from aift.auth.schemas import ShareGrant, ShareInfo
 from aift.errors import InvalidInput
 from aift.runtime import Runtime
 from aift.training.schemas import DatasetFormat, DatasetInfo, DatasetOptions, DatasetReport
@@ -87,3 +90,35 @@ async def get_dataset(
 @router.delete("/{dataset_id}", status_code=204)
 async def delete_dataset(dataset_id: str, runtime: Runtime = Depends(get_runtime)) -> None:
     await run_in_threadpool(runtime.datasets.delete, dataset_id)
+
+
+@router.get("/{dataset_id}/shares", response_model=list[ShareInfo])
+async def list_shares(dataset_id: str, runtime: Runtime = Depends(get_runtime)) -> list[ShareInfo]:
+    """Who the dataset is shared with (its owner and admins may look)."""
+    info = await run_in_threadpool(runtime.datasets.owned, dataset_id)
+    return await run_in_threadpool(runtime.accounts.shares.of, "dataset", info.id)
+
+
+@router.put("/{dataset_id}/shares", response_model=ShareInfo)
+async def share(
+    dataset_id: str, grant: ShareGrant, runtime: Runtime = Depends(get_runtime)
+) -> ShareInfo:
+    """Share with a user (by email) or a group (by name), to read (preview, evaluate) or
+    to write (train on it, delete it)."""
+    info = await run_in_threadpool(runtime.datasets.owned, dataset_id)
+    return await run_in_threadpool(runtime.accounts.shares.grant, "dataset", info.id, grant)
+
+
+@router.delete("/{dataset_id}/shares/{grantee_type}/{grantee_id}", status_code=204)
+async def unshare(
+    dataset_id: str,
+    grantee_type: Literal["user", "group"],
+    grantee_id: str,
+    runtime: Runtime = Depends(get_runtime),
+) -> Response:
+    """Stop sharing with a user or group."""
+    info = await run_in_threadpool(runtime.datasets.owned, dataset_id)
+    await run_in_threadpool(
+        runtime.accounts.shares.revoke, "dataset", info.id, grantee_type, grantee_id
+    )
+    return Response(status_code=204)
