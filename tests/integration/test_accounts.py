@@ -6,13 +6,14 @@ clients, roles, revocation, disabling, and the audit trail of each change."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import httpx
 import ollama
 import openai
 import pytest
 
-from tests.integration.conftest import LiveServer, wait_for
+from tests.integration.conftest import LiveServer, start_server, wait_for
 
 ADMIN = "admin@example.com"
 PASSWORD = "correct horse battery"
@@ -37,11 +38,17 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture
-def admin(server_factory) -> tuple[LiveServer, str]:  # noqa: ANN001
-    """A fresh server whose first admin set a password through the setup link, and an
-    admin API token."""
-    server: LiveServer = server_factory(AIFT_ADMIN_EMAIL=ADMIN, AIFT_MAX_JOBS_PER_USER="1")
+@pytest.fixture(scope="module")
+def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    """A server whose first admin set a password through the setup link, and an admin
+    API token (shared by the module: each test makes users of its own)."""
+    workspace = tmp_path_factory.mktemp("accounts") / "ws"
+    server = start_server(workspace, AIFT_ADMIN_EMAIL=ADMIN, AIFT_MAX_JOBS_PER_USER="1")
+    yield _first_admin(server)
+    server.stop()
+
+
+def _first_admin(server: LiveServer) -> tuple[LiveServer, str]:
     token = setup_link(server)
     with server.client(follow_redirects=False) as client:
         assert client.get("/api/v1/jobs").status_code == 401, "accounts exist: say who you are"
@@ -247,20 +254,22 @@ def test_jobs_belong_to_who_started_them_and_each_user_has_a_limit(admin) -> Non
     server, root = admin
     tokens = {}
     with server.client(headers=bearer(root)) as client:
-        for email in ("ann@example.com", "bob@example.com"):
+        for email in ("ann1@example.com", "bob1@example.com"):
             made = client.post(
                 "/api/v1/admin/users",
                 json={"email": email, "role": "member", "password": "initial-pass-1"},
             )
             assert made.status_code == 201, made.text
             tokens[email] = _token_of(server, email)
-    ann, bob = (bearer(tokens[e]) for e in ("ann@example.com", "bob@example.com"))
+    ann, bob = (bearer(tokens[e]) for e in ("ann1@example.com", "bob1@example.com"))
     slow = {"kind": "system.benchmark", "config": {"steps": 60, "seconds_per_step": 1.0}}
     with server.client(headers=ann) as client:
         job = client.post("/api/v1/jobs", json=slow)
         assert job.status_code == 202, job.text
         job_id = job.json()["id"]
-        assert job.json()["owner_id"] == _id(server.client(headers=bearer(root)), "ann@example.com")
+        assert job.json()["owner_id"] == _id(
+            server.client(headers=bearer(root)), "ann1@example.com"
+        )
         second = client.post("/api/v1/jobs", json=slow)
         assert second.status_code == 429 and "AIFT_MAX_JOBS_PER_USER" in second.text
     with server.client(headers=bob) as client:
@@ -268,7 +277,7 @@ def test_jobs_belong_to_who_started_them_and_each_user_has_a_limit(admin) -> Non
         assert client.get(f"/api/v1/jobs/{job_id}").status_code == 404
         assert client.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 404
         with connect(
-            f"{server.ws_url}/ws/jobs/{job_id}?token={tokens['bob@example.com']}", open_timeout=60
+            f"{server.ws_url}/ws/jobs/{job_id}?token={tokens['bob1@example.com']}", open_timeout=60
         ) as ws:
             assert '"not_found"' in ws.recv(timeout=30)
         own = client.post("/api/v1/jobs", json=slow)
@@ -301,14 +310,14 @@ def _token_of(server: LiveServer, email: str) -> str:
 def test_a_knowledge_base_is_its_owners_until_shared_and_then_as_shared(admin) -> None:  # noqa: ANN001
     server, root = admin
     with server.client(headers=bearer(root)) as client:
-        for email in ("ann@example.com", "bob@example.com"):
+        for email in ("ann2@example.com", "bob2@example.com"):
             body = {"email": email, "role": "member", "password": "initial-pass-1"}
             assert client.post("/api/v1/admin/users", json=body).status_code == 201
-        bob_id = _id(client, "bob@example.com")
+        bob_id = _id(client, "bob2@example.com")
         team = client.post("/api/v1/admin/groups", json={"name": "team", "members": [bob_id]})
         assert team.status_code == 201
-    ann = server.client(headers=bearer(_token_of(server, "ann@example.com")))
-    bob = server.client(headers=bearer(_token_of(server, "bob@example.com")))
+    ann = server.client(headers=bearer(_token_of(server, "ann2@example.com")))
+    bob = server.client(headers=bearer(_token_of(server, "bob2@example.com")))
     assert ann.post("/api/v1/kb", json={"name": "ann-notes"}).status_code == 201
     assert bob.post("/api/v1/kb", json={"name": "bob-notes"}).status_code == 201
     search = {"query": "anything"}
@@ -320,7 +329,7 @@ def test_a_knowledge_base_is_its_owners_until_shared_and_then_as_shared(admin) -
     assert bob.delete("/api/v1/kb/ann-notes").status_code == 404
     assert bob.put("/api/v1/kb/bob-notes/shares", json={"grantee": "nobody@x.y"}).status_code == 404
 
-    shared = ann.put("/api/v1/kb/ann-notes/shares", json={"grantee": "bob@example.com"})
+    shared = ann.put("/api/v1/kb/ann-notes/shares", json={"grantee": "bob2@example.com"})
     assert shared.status_code == 200 and shared.json()["access"] == "read", shared.text
     assert sorted(k["name"] for k in bob.get("/api/v1/kb").json()) == ["ann-notes", "bob-notes"]
     assert bob.post("/api/v1/kb/ann-notes/search", json=search).status_code == 200
@@ -329,7 +338,7 @@ def test_a_knowledge_base_is_its_owners_until_shared_and_then_as_shared(admin) -
     assert read_only.status_code == 403 and "read only" in read_only.text
     assert bob.delete("/api/v1/kb/ann-notes").status_code == 403
     assert (
-        bob.put("/api/v1/kb/ann-notes/shares", json={"grantee": "bob@example.com"}).status_code
+        bob.put("/api/v1/kb/ann-notes/shares", json={"grantee": "bob2@example.com"}).status_code
         == 403
     )
 
@@ -338,7 +347,7 @@ def test_a_knowledge_base_is_its_owners_until_shared_and_then_as_shared(admin) -
     assert bob.post("/api/v1/kb/ann-notes/documents", files=upload).status_code == 202
     listed = ann.get("/api/v1/kb/ann-notes/shares").json()
     assert {(s["grantee"], s["access"]) for s in listed} == {
-        ("bob@example.com", "read"),
+        ("bob2@example.com", "read"),
         ("team", "write"),
     }
     for s in listed:
@@ -367,11 +376,11 @@ def test_a_knowledge_base_is_its_owners_until_shared_and_then_as_shared(admin) -
 def test_a_dataset_is_trained_on_only_by_its_owner_or_a_write_share(admin) -> None:  # noqa: ANN001
     server, root = admin
     with server.client(headers=bearer(root)) as client:
-        for email in ("ann@example.com", "bob@example.com"):
+        for email in ("ann3@example.com", "bob3@example.com"):
             body = {"email": email, "role": "member", "password": "initial-pass-1"}
             assert client.post("/api/v1/admin/users", json=body).status_code == 201
-    ann = server.client(headers=bearer(_token_of(server, "ann@example.com")))
-    bob = server.client(headers=bearer(_token_of(server, "bob@example.com")))
+    ann = server.client(headers=bearer(_token_of(server, "ann3@example.com")))
+    bob = server.client(headers=bearer(_token_of(server, "bob3@example.com")))
     rows = b'{"instruction": "Say hi", "output": "hi"}\n' * 8
     made = ann.post("/api/v1/datasets", files={"file": ("hi.jsonl", rows)})
     assert made.status_code == 201, made.text
@@ -383,7 +392,7 @@ def test_a_dataset_is_trained_on_only_by_its_owner_or_a_write_share(admin) -> No
     run = {"base_model": "SmolLM2-135M-Instruct", "dataset": dataset, "max_steps": 1}
     assert bob.post("/api/v1/training", json=run).status_code == 404
 
-    share = {"grantee": "bob@example.com", "access": "read"}
+    share = {"grantee": "bob3@example.com", "access": "read"}
     assert ann.put(f"/api/v1/datasets/{dataset}/shares", json=share).status_code == 200
     assert bob.get(f"/api/v1/datasets/{dataset}").status_code == 200
     trains = bob.post("/api/v1/training", json=run)

@@ -25,10 +25,15 @@ from aift.evaluation.schemas import HarnessEvalResult, HarnessJobConfig
 from aift.work.control import Work
 
 
-def task_manager(tasks_dir: Path) -> Any:
-    """lm-eval's task index: its own tasks and the workspace's YAML tasks."""
+def task_manager(tasks_dir: Path, wanted: list[str]) -> Any:
+    """lm-eval's task index: the workspace's YAML tasks alone when they hold every task
+    `wanted` (indexing lm-eval's own ~15,000 tasks takes seconds), else those and its own."""
     from lm_eval.tasks import TaskManager
 
+    if tasks_dir.is_dir():
+        local = TaskManager(include_path=str(tasks_dir), include_defaults=False)
+        if set(wanted) <= set(local.all_tasks):
+            return local
     return TaskManager(include_path=str(tasks_dir) if tasks_dir.is_dir() else None)
 
 
@@ -84,7 +89,7 @@ def run_harness(
     import lm_eval
     from lm_eval import simple_evaluate
 
-    manager = task_manager(tasks_dir)
+    manager = task_manager(tasks_dir, config.tasks)
     check_tasks(manager, config.tasks)
     work.progress(0.02, f"loading {config.model}", force=True)
     model = load()
