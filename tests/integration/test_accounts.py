@@ -402,3 +402,26 @@ def test_a_dataset_is_trained_on_only_by_its_owner_or_a_write_share(admin) -> No
     assert bob.get("/api/v1/datasets").json()[0]["id"] != dataset
     ann.close()
     bob.close()
+
+
+def test_arena_battles_are_their_askers_and_the_standings_everyones(settings) -> None:  # noqa: ANN001
+    from aift.errors import NotFound
+    from aift.evaluation.arena import Arena
+    from aift.evaluation.schemas import ArenaBattleCreate
+    from aift.runtime import Runtime
+    from aift.work.actor import Actor, acting_as
+
+    arena = Arena(Runtime.start(settings).db, lambda: ["model-x", "model-y"], lambda n: n)
+    with acting_as(Actor("ann", admin=False)):
+        mine = arena.start(ArenaBattleCreate(prompt="Which is better?"))
+        for side in ("a", "b"):
+            arena.record(mine.id, side, f"answer {side}")
+        arena.vote(mine.id, "a")
+    with acting_as(Actor("bob", admin=False)):
+        assert arena.list() == []
+        with pytest.raises(NotFound):
+            arena.get(mine.id)
+        with pytest.raises(NotFound):
+            arena.vote(mine.id, "b")
+        assert arena.leaderboard().votes == 1, "the standings add up every user's votes"
+    assert [b.id for b in arena.list()] == [mine.id], "an admin sees every battle"

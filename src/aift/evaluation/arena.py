@@ -32,6 +32,7 @@ from aift.evaluation.schemas import (
 )
 from aift.store import Database, utcnow
 from aift.store.tables import ArenaBattleRow
+from aift.work.actor import current_actor
 
 FIT_ROUNDS = 200
 PRIOR_GAMES = 1.0  # one tie against an average model, for each model
@@ -69,6 +70,7 @@ class Arena:
             model_b=models[1],
             settings={"max_tokens": request.max_tokens, "temperature": request.temperature},
             created_at=utcnow(),
+            owner_id=current_actor.get().user_id,
         )
         with self.db.session() as session:
             session.add(row)
@@ -111,8 +113,11 @@ class Arena:
             return _shown(_row(session, battle_id))
 
     def list(self, limit: int = 50) -> list[ArenaBattle]:
-        """Battles, newest first."""
+        """The current user's battles (an admin: all), newest first."""
         query = select(ArenaBattleRow).order_by(ArenaBattleRow.created_at.desc()).limit(limit)
+        actor = current_actor.get()
+        if not actor.admin:
+            query = query.where(ArenaBattleRow.owner_id == actor.user_id)
         with self.db.session() as session:
             return [_shown(row) for row in session.scalars(query)]
 
@@ -127,7 +132,7 @@ class Arena:
 
 def _row(session: Session, battle_id: str) -> ArenaBattleRow:
     row = session.get(ArenaBattleRow, battle_id)
-    if row is None:
+    if row is None or not current_actor.get().sees(row.owner_id):
         raise NotFound(f"No arena battle {battle_id!r}.")
     return row
 
