@@ -47,6 +47,16 @@ def test_setup_admin_invite_token_and_sign_out(page: Page, live: LiveServer) -> 
     if AXE.exists():
         assert not serious_violations(page), serious_violations(page)
 
+    create = "{method: 'POST', body: JSON.stringify({name: 'handbook'})}"
+    made = page.evaluate(f"async () => await api('/api/v1/kb', {create})")
+    page.goto(f"/kb/{made['id']}")
+    sharing = page.locator("#sharing")
+    sharing.get_by_label("Email or group").fill("member@example.com")
+    sharing.get_by_role("button", name="Share").click()
+    expect(page.locator("#share-list")).to_contain_text("member@example.com (user): read")
+    if AXE.exists():
+        assert not serious_violations(page), serious_violations(page)
+
     page.goto("/account")
     page.get_by_label("Name").fill("laptop")
     page.get_by_role("button", name="Create token").click()
@@ -70,4 +80,10 @@ def test_setup_admin_invite_token_and_sign_out(page: Page, live: LiveServer) -> 
     page.get_by_role("button", name="Set password and sign in").click()
     expect(page.locator("#account-link")).to_have_text("member@example.com", timeout=30_000)
     expect(page.get_by_role("link", name="Admin")).to_have_count(0)
+    page.goto("/kb")
+    shared = page.get_by_role("row", name=re.compile("handbook"))
+    expect(shared).to_contain_text(ADMIN)  # shared with the member; its owner shown
+    shared.get_by_role("link", name="handbook").click()
+    expect(page.locator("h1")).to_have_text("handbook")
+    expect(page.locator("#sharing")).to_have_count(0)  # only the owner shares
     assert page.request.get("/api/v1/admin/users").status == 403

@@ -67,6 +67,7 @@ class KnowledgeBaseInfo(BaseModel):
         None, description="Background work of the vector index that affects results."
     )
     warning: str | None = None
+    owner_id: str | None = Field(None, description="The user who made it (None: before accounts).")
     created_at: datetime
     updated_at: datetime
 

@@ -96,6 +96,7 @@ class KnowledgeStore:
             documents=documents or 0,
             chunks=chunks or 0,
             warning=row.warning,
+            owner_id=row.owner_id,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

@@ -21,6 +21,7 @@ from aift.monitoring.units import human_size
 from aift.training.schemas import DatasetFormat, TrainingConfig
 from aift.web.dashboard import dashboard
 from aift.web.forms import form_fields
+from aift.work.actor import current_actor
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parents[2] / "web" / "templates"))
 STATIC = Path(__file__).parents[2] / "web" / "static"
@@ -94,6 +95,7 @@ async def knowledge_page(request: Request) -> HTMLResponse:
         "knowledge.html",
         page="kb",
         kbs=kbs,
+        owners=await run_in_threadpool(_owners, request),
         embedding_models=[m.name for m in models],
         default_embedding=runtime.settings.default_embedding_model,
     )
@@ -115,15 +117,24 @@ async def documents_partial(request: Request, kb: str) -> HTMLResponse:
 
 
 async def _documents(request: Request, kb: str) -> dict[str, object]:
-    knowledge = get_runtime(request).knowledge
-    info = await run_in_threadpool(knowledge.get, kb)
-    documents = await run_in_threadpool(knowledge.documents, info.id)
+    runtime = get_runtime(request)
+    info = await run_in_threadpool(runtime.knowledge.get, kb)
+    documents = await run_in_threadpool(runtime.knowledge.documents, info.id)
     finished = {"indexed", "failed", "needs_password"}
+    actor = current_actor.get()
+    accounts = await run_in_threadpool(runtime.accounts.exist)
     return {
         "kb": info,
         "documents": documents,
         "busy": any(d.status.value not in finished for d in documents),
+        "can_share": accounts and (actor.admin or info.owner_id == actor.user_id),
     }
+
+
+def _owners(request: Request) -> dict[str, str]:
+    """User id → email, for the owner columns of lists (empty without accounts)."""
+    accounts = get_runtime(request).accounts
+    return {u.id: u.email for u in accounts.users.users()} if accounts.exist() else {}
 
 
 @router.get("/datasets", response_class=HTMLResponse)
