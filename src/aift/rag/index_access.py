@@ -49,7 +49,47 @@ def write_new_key(key_file: Path) -> None:
         out.write(secrets.token_bytes(KEY_BYTES))
 
 
-class IndexReader:
+class RemoteReads:
+    """The read calls of a `VectorIndex` whose work runs in another process: each is
+    sent through `_call` (the server's pipe, or a reader's socket)."""
+
+    def _call(self, name: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def collections(self) -> list[str]:
+        return self._call("collections")
+
+    def count(self, name: str, where: ChunkFilter | None = None) -> int:
+        return self._call("count", name, where)
+
+    def search_dense(
+        self, name: str, vector: list[float], limit: int, where: ChunkFilter | None = None
+    ) -> list[IndexHit]:
+        return self._call("search_dense", name, vector, limit, where)
+
+    def lowest_dense(
+        self, name: str, vector: list[float], where: ChunkFilter | None = None
+    ) -> float | None:
+        return self._call("lowest_dense", name, vector, where)
+
+    def cosines(self, name: str, vector: list[float], ids: Iterable[str]) -> dict[str, float]:
+        return self._call("cosines", name, vector, list(ids))
+
+    def search_keywords(
+        self,
+        name: str,
+        indices: list[int],
+        values: list[float],
+        limit: int,
+        where: ChunkFilter | None = None,
+    ) -> list[IndexHit]:
+        return self._call("search_keywords", name, indices, values, limit, where)
+
+    def status(self) -> IndexStatus:
+        return self._call("status")
+
+
+class IndexReader(RemoteReads):
     """A `VectorIndex` for reading, whose calls run in the server's index process."""
 
     def __init__(self, root: Path) -> None:
@@ -99,38 +139,6 @@ class IndexReader:
 
     def drop(self, name: str) -> None:
         self._read_only()
-
-    def collections(self) -> list[str]:
-        return self._call("collections")
-
-    def count(self, name: str, where: ChunkFilter | None = None) -> int:
-        return self._call("count", name, where)
-
-    def search_dense(
-        self, name: str, vector: list[float], limit: int, where: ChunkFilter | None = None
-    ) -> list[IndexHit]:
-        return self._call("search_dense", name, vector, limit, where)
-
-    def lowest_dense(
-        self, name: str, vector: list[float], where: ChunkFilter | None = None
-    ) -> float | None:
-        return self._call("lowest_dense", name, vector, where)
-
-    def cosines(self, name: str, vector: list[float], ids: Iterable[str]) -> dict[str, float]:
-        return self._call("cosines", name, vector, list(ids))
-
-    def search_keywords(
-        self,
-        name: str,
-        indices: list[int],
-        values: list[float],
-        limit: int,
-        where: ChunkFilter | None = None,
-    ) -> list[IndexHit]:
-        return self._call("search_keywords", name, indices, values, limit, where)
-
-    def status(self) -> IndexStatus:
-        return self._call("status")
 
     def close(self) -> None:
         with self.lock:

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, Listener, wait
 from pathlib import Path
@@ -30,8 +29,8 @@ from aift import threads
 from aift.config import Settings
 from aift.errors import InvalidInput, ServiceUnavailable
 from aift.procutil import start_child
-from aift.rag.index import ChunkFilter, IndexHit, IndexPoint, IndexStatus
-from aift.rag.index_access import READ_CALLS, access_paths, write_new_key
+from aift.rag.index import IndexPoint, IndexStatus
+from aift.rag.index_access import READ_CALLS, RemoteReads, access_paths, write_new_key
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +203,7 @@ def _call(index: Any, status: Any, name: str, args: tuple, kwargs: dict) -> tupl
         return ("error", "failed", f"{type(exc).__name__}: {exc}")
 
 
-class IndexProcess:
+class IndexProcess(RemoteReads):
     """The server's side of the index process: a `VectorIndex` whose every call runs in
     the child. Calls from several threads are serialised on the pipe; a child that died
     is started again on the next call."""
@@ -285,38 +284,6 @@ class IndexProcess:
 
     def drop(self, name: str) -> None:
         self._call("drop", name)
-
-    def collections(self) -> list[str]:
-        return self._call("collections")
-
-    def count(self, name: str, where: ChunkFilter | None = None) -> int:
-        return self._call("count", name, where)
-
-    def search_dense(
-        self, name: str, vector: list[float], limit: int, where: ChunkFilter | None = None
-    ) -> list[IndexHit]:
-        return self._call("search_dense", name, vector, limit, where)
-
-    def lowest_dense(
-        self, name: str, vector: list[float], where: ChunkFilter | None = None
-    ) -> float | None:
-        return self._call("lowest_dense", name, vector, where)
-
-    def cosines(self, name: str, vector: list[float], ids: Iterable[str]) -> dict[str, float]:
-        return self._call("cosines", name, vector, list(ids))
-
-    def search_keywords(
-        self,
-        name: str,
-        indices: list[int],
-        values: list[float],
-        limit: int,
-        where: ChunkFilter | None = None,
-    ) -> list[IndexHit]:
-        return self._call("search_keywords", name, indices, values, limit, where)
-
-    def status(self) -> IndexStatus:
-        return self._call("status")
 
     def _stop(self, wait: float = 0.0) -> None:
         for conn in (self._send, self._receive):

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_runtime
+from aift.api.routes import sharing
 from aift.api.uploads import save_upload
 from aift.auth.schemas import ShareGrant, ShareInfo
 from aift.errors import InvalidInput
@@ -95,8 +96,7 @@ async def delete_dataset(dataset_id: str, runtime: Runtime = Depends(get_runtime
 @router.get("/{dataset_id}/shares", response_model=list[ShareInfo])
 async def list_shares(dataset_id: str, runtime: Runtime = Depends(get_runtime)) -> list[ShareInfo]:
     """Who the dataset is shared with (its owner and admins may look)."""
-    info = await run_in_threadpool(runtime.datasets.owned, dataset_id)
-    return await run_in_threadpool(runtime.accounts.shares.of, "dataset", info.id)
+    return await sharing.shares_of(runtime, "dataset", runtime.datasets.owned, dataset_id)
 
 
 @router.put("/{dataset_id}/shares", response_model=ShareInfo)
@@ -105,8 +105,7 @@ async def share(
 ) -> ShareInfo:
     """Share with a user (by email) or a group (by name), to read (preview, evaluate) or
     to write (train on it, delete it)."""
-    info = await run_in_threadpool(runtime.datasets.owned, dataset_id)
-    return await run_in_threadpool(runtime.accounts.shares.grant, "dataset", info.id, grant)
+    return await sharing.grant(runtime, "dataset", runtime.datasets.owned, dataset_id, grant)
 
 
 @router.delete("/{dataset_id}/shares/{grantee_type}/{grantee_id}", status_code=204)
@@ -117,8 +116,5 @@ async def unshare(
     runtime: Runtime = Depends(get_runtime),
 ) -> Response:
     """Stop sharing with a user or group."""
-    info = await run_in_threadpool(runtime.datasets.owned, dataset_id)
-    await run_in_threadpool(
-        runtime.accounts.shares.revoke, "dataset", info.id, grantee_type, grantee_id
-    )
-    return Response(status_code=204)
+    owned = runtime.datasets.owned
+    return await sharing.revoke(runtime, "dataset", owned, dataset_id, grantee_type, grantee_id)

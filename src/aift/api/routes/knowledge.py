@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_runtime
 from aift.api.responses import SSE_RESPONSE
+from aift.api.routes import sharing
 from aift.api.uploads import save_upload
 from aift.auth.schemas import ShareGrant, ShareInfo
 from aift.errors import AiftError, InvalidInput
@@ -198,16 +199,14 @@ async def evaluate_retrieval(
 @router.get("/{kb}/shares", response_model=list[ShareInfo])
 async def list_shares(kb: str, runtime: Runtime = Depends(get_runtime)) -> list[ShareInfo]:
     """Who the knowledge base is shared with (its owner and admins may look)."""
-    info = await run_in_threadpool(runtime.knowledge.owned, kb)
-    return await run_in_threadpool(runtime.accounts.shares.of, "kb", info.id)
+    return await sharing.shares_of(runtime, "kb", runtime.knowledge.owned, kb)
 
 
 @router.put("/{kb}/shares", response_model=ShareInfo)
 async def share(kb: str, grant: ShareGrant, runtime: Runtime = Depends(get_runtime)) -> ShareInfo:
     """Share with a user (by email) or a group (by name), to read (search, ask, chat)
     or to write (upload, delete); sharing again changes the access."""
-    info = await run_in_threadpool(runtime.knowledge.owned, kb)
-    return await run_in_threadpool(runtime.accounts.shares.grant, "kb", info.id, grant)
+    return await sharing.grant(runtime, "kb", runtime.knowledge.owned, kb, grant)
 
 
 @router.delete("/{kb}/shares/{grantee_type}/{grantee_id}", status_code=204)
@@ -218,9 +217,8 @@ async def unshare(
     runtime: Runtime = Depends(get_runtime),
 ) -> Response:
     """Stop sharing with a user or group: they lose it at once."""
-    info = await run_in_threadpool(runtime.knowledge.owned, kb)
-    await run_in_threadpool(runtime.accounts.shares.revoke, "kb", info.id, grantee_type, grantee_id)
-    return Response(status_code=204)
+    owned = runtime.knowledge.owned
+    return await sharing.revoke(runtime, "kb", owned, kb, grantee_type, grantee_id)
 
 
 @router.post(

@@ -90,8 +90,11 @@ async def login(
     client = _client(request)
     wait = limiter.retry_after(client)
     if wait is not None:
-        page = _login_page(
-            request, f"Too many wrong tries. Try again in {int(wait) + 1} seconds.", 429
+        page = await run_in_threadpool(
+            _login_page,
+            request,
+            f"Too many wrong tries. Try again in {int(wait) + 1} seconds.",
+            429,
         )
         page.headers["Retry-After"] = str(int(wait) + 1)
         return page
@@ -110,7 +113,8 @@ async def login(
     )
     if not right:
         limiter.failed(client)
-        return _login_page(request, "That email and password, or key, is not right.", 401)
+        wrong = "That email and password, or key, is not right."
+        return await run_in_threadpool(_login_page, request, wrong, 401)
     limiter.succeeded(client)
     to = "/account" if must_change else "/"
     return await run_in_threadpool(_signed_in, request, runtime, user_id, to)
