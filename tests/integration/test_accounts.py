@@ -425,3 +425,108 @@ def test_arena_battles_are_their_askers_and_the_standings_everyones(settings) ->
             arena.vote(mine.id, "b")
         assert arena.leaderboard().votes == 1, "the standings add up every user's votes"
     assert [b.id for b in arena.list()] == [mine.id], "an admin sees every battle"
+
+
+def test_a_model_is_its_trainers_until_shared_in_every_api(admin, tiny_chat_model_dir) -> None:  # noqa: ANN001
+    """A member's training run makes a model only they (and admins, and whom they share it
+    with) see — in REST, the OpenAI and Ollama APIs, chat and metrics; packaged and
+    installed models are everyone's; knowledge base names are per owner."""
+    import shutil
+
+    server, root = admin
+    shutil.copytree(tiny_chat_model_dir, server.workspace / "models" / "tiny-chat")
+    with server.client(headers=bearer(root)) as client:
+        assert client.post("/api/v1/models/scan").status_code == 200
+        for email in ("ann4@example.com", "bob4@example.com"):
+            body = {"email": email, "role": "member", "password": "initial-pass-1"}
+            assert client.post("/api/v1/admin/users", json=body).status_code == 201
+    tokens = {e: _token_of(server, e) for e in ("ann4@example.com", "bob4@example.com")}
+    ann = server.client(headers=bearer(tokens["ann4@example.com"]))
+    bob = server.client(headers=bearer(tokens["bob4@example.com"]))
+    rows = b'{"instruction": "Say hi", "output": "hi"}\n' * 8
+    dataset = ann.post("/api/v1/datasets", files={"file": ("hi.jsonl", rows)}).json()["dataset"]
+    run = {"name": "ann-tiny", "base_model": "tiny-chat", "dataset": dataset["id"], "max_steps": 1}
+    job = ann.post("/api/v1/training", json=run)
+    assert job.status_code == 202, job.text
+    done = wait_for(
+        lambda: ann.get(f"/api/v1/jobs/{job.json()['id']}").json(),
+        lambda j: j["status"] in {"succeeded", "failed", "cancelled"},
+        timeout=600,
+    )
+    assert done["status"] == "succeeded", done["error"]
+    model = done["result"]["model"]
+    assert ann.get(f"/api/v1/models/{model}").json()["owner_id"] == done["owner_id"]
+
+    def sees(token: str) -> dict[str, bool]:
+        """Whether each API names the model for the holder of `token`."""
+        rest = model in [
+            m["name"] for m in server.client(headers=bearer(token)).get("/api/v1/models").json()
+        ]
+        oai = openai.OpenAI(base_url=f"{server.url}/v1", api_key=token, max_retries=0)
+        olm = ollama.Client(host=server.url, headers=bearer(token))
+        return {
+            "rest": rest,
+            "openai": model in [m.id for m in oai.models.list()],
+            "ollama": model in [m.model for m in olm.list().models],
+            "packaged": "SmolLM2-135M-Instruct" in [m.id for m in oai.models.list()],
+            "installed": "tiny-chat" in [m.id for m in oai.models.list()],
+        }
+
+    ann_key, bob_key = tokens["ann4@example.com"], tokens["bob4@example.com"]
+    assert sees(ann_key) == dict.fromkeys(
+        ("rest", "openai", "ollama", "packaged", "installed"), True
+    )
+    assert sees(bob_key) == {
+        "rest": False,
+        "openai": False,
+        "ollama": False,
+        "packaged": True,
+        "installed": True,
+    }
+    hidden = bob.get(f"/api/v1/models/{model}")
+    assert hidden.status_code == 404 and model not in hidden.text.split("registry.")[1]
+    bob_openai = openai.OpenAI(base_url=f"{server.url}/v1", api_key=bob_key, max_retries=0)
+    say = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    with pytest.raises(openai.NotFoundError):
+        bob_openai.chat.completions.create(model=model, **say)
+    with pytest.raises(ollama.ResponseError) as refused:
+        ollama.Client(host=server.url, headers=bearer(bob_key)).chat(
+            model=model, messages=say["messages"]
+        )
+    assert refused.value.status_code == 404
+    assert bob.put(f"/api/v1/models/{model}/shares", json={"grantee": "x"}).status_code == 404
+
+    # ann's use of it shows in her metrics, never in bob's; nor does her knowledge base
+    ann_openai = openai.OpenAI(base_url=f"{server.url}/v1", api_key=ann_key, max_retries=0)
+    assert ann_openai.chat.completions.create(model=model, **say).choices
+    kb = ann.post("/api/v1/kb", json={"name": "same-name"}).json()
+    assert (
+        ann.post(
+            "/api/v1/kb/same-name/documents",
+            files={"files": ("a.txt", b"Ann's private text.", "text/plain")},
+        ).status_code
+        == 202
+    )
+    wait_for(lambda: ann.get("/api/v1/kb/same-name").json(), lambda k: k["documents"] == 1, 60)
+    assert model in ann.get("/metrics").text and kb["id"] in ann.get("/metrics").text
+    bob_metrics = bob.get("/metrics").text
+    assert model not in bob_metrics and kb["id"] not in bob_metrics
+    assert "aift_http_requests_total" in bob_metrics, "what names nobody's work stays"
+    mine = bob.post("/api/v1/kb", json={"name": "same-name"})
+    assert mine.status_code == 201, "a name another user took is free (and reveals nothing)"
+    assert ann.get("/api/v1/kb/same-name").json()["id"] == kb["id"], "each finds their own"
+    assert bob.get("/api/v1/kb/same-name").json()["id"] == mine.json()["id"]
+    with server.client(headers=bearer(root)) as client:
+        both = client.get("/api/v1/kb/same-name")
+        assert both.status_code == 409 and kb["id"] in both.text, "an admin names one by id"
+
+    shared = ann.put(f"/api/v1/models/{model}/shares", json={"grantee": "bob4@example.com"})
+    assert shared.status_code == 200, shared.text
+    assert sees(bob_key)["openai"] and sees(bob_key)["ollama"]
+    assert bob_openai.chat.completions.create(model=model, **say).choices
+    assert bob.put(f"/api/v1/models/{model}/shares", json={"grantee": "x"}).status_code == 403
+    gone = ann.delete(f"/api/v1/models/{model}/shares/user/{shared.json()['grantee_id']}")
+    assert gone.status_code == 204
+    assert not sees(bob_key)["rest"], "revoked at once"
+    ann.close()
+    bob.close()

@@ -119,7 +119,31 @@ def test_every_migration_upgrades_a_database_made_by_the_previous_head(tmp_path:
             assert conn.execute(text("SELECT status FROM jobs WHERE id = 'j1'")).scalar() == (
                 "succeeded"
             ), f"{revision} lost a row of {previous}"
+            if revision > "0011":  # a rebuilt parent table must not cascade into its children
+                assert conn.execute(text("SELECT count(*) FROM documents")).scalar() == 1
+        if revision == "0011":
+            _a_knowledge_base_with_a_document(db)
     with db.engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert not differences, differences
     db.dispose()
+
+
+def _a_knowledge_base_with_a_document(db) -> None:  # noqa: ANN001
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO knowledge_bases (id, name, description, embedding_model, "
+                "embedding_requested, dimension, chunking, effective_chunk_tokens, generation, "
+                "status, created_at, updated_at) VALUES ('k1', 'kb', '', 'e5', 'e5', 384, '{}', "
+                "400, 1, 'ready', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO documents (id, kb_id, name, content_type, sha256, size_bytes, path, "
+                "pages, ocr_pages, chunks, status, timings, created_at, updated_at) VALUES "
+                "('d1', 'k1', 'a.txt', 'text/plain', 's', 1, 'p', 1, 0, 1, 'indexed', '{}', "
+                "'2025-01-01 00:00:00', '2025-01-01 00:00:00')"
+            )
+        )

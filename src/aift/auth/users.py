@@ -8,7 +8,7 @@ import secrets
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from aift.store.tables import (
     GroupRow,
     UserRow,
 )
+from aift.work.actor import Actor
 
 LINK_LIFETIME = timedelta(days=7)
 # Resources made before accounts existed (owner NULL) become the first admin's.
@@ -255,6 +256,16 @@ class UserStore:
             session.execute(delete(GroupMemberRow).where(GroupMemberRow.group_id == group_id))
             session.delete(row)
 
+    def actor_of(self, user_id: str) -> Actor:
+        """Whom work done for `user_id` away from a request (their jobs) acts as: their
+        role and groups now; a user since removed or disabled sees only their own."""
+        with self.db.session() as session:
+            row = session.get(UserRow, user_id)
+            known = row is not None and not row.disabled
+            admin = known and row is not None and row.role == Role.admin.value
+        groups = frozenset(self.group_ids_of(user_id)) if known else frozenset()
+        return Actor(user_id, admin=admin, groups=groups)
+
     def group_ids_of(self, user_id: str) -> list[str]:
         with self.db.session() as session:
             return list(
@@ -276,9 +287,13 @@ def _keep_an_admin(session: Session, leaving: str) -> None:
 
 
 def _adopt_orphans(session: Session, admin_id: str) -> None:
-    """Give the first admin everything made before accounts existed."""
+    """Give the first admin everything made before accounts existed — of models, those in
+    the workspace (trained, merged, exported); packaged and installed ones stay everyone's."""
     from aift.store.tables import Base
 
     for name in OWNED_TABLES:
         table = Base.metadata.tables[name]
-        session.execute(update(table).where(table.c.owner_id.is_(None)).values(owner_id=admin_id))
+        orphan: list[ColumnElement[bool]] = [table.c.owner_id.is_(None)]
+        if name == "models":
+            orphan.append(table.c.source == "workspace")
+        session.execute(update(table).where(*orphan).values(owner_id=admin_id))

@@ -20,6 +20,7 @@ from aift.export.gguf_writer import read_config
 from aift.export.schemas import QuantizeJobConfig
 from aift.export.sources import exportable, resolve_source
 from aift.models.registry import ModelRegistry
+from aift.work.actor import current_actor
 from aift.work.control import Work
 
 AWQ_ARCHITECTURES = {
@@ -216,6 +217,7 @@ def quantize_to_awq(
         out_dir.name,
         out_dir,
         source=ModelSource.workspace,
+        owner=current_actor.get().user_id,
         kind=ModelKind.finetuned,
         extra={"quantized_from": config.model, "quantization": f"awq-{config.scheme}"},
     )

@@ -24,6 +24,7 @@ from aift.export.tokenizer_metadata import tokenization_mismatch
 from aift.models.registry import ModelRegistry
 from aift.threads import compute_threads
 from aift.weights.quantize import quantize_gguf
+from aift.work.actor import current_actor
 from aift.work.control import Work
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ def export_gguf(ctx: Work, config: ExportJobConfig, models: ModelRegistry) -> di
         out_dir.name,
         out_dir,
         source=ModelSource.workspace,
+        owner=current_actor.get().user_id,
         kind=ModelKind.gguf,
         extra={
             "exported_from": config.model,

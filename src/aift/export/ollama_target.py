@@ -25,6 +25,7 @@ from aift.errors import AiftError, Conflict, InvalidInput, NotFound
 from aift.export.modelfile import modelfile_text
 from aift.models.registry import ModelRegistry
 from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ModelSource
+from aift.work.actor import current_actor
 from aift.workspace import Workspace, file_sha256, safe_name
 
 _DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
@@ -205,6 +206,7 @@ def create_model(
         name,
         target,
         source=ModelSource.workspace,
+        owner=current_actor.get().user_id,
         kind=ModelKind.gguf,
         fmt=ModelFormat.gguf,
         extra={"ollama_name": request.model, "system": request.system, "created_by": CREATED_BY},

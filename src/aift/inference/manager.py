@@ -32,6 +32,7 @@ from aift.inference.schemas import LoadedModelInfo
 from aift.keepalive import parse_keep_alive
 from aift.models.registry import ModelRegistry, resolved_entry
 from aift.models.schemas import ModelFormat, ModelInfo, ModelKind, ModelSource, ResolvedModel
+from aift.work.actor import current_actor
 
 log = logging.getLogger(__name__)
 
@@ -237,8 +238,17 @@ class ModelManager:
             log.info("unloaded %s (%s)", *key)
 
     def loaded(self) -> list[LoadedModelInfo]:
+        """The models in memory that the current user may see, with only the adapters
+        they may see (another user's adapter on a shared base stays unnamed)."""
         with self._lock:
-            return [item.info() for item in self._loaded.values()]
+            items = [item.info() for item in self._loaded.values()]
+        if current_actor.get().admin:
+            return items
+        seen = {model.name for model in self.servable()}
+        kept = [item for item in items if item.name in seen]
+        for item in kept:
+            item.adapters = [name for name in item.adapters if name in seen]
+        return kept
 
     def close(self) -> None:
         self._stop.set()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aift.runtime import Runtime
+    from aift.work.actor import Actor
 
 STOP_REQUESTED = threading.Event()
 
@@ -56,6 +57,7 @@ def _run(runtime: Runtime, job_id: str) -> int:
     from aift.jobs.context import JobContext
     from aift.jobs.kinds import get_kind
     from aift.monitoring.logging import job_id_var, secrets_of, setup_logging
+    from aift.work.actor import acting_as
     from aift.work.control import Cancelled
     from aift.work.schemas import JobStatus
     from aift.workspace import safe_name
@@ -94,7 +96,8 @@ def _run(runtime: Runtime, job_id: str) -> int:
     ctx.cancel_event = STOP_REQUESTED
     log.info("job %s (%s) attempt %d starting", job_id, kind_name, attempt)
     try:
-        result = kind.run(ctx, config, runtime)
+        with acting_as(_owner_actor(runtime, job.owner_id)):
+            result = kind.run(ctx, config, runtime)
     except Cancelled:
         log.info("job %s cancelled", job_id)
         message = "cancelled" + (
@@ -115,6 +118,15 @@ def _run(runtime: Runtime, job_id: str) -> int:
     store.finish(job_id, JobStatus.succeeded, progress=1.0, message="done", result=result)
     log.info("job %s succeeded", job_id)
     return 0
+
+
+def _owner_actor(runtime: Runtime, owner_id: str | None) -> Actor:
+    """Whom a job acts as: the user who started it, with their rights now (what it
+    makes is theirs; what they can no longer see, it cannot use); everyone for jobs
+    started before accounts, by the CLI or by the server itself."""
+    from aift.work.actor import EVERYONE
+
+    return EVERYONE if owner_id is None else runtime.accounts.users.actor_of(owner_id)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,13 @@ from __future__ import annotations
 import difflib
 import logging
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
 
 from aift.config import Settings
-from aift.errors import NotFound
+from aift.errors import Forbidden, NotFound
 from aift.models.inspect import detect_format, inspect_model
 from aift.models.packaged import PACKAGED_MODELS
 from aift.models.resolver import ModelResolver
@@ -27,7 +29,9 @@ from aift.models.schemas import (
     ResolvedModel,
 )
 from aift.store import Database, utcnow
-from aift.store.tables import ModelRow
+from aift.store.access import access_of, visible
+from aift.store.tables import ModelRow, ShareRow
+from aift.work.actor import Actor, current_actor
 from aift.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -72,10 +76,12 @@ class ModelRegistry:
         kind: ModelKind | None = None,
         fmt: ModelFormat | None = None,
         extra: dict | None = None,
+        owner: str | None = None,
     ) -> ModelInfo:
         """Record (or refresh) a model at `path` under `name`. A refresh (a rescan) keeps
         what was recorded when the model was made (e.g. who created it, its system
-        prompt); what the files say now wins over it."""
+        prompt); what the files say now wins over it. A new model made by a user's work
+        (a training run, an export) is `owner`'s; one without owner is everyone's."""
         fmt = fmt or detect_format(path)
         facts = inspect_model(path, fmt, self.settings.effective_cache_dir)
         now = utcnow()
@@ -84,7 +90,8 @@ class ModelRegistry:
             kept = dict(row.details or {}) if row is not None and row.path == str(path) else {}
             details = {**kept, **facts.pop("details", {}), **(extra or {})}
             if row is None:
-                row = ModelRow(name=name, created_at=now)
+                _drop_shares(session, name)  # a gone model's grants never pass to a new one
+                row = ModelRow(name=name, created_at=now, owner_id=owner)
                 session.add(row)
             row.kind = (kind or kind_of(fmt, facts.get("architecture"))).value
             row.format = fmt.value
@@ -148,6 +155,7 @@ class ModelRegistry:
                 if gone or (row.source in scanned_sources and row.name not in keep):
                     log.info("model %s is gone from %s; removing it", row.name, row.path)
                     session.delete(row)
+                    _drop_shares(session, row.name)
 
     def forget(self, name: str) -> None:
         """Drop a model's row (its files are the caller's to remove)."""
@@ -155,23 +163,43 @@ class ModelRegistry:
             row = session.get(ModelRow, name)
             if row is not None:
                 session.delete(row)
+            _drop_shares(session, name)
 
     def list(self, kind: ModelKind | None = None) -> list[ModelInfo]:
-        query = select(ModelRow).order_by(ModelRow.kind, ModelRow.name)
+        """The models the current user may see (everyone's, their own, shared with them)."""
+        query = (
+            select(ModelRow)
+            .where(_visible(current_actor.get()))
+            .order_by(ModelRow.kind, ModelRow.name)
+        )
         if kind is not None:
             query = query.where(ModelRow.kind == kind.value)
         with self.db.session() as session:
             return [ModelInfo.model_validate(r) for r in session.scalars(query).all()]
 
     def get(self, name: str) -> ModelInfo:
+        """A model the current user may see; one they may not see is as unknown as one
+        that does not exist (a 404 whose hints name only models they may see)."""
+        actor = current_actor.get()
         with self.db.session() as session:
             row = session.get(ModelRow, name)
-            if row is None:
-                names = list(session.scalars(select(ModelRow.name)).all())
+            seen = row is not None and (
+                row.owner_id is None or access_of(session, "model", name, row.owner_id, actor)
+            )
+            if row is None or not seen:
+                names = list(session.scalars(select(ModelRow.name).where(_visible(actor))))
                 close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
                 hint = f" Did you mean: {', '.join(close)}?" if close else ""
                 raise NotFound(f"No model named {name!r} in the registry.{hint}")
             return ModelInfo.model_validate(row)
+
+    def owned(self, name: str) -> ModelInfo:
+        """A model the current user owns (or any, for an admin): who may share it."""
+        info = self.get(name)
+        actor = current_actor.get()
+        if not actor.admin and (info.owner_id is None or info.owner_id != actor.user_id):
+            raise Forbidden(f"Only the owner of {name} (or an admin) shares it.")
+        return info
 
     def defaults_in_use(self) -> dict[str, dict]:
         """For each purpose: the configured default and what is really used for it."""
@@ -197,6 +225,20 @@ class ModelRegistry:
                     f"stand in: {getattr(exc, 'message', exc)}",
                 }
         return report
+
+
+def _drop_shares(session: Session, name: str) -> None:
+    """Forget the grants of a model name (shares name models by name, not by a random id)."""
+    session.execute(
+        delete(ShareRow).where(ShareRow.resource_type == "model", ShareRow.resource_id == name)
+    )
+
+
+def _visible(actor: Actor) -> Any:
+    """A WHERE clause: the models `actor` may see — everyone's (packaged or installed by
+    the operator: no owner), their own and those shared with them."""
+    mine_or_shared = visible(ModelRow.owner_id, ModelRow.name, "model", actor)
+    return or_(ModelRow.owner_id.is_(None), mine_or_shared)
 
 
 def resolved_entry(info: ModelInfo) -> ResolvedModel:

@@ -63,6 +63,14 @@ class ModelInfo(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    owner_id: str | None = Field(
+        None, description="The user whose work made it (None: everyone's — packaged, installed)."
+    )
+
+    @property
+    def id(self) -> str:
+        """What shares name a model by: its name."""
+        return self.name
 
 
 class ResolvedModel(BaseModel):

@@ -95,7 +95,7 @@ class MetricSources:
     running_jobs: Callable[[], Iterable[RunningJob]] = _nothing
     queue_depth: Callable[[], int] = int
     loaded_models: Callable[[], Iterable[LoadedModel]] = _nothing
-    document_counts: Callable[[], Iterable[tuple[str, str, int, int]]] = _nothing
+    document_counts: Callable[[], Iterable[tuple[str, str, str, int, int]]] = _nothing
 
 
 class StateCollector:
@@ -152,19 +152,20 @@ class StateCollector:
         yield busy
 
     def _knowledge(self) -> Iterator[Metric]:
+        # names are unique per owner, so a knowledge base is told apart by its id too
         documents = GaugeMetricFamily(
             "aift_kb_documents",
             "Documents per knowledge base, by status.",
-            labels=["knowledge_base", "status"],
+            labels=["knowledge_base", "kb_id", "status"],
         )
         chunks = GaugeMetricFamily(
             "aift_kb_chunks",
             "Chunks of each knowledge base's documents, by document status.",
-            labels=["knowledge_base", "status"],
+            labels=["knowledge_base", "kb_id", "status"],
         )
-        for kb, status, count, chunk_count in self.sources.document_counts():
-            documents.add_metric([kb, status], count)
-            chunks.add_metric([kb, status], chunk_count)
+        for kb_id, kb, status, count, chunk_count in self.sources.document_counts():
+            documents.add_metric([kb, kb_id, status], count)
+            chunks.add_metric([kb, kb_id, status], chunk_count)
         yield documents
         yield chunks
 
@@ -218,6 +219,27 @@ class Metrics:
         """Every metric now, as `/metrics` would expose it."""
         return [*REGISTRY.collect(), *self.state.collect()]
 
-    def exposition(self) -> bytes:
-        """The Prometheus text format of every metric."""
-        return generate_latest(REGISTRY) + generate_latest(self.state)
+    def exposition(self, keep: LabelFilter | None = None) -> bytes:
+        """The Prometheus text format of every metric; with `keep`, only the samples
+        whose labels it accepts (what one user may see)."""
+        if keep is None:
+            return generate_latest(REGISTRY) + generate_latest(self.state)
+        return generate_latest(_Filtered((REGISTRY, self.state), keep))
+
+
+LabelFilter = Callable[[Mapping[str, str]], bool]
+
+
+@dataclass
+class _Filtered:
+    """Registries seen through a label filter (each collect() builds fresh families, so
+    trimming their samples touches nothing kept)."""
+
+    registries: tuple[CollectorRegistry, ...]
+    keep: LabelFilter
+
+    def collect(self) -> Iterator[Metric]:
+        for registry in self.registries:
+            for family in registry.collect():
+                family.samples = [s for s in family.samples if self.keep(s.labels)]
+                yield family

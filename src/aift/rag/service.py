@@ -221,8 +221,8 @@ class KnowledgeService:
         name = request.name.strip()
         if not name:
             raise InvalidInput("The knowledge base name is empty.")
-        if any(kb.name == name for kb in self.store.list_kbs(everyone=True)):
-            raise Conflict(f"A knowledge base named {name!r} already exists.")
+        if self.store.name_taken(name):
+            raise Conflict(f"You already have a knowledge base named {name!r}.")
         embedder, requested, warning = self.embedder_for(request.embedding_model)
         budget = embedder.passage_token_budget()
         effective = min(request.chunking.chunk_tokens, budget)

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
-from aift.errors import Forbidden, NotFound
+from aift.errors import Conflict, Forbidden, NotFound
 from aift.rag.schemas import ChunkingSettings, DocumentInfo, DocumentStatus, KnowledgeBaseInfo
 from aift.store import Database, rows_changed
 from aift.store.access import access_of, visible
@@ -50,12 +51,7 @@ class KnowledgeStore:
         `write`, change); one they may not see is as unknown as one that does not exist."""
         actor = current_actor.get()
         with self.db.session() as session:
-            row = (
-                session.get(KnowledgeBaseRow, ref)
-                or session.scalars(
-                    select(KnowledgeBaseRow).where(KnowledgeBaseRow.name == ref)
-                ).first()
-            )
+            row = session.get(KnowledgeBaseRow, ref) or self._by_name(session, ref, actor)
             access = access_of(session, "kb", row.id, row.owner_id, actor) if row else None
             if row is None or access is None:
                 names = session.scalars(
@@ -67,6 +63,30 @@ class KnowledgeStore:
                 raise Forbidden(f"Knowledge base {row.name} is shared with you to read only.")
             session.expunge(row)
             return row
+
+    def _by_name(self, session: Session, name: str, actor: Actor) -> KnowledgeBaseRow | None:
+        """The knowledge base named `name` among those `actor` may see: their own first
+        (names are unique per owner); of several others, the caller must name one by id."""
+        rows = session.scalars(
+            select(KnowledgeBaseRow).where(KnowledgeBaseRow.name == name, self._visible(actor))
+        ).all()
+        own = [row for row in rows if row.owner_id == actor.user_id]
+        if own or len(rows) <= 1:
+            return next(iter(own or rows), None)
+        ids = ", ".join(sorted(row.id for row in rows))
+        raise Conflict(f"{len(rows)} knowledge bases are named {name!r}: name one by id ({ids}).")
+
+    def name_taken(self, name: str) -> bool:
+        """Whether the current user already owns a knowledge base named `name`."""
+        owner = current_actor.get().user_id
+        mine = (
+            KnowledgeBaseRow.owner_id.is_(None)
+            if owner is None
+            else KnowledgeBaseRow.owner_id == owner
+        )
+        query = select(func.count()).where(KnowledgeBaseRow.name == name, mine)
+        with self.db.session() as session:
+            return bool(session.scalar(query))
 
     @staticmethod
     def _visible(actor: Actor) -> Any:
@@ -101,21 +121,25 @@ class KnowledgeStore:
             updated_at=row.updated_at,
         )
 
-    def document_counts(self) -> list[tuple[str, str, int, int]]:
-        """(knowledge base name, document status, documents, chunks) over every knowledge
-        base, in one query (what monitoring reports)."""
+    def document_counts(self) -> list[tuple[str, str, str, int, int]]:
+        """(knowledge base id, name, document status, documents, chunks) over every
+        knowledge base, in one query (what monitoring reports)."""
         query = (
             select(
+                KnowledgeBaseRow.id,
                 KnowledgeBaseRow.name,
                 DocumentRow.status,
                 func.count(),
                 func.coalesce(func.sum(DocumentRow.chunks), 0),
             )
             .join(DocumentRow, DocumentRow.kb_id == KnowledgeBaseRow.id)
-            .group_by(KnowledgeBaseRow.name, DocumentRow.status)
+            .group_by(KnowledgeBaseRow.id, KnowledgeBaseRow.name, DocumentRow.status)
         )
         with self.db.session() as session:
-            return [(kb, status, n, chunks) for kb, status, n, chunks in session.execute(query)]
+            return [
+                (i, name, status, n, chunks)
+                for i, name, status, n, chunks in session.execute(query)
+            ]
 
     def list_kbs(self, *, everyone: bool = False) -> list[KnowledgeBaseRow]:
         """The knowledge bases the current user may see (`everyone`: all of them, for

@@ -53,6 +53,21 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _foreign_keys(connection: Any, *, on: bool) -> None:
+    """Turn SQLite's foreign keys on or off for this connection (outside a transaction,
+    where SQLite ignores the pragma)."""
+    connection.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    connection.commit()
+
+
+def _check_foreign_keys(connection: Any) -> None:
+    """Refuse a migration that left a row pointing at nothing (SQLite checks no foreign
+    key while migrations rebuild tables)."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"The migration broke foreign keys: {broken[:5]}")
+
+
 class Database:
     """The metadata database of one workspace: engine, session factory, migrations."""
 
@@ -84,11 +99,23 @@ class Database:
         """
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with self._migration_lock(), self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, target)
+        with self._migration_lock(), self.engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:  # a rebuilt table's DROP must not cascade into its children's rows
+                _foreign_keys(connection, on=False)
+            try:
+                with connection.begin():
+                    if not sqlite:
+                        connection.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY}
+                        )
+                    cfg.attributes["connection"] = connection
+                    command.upgrade(cfg, target)
+                    if sqlite:
+                        _check_foreign_keys(connection)
+            finally:
+                if sqlite:
+                    _foreign_keys(connection, on=True)
 
     def revision(self) -> str | None:
         """The schema migration this database is at (None before the first)."""

@@ -124,9 +124,11 @@ class KnowledgeBaseRow(Base):
     """A knowledge base: its embedding model, chunking and the active index generation."""
 
     __tablename__ = "knowledge_bases"
+    # names are unique per owner: a name taken by someone else's knowledge base is free
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_knowledge_bases_owner_name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
     description: Mapped[str] = mapped_column(Text, default="")
     embedding_model: Mapped[str] = mapped_column(String(200))
     embedding_requested: Mapped[str] = mapped_column(String(200))

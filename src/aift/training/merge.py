@@ -16,6 +16,7 @@ from typing import Any
 from aift.models.registry import ModelRegistry
 from aift.training.schemas import MergeJobConfig, MergeRequest
 from aift.weights.lora import COPIED, merge_streaming, merge_with_peft
+from aift.work.actor import current_actor
 from aift.work.control import Work
 
 
@@ -42,6 +43,7 @@ def merge_adapter(ctx: Work, config: MergeJobConfig, models: ModelRegistry) -> d
         out_dir.name,
         out_dir,
         source=ModelSource.workspace,
+        owner=current_actor.get().user_id,
         kind=ModelKind.finetuned,
         extra={"merged_from": config.adapter, "base": config.base.name},
     )

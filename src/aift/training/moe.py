@@ -26,6 +26,7 @@ from aift.errors import InvalidInput
 from aift.models.registry import ModelRegistry
 from aift.training.schemas import GateMode, MoeJobConfig
 from aift.weights.lora import COPIED, lora_deltas
+from aift.work.actor import current_actor
 from aift.work.control import Work
 
 # Dense architectures whose decoder layer is Mixtral's minus the MoE block.
@@ -368,6 +369,7 @@ def compose_moe(ctx: Work, config: MoeJobConfig, models: ModelRegistry) -> dict[
         out_dir.name,
         out_dir,
         source=ModelSource.workspace,
+        owner=current_actor.get().user_id,
         kind=ModelKind.finetuned,
         extra={
             "moe": {

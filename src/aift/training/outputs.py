@@ -8,6 +8,7 @@ from typing import Any
 
 from aift.models.registry import ModelRegistry
 from aift.training.schemas import Method, Objective, TrainingJobConfig
+from aift.work.actor import current_actor
 
 
 def write_run_files(config: TrainingJobConfig, tokenizer: Any, metrics: dict[str, Any]) -> None:
@@ -42,7 +43,12 @@ def register_output(
         **metrics,
     }
     info = models.register(
-        output.name, output, source=ModelSource.workspace, kind=kind, extra={"training": training}
+        output.name,
+        output,
+        source=ModelSource.workspace,
+        kind=kind,
+        extra={"training": training},
+        owner=current_actor.get().user_id,  # the user whose job trained it
     )
     return {"model": info.name, "kind": info.kind.value, "output_dir": str(output), **metrics}
 

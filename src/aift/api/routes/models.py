@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from aift.api.deps import get_jobs, get_models, get_runtime, get_serving
+from aift.api.routes import sharing
+from aift.auth.schemas import ShareGrant, ShareInfo
 from aift.export.schemas import ExportRequest, QuantizeRequest
 from aift.inference.pull import check_pull_ref
 from aift.inference.schemas import (
@@ -105,6 +109,32 @@ async def unload_model(name: str, serving: ServingService = Depends(get_serving)
     """Free a loaded model."""
     info = await run_in_threadpool(serving.manager.describe, name)
     await run_in_threadpool(serving.manager.unload, info.name)
+
+
+@router.get("/{name:path}/shares", response_model=list[ShareInfo])
+async def list_shares(name: str, runtime: Runtime = Depends(get_runtime)) -> list[ShareInfo]:
+    """Who the model is shared with (its owner and admins may look)."""
+    return await sharing.shares_of(runtime, "model", runtime.models.owned, name)
+
+
+@router.put("/{name:path}/shares", response_model=ShareInfo)
+async def share(name: str, grant: ShareGrant, runtime: Runtime = Depends(get_runtime)) -> ShareInfo:
+    """Share a model a user's work made with a user (by email) or a group (by name): to
+    read is to chat with it, export it and train from it; packaged and installed models
+    are everyone's already."""
+    return await sharing.grant(runtime, "model", runtime.models.owned, name, grant)
+
+
+@router.delete("/{name:path}/shares/{grantee_type}/{grantee_id}", status_code=204)
+async def unshare(
+    name: str,
+    grantee_type: Literal["user", "group"],
+    grantee_id: str,
+    runtime: Runtime = Depends(get_runtime),
+) -> Response:
+    """Stop sharing with a user or group."""
+    owned = runtime.models.owned
+    return await sharing.revoke(runtime, "model", owned, name, grantee_type, grantee_id)
 
 
 @router.get("/{name:path}", response_model=ModelInfo)
