@@ -233,10 +233,7 @@ class DatasetService:
         """A dataset the current user owns (any, for an admin): who may share it."""
         info = self.get(dataset_id, write=True)
         actor = current_actor.get()
-        with self.db.session() as session:
-            row = session.get(DatasetRow, dataset_id)
-            owner = row.owner_id if row else None
-        if not actor.admin and owner != actor.user_id:
+        if not actor.admin and info.owner_id != actor.user_id:
             raise Forbidden(f"Only the owner of dataset {info.name} (or an admin) shares it.")
         return info
 

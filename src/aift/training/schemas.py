@@ -77,6 +77,9 @@ class DatasetInfo(BaseModel):
     rows_skipped: int
     stats: dict = Field(default_factory=dict)
     created_at: datetime
+    owner_id: str | None = Field(
+        None, description="The user who uploaded it (None: before accounts)."
+    )
 
 
 class DatasetReport(BaseModel):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -121,13 +123,11 @@ async def _documents(request: Request, kb: str) -> dict[str, object]:
     info = await run_in_threadpool(runtime.knowledge.get, kb)
     documents = await run_in_threadpool(runtime.knowledge.documents, info.id)
     finished = {"indexed", "failed", "needs_password"}
-    actor = current_actor.get()
-    accounts = await run_in_threadpool(runtime.accounts.exist)
     return {
         "kb": info,
         "documents": documents,
         "busy": any(d.status.value not in finished for d in documents),
-        "can_share": accounts and (actor.admin or info.owner_id == actor.user_id),
+        **await _ownership(request, [info], "id"),
     }
 
 
@@ -137,11 +137,29 @@ def _owners(request: Request) -> dict[str, str]:
     return {u.id: u.email for u in accounts.users.users()} if accounts.exist() else {}
 
 
+async def _ownership(request: Request, items: Sequence[Any], key: str) -> dict[str, object]:
+    """The owner emails of a list's rows and which rows (by `key`) the viewer may share:
+    their own, or any owned one for an admin; nothing without accounts."""
+    owners = await run_in_threadpool(_owners, request)
+    actor = current_actor.get()
+    shareable = {
+        getattr(item, key)
+        for item in items
+        if owners and item.owner_id is not None and (actor.admin or item.owner_id == actor.user_id)
+    }
+    return {"owners": owners, "shareable": shareable}
+
+
 @router.get("/datasets", response_class=HTMLResponse)
 async def datasets_page(request: Request) -> HTMLResponse:
     datasets = await run_in_threadpool(get_runtime(request).datasets.list)
     return render(
-        request, "datasets.html", page="datasets", datasets=datasets, formats=list(DatasetFormat)
+        request,
+        "datasets.html",
+        page="datasets",
+        datasets=datasets,
+        formats=list(DatasetFormat),
+        **await _ownership(request, datasets, "id"),
     )
 
 
@@ -149,7 +167,12 @@ async def datasets_page(request: Request) -> HTMLResponse:
 async def datasets_partial(request: Request) -> HTMLResponse:
     """The datasets table alone, re-rendered after an upload or a delete."""
     datasets = await run_in_threadpool(get_runtime(request).datasets.list)
-    return render(request, "partials/datasets.html", datasets=datasets)
+    return render(
+        request,
+        "partials/datasets.html",
+        datasets=datasets,
+        **await _ownership(request, datasets, "id"),
+    )
 
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
@@ -160,7 +183,14 @@ async def dataset_page(request: Request, dataset_id: str) -> HTMLResponse:
         preview = await run_in_threadpool(service.preview, dataset_id)
     except AiftError as exc:
         return _error_page(request, exc, page="datasets", back="/datasets")
-    return render(request, "dataset.html", page="datasets", dataset=info, preview=preview)
+    return render(
+        request,
+        "dataset.html",
+        page="datasets",
+        dataset=info,
+        preview=preview,
+        **await _ownership(request, [info], "id"),
+    )
 
 
 @router.get("/models", response_class=HTMLResponse)
@@ -196,6 +226,7 @@ async def _models(request: Request) -> dict[str, object]:
     remote = await run_in_threadpool(runtime.model_manager.servable)
     names = {m.name for m in registry}
     return {
+        **await _ownership(request, registry, "name"),
         "models": registry + [m for m in remote if m.name not in names],
         "loaded": await run_in_threadpool(runtime.model_manager.loaded),
         "engines": [name for name, spec in engines().items() if spec.available()],

@@ -46,6 +46,16 @@ document.addEventListener("submit", (event) => {
   }
 });
 
+// "Share" on a model the user's work made: the sharing dialog, pointed at that model.
+document.addEventListener("click", (event) => {
+  const name = event.target.dataset && event.target.dataset.shareModel;
+  if (!name) return;
+  const path = name.split("/").map(encodeURIComponent).join("/");
+  window.showSharing(`/api/v1/models/${path}/shares`, name)
+    .then(() => document.getElementById("share-dialog").showModal())
+    .catch((err) => toast(err.message));
+});
+
 document.addEventListener("click", (event) => {
   const name = event.target.dataset && event.target.dataset.unload;
   if (!name) return;

@@ -1,5 +1,7 @@
-// The Sharing panel of an owned resource (a knowledge base): who has it, share with a
-// user or a group to read or write, stop sharing.
+// The Sharing panel of an owned resource (a knowledge base, a dataset, a model): who has
+// it, share with a user or a group to read or write, stop sharing. A page with one
+// resource names its shares API in the panel's data-url; a list (models) points the
+// panel at a row's resource with showSharing(url, name).
 "use strict";
 
 const sharing = document.getElementById("sharing");
@@ -37,4 +39,12 @@ document.getElementById("share-form").addEventListener("submit", async (event) =
   }
 });
 
-loadShares().catch((err) => toast(err.message));
+// Point the panel at another resource and show its shares.
+window.showSharing = (url, name) => {
+  sharing.dataset.url = url;
+  document.getElementById("sharing-name").textContent = name;
+  document.getElementById("share-error").textContent = "";
+  return loadShares();
+};
+
+if (sharing.dataset.url) loadShares().catch((err) => toast(err.message));
