@@ -530,3 +530,43 @@ def test_a_model_is_its_trainers_until_shared_in_every_api(admin, tiny_chat_mode
     assert not sees(bob_key)["rest"], "revoked at once"
     ann.close()
     bob.close()
+
+
+def test_what_was_made_before_accounts_becomes_the_first_admins(
+    settings, tiny_chat_model_dir, tmp_path
+) -> None:  # noqa: ANN001, E501
+    """A single-user workspace's datasets, conversations, jobs and trained (workspace)
+    models become the first admin's when accounts start; packaged models stay everyone's."""
+    import shutil
+
+    from aift.conversations.schemas import ConversationCreate
+    from aift.runtime import Runtime
+    from aift.training.schemas import DatasetOptions
+    from aift.work.actor import Actor, acting_as
+    from aift.work.schemas import JobCreate
+
+    runtime = Runtime.start(settings)
+    rows = tmp_path / "hi.jsonl"
+    rows.write_text('{"instruction": "Say hi", "output": "hi"}\n' * 8)
+    dataset = runtime.datasets.add(rows, "hi.jsonl", DatasetOptions()).dataset
+    chat = runtime.conversations.create(ConversationCreate(title="before accounts"))
+    job = runtime.jobs.submit(JobCreate(kind="system.benchmark", config={"steps": 1}))
+    shutil.copytree(tiny_chat_model_dir, runtime.workspace.outputs / "my-finetune")
+    runtime.models.scan()
+    assert runtime.models.get("my-finetune").owner_id is None
+
+    assert runtime.accounts.bootstrap("first@example.com") is not None
+    admin = runtime.accounts.users.by_email("first@example.com").id
+    assert runtime.datasets.get(dataset.id).owner_id == admin
+    assert runtime.jobs.get(job.id).owner_id == admin
+    assert runtime.models.get("my-finetune").owner_id == admin
+    assert runtime.models.get("SmolLM2-135M-Instruct").owner_id is None
+    member = Actor("someone-else", admin=False)
+    with acting_as(member):
+        assert runtime.datasets.list() == [] and runtime.conversations.list() == []
+        assert runtime.jobs.list().items == []
+        names = [m.name for m in runtime.models.list()]
+        assert "my-finetune" not in names and "SmolLM2-135M-Instruct" in names
+    with acting_as(Actor(admin, admin=True)):
+        assert [c.id for c in runtime.conversations.list()] == [chat.id]
+    runtime.close()
