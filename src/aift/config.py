@@ -11,7 +11,7 @@ import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     )
     login_attempts_per_minute: int = Field(
         5, ge=1, le=1000, description="Failed sign-ins one client may make per minute."
+    )
+    signup: Literal["off", "viewer", "member"] = Field(
+        "off",
+        description="Whether people may create their own account at /signup, and the role "
+        "it gets (viewer or member); off: only admins create accounts.",
     )
     admin_email: str | None = Field(
         None,

@@ -33,6 +33,8 @@ def test_setup_admin_invite_token_and_sign_out(page: Page, live: LiveServer) -> 
     link = re.search(r"http://\S+(/setup/\S+)", log).group(1)
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_role("link", name="Create an account")).to_have_count(0)
+    assert page.request.get("/signup").status == 404, "sign-up is off unless AIFT_SIGNUP opens it"
     page.goto(link)
     expect(page.get_by_text(ADMIN)).to_be_visible()
     page.get_by_label("New password").fill("the admins password")

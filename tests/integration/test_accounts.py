@@ -43,7 +43,9 @@ def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer
     """A server whose first admin set a password through the setup link, and an admin
     API token (shared by the module: each test makes users of its own)."""
     workspace = tmp_path_factory.mktemp("accounts") / "ws"
-    server = start_server(workspace, AIFT_ADMIN_EMAIL=ADMIN, AIFT_MAX_JOBS_PER_USER="1")
+    server = start_server(
+        workspace, AIFT_ADMIN_EMAIL=ADMIN, AIFT_MAX_JOBS_PER_USER="1", AIFT_SIGNUP="viewer"
+    )
     yield _first_admin(server)
     server.stop()
 
@@ -570,3 +572,34 @@ def test_what_was_made_before_accounts_becomes_the_first_admins(
     with acting_as(Actor(admin, admin=True)):
         assert [c.id for c in runtime.conversations.list()] == [chat.id]
     runtime.close()
+
+
+def test_sign_up_where_allowed_makes_an_account_of_the_configured_role(admin) -> None:  # noqa: ANN001
+    server, root = admin
+    with server.client(follow_redirects=False) as browser:
+        page = browser.get("/signup")
+        assert page.status_code == 200 and "viewers" in page.text
+        assert "/signup" in browser.get("/login").text
+        short = browser.post("/signup", data={"email": "sam@example.com", "password": "short"})
+        assert short.status_code == 422 and "at least" in short.text
+        made = browser.post(
+            "/signup", data={"email": "Sam@Example.com", "name": "Sam", "password": PASSWORD}
+        )
+        assert made.status_code == 303 and "aift_session" in made.headers["set-cookie"]
+        assert browser.get("/api/v1/kb").status_code == 200, "signed in"
+        token = re.search(
+            r'name="csrf-token" content="([^"]+)"',
+            browser.get("/", headers={"Accept": "text/html"}).text,
+        ).group(1)
+        refused = browser.post("/api/v1/kb", json={"name": "x"}, headers={"X-CSRF-Token": token})
+        assert refused.status_code == 403, "a viewer, as AIFT_SIGNUP says"
+    with server.client(follow_redirects=False) as browser:
+        again = browser.post("/signup", data={"email": "sam@example.com", "password": PASSWORD})
+        assert again.status_code == 409
+    with server.client(headers=bearer(root)) as client:
+        sam = next(
+            u for u in client.get("/api/v1/admin/users").json() if u["email"] == "sam@example.com"
+        )
+        assert sam["role"] == "viewer" and not sam["must_change_password"]
+        trail = client.get("/api/v1/admin/audit", params={"actor": "sam@example.com"}).json()
+        assert "sign up" in [e["action"] for e in trail]

@@ -42,6 +42,7 @@ from aift.api.routes import (
     openai,
     pages,
     sign_in,
+    sign_up,
     system,
     tensorboard,
     training,
@@ -145,6 +146,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
         ws,
         tensorboard,
         sign_in,
+        sign_up,
         pages,
     ):
         app.include_router(module.router, responses=API_ERRORS)
@@ -156,6 +158,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     policy = HostPolicy.build(settings.host, settings.allowed_hosts, settings.cors_origins)
     app.state.login_limiter = AttemptLimiter(settings.login_attempts_per_minute)
+    app.state.signup_limiter = AttemptLimiter(settings.login_attempts_per_minute)
     # Added innermost first. Outermost → innermost: request id → Host allow-list → CORS →
     # 500 bodies → body limits → cross-site check → authentication → audit → routes.
     app.add_middleware(AuditMiddleware, audit=runtime.accounts.audit)

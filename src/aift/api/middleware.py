@@ -37,12 +37,20 @@ REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 SESSION_COOKIE = "aift_session"
 CSRF_HEADER = b"x-csrf-token"
-PUBLIC_PREFIXES = ("/healthz", "/static/", "/login", "/logout", "/setup/", "/favicon.ico")
+PUBLIC_PREFIXES = (
+    "/healthz",
+    "/static/",
+    "/login",
+    "/logout",
+    "/setup/",
+    "/signup",
+    "/favicon.ico",
+)
 # TensorBoard's own pages POST their (read-only) queries and cannot send our CSRF token;
 # the cross-site check still keeps other sites' pages out.
 CSRF_EXEMPT_PREFIXES = ("/tensorboard/",)
 # Routes that write their own audit events (the actor is known only inside them).
-SELF_AUDITED = ("/login", "/setup/", "/logout")
+SELF_AUDITED = ("/login", "/setup/", "/logout", "/signup")
 
 
 def keys_match(presented: str, expected: str) -> bool:

@@ -70,9 +70,10 @@ class UserStore:
         with self.db.session() as session:
             return int(session.scalar(select(func.count()).select_from(UserRow)) or 0)
 
-    def create(self, request: UserCreate) -> tuple[UserInfo, str | None]:
+    def create(self, request: UserCreate, *, chosen: bool = False) -> tuple[UserInfo, str | None]:
         """A new user, and a one-time link token when no initial password was given
-        (an initial password must be changed at the first sign-in)."""
+        (an initial password, set by an admin, must be changed at the first sign-in;
+        one the user `chosen` at sign-up need not)."""
         email = normal_email(request.email)
         row = UserRow(
             id=uuid.uuid4().hex,
@@ -80,7 +81,7 @@ class UserStore:
             name=request.name,
             role=request.role.value,
             password_hash=hash_password(request.password) if request.password else None,
-            must_change_password=request.password is not None,
+            must_change_password=request.password is not None and not chosen,
             disabled=False,
             created_at=utcnow(),
         )

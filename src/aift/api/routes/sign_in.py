@@ -25,8 +25,25 @@ from aift.runtime import Runtime
 router = APIRouter(include_in_schema=False)
 
 
-def _client(request: Request) -> str:
+def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+async def audit_sign_in(request: Request, action: str, path: str, status: int, actor: str) -> None:
+    """Record a sign-in, sign-up or password setting (these routes audit themselves:
+    whoever made the request is not known to the middleware)."""
+    audit = get_runtime(request).accounts.audit
+    await run_in_threadpool(
+        lambda: audit.record(
+            None,
+            action,
+            path,
+            status=status,
+            client=client_of(request),
+            request_id=request_id_var.get() or "",
+            actor=actor,
+        )
+    )
 
 
 def _login_page(request: Request, error: str | None, status: int = 200) -> HTMLResponse:
@@ -38,6 +55,7 @@ def _login_page(request: Request, error: str | None, status: int = 200) -> HTMLR
         error=error,
         with_key=runtime.settings.api_key is not None,
         with_accounts=runtime.accounts.exist(),
+        signup=runtime.settings.signup != "off",
     )
     page.status_code = status
     return page
@@ -48,7 +66,7 @@ def login_page(request: Request) -> HTMLResponse:
     return _login_page(request, None)
 
 
-def _signed_in(request: Request, runtime: Runtime, user_id: str | None, to: str) -> Response:
+def signed_in(request: Request, runtime: Runtime, user_id: str | None, to: str) -> Response:
     new = runtime.accounts.sessions.create(user_id)
     response = RedirectResponse(to, status_code=303)
     response.set_cookie(
@@ -87,7 +105,7 @@ async def login(
     if runtime.settings.api_key is None and not await run_in_threadpool(runtime.accounts.exist):
         return RedirectResponse("/", status_code=303)  # nothing to sign in to
     limiter: AttemptLimiter = request.app.state.login_limiter
-    client = _client(request)
+    client = client_of(request)
     wait = limiter.retry_after(client)
     if wait is not None:
         page = await run_in_threadpool(
@@ -100,24 +118,15 @@ async def login(
         return page
     right, user_id, must_change = await run_in_threadpool(_check, runtime, email, password, api_key)
     actor = email.strip().lower() if email and not api_key else "api key"
-    await run_in_threadpool(
-        lambda: runtime.accounts.audit.record(
-            None,
-            "sign in" if right else "sign in failed",
-            "/login",
-            status=303 if right else 401,
-            client=client,
-            request_id=request_id_var.get() or "",
-            actor=actor,
-        )
-    )
+    action = "sign in" if right else "sign in failed"
+    await audit_sign_in(request, action, "/login", 303 if right else 401, actor)
     if not right:
         limiter.failed(client)
         wrong = "That email and password, or key, is not right."
         return await run_in_threadpool(_login_page, request, wrong, 401)
     limiter.succeeded(client)
     to = "/account" if must_change else "/"
-    return await run_in_threadpool(_signed_in, request, runtime, user_id, to)
+    return await run_in_threadpool(signed_in, request, runtime, user_id, to)
 
 
 @router.post("/logout", response_model=None)
@@ -163,18 +172,8 @@ async def setup(
         )
         page.status_code = exc.status_code
         return page
-    await run_in_threadpool(
-        lambda: runtime.accounts.audit.record(
-            None,
-            "set password",
-            "/setup",
-            status=303,
-            client=_client(request),
-            request_id=request_id_var.get() or "",
-            actor=done.email,
-        )
-    )
-    return await run_in_threadpool(_signed_in, request, runtime, done.id, "/")
+    await audit_sign_in(request, "set password", "/setup", 303, done.email)
+    return await run_in_threadpool(signed_in, request, runtime, done.id, "/")
 
 
 @router.get("/account", response_class=HTMLResponse)
@@ -190,4 +189,5 @@ async def account_page(request: Request) -> HTMLResponse:
 @router.get("/admin", response_class=HTMLResponse)
 def admin_page(request: Request) -> HTMLResponse:
     """Users, groups and the audit trail (the policy lets only admins here)."""
-    return render(request, "admin.html", page="admin")
+    signup = get_runtime(request).settings.signup
+    return render(request, "admin.html", page="admin", signup=signup)
