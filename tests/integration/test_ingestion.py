@@ -328,3 +328,42 @@ def test_a_document_deleted_mid_batch_is_skipped_and_a_failed_retry_fails(
     assert retried.status_code == 202, retried.text
     failed = finished_job(server, retried.json()["job_id"])
     assert failed["status"] == "failed" and "b-truncated.pdf" in failed["error"], failed
+
+
+def test_office_files_sheets_web_pages_and_e_books_are_ingested_with_their_tables(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """Each format through the real upload and ingestion job: accepted by its bytes,
+    its natural pages counted, a table cell found by search on the right page (a slide,
+    a sheet's rows, a section), and an unsupported file refused alone."""
+    from tests.unit.test_document_formats import make_docx
+
+    kb = create_kb(server, "formats", "multilingual-e5-small")
+    rows = "Part,Stock,Shelf\n" + "".join(f"widget-{i},{i * 3},B{i}\n" for i in range(120))
+    files = [
+        ("manual.docx", make_docx(tmp_path / "manual.docx").read_bytes()),
+        ("stock.csv", rows.encode()),
+        (
+            "guide.html",
+            b"<html><body><h1>Guide</h1><table><tr><th>Port</th><th>Use</th></tr>"
+            b"<tr><td>8050</td><td>the zorvex console</td></tr></table></body></html>",
+        ),
+        ("old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600),
+    ]
+    result = upload(server, kb["id"], files)
+    assert [r["name"] for r in result["rejected"]] == ["old.doc"]
+    assert "old binary format" in result["rejected"][0]["reason"]
+    assert finished_job(server, result["job_id"])["status"] == "succeeded"
+    docs = documents(server, kb["id"])
+    assert {name: d["status"] for name, d in docs.items()} == dict.fromkeys(
+        ("manual.docx", "stock.csv", "guide.html"), "indexed"
+    )
+    assert docs["manual.docx"]["pages"] == 2 and docs["stock.csv"]["pages"] == 3
+
+    hit = search(server, kb["id"], "widget-77")[0]
+    assert hit["document"] == "stock.csv" and hit["page_start"] == 2, hit
+    assert "| Part | Stock | Shelf |" in hit["text"] and "| widget-77 | 231 | B77 |" in hit["text"]
+    hit = search(server, kb["id"], "Li-ion 18650 volts")[0]
+    assert hit["document"] == "manual.docx" and hit["page_start"] <= 2 <= hit["page_end"]
+    assert "## 2.1 Batteries" in hit["text"] and "| Li-ion 18650 | 3.7 | 12 |" in hit["text"]
+    assert search(server, kb["id"], "zorvex")[0]["document"] == "guide.html"

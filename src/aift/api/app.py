@@ -100,6 +100,35 @@ def _first_admin(runtime: Runtime) -> None:
         )
 
 
+def _add_routes(app: FastAPI) -> None:
+    """Every router (pages last: their paths are the broadest) and the static files."""
+    for module in (
+        health,
+        metrics,
+        system,
+        jobs,
+        models,
+        datasets,
+        training,
+        evaluations,
+        arena,
+        account,
+        admin,
+        knowledge,
+        conversations,
+        openai,
+        ws,
+        tensorboard,
+        sign_in,
+        sign_up,
+        pages,
+    ):
+        app.include_router(module.router, responses=API_ERRORS)
+    app.include_router(knowledge.history_router, responses=API_ERRORS)
+    app.include_router(ollama.router, responses=OLLAMA_ERRORS)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+
 def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastAPI:
     """Build the web app around an already started Runtime (and its local worker)."""
 
@@ -128,31 +157,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
     app.state.runtime = runtime
     app.state.worker = worker
     install_error_handlers(app)
-    for module in (
-        health,
-        metrics,
-        system,
-        jobs,
-        models,
-        datasets,
-        training,
-        evaluations,
-        arena,
-        account,
-        admin,
-        knowledge,
-        conversations,
-        openai,
-        ws,
-        tensorboard,
-        sign_in,
-        sign_up,
-        pages,
-    ):
-        app.include_router(module.router, responses=API_ERRORS)
-    app.include_router(knowledge.history_router, responses=API_ERRORS)
-    app.include_router(ollama.router, responses=OLLAMA_ERRORS)
-    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    _add_routes(app)
 
     settings = runtime.settings
     api_key = settings.api_key.get_secret_value() if settings.api_key else None

@@ -181,8 +181,3 @@ def page_count(path: Path, content_type: str, password: str | None) -> int:
         return len(pdf)
     finally:
         pdf.close()
-
-
-def text_pages(path: Path) -> Iterator[PageText]:
-    """A text or Markdown file is one page."""
-    yield PageText(1, path.read_text(encoding="utf-8"), False)

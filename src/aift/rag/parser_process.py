@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -36,6 +36,7 @@ class ParserOptions:
 def _serve(receive: Connection, send: Connection, options: ParserOptions) -> None:
     """The parser process: answer parse requests until the pipe closes."""
     from aift.rag import extract
+    from aift.rag.documents import document_pages
     from aift.rag.filetypes import PDF
 
     engine: OcrEngine | None = None
@@ -55,7 +56,12 @@ def _serve(receive: Connection, send: Connection, options: ParserOptions) -> Non
         except EOFError:
             return
         try:
-            total = extract.page_count(Path(path), content_type, password)
+            if content_type == PDF:  # streamed: a long PDF is never held whole
+                total = extract.page_count(Path(path), content_type, password)
+                pages: Iterable[extract.PageText] = extract.pdf_pages(Path(path), password, ocr)
+            else:
+                pages = document_pages(Path(path), content_type)
+                total = len(pages)
             if total > options.max_pages:
                 raise extract.ExtractionError(
                     "failed",
@@ -63,11 +69,6 @@ def _serve(receive: Connection, send: Connection, options: ParserOptions) -> Non
                     "ingested (AIFT_MAX_PDF_PAGES). Split it, or raise the limit.",
                 )
             send.send(("pages", total))
-            pages = (
-                extract.pdf_pages(Path(path), password, ocr)
-                if content_type == PDF
-                else extract.text_pages(Path(path))
-            )
             for page in pages:
                 send.send(("page", page))
             send.send(("done", None))
