@@ -152,3 +152,49 @@ def test_unsupported_and_hostile_containers_are_refused_by_their_bytes(
     (tmp_path / "cut.docx").write_bytes(b"PK\x03\x04" + b"\x00" * 100)
     with pytest.raises(filetypes.UnsupportedFile, match="broken ZIP"):
         filetypes.detect(tmp_path / "cut.docx", "cut.docx")
+
+
+def table_pdf(path: Path) -> Path:
+    """Two pages: a ruled table between two paragraphs; then a plain text page."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_font("helvetica", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "Battery guide. The table below lists the parts we stock.")
+    pdf.ln(4)
+    with pdf.table(col_widths=(60, 30, 30)) as table:
+        for row in PARTS:
+            cells = table.row()
+            for value in row:
+                cells.cell(value)
+    pdf.ln(4)
+    pdf.multi_cell(0, 6, "Recycle old batteries at the front desk.")
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "A page of prose without any table at all, long enough to count.")
+    pdf.output(str(path))
+    return path
+
+
+def test_a_ruled_table_in_a_text_pdf_becomes_a_markdown_table_where_it_stands(
+    tmp_path: Path,
+) -> None:
+    from aift.rag.extract import pdf_pages
+
+    pages = [p.text for p in pdf_pages(table_pdf(tmp_path / "guide.pdf"), None, lambda: None)]
+    first = pages[0]
+    table = (
+        "| Battery | Volts | Hours |\n|---|---|---|\n| AA | 1.5 | 8 |\n| Li-ion 18650 | 3.7 | 12 |"
+    )
+    assert table in first, first
+    assert first.index("Battery guide") < first.index(table) < first.index("Recycle old")
+    assert first.count("18650") == 1, "the table's text is not kept twice"
+    assert "|" not in pages[1]
+
+
+def test_figures_drawn_with_lines_are_not_tables() -> None:
+    from aift.rag.pdf_tables import is_table
+
+    assert not is_table([["", "x"], ["", ""]]), "a plot's frame"
+    assert not is_table([["4\n2", ""], ["(cid:0) (cid:1)", "2 4 6 8"]])
+    assert is_table([["Battery", "Volts"], ["AA", "1.5"], ["C", "1.5"]])

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pypdfium2 as pdfium
 
     from aift.rag.ocr import OcrEngine
+    from aift.rag.pdf_tables import PdfTables
 
 MIN_TEXT_CHARS = 16  # fewer visible characters than this: the page is treated as scanned
 IMAGE_COVERAGE = 0.3  # images over this share of a page with some text: OCR them too
@@ -119,12 +120,13 @@ def pdf_pages(path: Path, password: str | None, ocr: Callable[[], OcrEngine]) ->
     except PypdfReadable:
         yield from pypdf_pages(path, password)
         return
+    from aift.rag.pdf_tables import PdfTables
+
+    tables = PdfTables(path, password)
     try:
         for index in range(len(pdf)):
             page = pdf[index]
-            textpage = page.get_textpage()
-            text = textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
-            textpage.close()
+            text = _text_layer(page, index, tables)
             used_ocr = False
             if not usable(text):
                 image = page.render(scale=RENDER_SCALE).to_pil()
@@ -144,7 +146,29 @@ def pdf_pages(path: Path, password: str | None, ocr: Callable[[], OcrEngine]) ->
             page.close()
             yield PageText(index + 1, text, used_ocr)
     finally:
+        tables.close()
         pdf.close()
+
+
+def _text_layer(page: pdfium.PdfPage, index: int, tables: PdfTables) -> str:
+    """The page's text layer; its ruled tables as Markdown tables where they stand."""
+    import pypdfium2.raw as pdfium_c
+
+    from aift.rag.pdf_tables import text_around
+
+    textpage = page.get_textpage()
+    try:
+        text = textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
+        if not usable(text):
+            return text
+        paths = sum(1 for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=1))
+        found = tables.of_page(index, paths)
+        if not found:
+            return text
+        width, height = page.get_size()
+        return text_around(textpage, width, height, found)
+    finally:
+        textpage.close()
 
 
 def image_regions(page: pdfium.PdfPage) -> list[tuple[tuple[int, int, int, int], float]]:
