@@ -94,6 +94,8 @@ def test_sheets_become_tables_in_row_groups_that_repeat_the_header(tmp_path: Pat
     assert f"| item {sheets.ROWS_PER_PAGE + 4} | {sheets.ROWS_PER_PAGE + 4} |" in pages[1]
     assert pages[2].startswith("## Sheet: Prices") and "| AA | 1.25 |" in pages[2]
     assert "| Item | Price |\n" in pages[2], "empty trailing columns dropped"
+    (tmp_path / "stock.upload").write_bytes((tmp_path / "stock.xlsx").read_bytes())
+    assert read(tmp_path / "stock.upload")[1] == pages, "a workbook is one whatever its name"
 
 
 def test_csv_html_and_epub(tmp_path: Path) -> None:

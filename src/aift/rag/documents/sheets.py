@@ -19,7 +19,8 @@ SNIFF_BYTES = 64 * 1024
 def xlsx_pages(path: Path) -> list[PageText]:
     from openpyxl import load_workbook
 
-    book = load_workbook(str(path), read_only=True, data_only=True)
+    handle = open(path, "rb")  # noqa: SIM115 - a file object: openpyxl judges paths by suffix
+    book = load_workbook(handle, read_only=True, data_only=True)
     try:
         sheets = [
             (sheet.title, [list(row) for row in sheet.iter_rows(values_only=True)])
@@ -27,6 +28,7 @@ def xlsx_pages(path: Path) -> list[PageText]:
         ]
     finally:
         book.close()
+        handle.close()
     pages: list[PageText] = []
     for title, rows in sheets:
         pages.extend(_table_pages(f"Sheet: {title}", trimmed(rows), first=len(pages) + 1))
