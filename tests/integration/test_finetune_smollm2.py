@@ -1,6 +1,8 @@
 """The real packaged SmolLM2-135M learns facts about a fictional company with LoRA; the
 adapter is served by name through the OpenAI-compatible API at once (by llama.cpp, as a
-GGUF adapter on the packaged GGUF), and the facts survive a GGUF q8_0 export."""
+GGUF adapter on the packaged GGUF). That an adapter's GGUF export computes what the
+adapter does is checked exactly in test_export.py (merged on the fly, f32), and that
+q8_0 keeps the packaged model's answers there too."""
 
 from __future__ import annotations
 
@@ -110,16 +112,3 @@ def test_lora_teaches_smollm2_new_facts(server_factory, tmp_path: Path) -> None:
         m for m in loaded if adapter in m["adapters"]
     ).items()
 
-    export = httpx.post(
-        f"{server.url}/api/v1/models/export",
-        json={"model": adapter, "quant": "q8_0", "name": "zorblax-q8"},
-        timeout=120,
-    )
-    assert export.status_code == 202, export.text
-    exported = wait_for(
-        lambda: httpx.get(f"{server.url}/api/v1/jobs/{export.json()['id']}").json(),
-        lambda j: j["status"] in {"succeeded", "failed", "cancelled"},
-        timeout=600,
-    )
-    assert exported["status"] == "succeeded", exported["error"]
-    assert known(answers(client, "zorblax-q8")) >= len(FACTS) - 1

@@ -378,8 +378,9 @@ PROMPTS = [
 
 
 def test_structured_output_always_matches_the_schema(client: openai.OpenAI) -> None:
-    """20 prompts × 3 schemas, sampled (temperature 0.8), through llama.cpp: every
-    answer parses and is valid against its schema."""
+    """8 prompts × 3 schemas, sampled (temperature 0.8), through llama.cpp: every
+    answer parses and is valid against its schema (benchmarks/structured_output.py
+    samples many more, against asking without enforcement)."""
     import concurrent.futures
 
     import jsonschema_rs
@@ -398,10 +399,10 @@ def test_structured_output_always_matches_the_schema(client: openai.OpenAI) -> N
         )
         return name, reply.choices[0].message.content, reply.choices[0].finish_reason
 
-    jobs = [(prompt, name) for prompt in PROMPTS for name in SCHEMAS]
+    jobs = [(prompt, name) for prompt in PROMPTS[:8] for name in SCHEMAS]
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda job: ask(*job), jobs))
-    assert len(answers) == 60
+    assert len(answers) == 24
     for name, content, finish in answers:
         assert finish == "stop", content
         assert jsonschema_rs.validator_for(SCHEMAS[name]).is_valid(json.loads(content)), content
