@@ -111,4 +111,3 @@ def test_lora_teaches_smollm2_new_facts(server_factory, tmp_path: Path) -> None:
     assert {"name": "SmolLM2-135M-Instruct", "engine": "llamacpp"}.items() <= next(
         m for m in loaded if adapter in m["adapters"]
     ).items()
-

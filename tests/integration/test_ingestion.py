@@ -358,11 +358,12 @@ def test_office_files_sheets_web_pages_and_e_books_are_ingested_with_their_table
     assert {name: d["status"] for name, d in docs.items()} == dict.fromkeys(
         ("manual.docx", "stock.csv", "guide.html"), "indexed"
     )
-    assert docs["manual.docx"]["pages"] == 2 and docs["stock.csv"]["pages"] == 3
+    assert docs["manual.docx"]["pages"] == 2 and docs["stock.csv"]["pages"] == 6
 
     hit = search(server, kb["id"], "widget-77")[0]
-    assert hit["document"] == "stock.csv" and hit["page_start"] == 2, hit
+    assert hit["document"] == "stock.csv" and hit["page_start"] == hit["page_end"] == 4, hit
     assert "| Part | Stock | Shelf |" in hit["text"] and "| widget-77 | 231 | B77 |" in hit["text"]
+    assert hit["section"] == "Table (rows 68–88)", "a page of rows is one chunk"
     hit = search(server, kb["id"], "Li-ion 18650 volts")[0]
     assert hit["document"] == "manual.docx" and hit["page_start"] <= 2 <= hit["page_end"]
     assert "## 2.1 Batteries" in hit["text"] and "| Li-ion 18650 | 3.7 | 12 |" in hit["text"]

@@ -86,3 +86,21 @@ def test_a_non_pdf_named_pdf_is_refused(tmp_path) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     with pytest.raises(UnsupportedFile, match="not a PDF"):
         detect(path, "scan.pdf")
+
+
+def test_chunks_end_where_a_section_begins_and_carry_their_section_path() -> None:
+    intro = " ".join(f"intro{i}" for i in range(14))
+    batteries = " ".join(f"cell{i}" for i in range(30))
+    pages = [
+        f"# 1 Safety\n\n{intro}",
+        f"# 2 Maintenance\n\n## 2.1 Batteries\n\n{batteries}",
+    ]
+    chunks = chunk_pages(pages, word_spans, size=20, overlap=5)
+    first = chunks[0]
+    assert first.text.endswith("intro13"), "the window stops before the next section"
+    assert first.section == "1 Safety"
+    second = chunks[1]
+    assert second.text.startswith("# 2 Maintenance\n\n## 2.1 Batteries"), "no overlap across"
+    assert second.section == "2 Maintenance › 2.1 Batteries"
+    assert chunks[-1].section == "2 Maintenance › 2.1 Batteries" and "cell29" in chunks[-1].text
+    assert chunk_pages(["plain words " * 30], word_spans, size=20, overlap=5)[0].section is None

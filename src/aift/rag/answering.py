@@ -161,9 +161,13 @@ def _is_korean(text: str) -> bool:
 
 
 def _pages(hit: SearchHit) -> str:
-    if hit.page_start == hit.page_end:
-        return f"page {hit.page_start}"
-    return f"pages {hit.page_start}–{hit.page_end}"
+    """Where a source is, as the prompt names it: its pages, and its section when known."""
+    pages = (
+        f"page {hit.page_start}"
+        if hit.page_start == hit.page_end
+        else f"pages {hit.page_start}–{hit.page_end}"
+    )
+    return f"{pages}, {hit.section}" if hit.section else pages
 
 
 def repeating(text: str) -> bool:

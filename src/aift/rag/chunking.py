@@ -1,9 +1,12 @@
 """Cutting a document into chunks by tokens of its knowledge base's embedding model.
 
 Pages are joined with blank lines; each chunk is a window of at most `size` tokens that
-shares `overlap` tokens with the previous one, ends at a sentence or line break when one
-is near the end of the window, and keeps its character offsets in the joined text and
-the pages it spans (1-based). Chunks never cross documents: one call, one document.
+shares `overlap` tokens with the previous one, ends where a new section begins (a
+Markdown heading line, as the Word, HTML, e-book and sheet readers write them) when one
+is past the window's first quarter, else at a sentence or line break near its end, and keeps
+its character offsets in the joined text, the pages it spans (1-based) and its section
+path — the headings it sits under ("2 Maintenance › 2.1 Batteries"). Chunks never cross
+documents: one call, one document.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from dataclasses import dataclass
 
 PAGE_SEPARATOR = "\n\n"
 _BREAK = re.compile(r"[.!?。！？]\s|\n")
+_HEADING = re.compile(r"^(#{1,6}) +(.+?) *$", re.M)
+SECTION_SEPARATOR = " › "
+MAX_SECTION_CHARS = 500
 
 Spans = list[tuple[int, int]]
 
@@ -29,6 +35,7 @@ class Chunk:
     char_end: int
     tokens: int
     page_breaks: list[int]  # offsets in text where its later pages begin
+    section: str | None = None  # the headings it sits under, outermost first
 
 
 def join_pages(pages: list[str]) -> tuple[str, list[int]]:
@@ -55,13 +62,13 @@ def chunk_pages(
     if overlap >= size:
         raise ValueError("overlap must be smaller than the chunk size")
     text, page_starts = join_pages(pages)
+    headings = [(m.start(), len(m.group(1)), m.group(2)) for m in _HEADING.finditer(text)]
     spans = [s for s in token_spans(text) if s[1] > s[0]]
     chunks: list[Chunk] = []
     first = 0
     while first < len(spans):
         last = min(first + size, len(spans))  # exclusive
-        if last < len(spans):
-            last = _break_near_end(text, spans, first, last, size)
+        last, section_ends = _break_near_end(text, spans, first, last, size, headings)
         start, end = _trim(text, spans[first][0], spans[last - 1][1])
         tokens = last - first
         while measure is not None and end > start:
@@ -69,6 +76,7 @@ def chunk_pages(
             if tokens <= size or last - first <= 1:
                 break
             last = first + max(1, (last - first) * size // tokens - 1)
+            section_ends = False  # shrunk: the window now ends inside its section
             start, end = _trim(text, spans[first][0], spans[last - 1][1])
         if end > start:
             chunks.append(
@@ -81,23 +89,60 @@ def chunk_pages(
                     char_end=end,
                     tokens=tokens,
                     page_breaks=[p - start for p in page_starts if start < p < end],
+                    section=section_at(text, headings, start, end),
                 )
             )
         if last >= len(spans):
             break
-        first = max(last - overlap, first + 1)
+        # a new section starts afresh: no overlap carries the last one's tail into it
+        first = last if section_ends else max(last - overlap, first + 1)
     return chunks
 
 
-def _break_near_end(text: str, spans: Spans, first: int, last: int, size: int) -> int:
-    """Move the window's end back to just after a sentence or line break in its last
-    quarter, if there is one."""
+def _break_near_end(
+    text: str, spans: Spans, first: int, last: int, size: int, headings: list[Heading]
+) -> tuple[int, bool]:
+    """Where the window ends, and whether a section begins there: just before the first
+    heading past its first quarter (a smaller section shares the next one's chunk); else,
+    when the document goes on, just after a sentence or line break in its last quarter;
+    else where it is."""
+    quarter = first + max(size // 4, 1) - 1
+    if quarter < last - 1:
+        starts = [offset for offset, _, _ in headings]
+        low, high = spans[quarter][1], spans[last - 1][1]
+        inside = [o for o in starts[bisect.bisect_right(starts, low) :] if o < high]
+        if inside:
+            return bisect.bisect_left(spans, (inside[0], inside[0])), True
+    if last >= len(spans):
+        return last, False
     floor = first + max(size * 3 // 4, 1)
     for k in range(last - 1, floor - 1, -1):
         gap = text[spans[k][1] - 1 : spans[k + 1][0] + 1] if k + 1 < len(spans) else ""
         if _BREAK.search(gap):
-            return k + 1
-    return last
+            return k + 1, False
+    return last, False
+
+
+Heading = tuple[int, int, str]  # offset, level, title
+
+
+def section_at(text: str, headings: list[Heading], start: int, end: int) -> str | None:
+    """The path of headings a chunk sits under: those in force where its first line that
+    is not itself a heading begins (a chunk opening with its section's heading is in it)."""
+    body = start
+    for line in text[start:end].splitlines(keepends=True):
+        if line.strip() and not _HEADING.match(line):
+            break
+        body += len(line)
+    path: dict[int, str] = {}
+    for offset, level, title in headings:
+        if offset >= body:
+            break
+        path = {lvl: t for lvl, t in path.items() if lvl < level}
+        path[level] = title
+    if not path:
+        return None
+    return SECTION_SEPARATOR.join(path[lvl] for lvl in sorted(path))[:MAX_SECTION_CHARS]
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

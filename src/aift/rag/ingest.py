@@ -130,6 +130,7 @@ class Pipeline:
                     page_start=chunk.page_start,
                     page_end=chunk.page_end,
                     page_breaks=chunk.page_breaks,
+                    section=chunk.section,
                     char_start=chunk.char_start,
                     char_end=chunk.char_end,
                     token_count=chunk.tokens,

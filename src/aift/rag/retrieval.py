@@ -121,6 +121,7 @@ def rank(
             keyword_score=keyword.get(key),
             fused_score=fused[key],
             page_breaks=payloads[key].get("page_breaks") or [],
+            section=payloads[key].get("section"),
         )
         for key in top
         if payloads[key]["document_id"] in corpus.document_names

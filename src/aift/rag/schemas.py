@@ -248,6 +248,11 @@ class SearchHit(BaseModel):
     page_breaks: list[int] = Field(
         default_factory=list, description="Offsets in `text` where its later pages begin."
     )
+    section: str | None = Field(
+        None,
+        description="The headings the chunk sits under, outermost first, joined by ' › ' "
+        "(documents whose headings were found: Word, HTML, e-books, sheets, Markdown).",
+    )
     match: SupportSpan | None = Field(
         None, description="The chunk's sentence that best matches the query, and its page."
     )

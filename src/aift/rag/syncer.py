@@ -109,6 +109,7 @@ def _point(row: ChunkRow) -> IndexPoint:
             "page_start": row.page_start,
             "page_end": row.page_end,
             "page_breaks": row.page_breaks or [],
+            "section": row.section,
             "char_start": row.char_start,
             "char_end": row.char_end,
             "text": row.text,

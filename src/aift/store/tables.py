@@ -186,6 +186,7 @@ class ChunkRow(Base):
     page_start: Mapped[int] = mapped_column(Integer)
     page_end: Mapped[int] = mapped_column(Integer)
     page_breaks: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    section: Mapped[str | None] = mapped_column(String(500), nullable=True)
     char_start: Mapped[int] = mapped_column(Integer)
     char_end: Mapped[int] = mapped_column(Integer)
     token_count: Mapped[int] = mapped_column(Integer)

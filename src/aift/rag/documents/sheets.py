@@ -1,7 +1,10 @@
 """Spreadsheets (.xlsx) and CSV files as tables: each sheet's used cells (values, not
-formulas) in pages of ROWS_PER_PAGE rows, each page a Markdown table under the sheet's
-name that repeats the header row, so no page — and no chunk — holds a row cut in two or
-rows without their header."""
+formulas) in pages of row groups, each page a Markdown table under the sheet's name that
+repeats the header row. A group holds at most ROWS_PER_PAGE rows and about PAGE_CHARS
+characters — well within one chunk of an embedding model (tables take about one token
+per two characters) — and chunks end
+where a page's heading begins, so no chunk holds a row cut in two or rows without their
+header."""
 
 from __future__ import annotations
 
@@ -9,10 +12,11 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from aift.rag.documents.tables import markdown_table, trimmed
+from aift.rag.documents.tables import markdown_table, row_length, trimmed
 from aift.rag.extract import PageText
 
 ROWS_PER_PAGE = 50
+PAGE_CHARS = 600
 SNIFF_BYTES = 64 * 1024
 
 
@@ -44,20 +48,37 @@ def csv_pages(path: Path) -> list[PageText]:
         except csv.Error:
             dialect = csv.excel
         rows = [list(row) for row in csv.reader(handle, dialect)]
-    return _table_pages(path.name, trimmed(rows), first=1)
+    return _table_pages("Table", trimmed(rows), first=1)  # the file is stored under an id
 
 
 def _table_pages(title: str, rows: list[list[Any]], first: int) -> list[PageText]:
-    """A table in pages of ROWS_PER_PAGE body rows, each with the header row."""
+    """A table in pages of row groups (see the module docstring), each with the header."""
     if not rows:
         return [PageText(first, f"## {title}\n\n(empty)", False)]
     header, body = rows[0], rows[1:]
-    if not body:
-        return [PageText(first, f"## {title}\n\n{markdown_table([header])}", False)]
+    groups = _row_groups(header, body)
     pages: list[PageText] = []
-    for start in range(0, len(body), ROWS_PER_PAGE):
-        group = body[start : start + ROWS_PER_PAGE]
-        span = f" (rows {start + 2}–{start + 1 + len(group)})" if len(body) > ROWS_PER_PAGE else ""
+    for start, group in groups:
+        span = f" (rows {start + 2}–{start + 1 + len(group)})" if len(groups) > 1 else ""
         text = f"## {title}{span}\n\n{markdown_table([header, *group])}"
         pages.append(PageText(first + len(pages), text, False))
     return pages
+
+
+def _row_groups(header: list[Any], body: list[list[Any]]) -> list[tuple[int, list[list[Any]]]]:
+    """(index of the first row, rows) of each page: rows are added while the page stays
+    within PAGE_CHARS and ROWS_PER_PAGE (a page holds at least one row)."""
+    if not body:
+        return [(0, [])]
+    size = len(markdown_table([header]))
+    groups: list[tuple[int, list[list[Any]]]] = []
+    start, current, used = 0, [], size
+    for index, row in enumerate(body):
+        length = row_length(row)
+        if current and (used + length > PAGE_CHARS or len(current) >= ROWS_PER_PAGE):
+            groups.append((start, current))
+            start, current, used = index, [], size
+        current.append(row)
+        used += length
+    groups.append((start, current))
+    return groups

@@ -29,9 +29,17 @@ def markdown_table(rows: Sequence[Sequence[Any]]) -> str:
     if not width:
         return ""
     cells = [row + [""] * (width - len(row)) for row in cells]
-    lines = ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * width]
-    lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
+    lines = [_line(cells[0]), "|" + "---|" * width, *(_line(row) for row in cells[1:])]
     return "\n".join(lines)
+
+
+def _line(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def row_length(row: Sequence[Any]) -> int:
+    """The characters a row takes in a Markdown table (with its line break)."""
+    return len(_line([cell_text(value) for value in row])) + 1
 
 
 def trimmed(rows: list[list[Any]]) -> list[list[Any]]:

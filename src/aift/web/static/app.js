@@ -91,9 +91,10 @@ function scoresOf(hit) {
   return `dense ${score(hit.dense_score)} · keyword ${score(hit.keyword_score)} · fused ${score(hit.fused_score)} · rerank ${score(hit.rerank_score)}`;
 }
 
-// "p. 3" or "pp. 3–4" for a hit or citation.
+// "p. 3" or "pp. 3–4" for a hit or citation, and the section it sits under when known.
 function pagesOf(hit) {
-  return hit.page_start === hit.page_end ? `p. ${hit.page_start}` : `pp. ${hit.page_start}–${hit.page_end}`;
+  const pages = hit.page_start === hit.page_end ? `p. ${hit.page_start}` : `pp. ${hit.page_start}–${hit.page_end}`;
+  return hit.section ? `${pages} · ${hit.section}` : pages;
 }
 
 // The source viewer (partials/source_dialog.html): a cited chunk with its document, page,
