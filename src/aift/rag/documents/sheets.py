@@ -72,7 +72,8 @@ def _row_groups(header: list[Any], body: list[list[Any]]) -> list[tuple[int, lis
         return [(0, [])]
     size = len(markdown_table([header]))
     groups: list[tuple[int, list[list[Any]]]] = []
-    start, current, used = 0, [], size
+    current: list[list[Any]] = []
+    start, used = 0, size
     for index, row in enumerate(body):
         length = row_length(row)
         if current and (used + length > PAGE_CHARS or len(current) >= ROWS_PER_PAGE):
