@@ -95,10 +95,12 @@ def main() -> None:
         "its row's first cell and its column's header; in the table's language. Packaged "
         "SmolLM2-135M-Instruct (llama.cpp) and multilingual-e5-small, defaults otherwise.\n\n"
         + "\n".join(lines)
-        + "\n\nIn generate mode the right table does reach the model (probed: the first "
-        "source, the whole table as its support), but SmolLM2-135M does not look a cell up "
-        "in a Markdown table; handing it the header and the matching row alone is the next "
-        "step. Extractive answers quote the table rows that match.\n"
+        + "\n\nEach table row is a sentence of its own that carries its header row, so "
+        "quotes, extractive answers and the generate mode's context hold the matching row "
+        "under its header. Before rows were sentences (the whole table one sentence; "
+        "2026-12-07, same questions): extractive 65 / 90 / 85 / 95 % contained and 60 / 65 / "
+        "65 / 70 % cited the right page, generate 0 % contained. SmolLM2-135M still rarely "
+        "reads the cell from a header and a row.\n"
     )
     print(body)
     record("Documents: questions answered by a table cell", body,

@@ -204,3 +204,19 @@ def test_figures_drawn_with_lines_are_not_tables() -> None:
     assert not is_table([["", "x"], ["", ""]]), "a plot's frame"
     assert not is_table([["4\n2", ""], ["(cid:0) (cid:1)", "2 4 6 8"]])
     assert is_table([["Battery", "Volts"], ["AA", "1.5"], ["C", "1.5"]])
+
+
+def test_each_table_row_is_a_sentence_that_carries_its_header() -> None:
+    from aift.rag.attribution import Passage, source_sentences
+
+    text = "Stock counted.\n\n| Part | Shelf |\n|---|---|\n| AA | B1 |\n| C | B2 |\n\nDone."
+    sentences = source_sentences([Passage(1, text, 1, [])])
+    assert [s.text for s in sentences] == [
+        "Stock counted.",
+        "| Part | Shelf |",
+        "| Part | Shelf |\n| AA | B1 |",
+        "| Part | Shelf |\n| C | B2 |",
+        "Done.",
+    ]
+    row = sentences[3]
+    assert text[row.start : row.end] == "| C | B2 |", "the span is the row alone"

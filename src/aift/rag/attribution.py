@@ -27,7 +27,7 @@ import snowballstemmer
 
 from aift.rag import keywords
 from aift.rag.citations import MARKER, marker_numbers
-from aift.rag.sentences import sentence_spans
+from aift.rag.sentences import is_row, sentence_spans, table_header
 
 LEXICAL_WEIGHT = 0.6  # the rest is the scaled embedding similarity
 
@@ -92,6 +92,9 @@ def source_sentences(passages: Sequence[Passage]) -> list[SourceSentence]:
     for passage in passages:
         for start, end in sentence_spans(passage.text):
             text = passage.text[start:end]
+            header = table_header(passage.text, start) if is_row(text) else None
+            if header is not None:  # a row says what its cells are only under its header
+                text = f"{header}\n{text}"
             out.append(
                 SourceSentence(
                     passage.number, start, end, text, passage.page_of(start), _content(text)
