@@ -58,6 +58,22 @@ def question_file(documents: list, folder: Path, count: int | None = None) -> Pa
     return path
 
 
+def ingest(api: str, name: str, paths: list[Path]) -> str:
+    """A new knowledge base holding `paths`, once every document is indexed (its id)."""
+    kb = httpx.post(f"{api}/kb", json={"name": name}, timeout=300).json()["id"]
+    files = [("files", (path.name, path.read_bytes())) for path in paths]
+    httpx.post(f"{api}/kb/{kb}/documents", files=files, timeout=300).raise_for_status()
+    for _ in range(900):
+        docs = httpx.get(f"{api}/kb/{kb}/documents", timeout=60).json()
+        if all(d["status"] in ("indexed", "failed") for d in docs):
+            break
+        time.sleep(1)
+    failed = [d["name"] for d in docs if d["status"] != "indexed"]
+    if failed:
+        raise RuntimeError(f"not indexed: {failed}")
+    return kb
+
+
 def evaluate(api: str, kb: str, questions: Path, form: dict) -> dict:
     """aift's answer evaluation of the knowledge base (POST …/evaluate-answers)."""
     with questions.open("rb") as handle:
@@ -88,17 +104,7 @@ def main() -> None:
     ]
     misses: list[str] = []
     try:
-        kb = httpx.post(f"{api}/kb", json={"name": "fiction"}, timeout=300).json()["id"]
-        files = [("files", (path.name, path.read_bytes())) for _, path in documents]
-        httpx.post(f"{api}/kb/{kb}/documents", files=files, timeout=300).raise_for_status()
-        for _ in range(900):
-            docs = httpx.get(f"{api}/kb/{kb}/documents", timeout=60).json()
-            if all(d["status"] in ("indexed", "failed") for d in docs):
-                break
-            time.sleep(1)
-        failed = [d["name"] for d in docs if d["status"] != "indexed"]
-        if failed:
-            raise RuntimeError(f"not indexed: {failed}")
+        kb = ingest(api, "fiction", [path for _, path in documents])
         small = question_file(documents, folder)
         evaluate(api, kb, small, {"modes": "generate"})  # loads the model
         for mode in args.modes:

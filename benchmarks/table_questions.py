@@ -16,12 +16,10 @@ import json
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import httpx  # noqa: E402
-from answer_quality import evaluate  # noqa: E402
+from answer_quality import evaluate, ingest  # noqa: E402
 from common import record, serve_offline, stop  # noqa: E402
 from document_tables import make_tables, write_docx, write_html, write_pdf, write_xlsx  # noqa: E402
 
@@ -68,14 +66,7 @@ def main() -> None:
     lines = ["| document | mode | contains the cell | first citation on the right page |",
              "|---|---|---|---|"]  # fmt: skip
     try:
-        kb = httpx.post(f"{api}/kb", json={"name": "tables"}, timeout=300).json()["id"]
-        files = [("files", (path.name, path.read_bytes())) for path in paths]
-        httpx.post(f"{api}/kb/{kb}/documents", files=files, timeout=300).raise_for_status()
-        for _ in range(900):
-            docs = httpx.get(f"{api}/kb/{kb}/documents", timeout=60).json()
-            if all(d["status"] in ("indexed", "failed") for d in docs):
-                break
-            time.sleep(1)
+        kb = ingest(api, "tables", paths)
         for name, _, _ in DOCUMENTS:
             asked = [r for r in rows if r["document"] == name]
             path = folder / f"{name}.jsonl"

@@ -309,12 +309,18 @@ def _token_of(server: LiveServer, email: str) -> str:
     return made.json()["token"]
 
 
-def test_a_knowledge_base_is_its_owners_until_shared_and_then_as_shared(admin) -> None:  # noqa: ANN001
-    server, root = admin
+def _members(server: LiveServer, root: str, *emails: str) -> None:
+    """Members made by the admin, each with the initial password `_token_of` replaces."""
     with server.client(headers=bearer(root)) as client:
-        for email in ("ann2@example.com", "bob2@example.com"):
+        for email in emails:
             body = {"email": email, "role": "member", "password": "initial-pass-1"}
             assert client.post("/api/v1/admin/users", json=body).status_code == 201
+
+
+def test_a_knowledge_base_is_its_owners_until_shared_and_then_as_shared(admin) -> None:  # noqa: ANN001
+    server, root = admin
+    _members(server, root, "ann2@example.com", "bob2@example.com")
+    with server.client(headers=bearer(root)) as client:
         bob_id = _id(client, "bob2@example.com")
         team = client.post("/api/v1/admin/groups", json={"name": "team", "members": [bob_id]})
         assert team.status_code == 201
@@ -377,10 +383,7 @@ def test_a_knowledge_base_is_its_owners_until_shared_and_then_as_shared(admin) -
 
 def test_a_dataset_is_trained_on_only_by_its_owner_or_a_write_share(admin) -> None:  # noqa: ANN001
     server, root = admin
-    with server.client(headers=bearer(root)) as client:
-        for email in ("ann3@example.com", "bob3@example.com"):
-            body = {"email": email, "role": "member", "password": "initial-pass-1"}
-            assert client.post("/api/v1/admin/users", json=body).status_code == 201
+    _members(server, root, "ann3@example.com", "bob3@example.com")
     ann = server.client(headers=bearer(_token_of(server, "ann3@example.com")))
     bob = server.client(headers=bearer(_token_of(server, "bob3@example.com")))
     rows = b'{"instruction": "Say hi", "output": "hi"}\n' * 8
@@ -439,9 +442,7 @@ def test_a_model_is_its_trainers_until_shared_in_every_api(admin, tiny_chat_mode
     shutil.copytree(tiny_chat_model_dir, server.workspace / "models" / "tiny-chat")
     with server.client(headers=bearer(root)) as client:
         assert client.post("/api/v1/models/scan").status_code == 200
-        for email in ("ann4@example.com", "bob4@example.com"):
-            body = {"email": email, "role": "member", "password": "initial-pass-1"}
-            assert client.post("/api/v1/admin/users", json=body).status_code == 201
+    _members(server, root, "ann4@example.com", "bob4@example.com")
     tokens = {e: _token_of(server, e) for e in ("ann4@example.com", "bob4@example.com")}
     ann = server.client(headers=bearer(tokens["ann4@example.com"]))
     bob = server.client(headers=bearer(tokens["bob4@example.com"]))

@@ -63,12 +63,13 @@ def chunk_pages(
         raise ValueError("overlap must be smaller than the chunk size")
     text, page_starts = join_pages(pages)
     headings = [(m.start(), len(m.group(1)), m.group(2)) for m in _HEADING.finditer(text)]
+    starts = [offset for offset, _, _ in headings]
     spans = [s for s in token_spans(text) if s[1] > s[0]]
     chunks: list[Chunk] = []
     first = 0
     while first < len(spans):
         last = min(first + size, len(spans))  # exclusive
-        last, section_ends = _break_near_end(text, spans, first, last, size, headings)
+        last, section_ends = _break_near_end(text, spans, first, last, size, starts)
         start, end = _trim(text, spans[first][0], spans[last - 1][1])
         tokens = last - first
         while measure is not None and end > start:
@@ -100,7 +101,7 @@ def chunk_pages(
 
 
 def _break_near_end(
-    text: str, spans: Spans, first: int, last: int, size: int, headings: list[Heading]
+    text: str, spans: Spans, first: int, last: int, size: int, starts: list[int]
 ) -> tuple[int, bool]:
     """Where the window ends, and whether a section begins there: just before the first
     heading past its first quarter (a smaller section shares the next one's chunk); else,
@@ -108,7 +109,6 @@ def _break_near_end(
     else where it is."""
     quarter = first + max(size // 4, 1) - 1
     if quarter < last - 1:
-        starts = [offset for offset, _, _ in headings]
         low, high = spans[quarter][1], spans[last - 1][1]
         inside = [o for o in starts[bisect.bisect_right(starts, low) :] if o < high]
         if inside:

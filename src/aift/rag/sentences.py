@@ -29,10 +29,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 def _pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """The trimmed span: a table's rows one by one; cut at line breaks when too long."""
-    cuts = [(start, end)]
-    if table_rows(text, start, end):
-        cuts = table_rows(text, start, end)
-    elif end - start > LONGEST:
+    rows = table_rows(text, start, end)
+    cuts = rows or [(start, end)]
+    if not rows and end - start > LONGEST:
         cuts, begin = [], start
         for line in _LINE.finditer(text, start, end):
             if line.start() - begin >= 40:

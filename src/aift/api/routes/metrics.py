@@ -41,7 +41,7 @@ def _visible_labels(runtime: Runtime) -> LabelFilter:
     their knowledge bases (and those shared with them), their jobs."""
     seen = {
         "model": {model.name for model in runtime.serving.manager.servable()},
-        "kb_id": {kb.id for kb in runtime.knowledge.list()},
+        "kb_id": {row.id for row in runtime.knowledge_store.list_kbs()},
         "job_id": {job.id for job in runtime.jobs.list(status=ACTIVE, limit=1000).items},
     }
 

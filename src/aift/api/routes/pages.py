@@ -109,7 +109,8 @@ async def knowledge_base_page(request: Request, kb: str) -> HTMLResponse:
         context = await _documents(request, kb)
     except AiftError as exc:  # an unknown knowledge base: say so in a page, not JSON
         return _error_page(request, exc, page="kb", back="/kb")
-    return render(request, "knowledge_base.html", page="kb", **context)
+    sharing = await _ownership(request, [context["kb"]], "id")
+    return render(request, "knowledge_base.html", page="kb", **context, **sharing)
 
 
 @router.get("/partials/kb/{kb}/documents", response_class=HTMLResponse)
@@ -127,7 +128,6 @@ async def _documents(request: Request, kb: str) -> dict[str, object]:
         "kb": info,
         "documents": documents,
         "busy": any(d.status.value not in finished for d in documents),
-        **await _ownership(request, [info], "id"),
     }
 
 
