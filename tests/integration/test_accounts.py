@@ -523,6 +523,12 @@ def test_a_model_is_its_trainers_until_shared_in_every_api(admin, tiny_chat_mode
         both = client.get("/api/v1/kb/same-name")
         assert both.status_code == 409 and kb["id"] in both.text, "an admin names one by id"
 
+    forged = ann.put(
+        f"/api/v1/models/{model}/shares",
+        json={"grantee": "bob4@example.com"},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert forged.status_code == 403 and not sees(bob_key)["rest"], "another site shares nothing"
     shared = ann.put(f"/api/v1/models/{model}/shares", json={"grantee": "bob4@example.com"})
     assert shared.status_code == 200, shared.text
     assert sees(bob_key)["openai"] and sees(bob_key)["ollama"]
@@ -581,6 +587,18 @@ def test_sign_up_where_allowed_makes_an_account_of_the_configured_role(admin) ->
         page = browser.get("/signup")
         assert page.status_code == 200 and "viewers" in page.text
         assert "/signup" in browser.get("/login").text
+        forged = browser.post(
+            "/signup",
+            data={"email": "eve@example.com", "password": PASSWORD},
+            headers={"Origin": "http://evil.example"},
+        )
+        assert forged.status_code == 403, "another site's page cannot sign anyone up"
+        spoofed = browser.post(
+            "/signup",
+            data={"email": "eve@example.com", "password": PASSWORD},
+            headers={"Host": "evil.example"},
+        )
+        assert spoofed.status_code in (400, 403, 421), "nor can a rebinding name"
         short = browser.post("/signup", data={"email": "sam@example.com", "password": "short"})
         assert short.status_code == 422 and "at least" in short.text
         made = browser.post(
@@ -598,6 +616,8 @@ def test_sign_up_where_allowed_makes_an_account_of_the_configured_role(admin) ->
         again = browser.post("/signup", data={"email": "sam@example.com", "password": PASSWORD})
         assert again.status_code == 409
     with server.client(headers=bearer(root)) as client:
+        emails = [u["email"] for u in client.get("/api/v1/admin/users").json()]
+        assert "eve@example.com" not in emails, "the refused sign-ups made nothing"
         sam = next(
             u for u in client.get("/api/v1/admin/users").json() if u["email"] == "sam@example.com"
         )
