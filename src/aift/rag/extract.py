@@ -18,12 +18,15 @@ if TYPE_CHECKING:
     import pypdfium2 as pdfium
 
     from aift.rag.ocr import OcrEngine
+    from aift.rag.pdf_layout import LaidOutPage
+    from aift.rag.pdf_lines import Line
     from aift.rag.pdf_tables import PdfTables
 
 MIN_TEXT_CHARS = 16  # fewer visible characters than this: the page is treated as scanned
 IMAGE_COVERAGE = 0.3  # images over this share of a page with some text: OCR them too
 MIN_IMAGE_SHARE = 0.05  # smaller images (logos, icons) are not read
 RENDER_SCALE = 200 / 72  # 200 dpi for OCR
+MAX_BOOKMARKS = 10_000  # more outline entries than this are not read
 
 
 class ExtractionError(Exception):
@@ -113,62 +116,112 @@ def usable(text: str) -> bool:
     return sum(c == "\ufffd" for c in visible) / len(visible) < 0.3
 
 
-def pdf_pages(path: Path, password: str | None, ocr: Callable[[], OcrEngine]) -> Iterator[PageText]:
-    """Each page's text; pages without a usable text layer go through `ocr()` (lazy)."""
+def pdf_pages(
+    path: Path,
+    password: str | None,
+    ocr: Callable[[], OcrEngine],
+    progress: Callable[[], None] | None = None,
+) -> Iterator[PageText]:
+    """Each page's text; pages without a usable text layer go through `ocr()` (lazy).
+    Text-layer pages are laid out (`pdf_layout`): reading order, furniture dropped,
+    headings and tables marked. A page is given a few pages after it is read (the layout
+    looks ahead); `progress` is called as each page is read."""
     try:
         pdf = open_pdf(path, password)
     except PypdfReadable:
         yield from pypdf_pages(path, password)
         return
+    from aift.rag.pdf_layout import DocumentLayout
     from aift.rag.pdf_tables import PdfTables
 
     tables = PdfTables(path, password)
+    layout = DocumentLayout(bookmarks(pdf, len(pdf)))
     try:
         for index in range(len(pdf)):
-            page = pdf[index]
-            text = _text_layer(page, index, tables)
-            used_ocr = False
-            if not usable(text):
-                image = page.render(scale=RENDER_SCALE).to_pil()
-                read = ocr().read(image)
-                used_ocr = True  # it ran, whether or not it found anything
-                if len(read.strip()) > len(text.strip()):
-                    text = read
-            else:
-                regions = image_regions(page)
-                if sum(share for _, share in regions) >= IMAGE_COVERAGE:
-                    # a mixed page (a watermark or caption over a big picture of text):
-                    # the text layer, then what its images say, top to bottom
-                    used_ocr = True
-                    image = page.render(scale=RENDER_SCALE).to_pil()
-                    found = [ocr().read(image.crop(box)).strip() for box, _ in regions]
-                    text = "\n\n".join([text.strip(), *[f for f in found if f]])
-            page.close()
-            yield PageText(index + 1, text, used_ocr)
+            for number, text, used_ocr in layout.push(_read_page(pdf, index, tables, ocr)):
+                yield PageText(number, text, used_ocr)
+            if progress is not None:
+                progress()
+        for number, text, used_ocr in layout.flush():
+            yield PageText(number, text, used_ocr)
     finally:
         tables.close()
         pdf.close()
 
 
-def _text_layer(page: pdfium.PdfPage, index: int, tables: PdfTables) -> str:
-    """The page's text layer; its ruled tables as Markdown tables where they stand."""
+def _read_page(
+    pdf: pdfium.PdfDocument, index: int, tables: PdfTables, ocr: Callable[[], OcrEngine]
+) -> LaidOutPage:
+    """A page's lines from its text layer, or its OCR text when the layer is unusable;
+    a mixed page (a watermark or caption over a big picture of text) gets both."""
+    from aift.rag.pdf_layout import LaidOutPage
+
+    page = pdf[index]
+    try:
+        width, height = page.get_size()
+        if page.get_rotation() in (90, 270):  # text boxes are in the unturned page's space
+            width, height = height, width
+        lines = _text_lines(page, index, tables, height)
+        text = " ".join(line.text for line in lines)
+        if not usable(text):
+            read = ocr().read(page.render(scale=RENDER_SCALE).to_pil())
+            if len(read.strip()) > len(text.strip()):
+                return LaidOutPage(index + 1, None, width, height, text=read, ocr=True)
+            return LaidOutPage(index + 1, lines, width, height, ocr=True)
+        regions = image_regions(page)
+        if sum(share for _, share in regions) < IMAGE_COVERAGE:
+            return LaidOutPage(index + 1, lines, width, height)
+        image = page.render(scale=RENDER_SCALE).to_pil()
+        found = [ocr().read(image.crop(box)).strip() for box, _ in regions]
+        extra = "\n\n".join(f for f in found if f)
+        return LaidOutPage(index + 1, lines, width, height, extra=extra, ocr=True)
+    finally:
+        page.close()
+
+
+def _text_lines(page: pdfium.PdfPage, index: int, tables: PdfTables, height: float) -> list[Line]:
+    """The page's text lines; each ruled table as one line holding its Markdown table,
+    in place of the lines inside its box."""
     import pypdfium2.raw as pdfium_c
 
-    from aift.rag.pdf_tables import text_around
+    from aift.rag.pdf_lines import Line, page_lines
 
     textpage = page.get_textpage()
     try:
-        text = textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
-        if not usable(text):
-            return text
-        paths = sum(1 for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=1))
-        found = tables.of_page(index, paths)
-        if not found:
-            return text
-        width, height = page.get_size()
-        return text_around(textpage, width, height, found)
+        lines = page_lines(textpage, height)
     finally:
         textpage.close()
+    if not usable(" ".join(line.text for line in lines)):
+        return lines
+    paths = sum(1 for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=1))
+    for table in tables.of_page(index, paths):
+        lines = [line for line in lines if not line.inside(table.box)]
+        lines.append(Line(table.markdown, *table.box, 0.0, table=True))
+    return lines
+
+
+def bookmarks(pdf: pdfium.PdfDocument, pages: int) -> dict[int, list[tuple[int, str]]]:
+    """The PDF's outline as (level, title) per 0-based page; none for an outline of fewer
+    than two entries or of page labels ("Page 3")."""
+    from aift.rag.pdf_layout import is_page_number
+    from aift.rag.pdf_lines import Line
+
+    found: dict[int, list[tuple[int, str]]] = {}
+    try:
+        for count, item in enumerate(pdf.get_toc(max_depth=6)):
+            if count >= MAX_BOOKMARKS:
+                break
+            dest = item.get_dest()
+            page = dest.get_index() if dest is not None else None
+            title = " ".join((item.get_title() or "").split())
+            if page is None or not 0 <= page < pages or not title:
+                continue
+            if is_page_number(Line(title, 0, 0, 0, 0, 0)):
+                continue
+            found.setdefault(page, []).append((item.level + 1, title))
+    except Exception:  # noqa: BLE001 - a broken outline is no outline; the text stays
+        return {}
+    return found if sum(len(v) for v in found.values()) >= 2 else {}
 
 
 def image_regions(page: pdfium.PdfPage) -> list[tuple[tuple[int, int, int, int], float]]:

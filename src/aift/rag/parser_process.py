@@ -58,7 +58,9 @@ def _serve(receive: Connection, send: Connection, options: ParserOptions) -> Non
         try:
             if content_type == PDF:  # streamed: a long PDF is never held whole
                 total = extract.page_count(Path(path), content_type, password)
-                pages: Iterable[extract.PageText] = extract.pdf_pages(Path(path), password, ocr)
+                pages: Iterable[extract.PageText] = extract.pdf_pages(
+                    Path(path), password, ocr, lambda: send.send(("read", None))
+                )
             else:
                 pages = document_pages(Path(path), content_type)
                 total = len(pages)
@@ -116,6 +118,8 @@ class ParserProcess:
                 raise ExtractionError(
                     "crashed", f"The parser crashed on this file (exit code {code})."
                 ) from None
+            if kind == "read":  # a page read (given a few pages later): progress
+                continue
             if kind == "pages":
                 yield int(value)
             elif kind == "page":

@@ -89,19 +89,3 @@ class PdfTables:
         if self._pdf is not None:
             self._pdf.close()
             self._pdf = None
-
-
-def text_around(textpage: Any, width: float, height: float, tables: list[FoundTable]) -> str:
-    """A page's text with each table's region replaced by its Markdown table: pdfium's
-    text above the first table, the table, the text between, …, the text below the last.
-    `textpage` is pdfium's, whose boxes count points from the bottom-left."""
-    parts = []
-    above = height  # the top of what is left, from the bottom
-    for table in tables:
-        _, top, _, bottom = table.box
-        parts.append(textpage.get_text_bounded(0, height - top, width, above))
-        parts.append(table.markdown)
-        above = height - bottom
-    parts.append(textpage.get_text_bounded(0, 0, width, above))
-    cleaned = (p.replace("\r\n", "\n").replace("\r", "\n").strip() for p in parts)
-    return "\n\n".join(p for p in cleaned if p)
