@@ -104,3 +104,29 @@ def test_chunks_end_where_a_section_begins_and_carry_their_section_path() -> Non
     assert second.section == "2 Maintenance › 2.1 Batteries"
     assert chunks[-1].section == "2 Maintenance › 2.1 Batteries" and "cell29" in chunks[-1].text
     assert chunk_pages(["plain words " * 30], word_spans, size=20, overlap=5)[0].section is None
+
+
+def test_a_long_table_is_cut_at_row_ends_and_each_part_opens_with_its_header() -> None:
+    from aift.rag.documents.tables import markdown_table
+
+    rows = [["part", "stock | spare", "shelf"]] + [
+        [f"valve-{i}", str(i * 7), f"B{i}"] for i in range(60)
+    ]
+    text = (
+        "# Stock\n\nThe parts counted this week:\n\n"
+        + markdown_table(rows)
+        + "\n\nEnd of the list."
+    )
+    chunks = chunk_pages([text], word_spans, size=40, overlap=0)
+    assert len(chunks) > 3
+    header = "| part | stock \\| spare | shelf |\n|---|---|---|\n"
+    for chunk in chunks[1:]:
+        if chunk.text.startswith("|"):
+            assert chunk.text.startswith(header)  # the column names, then whole rows
+            assert all(
+                line.endswith("|") for line in chunk.text.splitlines() if line.startswith("|")
+            )
+            assert chunk.tokens <= 40
+            assert text[chunk.char_start : chunk.char_end] == chunk.text.removeprefix(header)
+    found = "".join(c.text.removeprefix(header) for c in chunks if c.text.startswith("|"))
+    assert all(f"| valve-{i} | {i * 7} | B{i} |" in found + chunks[0].text for i in range(60))

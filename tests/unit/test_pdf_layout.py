@@ -226,3 +226,27 @@ def test_a_rotated_page_keeps_its_text(tmp_path: Path) -> None:
     assert page.text.splitlines() == [
         f"Line {row} of a page shown turned a quarter, its text intact." for row in range(8)
     ]
+
+
+def table_page(number: int, table: str, above: str | None = None) -> LaidOutPage:
+    lines = [Line(table, 40, 300, 555, 500, 0.0, table=True)]
+    if above:
+        lines.insert(0, line(above, 40, 100, 500))
+    return LaidOutPage(number, lines, WIDTH, HEIGHT)
+
+
+def test_a_table_going_on_over_the_next_page_takes_its_header_along() -> None:
+    first = "| part | stock |\n|---|---|\n| valve | 3 |\n| pump | 4 |"
+    layout = DocumentLayout({})
+    pages = [
+        table_page(1, first, above="Stock counted this week."),
+        table_page(2, "| relay | 5 |\n|---|---|\n| fuse | 6 |"),  # goes on, no header
+        table_page(3, "| part | stock |\n|---|---|\n| cable | 7 |"),  # header repeated by the PDF
+        table_page(4, "| a | b | c |\n|---|---|---|\n| 1 | 2 | 3 |", above="Another table."),
+    ]
+    texts = [text for page in pages for _, text, _ in layout.push(page)] + [
+        t for _, t, _ in layout.flush()
+    ]
+    assert texts[1] == "| part | stock |\n|---|---|\n| relay | 5 |\n| fuse | 6 |"
+    assert texts[2] == "| part | stock |\n|---|---|\n| cable | 7 |"
+    assert texts[3].endswith("| a | b | c |\n|---|---|---|\n| 1 | 2 | 3 |")

@@ -5,8 +5,10 @@ shares `overlap` tokens with the previous one, ends where a new section begins (
 Markdown heading line, as the Word, HTML, e-book and sheet readers write them) when one
 is past the window's first quarter, else at a sentence or line break near its end, and keeps
 its character offsets in the joined text, the pages it spans (1-based) and its section
-path — the headings it sits under ("2 Maintenance › 2.1 Batteries"). Chunks never cross
-documents: one call, one document.
+path — the headings it sits under ("2 Maintenance › 2.1 Batteries"). A chunk that starts
+inside a Markdown table (a long table split over chunks at row ends) opens with the
+table's header row, so its rows keep their column names; its offsets still point at the
+rows it holds. Chunks never cross documents: one call, one document.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from aift.rag.documents.tables import columns, rule
+from aift.rag.sentences import table_header
 
 PAGE_SEPARATOR = "\n\n"
 _BREAK = re.compile(r"[.!?。！？]\s|\n")
@@ -68,28 +73,31 @@ def chunk_pages(
     chunks: list[Chunk] = []
     first = 0
     while first < len(spans):
-        last = min(first + size, len(spans))  # exclusive
-        last, section_ends = _break_near_end(text, spans, first, last, size, starts)
+        header = table_context(text, spans[first][0])
+        header_tokens = len(token_spans(header)) if header else 0
+        room = max(size - header_tokens, size // 2)
+        last = min(first + room, len(spans))  # exclusive
+        last, section_ends = _break_near_end(text, spans, first, last, room, starts)
         start, end = _trim(text, spans[first][0], spans[last - 1][1])
-        tokens = last - first
+        tokens = last - first + header_tokens
         while measure is not None and end > start:
-            tokens = measure(text[start:end])
+            tokens = measure(header + text[start:end])
             if tokens <= size or last - first <= 1:
                 break
-            last = first + max(1, (last - first) * size // tokens - 1)
+            last = first + max(1, (last - first) * room // tokens - 1)
             section_ends = False  # shrunk: the window now ends inside its section
             start, end = _trim(text, spans[first][0], spans[last - 1][1])
         if end > start:
             chunks.append(
                 Chunk(
                     index=len(chunks),
-                    text=text[start:end],
+                    text=header + text[start:end],
                     page_start=bisect.bisect_right(page_starts, start),
                     page_end=bisect.bisect_right(page_starts, end - 1),
                     char_start=start,
                     char_end=end,
                     tokens=tokens,
-                    page_breaks=[p - start for p in page_starts if start < p < end],
+                    page_breaks=[p - start + len(header) for p in page_starts if start < p < end],
                     section=section_at(text, headings, start, end),
                 )
             )
@@ -124,6 +132,16 @@ def _break_near_end(
 
 
 Heading = tuple[int, int, str]  # offset, level, title
+
+
+def table_context(text: str, offset: int) -> str:
+    """The header row and rule of the Markdown table a chunk starting at `offset` begins
+    inside of (below its header), to open that chunk with: a long table's rows keep
+    their column names in every chunk. Empty when the chunk does not start mid-table."""
+    header = table_header(text, offset)
+    if header is None:
+        return ""
+    return f"{header}\n{rule(columns(header))}\n"
 
 
 def section_at(text: str, headings: list[Heading], start: int, end: int) -> str | None:

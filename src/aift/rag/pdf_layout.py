@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from aift.rag.documents.tables import columns
 from aift.rag.pdf_lines import HYPHEN, Line
 
 BAND = 0.08  # top and bottom share of the page where running headers and footers sit
@@ -257,6 +258,16 @@ def _same_row(before: Line, after: Line) -> bool:
     return after.x0 >= before.x1 and abs(after.middle - before.middle) <= 0.5 * max(before.size, 1)
 
 
+def carried_header(table: str, previous: str) -> str:
+    """A table opening a page that goes on from the table closing the page before (as
+    many columns, another first row): its rows under that table's header row."""
+    head, rule, *_ = [*previous.split("\n"), "", ""]
+    own = table.split("\n")
+    if len(own) < 2 or own[0] == head or columns(own[0]) != columns(head):
+        return table
+    return "\n".join([head, rule, own[0], *own[2:]])
+
+
 # --- a document's pages, streamed ---------------------------------------------------
 
 
@@ -285,6 +296,7 @@ class DocumentLayout:
         self.levels = HeadingLevels(bookmarks)
         self.ahead: list[LaidOutPage] = []
         self.behind: list[LaidOutPage] = []
+        self.last_table: str | None = None  # the table that closed the page before
 
     def push(self, page: LaidOutPage) -> list[tuple[int, str, bool]]:
         """Takes the next page; gives back the pages now finished: (number, text, ocr)."""
@@ -301,6 +313,9 @@ class DocumentLayout:
         if page.lines is None:
             return page.number, page.text, page.ocr
         lines = reading_order(self._without_furniture(page, window), page.width)
+        if lines and lines[0].table and self.last_table:
+            lines[0].text = carried_header(lines[0].text, self.last_table)
+        self.last_table = lines[-1].text if lines and lines[-1].table else None
         lines = self.levels.bookmarked(page.number - 1, lines)
         body = body_size(line for p in window for line in p.lines or [])
         text = page_text(mark_headings(lines, body, self.levels))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
+
+_PIPE = re.compile(r"(?<!\\)\|")  # a cell border, not an escaped pipe in a cell
 
 
 def cell_text(value: Any) -> str:
@@ -29,8 +32,18 @@ def markdown_table(rows: Sequence[Sequence[Any]]) -> str:
     if not width:
         return ""
     cells = [row + [""] * (width - len(row)) for row in cells]
-    lines = [_line(cells[0]), "|" + "---|" * width, *(_line(row) for row in cells[1:])]
+    lines = [_line(cells[0]), rule(width), *(_line(row) for row in cells[1:])]
     return "\n".join(lines)
+
+
+def columns(row: str) -> int:
+    """The cells of a Markdown table row (escaped pipes inside cells not counted)."""
+    return max(len(_PIPE.findall(row)) - 1, 0)
+
+
+def rule(width: int) -> str:
+    """The line under a Markdown table's header row."""
+    return "|" + "---|" * width
 
 
 def _line(cells: Sequence[str]) -> str:
