@@ -7,12 +7,15 @@ own process, so a hostile file can be stopped by killing that process.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aift.rag.filetypes import PDF
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pypdfium2 as pdfium
@@ -164,7 +167,7 @@ def _read_page(
         lines = _text_lines(page, index, tables, height)
         text = " ".join(line.text for line in lines)
         if not usable(text):
-            read = ocr().read(page.render(scale=RENDER_SCALE).to_pil())
+            read = scanned_page(page.render(scale=RENDER_SCALE).to_pil(), ocr())
             if len(read.strip()) > len(text.strip()):
                 return LaidOutPage(index + 1, None, width, height, text=read, ocr=True)
             return LaidOutPage(index + 1, lines, width, height, ocr=True)
@@ -177,6 +180,18 @@ def _read_page(
         return LaidOutPage(index + 1, lines, width, height, extra=extra, ocr=True)
     finally:
         page.close()
+
+
+def scanned_page(image: Any, engine: OcrEngine) -> str:
+    """A scanned page's text by OCR, its ruled tables as Markdown tables in place."""
+    from aift.rag.scan_tables import page_with_tables
+
+    try:
+        with_tables = page_with_tables(image, engine)
+    except Exception as exc:  # noqa: BLE001 - tables are a bonus: the page is still read
+        log.warning("table detection failed on a scanned page: %s", exc)
+        with_tables = None
+    return with_tables if with_tables is not None else engine.read(image)
 
 
 def _text_lines(page: pdfium.PdfPage, index: int, tables: PdfTables, height: float) -> list[Line]:
