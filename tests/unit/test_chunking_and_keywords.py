@@ -106,8 +106,9 @@ def test_chunks_end_where_a_section_begins_and_carry_their_section_path() -> Non
     assert chunk_pages(["plain words " * 30], word_spans, size=20, overlap=5)[0].section is None
 
 
-def test_a_long_table_is_cut_at_row_ends_and_each_part_opens_with_its_header() -> None:
-    from aift.rag.documents.tables import markdown_table
+@pytest.mark.parametrize("overlap", [0, 5])
+def test_a_long_table_is_cut_at_row_ends_and_each_part_opens_with_its_header(overlap: int) -> None:
+    from aift.rag.documents.tables import columns, markdown_table
 
     rows = [["part", "stock | spare", "shelf"]] + [
         [f"valve-{i}", str(i * 7), f"B{i}"] for i in range(60)
@@ -117,15 +118,14 @@ def test_a_long_table_is_cut_at_row_ends_and_each_part_opens_with_its_header() -
         + markdown_table(rows)
         + "\n\nEnd of the list."
     )
-    chunks = chunk_pages([text], word_spans, size=40, overlap=0)
+    chunks = chunk_pages([text], word_spans, size=40, overlap=overlap)
     assert len(chunks) > 3
     header = "| part | stock \\| spare | shelf |\n|---|---|---|\n"
     for chunk in chunks[1:]:
         if chunk.text.startswith("|"):
             assert chunk.text.startswith(header)  # the column names, then whole rows
-            assert all(
-                line.endswith("|") for line in chunk.text.splitlines() if line.startswith("|")
-            )
+            table = chunk.text.split("\n\n")[0].splitlines()
+            assert all(columns(line) == 3 for line in table)  # whole rows only
             assert chunk.tokens <= 40
             assert text[chunk.char_start : chunk.char_end] == chunk.text.removeprefix(header)
     found = "".join(c.text.removeprefix(header) for c in chunks if c.text.startswith("|"))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aift.rag.documents.tables import columns, rule
-from aift.rag.sentences import table_header
+from aift.rag.sentences import is_row, table_header
 
 PAGE_SEPARATOR = "\n\n"
 _BREAK = re.compile(r"[.!?。！？]\s|\n")
@@ -72,7 +72,10 @@ def chunk_pages(
     spans = [s for s in token_spans(text) if s[1] > s[0]]
     chunks: list[Chunk] = []
     first = 0
+    floor = 0  # a window starts past the previous one's start
     while first < len(spans):
+        first = max(_row_start(text, spans, first), floor)
+        floor = first + 1
         header = table_context(text, spans[first][0])
         header_tokens = len(token_spans(header)) if header else 0
         room = max(size - header_tokens, size // 2)
@@ -132,6 +135,19 @@ def _break_near_end(
 
 
 Heading = tuple[int, int, str]  # offset, level, title
+
+
+def _row_start(text: str, spans: Spans, first: int) -> int:
+    """The window's first span moved back to the start of its table row when it begins
+    inside one (an overlap cut mid-row): a chunk holds whole rows."""
+    offset = spans[first][0]
+    line_start = text.rfind("\n", 0, offset) + 1
+    line_end = text.find("\n", offset)
+    if line_start == offset or not is_row(
+        text[line_start : line_end if line_end >= 0 else len(text)]
+    ):
+        return first
+    return bisect.bisect_left(spans, (line_start, -1))
 
 
 def table_context(text: str, offset: int) -> str:
