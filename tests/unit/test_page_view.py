@@ -45,3 +45,33 @@ def test_ocr_lines_holding_the_passage_are_returned() -> None:
         (0.1, 0.2, 0.9, 0.22),
         (0.1, 0.23, 0.9, 0.25),
     ]
+
+
+def test_a_cited_table_row_is_highlighted_with_its_header_row(tmp_path) -> None:  # noqa: ANN001
+    """A table row cited with its header (as row sentences are quoted) lights up the
+    header row and that row on the page, not the rows between."""
+    import pypdfium2 as pdfium
+    from fpdf import FPDF
+
+    from aift.rag.page_view import text_layer_boxes
+
+    rows = [["Part", "Shelf", "Count"]] + [[f"part-{i}", f"C{i}", str(40 + i)] for i in range(8)]
+    pdf = FPDF(format="A4")
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    with pdf.table() as grid:
+        for row in rows:
+            cells = grid.row()
+            for value in row:
+                cells.cell(value)
+    pdf.output(str(tmp_path / "stock.pdf"))
+    page = pdfium.PdfDocument(str(tmp_path / "stock.pdf"))[0]
+    boxes = text_layer_boxes(page, "| Part | Shelf | Count |\n| part-5 | C5 | 45 |")
+    tops = sorted({round(box[1], 3) for box in boxes})
+    assert len(tops) == 2 and len(boxes) == 6, boxes  # the header's cells and the row's
+
+    def top_of(row: str) -> float:
+        return min(box[1] for box in text_layer_boxes(page, row))
+
+    assert top_of("| part-4 | C4 | 44 |") < tops[1] < top_of("| part-6 | C6 | 46 |")
+    assert tops[0] < top_of("| part-0 | C0 | 40 |")

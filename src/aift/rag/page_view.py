@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aift.rag.extract import PypdfReadable, open_pdf, usable
+from aift.rag.sentences import is_row
 
 VIEW_SCALE = 110 / 72  # 110 dpi: readable on screen, ~100–250 kB per page as PNG
 MIN_BLOCK_WORDS = 3  # shorter word matches are coincidences ("the", "of the")
@@ -38,6 +39,11 @@ def locate(text: str, passage: str) -> list[tuple[int, int]]:
     character stream (line breaks, hyphen spacing, OCR spacing); short coincidental
     matches are dropped unless the passage itself is that short.
     """
+    rows = [line for line in passage.splitlines() if line.strip()]
+    if len(rows) > 1 and all(is_row(line) for line in rows):
+        # table rows (a cited row under its header): each found on its own, so the
+        # words of the rows between them do not blur the match
+        return sorted({found for row in rows for found in locate(text, row)})
     page_words = words(text)
     passage_words = words(passage)
     if not page_words or not passage_words:
