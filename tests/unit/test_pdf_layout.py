@@ -228,8 +228,11 @@ def test_a_rotated_page_keeps_its_text(tmp_path: Path) -> None:
     ]
 
 
-def table_page(number: int, table: str, above: str | None = None) -> LaidOutPage:
-    lines = [Line(table, 40, 300, 555, 500, 0.0, table=True)]
+def table_page(
+    number: int, table: str, above: str | None = None, bottom: float = 800
+) -> LaidOutPage:
+    """A page holding a table from near its top to `bottom`, under a line of text."""
+    lines = [Line(table, 40, 120 if above else 60, 555, bottom, 0.0, table=True)]
     if above:
         lines.insert(0, line(above, 40, 100, 500))
     return LaidOutPage(number, lines, WIDTH, HEIGHT)
@@ -250,3 +253,35 @@ def test_a_table_going_on_over_the_next_page_takes_its_header_along() -> None:
     assert texts[1] == "| part | stock |\n|---|---|\n| relay | 5 |\n| fuse | 6 |"
     assert texts[2] == "| part | stock |\n|---|---|\n| cable | 7 |"
     assert texts[3].endswith("| a | b | c |\n|---|---|---|\n| 1 | 2 | 3 |")
+
+
+def test_a_table_ending_mid_page_is_not_continued_by_the_next_pages_table() -> None:
+    layout = DocumentLayout({})
+    pages = [
+        table_page(1, "| part | stock |\n|---|---|\n| valve | 3 |", bottom=400),
+        table_page(2, "| shelf | row |\n|---|---|\n| B2 | 4 |"),
+    ]
+    texts = [text for page in pages for _, text, _ in layout.push(page)] + [
+        t for _, t, _ in layout.flush()
+    ]
+    assert texts[1] == "| shelf | row |\n|---|---|\n| B2 | 4 |"
+
+
+def test_a_repeated_line_close_above_the_body_is_body_text() -> None:
+    """Every page opens with "Section N. The parts below …" right above its text: it
+    repeats like a running header but sits in the body, so it stays."""
+    layout = DocumentLayout({})
+    finished = []
+    for number in range(1, 6):
+        lines = [
+            line(f"Section {number}. The parts below were counted this week.", 40, 30, 400),
+            line(
+                f"The {['pump', 'valve', 'relay', 'fuse', 'motor'][number - 1]} is checked first.",
+                40,
+                42,
+                500,
+            ),
+        ]
+        finished += layout.push(LaidOutPage(number, lines, WIDTH, HEIGHT))
+    finished += layout.flush()
+    assert all(text.startswith(f"Section {number}. The parts") for number, text, _ in finished)

@@ -27,6 +27,7 @@ from aift.rag.pdf_lines import HYPHEN, Line
 
 BAND = 0.08  # top and bottom share of the page where running headers and footers sit
 REPEATS = 3  # a band line on this many pages of the window is furniture
+BREAK_SHARE = 0.2  # a table runs on over a page break when it ends and starts this close to it
 HEADING_RATIO = 1.15  # a heading's font is at least this much bigger than the body's
 MAX_HEADING_CHARS = 150
 MIN_COLUMN_LINES = 2
@@ -259,8 +260,9 @@ def _same_row(before: Line, after: Line) -> bool:
 
 
 def carried_header(table: str, previous: str) -> str:
-    """A table opening a page that goes on from the table closing the page before (as
-    many columns, another first row): its rows under that table's header row."""
+    """A table opening a page that goes on from the table closing the page before (both
+    near the page break, as many columns, another first row): its rows under that
+    table's header row."""
     head, rule, *_ = [*previous.split("\n"), "", ""]
     own = table.split("\n")
     if len(own) < 2 or own[0] == head or columns(own[0]) != columns(head):
@@ -296,7 +298,7 @@ class DocumentLayout:
         self.levels = HeadingLevels(bookmarks)
         self.ahead: list[LaidOutPage] = []
         self.behind: list[LaidOutPage] = []
-        self.last_table: str | None = None  # the table that closed the page before
+        self.last_table: str | None = None  # a table that ran to the foot of the page before
 
     def push(self, page: LaidOutPage) -> list[tuple[int, str, bool]]:
         """Takes the next page; gives back the pages now finished: (number, text, ocr)."""
@@ -313,9 +315,17 @@ class DocumentLayout:
         if page.lines is None:
             return page.number, page.text, page.ocr
         lines = reading_order(self._without_furniture(page, window), page.width)
-        if lines and lines[0].table and self.last_table:
+        if (
+            lines
+            and lines[0].table
+            and self.last_table
+            and lines[0].top <= BREAK_SHARE * page.height
+        ):
             lines[0].text = carried_header(lines[0].text, self.last_table)
-        self.last_table = lines[-1].text if lines and lines[-1].table else None
+        closing = lines[-1] if lines and lines[-1].table else None
+        self.last_table = (
+            closing.text if closing and closing.bottom >= (1 - BREAK_SHARE) * page.height else None
+        )
         lines = self.levels.bookmarked(page.number - 1, lines)
         body = body_size(line for p in window for line in p.lines or [])
         text = page_text(mark_headings(lines, body, self.levels))
@@ -323,29 +333,47 @@ class DocumentLayout:
 
     @staticmethod
     def _without_furniture(page: LaidOutPage, window: list[LaidOutPage]) -> list[Line]:
-        """The page's lines less running headers and footers (band lines repeated on
-        nearby pages) and page numbers (in the bands, or the page's first or last line)."""
+        """The page's lines less its furniture (`furniture`), judged against the band
+        lines of the pages around it."""
         counts: Counter[str] = Counter()
         for other in window:
             counts.update({signature(line.text) for line in other.lines or []
                            if not line.table and in_band(line, other.height)})  # fmt: skip
         needed = min(REPEATS, len(window))
-        text = [line for line in page.lines or [] if not line.table]
-        edges = (
-            {id(min(text, key=lambda line: line.top)), id(max(text, key=lambda line: line.bottom))}
-            if text
-            else set()
-        )
+        repeated = {sig for sig, count in counts.items() if needed >= 2 and count >= needed}
+        dropped = furniture(page.lines or [], page.height, repeated)
+        return [line for line in page.lines or [] if id(line) not in dropped]
 
-        def furniture(line: Line) -> bool:
-            if line.table:
-                return False
-            if is_page_number(line):
-                return in_band(line, page.height) or id(line) in edges
-            return (
-                in_band(line, page.height)
-                and needed >= 2
-                and counts[signature(line.text)] >= needed
-            )
 
-        return [line for line in page.lines or [] if not furniture(line)]
+def furniture(lines: list[Line], height: float, repeated: set[str]) -> set[int]:
+    """Ids of the running headers and footers — band lines whose signature repeats on
+    nearby pages and that stand apart from the body (a line's height of space or more
+    between them and the nearest other line) — and of page numbers (in a band, or the
+    page's first or last line)."""
+    text = [line for line in lines if not line.table]
+    if not text:
+        return set()
+    edges = {id(min(text, key=lambda line: line.top)), id(max(text, key=lambda line: line.bottom))}
+    numbers = {
+        id(line)
+        for line in text
+        if is_page_number(line) and (in_band(line, height) or id(line) in edges)
+    }
+    candidates = {
+        id(line) for line in text if in_band(line, height) and signature(line.text) in repeated
+    }
+    rest = [line for line in lines if id(line) not in candidates | numbers]
+    dropped = set(numbers)
+    for line in text:
+        if id(line) in candidates and _apart(line, rest, height):
+            dropped.add(id(line))
+    return dropped
+
+
+def _apart(line: Line, body: list[Line], height: float) -> bool:
+    """No body line within a line's height of `line`, towards the page's middle."""
+    if line.top < height / 2:
+        gaps = [other.top - line.bottom for other in body if other.top >= line.top]
+    else:
+        gaps = [line.top - other.bottom for other in body if other.bottom <= line.bottom]
+    return min(gaps, default=height) >= line.bottom - line.top
