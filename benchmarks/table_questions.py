@@ -91,7 +91,12 @@ def main() -> None:
         "under its header. Before rows were sentences (the whole table one sentence; "
         "2026-12-07, same questions): extractive 65 / 90 / 85 / 95 % contained and 60 / 65 / "
         "65 / 70 % cited the right page, generate 0 % contained. SmolLM2-135M still rarely "
-        "reads the cell from a header and a row.\n"
+        "reads the cell from a header and a row. Before the PDF layout and the header row "
+        "repeated in a long table's later chunks (2026-12-07 15:01, same questions): "
+        "extractive 65 / 95 / 85 / 95 % contained and 65 / 90 / 80 / 90 % cited the right "
+        "page — the PDF gains three questions; the Excel and HTML documents, which share the "
+        "knowledge base with it, each lose one Korean question to another document's "
+        "table.\n"
     )
     print(body)
     record("Documents: questions answered by a table cell", body,

@@ -56,6 +56,7 @@ LAYERS: dict[str, int] = {
     "api": ENTRY,
     "cli": ENTRY,
     "web": ENTRY,
+    "mcp_server": ENTRY,
 }
 # Imports between packages of one layer above the foundation that the architecture names
 # (docs/architecture.md); every other sibling import is a design error.
@@ -67,6 +68,8 @@ SIBLINGS: set[tuple[str, str]] = {
     ("evaluation", "rag"),  # a knowledge base's answer evaluations are listed with the rest
     ("cli", "api"),  # `aift serve` starts the API server
     ("api", "web"),  # the app mounts the web UI's templates and static files
+    ("api", "mcp_server"),  # the app serves MCP at /mcp
+    ("cli", "mcp_server"),  # `aift mcp` serves it on stdio
 }
 # Modules that start a process of their own and so wire it up like the CLI does.
 ENTRY_POINTS = {"aift.jobs.child"}

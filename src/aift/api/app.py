@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 import aift.tasks  # noqa: F401 - registers the job kinds this app submits and lists
 from aift import __version__
@@ -50,6 +51,8 @@ from aift.api.routes import (
 )
 from aift.auth.hosts import HostPolicy
 from aift.auth.limits import AttemptLimiter
+from aift.mcp_server.http import PATH as MCP_PATH
+from aift.mcp_server.http import McpEndpoint
 from aift.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,8 @@ def _add_routes(app: FastAPI) -> None:
 def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastAPI:
     """Build the web app around an already started Runtime (and its local worker)."""
 
+    mcp = McpEndpoint(runtime)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(lambda: runtime.index_syncer)  # open the index before requests
@@ -139,7 +144,8 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
         if worker is not None:
             worker.start()
         sweeper = asyncio.create_task(_watch_orphans(runtime))
-        yield
+        async with mcp.running():
+            yield
         sweeper.cancel()
         if worker is not None:
             await run_in_threadpool(worker.stop)
@@ -157,6 +163,7 @@ def create_app(runtime: Runtime, worker: LocalWorkerLike | None = None) -> FastA
     app.state.runtime = runtime
     app.state.worker = worker
     install_error_handlers(app)
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, methods=["GET", "POST", "DELETE"]))
     _add_routes(app)
 
     settings = runtime.settings

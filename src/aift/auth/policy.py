@@ -2,7 +2,8 @@
 once, in the authentication middleware, for every route, page and WebSocket.
 
 - Reads (GET, HEAD, WebSockets) and the POSTs that only read — generation, search,
-  ask, embeddings, scoring, the OpenAI and Ollama inference routes — need `read`.
+  ask, embeddings, scoring, the OpenAI and Ollama inference routes, MCP (whose only
+  writing tool is offered to credentials that may write) — need `read`.
 - A principal's own account (password, tokens, sign-out everywhere) and own
   conversations need only to be signed in: a viewer keeps their chats.
 - `/api/v1/admin/…` needs `admin`.
@@ -22,7 +23,8 @@ READ_ONLY_POSTS = re.compile(
     r"^/(v1/(chat/completions|completions|embeddings|moderations)"
     r"|api/(chat|generate|embed|embeddings|show)"
     r"|api/v1/kb/[^/]+/(search|ask)"
-    r"|api/v1/models/[^/]+/score)$"
+    r"|api/v1/models/[^/]+/score"
+    r"|mcp)$"  # MCP calls: its tools check the credential's scope themselves
 )
 OWN_ACCOUNT = re.compile(r"^/(api/v1/account(/.*)?|api/v1/conversations(/.*)?|logout|account)$")
 ADMIN = re.compile(r"^/(api/v1/admin(/.*)?|admin(/.*)?)$")

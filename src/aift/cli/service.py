@@ -67,3 +67,22 @@ def worker(
         secrets=secrets_of(runtime.settings),
     )
     run_worker(runtime.settings, runtime.jobs, runtime.queue, runtime.job_store)
+
+
+@app.command(rich_help_panel=SERVICE)
+def mcp(
+    workspace: WorkspaceOpt = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="AIFT_TOKEN", help="API token to act as (needed once accounts exist)."),
+    ] = None,
+) -> None:
+    """Serve the knowledge bases over MCP on stdin/stdout (for desktop assistants and
+    IDEs; HTTP clients use the server's /mcp). Searches need the server running."""
+    from aift.mcp_server.stdio import serve as serve_mcp
+
+    runtime = local_runtime(workspace)
+    try:
+        serve_mcp(runtime, token)
+    finally:
+        runtime.close()
