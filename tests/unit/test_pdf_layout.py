@@ -285,3 +285,32 @@ def test_a_repeated_line_close_above_the_body_is_body_text() -> None:
         finished += layout.push(LaidOutPage(number, lines, WIDTH, HEIGHT))
     finished += layout.flush()
     assert all(text.startswith(f"Section {number}. The parts") for number, text, _ in finished)
+
+
+def test_merged_cells_of_a_ruled_pdf_table_repeat_their_text(tmp_path: Path) -> None:
+    """A header cell spanning two columns and a cell spanning two rows: each column and
+    row they cover holds their text, so every row still says what its cells are."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    with pdf.table() as grid:
+        head = grid.row()
+        head.cell("Part")
+        head.cell("Stock", colspan=2)
+        sub = grid.row()
+        sub.cell("")
+        sub.cell("east")
+        sub.cell("west")
+        first = grid.row()
+        first.cell("valve", rowspan=2)
+        first.cell("3")
+        first.cell("4")
+        second = grid.row()
+        second.cell("5")
+        second.cell("6")
+    pdf.output(str(tmp_path / "merged.pdf"))
+    (page,) = pdf_pages(tmp_path / "merged.pdf", None, ocr=lambda: pytest.fail("no OCR needed"))
+    rows = ["| Part | Stock | Stock |", "|---|---|---|", "|  | east | west |"]
+    assert "\n".join([*rows, "| valve | 3 | 4 |", "| valve | 5 | 6 |"]) in page.text

@@ -1,7 +1,8 @@
 """Ruled tables of text PDFs, found by pdfplumber and kept as Markdown tables in the
 page's text, where they stand: the text above a table, the table, the text below.
 
-Only ruled tables (drawn cell borders) are looked for — text-aligned "tables" are too
+A merged cell's text is repeated in each column and row it spans (`spanned`). Only
+ruled tables (drawn cell borders) are looked for — text-aligned "tables" are too
 often prose in columns — and a found grid counts as a table only when most of its
 cells hold text (figures and plots drawn with lines do not). A page with too few drawn
 paths to hold a grid is not handed to pdfplumber at all (it is the slow part).
@@ -43,6 +44,31 @@ def is_table(rows: list[list[str | None]]) -> bool:
     return sum("(cid:" in cell for cell in filled) <= 0.2 * len(filled)  # unmapped glyphs
 
 
+Box = tuple[float, float, float, float]
+
+
+def spanned(texts: list[list[str | None]], boxes: list[list[Box | None]]) -> list[list[str | None]]:
+    """The cells pdfplumber leaves empty (None) under a merged cell, filled with that
+    cell's text: from the left where a cell of the row reaches over this column (a column
+    span), else from above where a cell of the column reaches down into this row."""
+    xs = sorted({box[0] for row in boxes for box in row if box is not None})
+    filled = [list(row) for row in texts]
+    for r, row in enumerate(boxes):
+        top = min((box[1] for box in row if box is not None), default=0.0)
+        for c in range(min(len(row), len(xs), len(filled[r]))):
+            if row[c] is not None:
+                continue
+            left = next((b for b in reversed(row[:c]) if b is not None), None)
+            if left is not None and left[2] > xs[c] + 1:
+                filled[r][c] = filled[r][row.index(left)]
+                continue
+            above = next((k for k in range(r - 1, -1, -1) if boxes[k][c] is not None), None)
+            reach = boxes[above][c] if above is not None else None
+            if above is not None and reach is not None and reach[3] > top + 1:
+                filled[r][c] = filled[above][c]
+    return filled
+
+
 class PdfTables:
     """The ruled tables of one PDF, page by page (pdfplumber opened on first use; each
     page's parse freed after it, so a long PDF never sits in memory)."""
@@ -80,7 +106,7 @@ class PdfTables:
     def _tables(page: Any) -> list[FoundTable]:
         found = []
         for table in page.find_tables():
-            rows = table.extract()
+            rows = spanned(table.extract(), [row.cells for row in table.rows])
             if is_table(rows):
                 found.append(FoundTable(tuple(table.bbox), markdown_table(rows)))
         return sorted(found, key=lambda t: t.box[1])
