@@ -136,13 +136,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def wait_for(
     fetch: Callable[[], dict], predicate: Callable[[dict], bool], timeout: float = 240.0
 ) -> dict:
-    """Poll `fetch` until `predicate` holds; fail with the last value seen."""
+    """Poll `fetch` until `predicate` holds; fail with the last value seen. The pause
+    between polls grows from 0.05 s to 0.5 s: quick conditions are seen at once, and a
+    long wait does not keep the server busy answering polls on a 2-core machine."""
     deadline = time.monotonic() + timeout
+    pause = 0.05
     value = fetch()
     while not predicate(value):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {value}")
-        time.sleep(0.1)
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.5)
         value = fetch()
     return value
 

@@ -44,14 +44,15 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().strip(".!?。").strip().lower()
 
 
-def exact_match(model: Any, tokenizer: Any, example: dict, max_length: int) -> bool | None:
-    """Whether greedy decoding reproduces the example's last assistant turn (None: no turn)."""
-    import torch
+EXACT_BATCH = 8  # greedy answers generated together (left-padded)
 
+
+def _prompt_and_reference(tokenizer: Any, example: dict) -> tuple[str, str] | None:
+    """The example's prompt (its turns before the last, with the generation prompt) and
+    its last assistant turn; None when it does not end with one."""
     messages = example.get("messages") or []
     if not messages or messages[-1]["role"] != "assistant":
         return None
-    reference = str(messages[-1]["content"])
     from aift.models.tokenizers import DEFAULT_CHAT_TEMPLATE
 
     prompt = tokenizer.apply_chat_template(
@@ -60,19 +61,57 @@ def exact_match(model: Any, tokenizer: Any, example: dict, max_length: int) -> b
         add_generation_prompt=True,
         chat_template=tokenizer.chat_template or DEFAULT_CHAT_TEMPLATE,
     )
-    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
-    ids = ids[:, -max_length:].to(next(model.parameters()).device)
-    budget = len(tokenizer(reference, add_special_tokens=False)["input_ids"]) + 8
+    return prompt, str(messages[-1]["content"])
+
+
+def exact_matches(
+    model: Any, tokenizer: Any, examples: list[dict], max_length: int
+) -> list[bool | None]:
+    """For each example, whether greedy decoding reproduces its last assistant turn (None:
+    no such turn). Prompts are decoded `EXACT_BATCH` at a time, left-padded: on a CPU one
+    batched step costs little more than one row's."""
+    verdicts: list[bool | None] = [None] * len(examples)
+    todo = []
+    for i, example in enumerate(examples):
+        pair = _prompt_and_reference(tokenizer, example)
+        if pair is not None:
+            todo.append((i, *pair))
+    for start in range(0, len(todo), EXACT_BATCH):
+        batch = todo[start : start + EXACT_BATCH]
+        answers = _greedy(
+            model, tokenizer, [p for _, p, _ in batch], [r for _, _, r in batch], max_length
+        )
+        for (i, _, reference), answer in zip(batch, answers, strict=True):
+            verdicts[i] = _normalise(answer) == _normalise(reference)
+    return verdicts
+
+
+def _greedy(
+    model: Any, tokenizer: Any, prompts: list[str], references: list[str], max_length: int
+) -> list[str]:
+    """Greedy continuations of `prompts` (left-padded into one batch), each up to the
+    longest reference's length and a few tokens more."""
+    import torch
+
+    rows = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_length:] for p in prompts]
+    budget = max(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in references) + 8
+    width = max(len(row) for row in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    ids = torch.tensor([[pad] * (width - len(row)) + row for row in rows], device=device)
+    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], device=device)
     with torch.no_grad():
         out = model.generate(
             input_ids=ids,
-            attention_mask=torch.ones_like(ids),
+            attention_mask=mask,
             max_new_tokens=budget,
             do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
+            pad_token_id=pad,
+            use_cache=True,
         )
-    answer = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
-    return _normalise(answer) == _normalise(reference)
+    return [
+        tokenizer.decode(out[row, width:], skip_special_tokens=True) for row in range(len(rows))
+    ]
 
 
 def reply_logprob(model: Any, tokenizer: Any, messages: list[dict], max_length: int) -> float:
@@ -133,11 +172,12 @@ def score_examples(
     matched: float | None = None
     if exact:
         verdicts = []
-        for example in examples:
+        for start in range(0, len(examples), EXACT_BATCH):
             stop()
-            verdict = exact_match(model, tokenizer, example, max_length)
-            if verdict is not None:
-                verdicts.append(verdict)
+            found = exact_matches(
+                model, tokenizer, examples[start : start + EXACT_BATCH], max_length
+            )
+            verdicts += [verdict for verdict in found if verdict is not None]
         matched = sum(verdicts) / len(verdicts) if verdicts else None
     return ExampleScore(
         loss=total / tokens if tokens else None, exact_match=matched, examples=len(examples)
