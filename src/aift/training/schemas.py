@@ -513,7 +513,9 @@ class TrainingConfig(BaseModel):
     )
     seed: int = 42
     eval_steps: int | None = Field(None, ge=1, description="Validation loss interval.")
-    save_steps: int | None = Field(None, ge=1, description="Checkpoint interval (default: epoch).")
+    save_steps: int | None = Field(
+        None, ge=1, description="Checkpoint interval (default: each epoch, at most every 25 steps)."
+    )
     logging_steps: int = Field(1, ge=1)
     save_total_limit: int = Field(2, ge=1, le=100)
     precision: Precision = Precision.auto

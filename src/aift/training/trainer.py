@@ -275,6 +275,7 @@ def fit(
     )
     tokens_per_step = prepared.supervised_tokens / max(steps_per_epoch, 1)
     values = training_values(config, checkpoints, precision, has_val, on_gpu, wandb_project)
+    values.update(checkpoint_interval(config, steps_per_epoch))
     budget = StopBudget(
         checkpoint_bytes(prepared.model),
         eval_batches=math.ceil(len(prepared.val_rows) / config.batch_size) if has_val else 0,
@@ -346,6 +347,21 @@ def _trainer(
     )
 
 
+MIN_CHECKPOINT_STEPS = 25  # epochs shorter than this are not each checkpointed
+
+
+def checkpoint_interval(config: TrainingJobConfig, steps_per_epoch: int) -> dict[str, Any]:
+    """When the run saves a checkpoint to resume from: every `save_steps` when set; else
+    at each epoch's end, but not more often than every `MIN_CHECKPOINT_STEPS` steps — a
+    small dataset's epoch is a step or two, and saving the adapter and optimizer state
+    after each took longer than the step itself (a cancel still saves one)."""
+    if config.save_steps:
+        return {"save_strategy": "steps", "save_steps": config.save_steps}
+    if steps_per_epoch < MIN_CHECKPOINT_STEPS:
+        return {"save_strategy": "steps", "save_steps": MIN_CHECKPOINT_STEPS}
+    return {"save_strategy": "epoch"}
+
+
 def training_values(
     config: TrainingJobConfig,
     checkpoints: Path,
@@ -378,8 +394,6 @@ def training_values(
         logging_steps=config.logging_steps,
         eval_strategy="steps" if has_val else "no",
         eval_steps=config.eval_steps if has_val else None,
-        save_strategy="steps" if config.save_steps else "epoch",
-        save_steps=config.save_steps or 500,
         save_total_limit=config.save_total_limit,
         seed=config.seed,
         data_seed=config.seed,
