@@ -27,6 +27,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 
+from aift import __version__
 from aift.auth.schemas import Principal
 from aift.errors import AiftError
 from aift.rag.schemas import AskRequest, SearchRequest
@@ -72,6 +73,7 @@ def build(runtime: Runtime, caller_of: CallerOf, writable: bool) -> MCPServer:
     """An MCP server over `runtime`'s knowledge bases; `writable` adds `add_document`."""
     server = MCPServer(
         name="aift",
+        version=__version__,
         title="aift knowledge bases",
         instructions="Search and ask the knowledge bases you may see; cite pages as given.",
     )
