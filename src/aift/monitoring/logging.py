@@ -103,6 +103,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+# Libraries that log each request at INFO (the MCP SDK: a session opened and closed for
+# every stateless call); their warnings and errors still show.
+CHATTY = (
+    "mcp.server.streamable_http",
+    "mcp.server.streamable_http_manager",
+    "mcp.server.lowlevel.server",
+)
+
+
 def setup_logging(
     level: str,
     json_file: Path | None = None,
@@ -128,6 +137,8 @@ def setup_logging(
     for handler in handlers:
         handler.addFilter(context)
     logging.basicConfig(level=level, handlers=handlers, force=True)
+    for name in CHATTY:  # their every-request INFO lines repeat the access log
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def secrets_of(settings: object) -> list[str]:
