@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.integration.conftest import LiveServer, start_server, wait_for
 from tests.integration.test_accounts import (
@@ -276,3 +278,25 @@ def test_a_path_trick_is_an_unknown_document_without_the_workspace_path(
     result = over_http(site["server"], site["alice"], lambda c: c.call_tool("get_page", tricky))
     assert result.is_error
     assert str(site["server"].workspace) not in result.content[0].text
+
+
+def test_an_unknown_token_is_refused_over_both_transports(site: dict[str, Any]) -> None:
+    server, bogus = site["server"], "aift_not-a-real-token"
+    with pytest.raises(BaseExceptionGroup) as over_web:
+        over_http(server, bogus, lambda c: c.list_tools())
+    assert over_web.group_contains(MCPError, match="error response", depth=None)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Accept": "application/json, text/event-stream", **bearer(bogus)}
+    assert httpx.post(f"{server.url}/mcp", json=body, headers=headers).status_code == 401
+    with pytest.raises(BaseExceptionGroup) as over_pipe:  # `aift mcp` refuses to start
+        over_stdio(server, bogus, lambda c: c.list_tools())
+    assert over_pipe.group_contains(MCPError, match="Connection closed", depth=None)
+    done = subprocess.run(
+        [sys.executable, "-m", "aift.cli", "mcp", "--workspace", str(server.workspace)],
+        env={**os.environ, "AIFT_TOKEN": bogus},
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "unknown, expired or revoked" in done.stderr
