@@ -175,7 +175,7 @@ def _read_page(
         if sum(share for _, share in regions) < IMAGE_COVERAGE:
             return LaidOutPage(index + 1, lines, width, height)
         image = page.render(scale=RENDER_SCALE).to_pil()
-        found = [ocr().read(image.crop(box)).strip() for box, _ in regions]
+        found = [scanned_page(image.crop(box), ocr()).strip() for box, _ in regions]
         extra = "\n\n".join(f for f in found if f)
         return LaidOutPage(index + 1, lines, width, height, extra=extra, ocr=True)
     finally:
