@@ -5,7 +5,9 @@ into pages that keep headings, reading order and tables (as Markdown tables)."""
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,6 +162,15 @@ def test_unsupported_and_hostile_containers_are_refused_by_their_bytes(
         filetypes.detect(tmp_path / "cut.docx", "cut.docx")
 
 
+def ruled_table(pdf: Any, rows: Sequence[Sequence[str]], **options: Any) -> None:
+    """`rows` (the first the header) as a ruled table on an fpdf2 page."""
+    with pdf.table(**options) as table:
+        for row in rows:
+            cells = table.row()
+            for value in row:
+                cells.cell(value)
+
+
 def table_pdf(path: Path) -> Path:
     """Two pages: a ruled table between two paragraphs; then a plain text page."""
     from fpdf import FPDF
@@ -169,11 +180,7 @@ def table_pdf(path: Path) -> Path:
     pdf.add_page()
     pdf.multi_cell(0, 6, "Battery guide. The table below lists the parts we stock.")
     pdf.ln(4)
-    with pdf.table(col_widths=(60, 30, 30)) as table:
-        for row in PARTS:
-            cells = table.row()
-            for value in row:
-                cells.cell(value)
+    ruled_table(pdf, PARTS, col_widths=(60, 30, 30))
     pdf.ln(4)
     pdf.multi_cell(0, 6, "Recycle old batteries at the front desk.")
     pdf.add_page()

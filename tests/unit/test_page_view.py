@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aift.rag.page_view import locate, merge_line_boxes, ocr_boxes
+from tests.unit.test_document_formats import ruled_table
 
 PAGE = (
     "Results\r\nThe gull colony grew by 12 % in 2023.\r\nNesting moved to the "
@@ -59,11 +60,7 @@ def test_a_cited_table_row_is_highlighted_with_its_header_row(tmp_path) -> None:
     pdf = FPDF(format="A4")
     pdf.add_page()
     pdf.set_font("helvetica", size=11)
-    with pdf.table() as grid:
-        for row in rows:
-            cells = grid.row()
-            for value in row:
-                cells.cell(value)
+    ruled_table(pdf, rows)
     pdf.output(str(tmp_path / "stock.pdf"))
     page = pdfium.PdfDocument(str(tmp_path / "stock.pdf"))[0]
     boxes = text_layer_boxes(page, "| Part | Shelf | Count |\n| part-5 | C5 | 45 |")

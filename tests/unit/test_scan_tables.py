@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from aift.rag.extract import pdf_pages
 from aift.rag.scan_tables import find_tables
+from tests.unit.test_document_formats import ruled_table
 
 
 def drawn_grid() -> Image.Image:
@@ -66,11 +67,7 @@ def test_a_scanned_table_is_read_back_as_a_markdown_table(tmp_path: Path) -> Non
     pdf.set_font("helvetica", size=12)
     pdf.multi_cell(0, 8, "Stock counted on Monday, before the delivery.")
     pdf.ln(4)
-    with pdf.table() as grid:
-        for row in rows:
-            cells = grid.row()
-            for value in row:
-                cells.cell(value)
+    ruled_table(pdf, rows)
     pdf.ln(4)
     pdf.multi_cell(0, 8, "Counted by the night shift.")
     pdf.output(str(tmp_path / "typed.pdf"))

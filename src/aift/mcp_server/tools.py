@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -54,15 +55,22 @@ CallerOf = Callable[[Context], Caller]
 
 
 async def _run(caller: Caller, work: Callable[[], T]) -> T:
-    """`work` in a worker thread, as the caller; aift's errors become tool errors whose
-    text says what went wrong (as the REST API's error body would)."""
+    """`work` in a worker thread, as the caller; its errors as tool errors."""
 
     def as_caller() -> T:
         with acting_as(caller.actor):
             return work()
 
-    try:
+    with _tool_errors():
         return await anyio.to_thread.run_sync(as_caller)
+
+
+@contextlib.contextmanager
+def _tool_errors() -> Iterator[None]:
+    """aift's errors and invalid arguments as tool errors whose text says what went
+    wrong (as the REST API's error body would)."""
+    try:
+        yield
     except AiftError as exc:
         raise ToolError(f"{type(exc).__name__}: {exc}") from None
     except ValidationError as exc:
@@ -150,14 +158,9 @@ def _answer_tools(server: MCPServer, runtime: Runtime, caller_of: CallerOf) -> N
     ) -> dict[str, Any]:
         """An answer from the knowledge base with checked citations [n] (document,
         pages, section) and the quotes that support it."""
-        try:
+        with _tool_errors(), acting_as(caller_of(ctx).actor):
             request = AskRequest(query=question, answer_mode=answer_mode, model=model)
-            with acting_as(caller_of(ctx).actor):
-                result = await runtime.knowledge.ask(knowledge_base, request)
-        except AiftError as exc:
-            raise ToolError(f"{type(exc).__name__}: {exc}") from None
-        except ValidationError as exc:
-            raise ToolError(f"Invalid arguments: {exc.errors(include_url=False)}") from None
+            result = await runtime.knowledge.ask(knowledge_base, request)
         return result.model_dump(
             mode="json",
             include={

@@ -219,7 +219,6 @@ def bookmarks(pdf: pdfium.PdfDocument, pages: int) -> dict[int, list[tuple[int, 
     """The PDF's outline as (level, title) per 0-based page; none for an outline of fewer
     than two entries or of page labels ("Page 3")."""
     from aift.rag.pdf_layout import is_page_number
-    from aift.rag.pdf_lines import Line
 
     found: dict[int, list[tuple[int, str]]] = {}
     try:
@@ -231,7 +230,7 @@ def bookmarks(pdf: pdfium.PdfDocument, pages: int) -> dict[int, list[tuple[int, 
             title = " ".join((item.get_title() or "").split())
             if page is None or not 0 <= page < pages or not title:
                 continue
-            if is_page_number(Line(title, 0, 0, 0, 0, 0)):
+            if is_page_number(title):
                 continue
             found.setdefault(page, []).append((item.level + 1, title))
     except Exception:  # noqa: BLE001 - a broken outline is no outline; the text stays

@@ -51,8 +51,8 @@ def in_band(line: Line, height: float) -> bool:
     return line.bottom <= BAND * height or line.top >= (1 - BAND) * height
 
 
-def is_page_number(line: Line) -> bool:
-    return bool(_PAGE_NUMBER.match(signature(line.text)))
+def is_page_number(text: str) -> bool:
+    return bool(_PAGE_NUMBER.match(signature(text)))
 
 
 # --- reading order ------------------------------------------------------------------
@@ -357,7 +357,7 @@ def furniture(lines: list[Line], height: float, repeated: set[str]) -> set[int]:
     numbers = {
         id(line)
         for line in text
-        if is_page_number(line) and (in_band(line, height) or id(line) in edges)
+        if is_page_number(line.text) and (in_band(line, height) or id(line) in edges)
     }
     candidates = {
         id(line) for line in text if in_band(line, height) and signature(line.text) in repeated
