@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from aift.rag.store import KnowledgeStore
     from aift.rag.syncer import IndexSyncer
     from aift.training.datasets import DatasetService
+    from aift.training.document_datasets import DocumentDatasets
+    from aift.training.drafts import DraftService
     from aift.training.service import TrainingService
 
 
@@ -103,6 +105,24 @@ class Runtime:
         from aift.training.datasets import DatasetService
 
         return DatasetService(self.settings, self.db, self.workspace, self.models.resolver)
+
+    @cached_property
+    def drafts(self) -> DraftService:
+        from aift.training.drafts import DraftService
+
+        return DraftService(self.db, self.datasets)
+
+    @cached_property
+    def document_datasets(self) -> DocumentDatasets:
+        from aift.training.document_datasets import DocumentDatasets
+
+        return DocumentDatasets(
+            self.jobs,
+            self.datasets,
+            self.knowledge,
+            lambda name: self.serving.describe(name),
+            self.settings.default_llm,
+        )
 
     @cached_property
     def training(self) -> TrainingService:

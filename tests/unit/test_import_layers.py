@@ -65,6 +65,7 @@ SIBLINGS: set[tuple[str, str]] = {
     ("rag", "inference"),  # answers are generated and passages embedded by serving
     ("doctor", "rag"),  # the health check asks which OCR languages are installed
     ("evaluation", "training"),  # the questions come from training datasets
+    ("training", "rag"),  # datasets are written from a knowledge base's passages
     ("evaluation", "rag"),  # a knowledge base's answer evaluations are listed with the rest
     ("cli", "api"),  # `aift serve` starts the API server
     ("api", "web"),  # the app mounts the web UI's templates and static files

@@ -300,12 +300,17 @@ def supported_share(
     """The share of the answer's sentences (citation markers ignored) that some sentence
     of `source` supports at `threshold`: 1.0 when the source backs every statement, 0.0
     for an empty answer. GRPO's cites_page reward: would the answer cite this page."""
+    scores = best_support(answer, source, embedder)
+    return sum(1 for s in scores if s >= threshold) / len(scores) if scores else 0.0
+
+
+def best_support(answer: str, source: str, embedder: SentenceEmbedder | None = None) -> list[float]:
+    """For each sentence of the answer (citation markers ignored, fragments of 3
+    characters or fewer left out), the score of the source sentence supporting it best."""
     spans = sentence_spans(answer)
     texts = [MARKER.sub("", answer[a:b]).strip() for a, b in spans]
     texts = [t for t in texts if len(t) > 3]
     if not texts:
-        return 0.0
+        return []
     scorer = Scorer(source_sentences([Passage(1, source, 1)]), embedder)
-    ranked = scorer.rank(texts)
-    supported = sum(1 for c in ranked if c and c[0].score >= threshold)
-    return supported / len(texts)
+    return [c[0].score if c else 0.0 for c in scorer.rank(texts)]

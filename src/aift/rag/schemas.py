@@ -164,6 +164,20 @@ class RestoreVectorsJobConfig(BaseModel):
     kb_ids: list[str] = Field(default_factory=list)
 
 
+class SourcePassage(BaseModel):
+    """One indexed chunk of a document as other capabilities read it (datasets written
+    from documents): its text and where it stands."""
+
+    chunk_id: str
+    document_id: str
+    document: str = Field(..., description="The document's file name.")
+    page_start: int
+    page_end: int
+    page_breaks: list[int] = Field(default_factory=list)
+    section: str | None = None
+    text: str
+
+
 # search ------------------------------------------------------------------------------
 MAX_QUERY_CHARS = 2000
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aift.errors import Conflict, Forbidden, InvalidInput
+from aift.errors import Conflict, Forbidden, InvalidInput, NotFound
 from aift.models.resolver import ModelResolver
 from aift.models.schemas import Purpose
 from aift.rag import filetypes
@@ -50,6 +50,7 @@ from aift.rag.schemas import (
     RejectedFile,
     SearchRequest,
     SearchResponse,
+    SourcePassage,
     UploadResult,
 )
 from aift.rag.store import KnowledgeStore, now
@@ -358,6 +359,41 @@ class KnowledgeService:
     def documents(self, ref: str, status: str | None = None) -> builtins.list[DocumentInfo]:
         kb = self.store.kb_row(ref)
         return [self.store.info(row) for row in self.store.documents(kb.id, status)]
+
+    def passages(self, ref: str, doc_ids: builtins.list[str]) -> builtins.list[SourcePassage]:
+        """The indexed chunks of a knowledge base's documents (all that have chunks when
+        `doc_ids` is empty), in the order of `doc_ids` (or of adding), each with its
+        document and pages. A document that is not in the knowledge base, or has no
+        text yet, is an error naming it."""
+        kb = self.store.kb_row(ref)
+        rows = self.store.documents(kb.id)
+        chunked = (DocumentStatus.indexing.value, DocumentStatus.indexed.value)
+        by_id = {row.id: row for row in rows}
+        for doc_id in doc_ids:
+            if doc_id not in by_id:
+                raise NotFound(f"{kb.name} has no document {doc_id!r}.")
+            if by_id[doc_id].status not in chunked:
+                raise InvalidInput(
+                    f"{by_id[doc_id].name} is {by_id[doc_id].status}: only ingested documents "
+                    "have passages."
+                )
+        wanted = doc_ids or [row.id for row in rows if row.status in chunked]
+        chunks = self.store.chunks_of(kb.id, kb.generation, wanted)
+        order = {doc_id: n for n, doc_id in enumerate(wanted)}
+        chunks.sort(key=lambda c: (order[c.document_id], c.chunk_index))
+        return [
+            SourcePassage(
+                chunk_id=c.id,
+                document_id=c.document_id,
+                document=by_id[c.document_id].name,
+                page_start=c.page_start,
+                page_end=c.page_end,
+                page_breaks=c.page_breaks or [],
+                section=c.section,
+                text=c.text,
+            )
+            for c in chunks
+        ]
 
     def document(self, ref: str, doc_id: str) -> DocumentInfo:
         kb = self.store.kb_row(ref)

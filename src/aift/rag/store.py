@@ -197,6 +197,23 @@ class KnowledgeStore:
             session.expunge(row)
             return row
 
+    def chunks_of(self, kb_id: str, generation: int, doc_ids: list[str]) -> list[ChunkRow]:
+        """The chunks of these documents in one index generation, document by document,
+        in reading order."""
+        query = (
+            select(ChunkRow)
+            .where(
+                ChunkRow.kb_id == kb_id,
+                ChunkRow.generation == generation,
+                ChunkRow.document_id.in_(doc_ids),
+            )
+            .order_by(ChunkRow.document_id, ChunkRow.chunk_index)
+        )
+        with self.db.session() as session:
+            rows = list(session.scalars(query))
+            session.expunge_all()
+            return rows
+
     def find_document_by_id(self, doc_id: str) -> DocumentRow | None:
         """The document, or None when it does not exist (any more)."""
         with self.db.session() as session:

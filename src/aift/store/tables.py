@@ -120,6 +120,30 @@ class DatasetRow(Base):
     owner_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
+class DatasetDraftRow(Base):
+    """A row of a dataset written from documents, waiting for review: only accepted rows
+    reach the dataset's train and validation files."""
+
+    __tablename__ = "dataset_drafts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
+    chunk_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    rejected_answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    support: Mapped[float] = mapped_column(Float)
+    document_id: Mapped[str] = mapped_column(String(32))
+    document: Mapped[str] = mapped_column(String(300))
+    page: Mapped[int] = mapped_column(Integer)
+    section: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    passage: Mapped[str] = mapped_column(Text)
+    edited: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class KnowledgeBaseRow(Base):
     """A knowledge base: its embedding model, chunking and the active index generation."""
 

@@ -7,6 +7,6 @@ which the job process hands in; the domain code it calls takes the job's context
 every kind; the API, the CLI and the job process do so once.
 """
 
-from aift.tasks import evaluation, export, models, rag, system, training
+from aift.tasks import datasets, evaluation, export, models, rag, system, training
 
-__all__ = ["evaluation", "export", "models", "rag", "system", "training"]
+__all__ = ["datasets", "evaluation", "export", "models", "rag", "system", "training"]

@@ -28,7 +28,7 @@ from aift.models.resolver import ModelResolver
 from aift.models.tokenizers import load_tokenizer, render
 from aift.store import Database, utcnow
 from aift.store.access import access_of, visible
-from aift.store.tables import DatasetRow, ShareRow
+from aift.store.tables import DatasetDraftRow, DatasetRow, ShareRow
 from aift.training.formats import detect_format, normalise, read_rows
 from aift.training.schemas import (
     DatasetFormat,
@@ -205,6 +205,70 @@ class DatasetService:
         )
         return {"tokens": stats.model_dump()}
 
+    def create_generated(
+        self, name: str, fmt: DatasetFormat, source: str, stats: dict
+    ) -> DatasetInfo:
+        """An empty dataset that a job fills (rows written from documents): its folder
+        holds empty train and validation files until reviewed rows are published."""
+        dataset_id = uuid.uuid4().hex
+        folder = self.root / dataset_id
+        folder.mkdir(parents=True)
+        _write_jsonl(folder / "train.jsonl", [])
+        _write_jsonl(folder / "val.jsonl", [])
+        row = DatasetRow(
+            id=dataset_id,
+            name=safe_name(name),
+            format=fmt.value,
+            source_file=source[:300],
+            size_bytes=0,
+            sha256=hashlib.sha256(dataset_id.encode()).hexdigest(),  # never an upload's
+            rows_train=0,
+            rows_val=0,
+            rows_skipped=0,
+            stats=stats,
+            created_at=utcnow(),
+            owner_id=current_actor.get().user_id,
+        )
+        try:
+            with self.db.session() as session:
+                session.add(row)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return self.get(dataset_id)
+
+    def replace_examples(
+        self, dataset_id: str, train: builtins.list[dict], val: builtins.list[dict]
+    ) -> DatasetInfo:
+        """Write a dataset's train and validation files anew (each replaced whole) and
+        its counts."""
+        self.get(dataset_id, write=True)
+        folder = self.root / dataset_id
+        size = 0
+        for split_name, examples in (("train", train), ("val", val)):
+            staging = folder / f".{split_name}.jsonl.new"
+            _write_jsonl(staging, examples)
+            size += staging.stat().st_size
+            staging.replace(folder / f"{split_name}.jsonl")
+        with self.db.session() as session:
+            row = session.get(DatasetRow, dataset_id)
+            if row is None:
+                raise NotFound(f"No dataset with id {dataset_id!r}.")
+            row.rows_train, row.rows_val, row.size_bytes = len(train), len(val), size
+        return self.get(dataset_id)
+
+    def update_generation(self, dataset_id: str, **values: Any) -> DatasetInfo:
+        """Merge `values` into what a generated dataset records of its writing
+        (`stats["generated"]`: status, counts, job)."""
+        self.get(dataset_id, write=True)
+        with self.db.session() as session:
+            row = session.get(DatasetRow, dataset_id)
+            if row is None:
+                raise NotFound(f"No dataset with id {dataset_id!r}.")
+            generated = {**row.stats.get("generated", {}), **values}
+            row.stats = {**row.stats, "generated": generated}
+        return self.get(dataset_id)
+
     # -- reading ----------------------------------------------------------------------
     def _by_hash(self, digest: str) -> DatasetInfo | None:
         """The same upload made before by this user (another user's is theirs)."""
@@ -270,6 +334,7 @@ class DatasetService:
         """Remove a dataset's files, row and shares."""
         self.get(dataset_id, write=True)
         with self.db.session() as session:
+            session.execute(delete(DatasetDraftRow).where(DatasetDraftRow.dataset_id == dataset_id))
             session.delete(session.get(DatasetRow, dataset_id))
             shares = (ShareRow.resource_type == "dataset", ShareRow.resource_id == dataset_id)
             session.execute(delete(ShareRow).where(*shares))

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from aift.models.schemas import ResolvedModel
+from aift.work.schemas import JobInfo
 
 
 class DatasetFormat(StrEnum):
@@ -88,6 +89,137 @@ class DatasetReport(BaseModel):
     dataset: DatasetInfo
     errors: list[RowError] = Field(default_factory=list)
     preview: list[str] = Field(default_factory=list)
+
+
+# datasets written from documents --------------------------------------------------
+MAX_GENERATED_ROWS = 5000
+
+
+class DocumentDatasetRequest(BaseModel):
+    """Write a training dataset from a knowledge base's documents: a served model writes
+    questions about each passage; an answer is kept only where the passage supports it.
+    The rows wait for review; only accepted rows train."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    knowledge_base: str = Field(..., min_length=1, description="Knowledge base id or name.")
+    documents: list[str] = Field(
+        default_factory=list, max_length=500, description="Document ids (none: all)."
+    )
+    model: str | None = Field(
+        None, description="The served model that writes questions (default AIFT_DEFAULT_LLM)."
+    )
+    name: str | None = Field(None, max_length=120, description="The dataset's name.")
+    answers: Literal["extractive", "generated"] = Field(
+        "extractive",
+        description="extractive: the answer is the span of the passage the question was "
+        "written for; generated: the model answers from the passage, and the answer is "
+        "kept only when attribution finds it in the passage.",
+    )
+    preference_pairs: bool = Field(
+        False,
+        description="Also ask the model without the passage; where that answer states "
+        "something the passage does not support, keep the pair (grounded answer chosen, "
+        "unsupported one rejected) and make a preference dataset for DPO.",
+    )
+    questions_per_sentence: int = Field(
+        2, ge=1, le=5, description="Most questions written about one sentence."
+    )
+    phrasings: int = Field(
+        2, ge=1, le=3, description="Questions asked for each answer, each phrased otherwise."
+    )
+    max_rows: int = Field(500, ge=1, le=MAX_GENERATED_ROWS, description="Most rows written.")
+    support_threshold: float = Field(
+        0.6, ge=0.0, le=1.0, description="How much of an answer the passage must support."
+    )
+    val_ratio: float = Field(0.1, ge=0.0, le=0.5, description="Accepted rows held out.")
+    seed: int = 0
+
+
+class DocumentDatasetJobConfig(DocumentDatasetRequest):
+    """The job `dataset.from_documents`: the request with its names resolved."""
+
+    dataset_id: str
+    kb_id: str
+    model: str
+
+
+class DocumentDatasetStarted(BaseModel):
+    """The dataset a request created (empty until rows are accepted) and its job."""
+
+    dataset: DatasetInfo
+    job: JobInfo
+
+
+class DraftStatus(StrEnum):
+    pending = "pending"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+class DraftRow(BaseModel):
+    """A generated row waiting for review, with the passage it was written from."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    status: DraftStatus
+    question: str
+    answer: str
+    rejected_answer: str | None = Field(
+        None, description="The unsupported answer of a preference pair."
+    )
+    support: float = Field(..., description="Share of the answer the passage supports (0–1).")
+    document_id: str
+    document: str
+    page: int
+    section: str | None = None
+    passage: str
+    edited: bool = False
+
+
+class DraftCounts(BaseModel):
+    pending: int = 0
+    accepted: int = 0
+    rejected: int = 0
+
+
+class DraftPage(BaseModel):
+    """A page of a dataset's generated rows and how many there are of each status."""
+
+    rows: list[DraftRow]
+    total: int = Field(..., description="Rows with the status asked for.")
+    counts: DraftCounts
+
+
+class DraftReview(BaseModel):
+    """Accept, reject (or set back to pending) rows: those listed, or all of a status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: DraftStatus
+    ids: list[int] = Field(default_factory=list, max_length=MAX_GENERATED_ROWS)
+    all_with_status: DraftStatus | None = Field(
+        None, description="Instead of ids: every row that now has this status."
+    )
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> DraftReview:
+        if bool(self.ids) == (self.all_with_status is not None):
+            raise ValueError("name either ids or all_with_status")
+        return self
+
+
+class DraftEdit(BaseModel):
+    """A reviewer's correction of one row (an edited row is accepted unless a status
+    is given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str | None = Field(None, min_length=1, max_length=4000)
+    answer: str | None = Field(None, min_length=1, max_length=8000)
+    rejected_answer: str | None = Field(None, min_length=1, max_length=8000)
+    status: DraftStatus | None = None
 
 
 class MergeRequest(BaseModel):

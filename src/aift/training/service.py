@@ -78,6 +78,16 @@ class TrainingService:
         """Check dataset (the user's, or shared with them to write: train on), base
         model, method and memory; then queue `training.run`."""
         dataset = self.datasets.get(config.dataset, write=True)
+        if dataset.rows_train == 0:
+            raise InvalidInput(
+                f"Dataset {dataset.name} has no training rows yet"
+                + (
+                    ": it was written from documents, and only accepted rows train. Review "
+                    f"its rows on its page (POST /api/v1/datasets/{dataset.id}/rows/review)."
+                    if "generated" in dataset.stats
+                    else "."
+                )
+            )
         if config.eval_steps is not None and dataset.rows_val == 0:
             raise InvalidInput(
                 f"eval_steps is set but dataset {dataset.name} has no validation rows; upload "

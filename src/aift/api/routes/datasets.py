@@ -14,7 +14,20 @@ from aift.api.uploads import save_upload
 from aift.auth.schemas import ShareGrant, ShareInfo
 from aift.errors import InvalidInput
 from aift.runtime import Runtime
-from aift.training.schemas import DatasetFormat, DatasetInfo, DatasetOptions, DatasetReport
+from aift.training.schemas import (
+    DatasetFormat,
+    DatasetInfo,
+    DatasetOptions,
+    DatasetReport,
+    DocumentDatasetRequest,
+    DocumentDatasetStarted,
+    DraftCounts,
+    DraftEdit,
+    DraftPage,
+    DraftReview,
+    DraftRow,
+    DraftStatus,
+)
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
@@ -71,6 +84,16 @@ async def upload_dataset(
             val_saved.unlink(missing_ok=True)
 
 
+@router.post("/from-documents", response_model=DocumentDatasetStarted, status_code=202)
+async def from_documents(
+    request: DocumentDatasetRequest, runtime: Runtime = Depends(get_runtime)
+) -> DocumentDatasetStarted:
+    """Write a dataset from a knowledge base's documents: a job writes questions with a
+    served model and keeps the answers their passages support; the rows wait for review
+    (`GET /{id}/rows`), and only accepted rows train."""
+    return await run_in_threadpool(runtime.document_datasets.submit, request)
+
+
 @router.get("", response_model=list[DatasetInfo])
 async def list_datasets(runtime: Runtime = Depends(get_runtime)) -> list[DatasetInfo]:
     return await run_in_threadpool(runtime.datasets.list)
@@ -91,6 +114,35 @@ async def get_dataset(
 @router.delete("/{dataset_id}", status_code=204)
 async def delete_dataset(dataset_id: str, runtime: Runtime = Depends(get_runtime)) -> None:
     await run_in_threadpool(runtime.datasets.delete, dataset_id)
+
+
+@router.get("/{dataset_id}/rows", response_model=DraftPage)
+async def list_rows(
+    dataset_id: str,
+    status: DraftStatus | None = Query(None, description="Only rows with this status."),
+    offset: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=500),
+    runtime: Runtime = Depends(get_runtime),
+) -> DraftPage:
+    """The generated rows of a dataset written from documents, each with its passage."""
+    return await run_in_threadpool(runtime.drafts.page, dataset_id, status, offset, limit)
+
+
+@router.post("/{dataset_id}/rows/review", response_model=DraftCounts)
+async def review_rows(
+    dataset_id: str, review: DraftReview, runtime: Runtime = Depends(get_runtime)
+) -> DraftCounts:
+    """Accept or reject rows (listed, or all of a status); the dataset's files then
+    hold the accepted rows."""
+    return await run_in_threadpool(runtime.drafts.review, dataset_id, review)
+
+
+@router.patch("/{dataset_id}/rows/{row_id}", response_model=DraftRow)
+async def edit_row(
+    dataset_id: str, row_id: int, edit: DraftEdit, runtime: Runtime = Depends(get_runtime)
+) -> DraftRow:
+    """Correct a row's question or answer (it is then accepted unless `status` says)."""
+    return await run_in_threadpool(runtime.drafts.edit, dataset_id, row_id, edit)
 
 
 @router.get("/{dataset_id}/shares", response_model=list[ShareInfo])
