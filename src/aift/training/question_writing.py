@@ -132,9 +132,23 @@ def answer_spans(sentence: str, limit: int) -> list[str]:
     return found[:limit]
 
 
+# words that say nothing of a sentence's content (and a question's own vocabulary)
+FUNCTION_WORDS = frozenset(
+    "the and for are was were this that these those what which who whom whose when where "
+    "why how with from into its his her their has have had does did not but all any each "
+    "every there than then them they you your our can will would should could about also "
+    "answer question sentence".split()
+)
+
+
 def content_terms(text: str) -> set[str]:
-    """Lower-cased words of 3+ characters and every number or Hangul word."""
-    return {t for t in terms(text) if len(t) >= 3 or t.isdigit() or _HANGUL.search(t)}
+    """Lower-cased words of 3+ characters that carry content, and every number or
+    Hangul word."""
+    return {
+        t
+        for t in terms(text)
+        if (len(t) >= 3 and t not in FUNCTION_WORDS) or t.isdigit() or _HANGUL.search(t)
+    }
 
 
 def clean_question(reply: str, sentence: str, span: str | None) -> str | None:
