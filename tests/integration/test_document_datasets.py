@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import LiveServer, start_server, wait_for
+from tests.integration.test_cli import aift
 from tests.integration.test_accounts import ADMIN, _first_admin, _members, _token_of, bearer
 
 MODEL = "SmolLM2-135M-Instruct"
@@ -184,3 +185,26 @@ def test_another_member_sees_nothing(site: dict[str, Any]) -> None:
             assert response.status_code == 404, response.text
             assert "pumps" not in response.text and "pump-facts" not in response.text
         assert client.get("/api/v1/datasets").json() == []
+
+
+def test_the_cli_lists_and_reviews_rows(site: dict[str, Any]) -> None:
+    server, alice, started = site["server"], site["alice"], site["started"]
+    dataset_id = started["dataset"]["id"]
+    _written(server, alice, started)
+    ws = server.workspace
+    listed = aift(ws, "datasets", "rows", dataset_id, "--status", "pending", "--json")
+    assert listed.returncode == 0, listed.stderr
+    pending = json.loads(listed.stdout)
+    assert pending["total"] == pending["counts"]["pending"] > 0
+    assert {r["status"] for r in pending["rows"]} == {"pending"}
+    ids = [str(r["id"]) for r in pending["rows"]]
+    done = aift(ws, "datasets", "review", dataset_id, "accepted", *ids)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["pending"] == 0
+    with server.client(headers=bearer(alice)) as client:
+        page = client.get(f"/api/v1/datasets/{dataset_id}/rows", params={"status": "accepted"})
+        info = client.get(f"/api/v1/datasets/{dataset_id}").json()["dataset"]
+    assert {str(r["id"]) for r in page.json()["rows"]} >= set(ids)
+    assert info["rows_train"] + info["rows_val"] == page.json()["total"]
+    bad = aift(ws, "datasets", "review", dataset_id, "maybe", "1")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

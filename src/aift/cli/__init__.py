@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "jobs",
     "models",
     "training",
+    "document_datasets",
     "export",
     "knowledge",
     "evaluation",
