@@ -111,9 +111,31 @@ def write_dataset(
     report the counts (see `question_writing.WritingCounts`)."""
     checkpoint = checkpoint_dir / CHECKPOINT
     done, counts = _resume(checkpoint)
+    _status(drafts, config, "writing", counts)
+    try:
+        _write_passages(work, config, passages, generate, drafts, (checkpoint, done, counts))
+    except BaseException:
+        _status(drafts, config, "stopped", counts)
+        raise
+    _status(drafts, config, "review", counts)
+    written = drafts.written(config.dataset_id)
+    log.info("dataset %s: %s", config.dataset_id, counts.as_dict())
+    return {"dataset_id": config.dataset_id, "rows": written, **counts.as_dict()}
+
+
+def _write_passages(
+    work: Work,
+    config: DocumentDatasetJobConfig,
+    passages: list[SourcePassage],
+    generate: Generate,
+    drafts: DraftService,
+    progress: tuple[Path, set[str], WritingCounts],
+) -> None:
+    """Rows about each passage not done yet, stored passage by passage, until
+    `max_rows`; the checkpoint records each finished passage."""
+    checkpoint, done, counts = progress
     dedupe = _seen(drafts, config.dataset_id)
     written = drafts.written(config.dataset_id)
-    _status(drafts, config, "writing", counts)
     for number, passage in enumerate(passages):
         if written >= config.max_rows:
             break
@@ -131,9 +153,6 @@ def write_dataset(
         done.add(passage.chunk_id)
         _save(checkpoint, done, counts)
         work.metrics({"rows": written, "supported_share": counts.as_dict()["supported_share"]})
-    _status(drafts, config, "review", counts)
-    log.info("dataset %s: %s", config.dataset_id, counts.as_dict())
-    return {"dataset_id": config.dataset_id, "rows": written, **counts.as_dict()}
 
 
 def _resume(checkpoint: Path) -> tuple[set[str], WritingCounts]:

@@ -20,6 +20,7 @@ from aift.inference.manager import SERVABLE_KINDS
 from aift.jobs.kinds import all_kinds
 from aift.models.schemas import ModelFormat, ModelKind, Purpose
 from aift.monitoring.units import human_size
+from aift.runtime import Runtime
 from aift.training.schemas import DatasetFormat, TrainingConfig
 from aift.web.dashboard import dashboard
 from aift.web.forms import form_fields
@@ -152,15 +153,27 @@ async def _ownership(request: Request, items: Sequence[Any], key: str) -> dict[s
 
 @router.get("/datasets", response_class=HTMLResponse)
 async def datasets_page(request: Request) -> HTMLResponse:
-    datasets = await run_in_threadpool(get_runtime(request).datasets.list)
+    runtime = get_runtime(request)
+    datasets = await run_in_threadpool(runtime.datasets.list)
+    writers = await run_in_threadpool(_language_models, runtime)
+    default = await run_in_threadpool(runtime.models.resolver.resolve_default, Purpose.llm)
     return render(
         request,
         "datasets.html",
         page="datasets",
         datasets=datasets,
         formats=list(DatasetFormat),
+        kbs=await run_in_threadpool(runtime.knowledge.list),
+        models=writers,
+        default_model=default.name,
         **await _ownership(request, datasets, "id"),
     )
+
+
+def _language_models(runtime: Runtime) -> list[str]:
+    """The served models that write text (no embedders, rerankers or reward models)."""
+    silent = (ModelKind.embedding, ModelKind.reranker, ModelKind.reward)
+    return [m.name for m in runtime.model_manager.servable() if m.kind not in silent]
 
 
 @router.get("/partials/datasets", response_class=HTMLResponse)

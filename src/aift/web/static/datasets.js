@@ -74,3 +74,31 @@ document.addEventListener("click", async (event) => {
   }
   await refresh();
 });
+
+// Writing a dataset from documents: the job starts, and its page (where the rows are
+// reviewed as they arrive) opens.
+const writeForm = document.getElementById("dataset-write");
+if (writeForm) {
+  writeForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const body = {
+      knowledge_base: form.knowledge_base.value,
+      model: form.model.value || null,
+      answers: form.answers.value,
+      preference_pairs: form.preference_pairs.checked,
+      phrasings: Number(form.phrasings.value),
+      max_rows: Number(form.max_rows.value),
+    };
+    if (form.name.value.trim()) body.name = form.name.value.trim();
+    const box = document.getElementById("dataset-write-report");
+    box.replaceChildren(el("p", "starting…", "muted"));
+    try {
+      const started = await api("/api/v1/datasets/from-documents", { method: "POST", body: JSON.stringify(body) });
+      location.assign(`/datasets/${started.dataset.id}`);
+    } catch (error) {
+      box.replaceChildren(el("p", error.message, "error"));
+      box.firstChild.setAttribute("role", "alert");
+    }
+  });
+}
