@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import LiveServer, start_server, wait_for
-from tests.integration.test_cli import aift
 from tests.integration.test_accounts import ADMIN, _first_admin, _members, _token_of, bearer
+from tests.integration.test_cli import aift
 
 MODEL = "SmolLM2-135M-Instruct"
 MANUAL = (

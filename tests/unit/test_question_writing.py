@@ -20,6 +20,7 @@ from aift.training.schemas import (
     DatasetFormat,
     DocumentDatasetJobConfig,
     DocumentDatasetRequest,
+    DraftEdit,
     DraftReview,
     DraftStatus,
 )
@@ -218,3 +219,26 @@ def test_a_resumed_job_goes_on_after_its_last_passage(runtime: Runtime, tmp_path
             ]
         }
     ]
+
+
+def test_accepted_pairs_publish_as_preference_examples(runtime: Runtime) -> None:
+    dataset = runtime.datasets.create_generated(
+        "pairs", DatasetFormat.preference, "knowledge base kb", {"generated": {"val_ratio": 0.0}}
+    )
+    rows = list(
+        qw.rows_of_passage(
+            PASSAGE, scripted(), request(preference_pairs=True), qw.Deduplicator(),
+            qw.WritingCounts(),
+        )
+    )  # fmt: skip
+    runtime.drafts.add(dataset.id, rows)
+    first = runtime.drafts.page(dataset.id).rows[0]
+    runtime.drafts.edit(dataset.id, first.id, DraftEdit(rejected_answer="Every 90 days."))
+    assert list(runtime.datasets.examples(dataset.id)) == [
+        {
+            "prompt": [{"role": "user", "content": "How often is the zorvex pump serviced?"}],
+            "chosen": [{"role": "assistant", "content": "41 days"}],
+            "rejected": [{"role": "assistant", "content": "Every 90 days."}],
+        }
+    ]
+    assert runtime.datasets.get(dataset.id).rows_train == 1
