@@ -149,8 +149,9 @@ def test_bad_requests_change_nothing(site: dict[str, Any]) -> None:
         assert both.status_code == 422
         stray = client.post(f"{rows_url}/review", json={"status": "accepted", "ids": [10**6]})
         assert stray.status_code == 404
-        empty = client.patch(f"{rows_url}/{before['rows'][0]['id']}", json={"answer": ""})
-        assert empty.status_code == 422
+        for blank in ("", "   "):
+            empty = client.patch(f"{rows_url}/{before['rows'][0]['id']}", json={"answer": blank})
+            assert empty.status_code == 422
         assert client.get(rows_url).json() == before
         names = [d["name"] for d in client.get("/api/v1/datasets").json()]
         assert names.count("pump-facts") == 1, "a refused request made no dataset"

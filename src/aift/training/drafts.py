@@ -128,7 +128,7 @@ class DraftService:
                 raise NotFound(f"Dataset {info.name} has no row {draft_id}.")
             changed = {k: v for k, v in edit.model_dump(exclude={"status"}).items() if v}
             for key, value in changed.items():
-                setattr(row, key, value.strip())
+                setattr(row, key, value)
             row.edited = row.edited or bool(changed)
             row.status = (edit.status or DraftStatus.accepted).value
             session.flush()

@@ -221,6 +221,13 @@ class DraftEdit(BaseModel):
     rejected_answer: str | None = Field(None, min_length=1, max_length=8000)
     status: DraftStatus | None = None
 
+    @field_validator("question", "answer", "rejected_answer")
+    @classmethod
+    def _not_blank(cls, text: str | None) -> str | None:
+        if text is not None and not text.strip():
+            raise ValueError("must not be blank")
+        return text.strip() if text is not None else None
+
 
 class MergeRequest(BaseModel):
     """Fold an adapter into its base model as a new full model."""
