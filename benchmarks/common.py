@@ -67,6 +67,20 @@ def serve_offline(folder: Path) -> tuple[subprocess.Popen, str]:
     return server, f"{url}/api/v1"
 
 
+def wait_job(api: str, job_id: str, timeout: float = 3600) -> dict:
+    """Poll a job through the API (`api` ends in /api/v1) until it ends; its record, or
+    RuntimeError when it did not succeed in `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{api}/jobs/{job_id}", timeout=60).json()
+        if job["status"] in ("succeeded", "failed", "cancelled", "interrupted"):
+            if job["status"] != "succeeded":
+                raise RuntimeError(f"job {job_id} {job['status']}: {job['error']}")
+            return job
+        time.sleep(1)
+    raise RuntimeError(f"job {job_id} did not finish in {timeout} s")
+
+
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

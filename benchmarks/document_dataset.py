@@ -29,23 +29,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx  # noqa: E402
-from common import record, serve_offline, stop  # noqa: E402
+from common import record, serve_offline, stop, wait_job  # noqa: E402
 from fictional_documents import write_all  # noqa: E402
 
 MODEL = "SmolLM2-135M-Instruct"
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
-
-
-def wait(api: str, job_id: str, timeout: float = 5400) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = httpx.get(f"{api}/jobs/{job_id}", timeout=60).json()
-        if job["status"] in ("succeeded", "failed", "cancelled", "interrupted"):
-            if job["status"] != "succeeded":
-                raise RuntimeError(f"job {job_id} {job['status']}: {job['error']}")
-            return job
-        time.sleep(1)
-    raise RuntimeError(f"job {job_id} did not finish in {timeout} s")
 
 
 def ingest(api: str, folder: Path) -> tuple[str, list]:
@@ -58,7 +46,7 @@ def ingest(api: str, folder: Path) -> tuple[str, list]:
     files = [("files", (path.name, path.read_bytes())) for _, path in documents]
     up = httpx.post(f"{api}/kb/{kb.json()['id']}/documents", files=files, timeout=600)
     up.raise_for_status()
-    wait(api, up.json()["job_id"])
+    wait_job(api, up.json()["job_id"], 5400)
     return kb.json()["id"], documents
 
 
@@ -68,7 +56,7 @@ def write(api: str, kb: str, **options: Any) -> tuple[dict, dict, float]:
     body = {"knowledge_base": kb, "model": MODEL, "max_rows": 2000, **options}
     made = httpx.post(f"{api}/datasets/from-documents", json=body, timeout=300)
     made.raise_for_status()
-    result = wait(api, made.json()["job"]["id"])["result"]
+    result = wait_job(api, made.json()["job"]["id"])["result"]
     return made.json()["dataset"], result, time.monotonic() - started
 
 
@@ -120,7 +108,7 @@ def train(api: str, dataset: str, steps: int) -> tuple[dict, float]:
     }
     job = httpx.post(f"{api}/training", json=config, timeout=300)
     job.raise_for_status()
-    return wait(api, job.json()["id"])["result"], time.monotonic() - started
+    return wait_job(api, job.json()["id"])["result"], time.monotonic() - started
 
 
 def score(api: str, models: list[str], dataset: str, count: int) -> dict:
@@ -129,7 +117,7 @@ def score(api: str, models: list[str], dataset: str, count: int) -> dict:
         body = {"model": model, "dataset": dataset, "max_tokens": 24, "limit": count}
         evaluation = httpx.post(f"{api}/evaluations/model", json=body, timeout=300)
         evaluation.raise_for_status()
-        ids.append(wait(api, evaluation.json()["id"])["id"])
+        ids.append(wait_job(api, evaluation.json()["id"])["id"])
     results = [httpx.get(f"{api}/evaluations/{i}", timeout=60).json() for i in ids]
     compared = httpx.get(f"{api}/evaluations/compare", params={"ids": ids}, timeout=300)
     compared.raise_for_status()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx  # noqa: E402
-from common import record, serve_offline, stop  # noqa: E402
+from common import record, serve_offline, stop, wait_job  # noqa: E402
 
 BASE = "SmolLM2-135M-Instruct"
 ASKED = (
@@ -55,18 +55,6 @@ def datasets() -> tuple[str, str]:
     )
 
 
-def wait(api: str, job_id: str, timeout: float = 3600) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = httpx.get(f"{api}/jobs/{job_id}", timeout=60).json()
-        if job["status"] in ("succeeded", "failed", "cancelled", "interrupted"):
-            if job["status"] != "succeeded":
-                raise RuntimeError(f"job {job_id} {job['status']}: {job['error']}")
-            return job
-        time.sleep(1)
-    raise RuntimeError(f"job {job_id} did not finish in {timeout} s")
-
-
 def run(api: str, steps: int) -> dict:
     train, val = datasets()
     uploaded = httpx.post(
@@ -88,14 +76,14 @@ def run(api: str, steps: int) -> dict:
     started = time.monotonic()
     job = httpx.post(f"{api}/training", json=config, timeout=300)
     job.raise_for_status()
-    trained = wait(api, job.json()["id"])["result"]
+    trained = wait_job(api, job.json()["id"])["result"]
     train_seconds = time.monotonic() - started
     scored = {}
     for model in (BASE, trained["model"]):
         body = {"model": model, "dataset": dataset, "max_tokens": 16, "limit": 20}
         evaluation = httpx.post(f"{api}/evaluations/model", json=body, timeout=300)
         evaluation.raise_for_status()
-        scored[model] = wait(api, evaluation.json()["id"])["id"]
+        scored[model] = wait_job(api, evaluation.json()["id"])["id"]
     ids = list(scored.values())
     comparison = httpx.get(f"{api}/evaluations/compare", params={"ids": ids}, timeout=300)
     comparison.raise_for_status()

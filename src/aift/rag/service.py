@@ -360,11 +360,41 @@ class KnowledgeService:
         kb = self.store.kb_row(ref)
         return [self.store.info(row) for row in self.store.documents(kb.id, status)]
 
+    def passage_count(self, ref: str, doc_ids: builtins.list[str]) -> int:
+        """How many passages `passages` returns (counted, not read)."""
+        kb, documents = self._chunked_documents(ref, doc_ids)
+        return self.store.count_chunks(kb.id, kb.generation, list(documents))
+
     def passages(self, ref: str, doc_ids: builtins.list[str]) -> builtins.list[SourcePassage]:
         """The indexed chunks of a knowledge base's documents (all that have chunks when
         `doc_ids` is empty), in the order of `doc_ids` (or of adding), each with its
-        document and pages. A document that is not in the knowledge base, or has no
-        text yet, is an error naming it."""
+        document and pages."""
+        kb, by_id = self._chunked_documents(ref, doc_ids)
+        wanted = list(by_id)
+        chunks = self.store.chunks_of(kb.id, kb.generation, wanted)
+        order = {doc_id: n for n, doc_id in enumerate(wanted)}
+        chunks.sort(key=lambda c: (order[c.document_id], c.chunk_index))
+        return [
+            SourcePassage(
+                chunk_id=c.id,
+                document_id=c.document_id,
+                document=by_id[c.document_id],
+                page_start=c.page_start,
+                page_end=c.page_end,
+                page_breaks=c.page_breaks or [],
+                section=c.section,
+                text=c.text,
+            )
+            for c in chunks
+        ]
+
+    def _chunked_documents(
+        self, ref: str, doc_ids: builtins.list[str]
+    ) -> tuple[KnowledgeBaseRow, dict[str, str]]:
+        """The knowledge base and its documents that have passages, id → file name: those
+        named (in their order), or all of them in the order they were added. A named
+        document that is not in the knowledge base, or has no text yet, is an error
+        naming it."""
         kb = self.store.kb_row(ref)
         rows = self.store.documents(kb.id)
         chunked = (DocumentStatus.indexing.value, DocumentStatus.indexed.value)
@@ -378,22 +408,7 @@ class KnowledgeService:
                     "have passages."
                 )
         wanted = doc_ids or [row.id for row in rows if row.status in chunked]
-        chunks = self.store.chunks_of(kb.id, kb.generation, wanted)
-        order = {doc_id: n for n, doc_id in enumerate(wanted)}
-        chunks.sort(key=lambda c: (order[c.document_id], c.chunk_index))
-        return [
-            SourcePassage(
-                chunk_id=c.id,
-                document_id=c.document_id,
-                document=by_id[c.document_id].name,
-                page_start=c.page_start,
-                page_end=c.page_end,
-                page_breaks=c.page_breaks or [],
-                section=c.section,
-                text=c.text,
-            )
-            for c in chunks
-        ]
+        return kb, {doc_id: by_id[doc_id].name for doc_id in wanted}
 
     def document(self, ref: str, doc_id: str) -> DocumentInfo:
         kb = self.store.kb_row(ref)

@@ -198,21 +198,19 @@ class KnowledgeStore:
             return row
 
     def chunks_of(self, kb_id: str, generation: int, doc_ids: list[str]) -> list[ChunkRow]:
-        """The chunks of these documents in one index generation, document by document,
-        in reading order."""
-        query = (
-            select(ChunkRow)
-            .where(
-                ChunkRow.kb_id == kb_id,
-                ChunkRow.generation == generation,
-                ChunkRow.document_id.in_(doc_ids),
-            )
-            .order_by(ChunkRow.document_id, ChunkRow.chunk_index)
-        )
+        """The chunks of these documents in one index generation (the caller orders
+        them)."""
+        query = select(ChunkRow).where(*_chunks_of(kb_id, generation, doc_ids))
         with self.db.session() as session:
             rows = list(session.scalars(query))
             session.expunge_all()
             return rows
+
+    def count_chunks(self, kb_id: str, generation: int, doc_ids: list[str]) -> int:
+        """How many chunks `chunks_of` returns."""
+        query = select(func.count()).select_from(ChunkRow)
+        with self.db.session() as session:
+            return int(session.scalar(query.where(*_chunks_of(kb_id, generation, doc_ids))) or 0)
 
     def find_document_by_id(self, doc_id: str) -> DocumentRow | None:
         """The document, or None when it does not exist (any more)."""
@@ -377,3 +375,12 @@ class KnowledgeStore:
                 delete(ChunkRow).where(ChunkRow.kb_id == kb_id, ChunkRow.generation == generation)
             )
             session.commit()
+
+
+def _chunks_of(kb_id: str, generation: int, doc_ids: list[str]) -> tuple[Any, ...]:
+    """The conditions selecting these documents' chunks in one index generation."""
+    return (
+        ChunkRow.kb_id == kb_id,
+        ChunkRow.generation == generation,
+        ChunkRow.document_id.in_(doc_ids),
+    )

@@ -101,12 +101,7 @@ class DatasetService:
             created_at=utcnow(),
             owner_id=current_actor.get().user_id,
         )
-        try:
-            with self.db.session() as session:
-                session.add(row)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+        self._insert(row, folder)
         info = self.get(dataset_id)
         log.info(
             "dataset %s (%s): %d train, %d val, %d skipped",
@@ -229,13 +224,17 @@ class DatasetService:
             created_at=utcnow(),
             owner_id=current_actor.get().user_id,
         )
+        self._insert(row, folder)
+        return self.get(dataset_id)
+
+    def _insert(self, row: DatasetRow, folder: Path) -> None:
+        """Add the dataset's row; its folder goes when the row cannot be stored."""
         try:
             with self.db.session() as session:
                 session.add(row)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return self.get(dataset_id)
 
     def replace_examples(
         self, dataset_id: str, train: builtins.list[dict], val: builtins.list[dict]
@@ -251,9 +250,7 @@ class DatasetService:
             size += staging.stat().st_size
             staging.replace(folder / f"{split_name}.jsonl")
         with self.db.session() as session:
-            row = session.get(DatasetRow, dataset_id)
-            if row is None:
-                raise NotFound(f"No dataset with id {dataset_id!r}.")
+            row = _stored(session, dataset_id)
             row.rows_train, row.rows_val, row.size_bytes = len(train), len(val), size
         return self.get(dataset_id)
 
@@ -262,9 +259,7 @@ class DatasetService:
         (`stats["generated"]`: status, counts, job)."""
         self.get(dataset_id, write=True)
         with self.db.session() as session:
-            row = session.get(DatasetRow, dataset_id)
-            if row is None:
-                raise NotFound(f"No dataset with id {dataset_id!r}.")
+            row = _stored(session, dataset_id)
             generated = {**row.stats.get("generated", {}), **values}
             row.stats = {**row.stats, "generated": generated}
         return self.get(dataset_id)
@@ -369,6 +364,14 @@ def split(examples: list[dict], val_ratio: float, seed: int) -> tuple[list[dict]
     val = [examples[i] for i in sorted(order[:n_val])]
     train = [examples[i] for i in sorted(order[n_val:])]
     return train, val
+
+
+def _stored(session: Any, dataset_id: str) -> DatasetRow:
+    """The dataset's row in this session (it may have gone since it was checked)."""
+    row = session.get(DatasetRow, dataset_id)
+    if row is None:
+        raise NotFound(f"No dataset with id {dataset_id!r}.")
+    return row
 
 
 def _write_jsonl(path: Path, examples: list[dict]) -> None:

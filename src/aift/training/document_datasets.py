@@ -64,7 +64,7 @@ class DocumentDatasets:
         """Check the knowledge base, its documents and the model, create the empty
         dataset, and queue the job that writes it."""
         kb = self.knowledge.get(request.knowledge_base)
-        passages = self.knowledge.passages(kb.id, request.documents)
+        passages = self.knowledge.passage_count(kb.id, request.documents)
         if not passages:
             raise InvalidInput(f"{kb.name} has no ingested document to write questions about.")
         model = self.describe(request.model or self.default_model)
@@ -75,7 +75,7 @@ class DocumentDatasets:
             "knowledge_base": kb.name,
             "model": model.name,
             "status": "queued",
-            "passages": len(passages),
+            "passages": passages,
         }
         dataset = self.datasets.create_generated(
             request.name or f"{kb.name}-questions", fmt, f"knowledge base {kb.name}",

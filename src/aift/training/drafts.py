@@ -113,9 +113,9 @@ class DraftService:
                 if found != len(set(review.ids)):
                     raise NotFound("Some of those rows are not in this dataset; none changed.")
             session.execute(update(DatasetDraftRow).where(*where).values(status=review.status))
+            counts = self._counts(session, dataset_id)
         self.publish(dataset_id)
-        with self.db.session() as session:
-            return self._counts(session, dataset_id)
+        return counts
 
     def edit(self, dataset_id: str, draft_id: int, edit: DraftEdit) -> DraftRow:
         """Correct one row; an edited row is accepted unless the edit says otherwise."""

@@ -217,6 +217,8 @@ def support(answer: str, passage: str) -> float:
     the answer's sentences, and 0 for an answer with a number the passage lacks."""
     if not answer.strip() or invented_numbers(answer, passage):
         return 0.0
+    # attribution leaves out fragments of 3 characters or fewer; an answer such as "18"
+    # is scored as a sentence of its own
     scores = best_support(answer, passage) or best_support(f"{answer} .", passage)
     return min(1.0, sum(scores) / len(scores)) if scores else 0.0
 

@@ -20,7 +20,6 @@ from aift.inference.manager import SERVABLE_KINDS
 from aift.jobs.kinds import all_kinds
 from aift.models.schemas import ModelFormat, ModelKind, Purpose
 from aift.monitoring.units import human_size
-from aift.runtime import Runtime
 from aift.training.schemas import DatasetFormat, TrainingConfig
 from aift.web.dashboard import dashboard
 from aift.web.forms import form_fields
@@ -155,7 +154,7 @@ async def _ownership(request: Request, items: Sequence[Any], key: str) -> dict[s
 async def datasets_page(request: Request) -> HTMLResponse:
     runtime = get_runtime(request)
     datasets = await run_in_threadpool(runtime.datasets.list)
-    writers = await run_in_threadpool(_language_models, runtime)
+    servable = await run_in_threadpool(runtime.model_manager.servable)
     default = await run_in_threadpool(runtime.models.resolver.resolve_default, Purpose.llm)
     return render(
         request,
@@ -164,16 +163,10 @@ async def datasets_page(request: Request) -> HTMLResponse:
         datasets=datasets,
         formats=list(DatasetFormat),
         kbs=await run_in_threadpool(runtime.knowledge.list),
-        models=writers,
+        models=[m.name for m in servable],
         default_model=default.name,
         **await _ownership(request, datasets, "id"),
     )
-
-
-def _language_models(runtime: Runtime) -> list[str]:
-    """The served models that write text (no embedders, rerankers or reward models)."""
-    silent = (ModelKind.embedding, ModelKind.reranker, ModelKind.reward)
-    return [m.name for m in runtime.model_manager.servable() if m.kind not in silent]
 
 
 @router.get("/partials/datasets", response_class=HTMLResponse)
