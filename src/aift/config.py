@@ -162,6 +162,11 @@ class Settings(BaseSettings):
         description="How far jobs (training, ingestion) step back from interactive "
         "requests (Unix niceness; 0 = equal priority).",
     )
+    job_allocator: Literal["jemalloc", "system"] = Field(
+        "jemalloc",
+        description="Memory allocator of job processes: jemalloc where installed (faster "
+        "training, less memory; Debian libjemalloc2), else the system's.",
+    )
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     model_memory_budget_mb: int | None = Field(
         None, ge=64, description="Memory loaded models may use; default 60% of RAM."

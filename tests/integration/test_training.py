@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from aift.allocator import jemalloc_library
 from aift.config import load_settings
 from aift.errors import CapabilityMissing, InvalidInput, NotFound
 from aift.monitoring.metrics import sample_value
@@ -105,6 +106,8 @@ def test_a_run_trains_saves_and_registers(
     assert list((out / "tensorboard").rglob("events.out.tfevents*"))
     assert done["metrics"] and "tokens_per_second" in done["metrics"]
     assert result["attention"] == "packed", "packed rows train with per-example attention"
+    installed = jemalloc_library() is not None
+    assert result["allocator"] == ("jemalloc" if installed else "system"), "the job's allocator"
     curve = runtime.training.curve(job.id).points
     assert [p.step for p in curve if p.loss is not None] == list(range(1, 21))
     assert [p.step for p in curve if p.eval_loss is not None][:2] == [10, 20]

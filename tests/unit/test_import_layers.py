@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "keepalive": FOUNDATION,
     "workspace": FOUNDATION,
     "procutil": FOUNDATION,
+    "allocator": FOUNDATION,
     "threads": FOUNDATION,
     "monitoring": FOUNDATION,
     "store": FOUNDATION,

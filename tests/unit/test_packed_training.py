@@ -135,10 +135,12 @@ def _packed_rows() -> list[dict]:
     return rows
 
 
-def _one_sgd_step(model, tmp_path, rows_per_pass: int, passes: int) -> dict:  # noqa: ANN001
+def _one_sgd_step(  # noqa: ANN001
+    model, tmp_path, rows_per_pass: int, passes: int, pass_tokens=None, penalty=None
+) -> dict:
     from transformers import TrainingArguments
 
-    trainer = supervised_trainer_class()(
+    trainer = supervised_trainer_class(penalty, pass_tokens)(
         model=model,
         args=TrainingArguments(
             output_dir=str(tmp_path),
@@ -198,3 +200,50 @@ def test_packed_runs_pass_one_row_at_a_time_on_a_cpu_only() -> None:
         run = unpacked.model_copy(update={"objective": objective})
         assert micro_batches(run, on_gpu=False) == expected, objective
         assert micro_batches(run, on_gpu=True) == (4, 2), objective
+
+
+def test_rows_cut_between_examples_make_the_same_step(tiny_llama, tmp_path) -> None:
+    """A packed row trained in passes of at most 12 tokens (cut between its examples)
+    changes the weights as the whole row does, with a penalty still counted once."""
+    import copy
+
+    use_packed_attention(tiny_llama)
+    before = {name: p.detach().clone() for name, p in tiny_llama.named_parameters()}
+
+    def penalty() -> torch.Tensor:  # pulls every weight towards 0, counted once per step
+        return 0.1 * sum(p.pow(2).sum() for p in tiny_llama.parameters())
+
+    for with_penalty in (None, penalty):
+        whole = _one_sgd_step(copy.deepcopy(tiny_llama), tmp_path / "w", 1, 2, None, with_penalty)
+        cut = _one_sgd_step(copy.deepcopy(tiny_llama), tmp_path / "c", 1, 2, 12, with_penalty)
+        assert any(not torch.equal(whole[n], before[n]) for n in before), "the step moved weights"
+        for name in before:
+            assert torch.allclose(whole[name], cut[name], atol=1e-6), name
+
+
+def test_cut_points_keep_examples_whole() -> None:
+    from aift.training.passes import cut_points, example_starts, split_row
+
+    assert cut_points([0, 100, 300, 700], 1000, 512) == [0, 300, 700, 1000]
+    assert cut_points([0, 600], 700, 512) == [0, 600, 700]  # a long example passes alone
+    assert cut_points([0, 10, 20], 30, 512) == [0, 30]
+    assert example_starts(torch.tensor([[3, 4, 0, 1]])) == [0, 2]
+    batch = {
+        "input_ids": torch.arange(9).unsqueeze(0),
+        "labels": torch.arange(9).unsqueeze(0),
+        "position_ids": torch.tensor([[0, 1, 2, 0, 1, 2, 3, 0, 1]]),
+    }
+    pieces = split_row(batch, 5)
+    assert [p["input_ids"].tolist() for p in pieces] == [[[0, 1, 2]], [[3, 4, 5, 6]], [[7, 8]]]
+    assert all(p["position_ids"][0, 0] == 0 for p in pieces)
+    assert split_row(batch, 9) == [batch]
+
+
+def test_an_examples_first_token_is_never_a_target_in_a_packed_row() -> None:
+    from aift.training.examples import Tokenized, pack
+
+    items = [Tokenized([1, 2, 3], [1, 2, 3], False), Tokenized([4, 5], [4, 5], False)]
+    (row,) = pack(items, 8, seed=0)
+    starts = [i for i, p in enumerate(row["position_ids"]) if p == 0]
+    assert [row["labels"][i] for i in starts] == [IGNORE, IGNORE]
+    assert sorted(t for t in row["labels"] if t != IGNORE) == [2, 3, 5]

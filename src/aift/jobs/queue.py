@@ -38,9 +38,10 @@ class JobQueue:
         self.settings = settings
         self.huey = make_huey(settings)
         grace = settings.job_cancel_grace_seconds
+        allocator = settings.job_allocator
 
         def run_job(job_id: str) -> None:
-            supervise(store, workspace, job_id, grace)
+            supervise(store, workspace, job_id, grace, allocator)
 
         self._task = self.huey.task(name=TASK_NAME)(run_job)
 

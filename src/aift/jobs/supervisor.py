@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from aift.allocator import job_environment
 from aift.errors import storage_problem
 from aift.jobs.store import STORAGE_EXIT, JobStore
 from aift.monitoring.logging import job_id_var
@@ -39,16 +40,25 @@ def claim(store: JobStore, job_id: str) -> bool:
     return store.claim(job_id, HOSTNAME, os.getpid())
 
 
-def supervise(store: JobStore, workspace: Workspace, job_id: str, grace_seconds: float) -> None:
-    """Run job `job_id` to its end in a child process, if it is still queued."""
+def supervise(
+    store: JobStore,
+    workspace: Workspace,
+    job_id: str,
+    grace_seconds: float,
+    allocator: str = "system",
+) -> None:
+    """Run job `job_id` to its end in a child process, if it is still queued; the child
+    gets `allocator` ("jemalloc" where installed, `aift.allocator`)."""
     token = job_id_var.set(job_id)
     try:
-        _supervise(store, workspace, job_id, grace_seconds)
+        _supervise(store, workspace, job_id, grace_seconds, allocator)
     finally:
         job_id_var.reset(token)
 
 
-def _supervise(store: JobStore, workspace: Workspace, job_id: str, grace_seconds: float) -> None:
+def _supervise(
+    store: JobStore, workspace: Workspace, job_id: str, grace_seconds: float, allocator: str
+) -> None:
     if not claim(store, job_id):
         log.info("job %s is no longer queued; skipping", job_id)
         return
@@ -63,7 +73,7 @@ def _supervise(store: JobStore, workspace: Workspace, job_id: str, grace_seconds
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=os.environ.copy(),
+                env=job_environment(os.environ.copy(), allocator),
             )
         log.info("job %s started in process %s", job_id, proc.pid)
         store.set_process(job_id, proc.pid)

@@ -89,7 +89,13 @@ def tokenize_example(
 
 
 def pack(items: list[Tokenized], max_length: int, seed: int) -> list[dict]:
-    """Best-fit-decreasing packing into rows of at most `max_length` tokens."""
+    """Best-fit-decreasing packing into rows of at most `max_length` tokens.
+
+    An example's first token is never a target: it would be predicted from the previous
+    example of the row. Unpacked, position 0 is not one either; packed, its label is
+    ignored, so that a row's loss (and the Trainer's label count) holds each example's
+    own targets only, and a row cut between examples (`passes`) loses none.
+    """
     order = sorted(range(len(items)), key=lambda i: -len(items[i].input_ids))
     bins: list[list[int]] = []
     room: list[int] = []
@@ -110,7 +116,8 @@ def pack(items: list[Tokenized], max_length: int, seed: int) -> list[dict]:
         ids, labels, positions = [], [], []
         for index in members:
             ids += items[index].input_ids
-            labels += items[index].labels
+            own = items[index].labels
+            labels += [IGNORE] * min(1, len(own)) + own[1:]
             positions += list(range(len(items[index].input_ids)))
         rows.append({"input_ids": ids, "labels": labels, "position_ids": positions})
     return rows

@@ -43,7 +43,7 @@ def with_penalty(trainer_class: type, penalty: Callable[[], Any]) -> type:
             # loss is already a share of the whole step's: the penalty counts once either way
             share = (
                 self.current_gradient_accumulation_steps if self._scaled(num_items_in_batch) else 1
-            )
+            ) * getattr(self, "row_passes", 1)  # a row trained in several passes
             loss = loss + extra / share
             return (loss, outputs) if return_outputs else loss
 

@@ -1,8 +1,10 @@
-"""The numeric precision a run trains in."""
+"""The numeric precision a run trains in, and the dtype its frozen base is held in."""
 
 from __future__ import annotations
 
-from aift.training.schemas import Precision
+from typing import Any
+
+from aift.training.schemas import Method, Objective, Precision, TrainingJobConfig
 
 
 def choose_precision(precision: Precision, on_gpu: bool) -> str:
@@ -16,3 +18,37 @@ def choose_precision(precision: Precision, on_gpu: bool) -> str:
     from aift.monitoring.system import cpu_supports_bf16
 
     return "bf16" if cpu_supports_bf16() else "fp32"
+
+
+def base_dtype(config: TrainingJobConfig, on_gpu: bool) -> Any:
+    """The torch dtype the base model is loaded in.
+
+    An adapter run in bf16 computes every matmul in bf16 anyway (autocast), and its base
+    weights are frozen, so it needs no fp32 copy of them: holding the base in bf16 halves
+    its memory and spares autocast a bf16 copy of each weight per pass (kept for the
+    backward). The adapter's own weights stay fp32 (`trainable_in_fp32`). Full
+    fine-tuning keeps fp32 master weights; a reward run's new score head trains whole;
+    distributed runs leave dtypes to FSDP/DeepSpeed.
+    """
+    import torch
+
+    adapter = config.method in (Method.lora, Method.dora)
+    if (
+        adapter
+        and config.objective != Objective.reward
+        and config.distributed is None
+        and choose_precision(config.precision, on_gpu) == "bf16"
+    ):
+        return torch.bfloat16
+    return torch.float32
+
+
+def trainable_in_fp32(model: Any) -> None:
+    """Upcast any trainable parameter held in a lower precision (peft already keeps
+    adapter weights in fp32; this covers what it does not), so that updates too small
+    for bf16 are not lost."""
+    import torch
+
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()

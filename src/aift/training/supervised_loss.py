@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aift.training.examples import IGNORE
+from aift.training.passes import split_row
 
 
 def next_token_targets(labels: Any) -> tuple[Any, Any]:
@@ -29,11 +30,14 @@ def next_token_targets(labels: Any) -> tuple[Any, Any]:
     return keep, targets[:, keep]
 
 
-def supervised_trainer_class(penalty: Callable[[], Any] | None = None) -> type:
+def supervised_trainer_class(
+    penalty: Callable[[], Any] | None = None, pass_tokens: int | None = None
+) -> type:
     """transformers' Trainer with the loss restricted to supervised positions.
 
     `penalty` (e.g. `EWC.penalty`) is a regulariser added to each optimizer step's
-    training loss (`aift.training.penalised`).
+    training loss (`aift.training.penalised`). With `pass_tokens`, a one-row packed batch
+    longer than that is trained in passes cut between its examples (`aift.training.passes`).
     """
     import torch
     from transformers import Trainer
@@ -67,6 +71,23 @@ def supervised_trainer_class(penalty: Callable[[], Any] | None = None) -> type:
                 # ranks' gradients: scale back up, as transformers' own loss does
                 loss = loss * self.accelerator.num_processes
             return (loss, outputs) if return_outputs else loss
+
+        def training_step(
+            self,
+            model: torch.nn.Module,
+            inputs: dict[str, Any],
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            if pass_tokens is None:
+                return super().training_step(model, inputs, num_items_in_batch)
+            # each pass's loss is its own sum over the step's label count: they add up
+            pieces = split_row(inputs, pass_tokens)
+            self.row_passes = len(pieces)  # a penalty counts once per row (`penalised`)
+            total = None
+            for piece in pieces:
+                loss = super().training_step(model, piece, num_items_in_batch)
+                total = loss if total is None else total + loss
+            return total
 
     if penalty is None:
         return SupervisedLossTrainer

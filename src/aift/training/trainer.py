@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aift.allocator import allocator_in_use
 from aift.errors import CapabilityMissing, InvalidInput
 from aift.training.examples import (
     Collator,
@@ -28,7 +29,8 @@ from aift.training.examples import (
 )
 from aift.training.outputs import register_output, write_run_files
 from aift.training.packed_attention import supports_packed_attention, use_packed_attention
-from aift.training.precision import choose_precision
+from aift.training.passes import CPU_PASS_TOKENS
+from aift.training.precision import base_dtype, choose_precision, trainable_in_fp32
 from aift.training.rewards import PageSupport
 from aift.training.schemas import Method, Objective, TrainingJobConfig
 from aift.training.stopping import StopBudget, checkpoint_bytes
@@ -175,7 +177,7 @@ def _load_model(config: TrainingJobConfig, model_dir: Path) -> tuple[Any, str]:
     on_gpu = torch.cuda.is_available()
     if config.method == Method.qlora and not on_gpu:
         raise CapabilityMissing("QLoRA needs a GPU (bitsandbytes 4-bit); use lora on CPU.")
-    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    kwargs: dict[str, Any] = {"dtype": base_dtype(config, on_gpu)}
     if config.method == Method.qlora:
         from transformers import BitsAndBytesConfig
 
@@ -210,15 +212,18 @@ def _with_adapter(model: Any, config: TrainingJobConfig, adapter_dir: Path | Non
     if adapter_dir is not None:
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
-    from peft import get_peft_model
+        wrapped = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
+    else:
+        from peft import get_peft_model
 
-    try:
-        return get_peft_model(model, lora_config(config))
-    except ValueError as exc:
-        raise InvalidInput(
-            f"{config.method.value} cannot be applied to this model: {exc}"
-        ) from None
+        try:
+            wrapped = get_peft_model(model, lora_config(config))
+        except ValueError as exc:
+            raise InvalidInput(
+                f"{config.method.value} cannot be applied to this model: {exc}"
+            ) from None
+    trainable_in_fp32(wrapped)
+    return wrapped
 
 
 def lora_config(config: TrainingJobConfig) -> Any:
@@ -299,6 +304,7 @@ def fit(
     final.update(
         runtime_seconds=time.monotonic() - started,
         precision=precision,
+        allocator=allocator_in_use(),
         attention=prepared.attention,
         resumed_from=resume.name if resume else None,
         truncated_examples=prepared.truncated,
@@ -337,7 +343,9 @@ def _trainer(
         )
     from transformers import TrainingArguments
 
-    return supervised_trainer_class(penalty)(
+    one_row = values["use_cpu"] and values["per_device_train_batch_size"] == 1
+    pass_tokens = CPU_PASS_TOKENS if one_row and config.packing else None
+    return supervised_trainer_class(penalty, pass_tokens)(
         model=prepared.model,
         args=TrainingArguments(**values),
         train_dataset=_Rows(prepared.train_rows),
