@@ -184,6 +184,21 @@ class Settings(BaseSettings):
         "starts the same way (a chat's next turn, a knowledge base's system prompt) skips "
         "that part of its prompt (llama.cpp engine).",
     )
+    speculative_tokens: int = Field(
+        8,
+        ge=0,
+        le=32,
+        description="Tokens drafted per step by prompt lookup (speculative decoding: an "
+        "answer continuing an n-gram of its prompt or output is checked several tokens at "
+        "a time, each token still the model's choice) in the llama.cpp engine; 0: off.",
+    )
+    speculative_max_batch: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Largest number of concurrent requests that still draft: larger "
+        "batches are compute-bound, where drafts cost more than they save.",
+    )
     isolate_engines: bool = Field(
         True,
         description="Run llama.cpp models in a child process each, so a crash in native code "

@@ -159,6 +159,30 @@ def test_a_shared_prefix_is_computed_once_and_changes_nothing(gguf_engine) -> No
     assert " 6" in expected[0] and " f" in expected[2]
 
 
+def test_prompt_lookup_drafts_keep_the_output_and_the_slots_right(gguf_engine) -> None:  # noqa: ANN001
+    """Drafted tokens are checked by the model: a text the answer repeats is drafted and
+    mostly kept, greedy and seeded outputs are those of plain decoding, and a slot that
+    held rejected drafts serves its next request as a fresh one would."""
+    copy = "The red fox jumps over the lazy brown dog. " * 2 + "The red fox"
+    seeded = SamplingParams(temperature=0.8, max_tokens=24, seed=7)
+    gguf_engine.speculative_tokens = 0
+    plain = [solo(gguf_engine, p, params) for p, params in ((copy, GREEDY), (copy, seeded))]
+    plain.append(solo(gguf_engine, "1, 2, 3, 4, 5, 6, 7, 8,", SHORT))
+    gguf_engine.speculative_tokens = 8
+    try:
+        stream = gguf_engine.generate(copy, GREEDY)
+        drafted = [stream.text()]
+        assert stream.stats.drafted_tokens > 0 and stream.stats.accepted_tokens > 0
+        assert stream.stats.accepted_tokens <= stream.stats.drafted_tokens
+        drafted.append(solo(gguf_engine, copy, seeded))
+        # the slots now hold KV that ran into rejected drafts; the prefix cache reuses them
+        drafted.append(solo(gguf_engine, "1, 2, 3, 4, 5, 6, 7, 8,", SHORT))
+        assert drafted == plain
+        assert " 9" in drafted[2]
+    finally:
+        gguf_engine.speculative_tokens = 0
+
+
 def test_seeded_sampling_repeats_and_seeds_differ(gguf_engine) -> None:  # noqa: ANN001
     def sampled(seed: int) -> str:
         return solo(

@@ -134,6 +134,8 @@ class GenerationStats(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens reused from an earlier request's KV cache
+    drafted_tokens: int = 0  # tokens drafted by prompt lookup and checked by the model
+    accepted_tokens: int = 0  # drafted tokens the model chose too (output tokens it gained)
     queue_ms: float = 0.0
     prompt_ms: float = 0.0
     decode_ms: float = 0.0

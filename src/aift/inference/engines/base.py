@@ -69,6 +69,10 @@ class Sequence:
     slot: Any = None  # engine-specific place of this sequence (KV slot, batch row)
     detok: Any = None  # engine-specific incremental detokenizer state
     cached_tokens: int = 0  # prompt tokens whose KV came from an earlier request
+    draft: list[int] = field(default_factory=list)  # tokens fed to be verified this step
+    draft_size: int = 2  # tokens the next draft may hold (grows while drafts are right)
+    drafted_tokens: int = 0  # draft tokens fed so far (speculative decoding)
+    accepted_tokens: int = 0  # of those, the ones the model chose too
     submitted_at: float = field(default_factory=time.perf_counter)
     started_at: float = 0.0
     first_token_at: float = 0.0

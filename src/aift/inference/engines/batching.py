@@ -25,6 +25,7 @@ from aift.inference.engines.base import (
     fail_sequence,
     finish_sequence,
 )
+from aift.inference.prompt_lookup import draft
 from aift.inference.sampling import StopMatcher, sample_token
 from aift.inference.schemas import (
     FinishReason,
@@ -56,6 +57,9 @@ class BatchingEngine(Engine):
         self._running = False
         self._next_id = 0
         self._thread: threading.Thread | None = None
+        # prompt-lookup drafts: tokens per step (0: off) and the largest batch that drafts
+        self.speculative_tokens = 0
+        self.speculative_max_batch = 1
 
     # -- what each engine implements -----------------------------------------------
     @abstractmethod
@@ -159,11 +163,45 @@ class BatchingEngine(Engine):
             if seq.cancelled.is_set() and not seq.finished:
                 self._finish(seq, FinishReason.cancelled)
         if running:
-            for seq, logits in zip(running, self._decode(running), strict=True):
-                self._accept(seq, self._choose(seq, logits))
+            self._plan_drafts(running)
+            for seq, rows in zip(running, self._decode_rows(running), strict=True):
+                self._accept_rows(seq, rows)
         for seq in [s for s in self._active if s.finished]:
             self._active.remove(seq)
             self._release(seq)
+
+    # -- speculative decoding (prompt lookup) ----------------------------------------
+    def _decode_rows(self, seqs: list[Sequence]) -> list[list[np.ndarray]]:
+        """Each sequence's logits after its last token and then after each token of its
+        draft; engines that verify drafts override this (the others never get one)."""
+        return [[logits] for logits in self._decode(seqs)]
+
+    def _plan_drafts(self, seqs: list[Sequence]) -> None:
+        """Give each sequence a prompt-lookup draft when speculation is on and the batch
+        is small enough for the extra positions to come nearly free."""
+        if not self.speculative_tokens or len(seqs) > self.speculative_max_batch:
+            return
+        for seq in seqs:
+            room = seq.max_new_tokens - len(seq.generated) - 1
+            size = min(seq.draft_size, self.speculative_tokens, room)
+            seq.draft = draft(seq.prompt_ids + seq.generated, size)
+
+    def _accept_rows(self, seq: Sequence, rows: list[np.ndarray]) -> None:
+        """Choose a token from each row of logits in turn, as plain decoding would, and
+        stop at the first that differs from the draft: every token kept is the one the
+        model (with this request's sampling) chooses after the tokens before it."""
+        fed, seq.draft = seq.draft, []
+        kept = 0
+        for index, logits in enumerate(rows):
+            token = self._choose(seq, logits)
+            self._accept(seq, token)
+            if seq.finished or index == len(fed) or token != fed[index]:
+                break
+            kept += 1
+        seq.drafted_tokens += len(fed)
+        seq.accepted_tokens += kept
+        if fed:  # a right draft doubles the next one's length; a wrong one shrinks it
+            seq.draft_size = seq.draft_size * 2 if kept == len(fed) else kept + 1
 
     def _choose(self, seq: Sequence, logits: np.ndarray) -> int:
         """The next token: sampled from the logits the output format allows (its
@@ -234,6 +272,8 @@ class BatchingEngine(Engine):
             prompt_tokens=len(seq.prompt_ids),
             completion_tokens=len(seq.generated),
             cached_tokens=seq.cached_tokens,
+            drafted_tokens=seq.drafted_tokens,
+            accepted_tokens=seq.accepted_tokens,
             queue_ms=(started - seq.submitted_at) * 1000,
             prompt_ms=(first - started) * 1000,
             decode_ms=(now - first) * 1000,

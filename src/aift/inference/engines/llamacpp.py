@@ -53,9 +53,13 @@ class LlamaCppEngine(BatchingEngine):
         context_length: int | None = None,
         cache_dir: Path | None = None,
         prefix_cache: bool = True,
+        speculative_tokens: int = 0,
+        speculative_max_batch: int = 1,
     ) -> None:
         super().__init__(model, max_batch=max_batch)
         self.prefix_cache = prefix_cache
+        self.speculative_tokens = speculative_tokens
+        self.speculative_max_batch = speculative_max_batch
         self.cache_dir = cache_dir
         self._loras: dict[str, Any] = {}  # adapter name → llama_adapter_lora pointer
         self._active_lora: str | None = None
@@ -363,28 +367,44 @@ class LlamaCppEngine(BatchingEngine):
         return start
 
     def _decode(self, seqs: list[Sequence]) -> list[np.ndarray]:
-        logits: list[np.ndarray | None] = [None] * len(seqs)
+        return [rows[0] for rows in self._decode_rows(seqs)]
+
+    def _decode_rows(self, seqs: list[Sequence]) -> list[list[np.ndarray]]:
+        """Feed each sequence's last token and its draft (if any) in one llama_decode per
+        adapter group; the logits after each fed token."""
+        rows: list[list[np.ndarray]] = [[] for _ in seqs]
         for adapter, indexes in _groups(seqs).items():
-            entries = [
-                (
-                    seqs[i].last_token,
-                    len(seqs[i].prompt_ids) + len(seqs[i].generated) - 1,
-                    seqs[i].slot,
-                    True,
-                )
-                for i in indexes
-            ]
+            entries: list[tuple[int, int, int, bool]] = []
+            owners: list[int] = []
+            for index in indexes:
+                seq = seqs[index]
+                position = len(seq.prompt_ids) + len(seq.generated) - 1
+                if seq.drafted_tokens:  # drop the KV of an earlier step's rejected draft
+                    self._trim(seq.slot, position)
+                for offset, token in enumerate([seq.last_token, *seq.draft]):
+                    entries.append((token, position + offset, seq.slot, True))
+                    owners.append(index)
             self._run(entries, adapter)
-            for row, index in enumerate(indexes):
-                logits[index] = self._logits(row)
-        return logits  # type: ignore[return-value]
+            for row, owner in enumerate(owners):
+                rows[owner].append(self._logits(row))
+        return rows
+
+    def _trim(self, slot: int, position: int) -> None:
+        """Forget the slot's KV from `position` on."""
+        import llama_cpp
+
+        with self._decode_lock:
+            llama_cpp.llama_memory_seq_rm(self._ctx.memory, slot, position, -1)
 
     def _release(self, seq: Sequence) -> None:
         """The slot keeps the sequence's KV (prompt and every token fed back) for a later
         request that starts the same way."""
         if seq.slot is None:
             return
-        self._slots.release(seq.slot, seq.prompt_ids + seq.generated[:-1])
+        kept = seq.prompt_ids + seq.generated[:-1]
+        if seq.drafted_tokens:  # the KV may run on into a rejected draft
+            self._trim(seq.slot, len(kept))
+        self._slots.release(seq.slot, kept)
         seq.slot = None
 
     def _fail_all(self, error: Exception) -> None:
@@ -438,6 +458,8 @@ def _build(source: EngineSource) -> Engine:
             context_length=settings.context_length,
             cache_dir=settings.effective_cache_dir,
             prefix_cache=settings.prefix_cache,
+            speculative_tokens=settings.speculative_tokens,
+            speculative_max_batch=settings.speculative_max_batch,
         )
     from aift.inference.engines.process import ProcessEngine
 
@@ -446,6 +468,8 @@ def _build(source: EngineSource) -> Engine:
         "context_length": settings.context_length,
         "cache_dir": str(settings.effective_cache_dir),
         "prefix_cache": settings.prefix_cache,
+        "speculative_tokens": settings.speculative_tokens,
+        "speculative_max_batch": settings.speculative_max_batch,
     }
     return ProcessEngine(
         source.resolved,
