@@ -8,7 +8,11 @@ the base and the trained adapter (each served as chat is) on the same 20 held-ou
 questions, and `GET /api/v1/evaluations/compare` pairs them: deltas, a 95 % paired
 bootstrap interval, McNemar's exact test.
 
-Run: .venv/bin/python benchmarks/fact_learning_eval.py [--steps 60]
+The run's own figures come with it: training tokens/s, the job process's peak memory
+and its allocator. `--steps 120 --lr 1e-3` is the small-dataset run of issue 33 (which
+took 32 min and 10.6 GB on an earlier build).
+
+Run: .venv/bin/python benchmarks/fact_learning_eval.py [--steps 60] [--lr 2e-3]
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ def datasets() -> tuple[str, str]:
     )
 
 
-def run(api: str, steps: int) -> dict:
+def run(api: str, steps: int, lr: float) -> dict:
     train, val = datasets()
     uploaded = httpx.post(
         f"{api}/datasets",
@@ -69,14 +73,15 @@ def run(api: str, steps: int) -> dict:
         "dataset": dataset,
         "max_steps": steps,
         "batch_size": 4,
-        "learning_rate": 2e-3,
+        "learning_rate": lr,
         "lora": {"rank": 16, "alpha": 32},
         "evaluation": {"exact_match": True, "examples": 20},
     }
     started = time.monotonic()
     job = httpx.post(f"{api}/training", json=config, timeout=300)
     job.raise_for_status()
-    trained = wait_job(api, job.json()["id"])["result"]
+    finished = wait_job(api, job.json()["id"])
+    trained = finished["result"]
     train_seconds = time.monotonic() - started
     scored = {}
     for model in (BASE, trained["model"]):
@@ -92,6 +97,8 @@ def run(api: str, steps: int) -> dict:
         "train_seconds": train_seconds,
         "comparison": comparison.json()["runs"][0],
         "steps": steps,
+        "lr": lr,
+        "tokens_per_second": (finished.get("metrics") or {}).get("tokens_per_second"),
     }
 
 
@@ -128,27 +135,44 @@ def report(result: dict) -> str:
             "",
             f"20 fictional facts (vault access codes), 60 training rows (three phrasings each); "
             f"scored on a fourth phrasing never trained on. LoRA r 16 on {BASE}, "
-            f"{result['steps']} steps, batch 4, lr 2e-3: {result['train_seconds']:.0f} s "
-            "including the before/after scoring. The base is served by llama.cpp, the "
+            f"{result['steps']} steps, batch 4, lr {result['lr']:g}: "
+            f"{result['train_seconds']:.0f} s including the before/after scoring; "
+            f"{_run_figures(result)}. The base is served by llama.cpp, the "
             f"adapter as chat serves it; greedy answers of at most 16 tokens.{shown}",
         ]
+    )
+
+
+def _run_figures(result: dict) -> str:
+    """Training tokens/s, the job's peak memory and allocator, as the run reported them."""
+    trained = result["trained"]
+    rate = result.get("tokens_per_second")
+    peak = trained.get("peak_memory_bytes")
+    return (
+        f"training {trained.get('runtime_seconds', 0):.0f} s at "
+        f"{f'{rate:.0f}' if rate else '?'} tokens/s, job peak memory "
+        f"{f'{peak / 1e9:.2f} GB' if peak else '?'} ({trained.get('allocator', '?')} allocator)"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--lr", type=float, default=2e-3)
     args = parser.parse_args()
     server, api = serve_offline(Path(tempfile.mkdtemp(prefix="aift-facts-eval-")))
     try:
-        result = run(api, args.steps)
+        result = run(api, args.steps, args.lr)
     finally:
         stop(server)
     body = report(result)
+    default = args.steps == 60 and args.lr == 2e-3
     record(
-        "Evaluation: did the fine-tune learn the facts",
+        "Evaluation: did the fine-tune learn the facts"
+        + ("" if default else f" ({args.steps} steps, lr {args.lr:g})"),
         body,
-        "python benchmarks/fact_learning_eval.py",
+        "python benchmarks/fact_learning_eval.py"
+        + ("" if default else f" --steps {args.steps} --lr {args.lr:g}"),
     )
     print(body)
 

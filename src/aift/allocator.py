@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import glob
 import os
+import resource
+import sys
 from pathlib import Path
 
 # Where distributions put the shared library (Debian/Ubuntu per architecture, Fedora…).
@@ -53,3 +55,9 @@ def allocator_in_use() -> str:
     except OSError:
         return "system"
     return "jemalloc" if "libjemalloc" in maps else "system"
+
+
+def peak_memory_bytes() -> int:
+    """The most resident memory this process has held so far (its high-water mark)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux counts KiB

@@ -108,6 +108,7 @@ def test_a_run_trains_saves_and_registers(
     assert result["attention"] == "packed", "packed rows train with per-example attention"
     installed = jemalloc_library() is not None
     assert result["allocator"] == ("jemalloc" if installed else "system"), "the job's allocator"
+    assert 50e6 < result["peak_memory_bytes"] < 8e9, "the job process's high-water mark"
     curve = runtime.training.curve(job.id).points
     assert [p.step for p in curve if p.loss is not None] == list(range(1, 21))
     assert [p.step for p in curve if p.eval_loss is not None][:2] == [10, 20]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aift.allocator import allocator_in_use
+from aift.allocator import allocator_in_use, peak_memory_bytes
 from aift.errors import CapabilityMissing, InvalidInput
 from aift.training.examples import (
     Collator,
@@ -305,6 +305,7 @@ def fit(
         runtime_seconds=time.monotonic() - started,
         precision=precision,
         allocator=allocator_in_use(),
+        peak_memory_bytes=peak_memory_bytes(),
         attention=prepared.attention,
         resumed_from=resume.name if resume else None,
         truncated_examples=prepared.truncated,
