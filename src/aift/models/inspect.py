@@ -115,7 +115,7 @@ def gguf_summary(file: Path, cache_dir: Path | None = None) -> dict[str, Any]:
     """
     if cache_dir is None:
         return _read_gguf_summary(file)
-    cached = cache_dir / "gguf" / f"{file_version(file)}.json"
+    cached = cache_dir / "gguf" / f"{file_version(file)}-{SUMMARY_VERSION}.json"
     try:
         return dict(json.loads(cached.read_text(encoding="utf-8")))
     except (OSError, ValueError):
@@ -129,6 +129,9 @@ def gguf_summary(file: Path, cache_dir: Path | None = None) -> dict[str, Any]:
     except OSError as exc:  # a read-only cache costs time, not correctness
         log.warning("cannot cache the GGUF summary of %s: %s", file.name, exc)
     return summary
+
+
+SUMMARY_VERSION = "v2"  # v2: the model's shape (training's memory estimate)
 
 
 def _read_gguf_summary(file: Path) -> dict[str, Any]:
@@ -152,12 +155,20 @@ def _read_gguf_summary(file: Path) -> dict[str, Any]:
         )
     except ValueError:
         quant = str(file_type)
+    arch = field("general.architecture")
+    tokens = reader.fields.get("tokenizer.ggml.tokens")
     return {
-        "architecture": field("general.architecture"),
+        "shape": {
+            "layers": field(f"{arch}.block_count"),
+            "hidden": field(f"{arch}.embedding_length"),
+            "intermediate": field(f"{arch}.feed_forward_length"),
+            "vocab": len(tokens.data) if tokens is not None else None,
+        },
+        "architecture": arch,
         "parameter_count": int(sum(int(t.n_elements) for t in reader.tensors)),
         "dtype": quant,
         "name": field("general.name"),
-        "context_length": field(f"{field('general.architecture')}.context_length"),
+        "context_length": field(f"{arch}.context_length"),
         "chat_template": field("tokenizer.chat_template"),
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aift.training.schemas import Method, Objective, Precision, TrainingJobConfig
+from aift.training.schemas import Method, Objective, Precision, TrainingConfig
 
 
 def choose_precision(precision: Precision, on_gpu: bool) -> str:
@@ -20,8 +20,8 @@ def choose_precision(precision: Precision, on_gpu: bool) -> str:
     return "bf16" if cpu_supports_bf16() else "fp32"
 
 
-def base_dtype(config: TrainingJobConfig, on_gpu: bool) -> Any:
-    """The torch dtype the base model is loaded in.
+def base_in_bf16(config: TrainingConfig, on_gpu: bool) -> bool:
+    """Whether the run holds its frozen base in bf16 rather than fp32.
 
     An adapter run in bf16 computes every matmul in bf16 anyway (autocast), and its base
     weights are frozen, so it needs no fp32 copy of them: holding the base in bf16 halves
@@ -30,17 +30,19 @@ def base_dtype(config: TrainingJobConfig, on_gpu: bool) -> Any:
     fine-tuning keeps fp32 master weights; a reward run's new score head trains whole;
     distributed runs leave dtypes to FSDP/DeepSpeed.
     """
-    import torch
-
-    adapter = config.method in (Method.lora, Method.dora)
-    if (
-        adapter
+    return (
+        config.method in (Method.lora, Method.dora)
         and config.objective != Objective.reward
         and config.distributed is None
         and choose_precision(config.precision, on_gpu) == "bf16"
-    ):
-        return torch.bfloat16
-    return torch.float32
+    )
+
+
+def base_dtype(config: TrainingConfig, on_gpu: bool) -> Any:
+    """The torch dtype the base model is loaded in (`base_in_bf16`)."""
+    import torch
+
+    return torch.bfloat16 if base_in_bf16(config, on_gpu) else torch.float32
 
 
 def trainable_in_fp32(model: Any) -> None:

@@ -15,6 +15,8 @@ from aift.models.inspect import gguf_summary, safetensors_summary
 from aift.models.resolver import ModelResolver
 from aift.models.schemas import ModelFormat
 from aift.training.datasets import DatasetService
+from aift.training.memory import ModelShape, run_bytes, shape_of_config, shape_of_summary
+from aift.training.precision import base_in_bf16
 from aift.training.schemas import (
     OBJECTIVE_FORMATS,
     REWARD_OBJECTIVES,
@@ -46,9 +48,6 @@ log = logging.getLogger(__name__)
 
 ACTIVE = [JobStatus.queued, JobStatus.running, JobStatus.interrupted]
 
-# Bytes per parameter while training: fp32 weights + gradients + two Adam moments for full
-# fine-tuning; frozen fp32 weights (plus small adapters) for LoRA/DoRA.
-TRAINING_BYTES = {Method.full: 16, Method.lora: 4, Method.dora: 4, Method.qlora: 1}
 USABLE_RAM = 0.8
 # Training FLOPs per token and parameter: forward 2 + backward 4 with weight gradients
 # (full), about 4 when only small adapters get gradients.
@@ -108,8 +107,8 @@ class TrainingService:
         if config.evaluation is not None:
             self._check_evaluation(config)
         base = self.resolver.resolve(config.base_model)
-        params = self._check_base(base)
-        self._check_memory(config, params)
+        params, shape = self._check_base(base)
+        self._check_memory(config, params, shape)
         adapter_dir = self._adapter_dir(config, base) if config.adapter else None
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         name = safe_name(config.name or Path(base.name).name)
@@ -313,13 +312,13 @@ class TrainingService:
 
         return get_chain(self.workspace.outputs, name)
 
-    def _check_base(self, base: ResolvedModel) -> int:
-        """A causal language model this can train; return its parameter count."""
+    def _check_base(self, base: ResolvedModel) -> tuple[int, ModelShape | None]:
+        """A causal language model this can train; return its parameter count and shape."""
         if base.format == ModelFormat.gguf and base.file:
             summary = gguf_summary(
                 Path(base.path) / base.file, self.resolver.settings.effective_cache_dir
             )
-            return int(summary["parameter_count"])
+            return int(summary["parameter_count"]), shape_of_summary(summary)
         if base.format != ModelFormat.hf:
             raise InvalidInput(
                 f"{base.name} is a {base.format.value} model; fine-tuning needs "
@@ -333,7 +332,7 @@ class TrainingService:
                 "causal language model; pick a *ForCausalLM model."
             )
         params, _ = safetensors_summary(sorted(Path(base.path).glob("*.safetensors")))
-        return params
+        return params, shape_of_config(config)
 
     def merge(self, request: MergeRequest, registry: ModelRegistry) -> JobInfo:
         """Queue the merge of an adapter into its base (a new full model)."""
@@ -434,21 +433,30 @@ class TrainingService:
         )
 
     @staticmethod
-    def _memory_need(config: TrainingConfig, params: int) -> tuple[int, int]:
-        """Bytes the run needs (weights, gradients, optimizer, ~30 % activations) and has."""
-        need = int(params * TRAINING_BYTES[config.method] * 1.3)
+    def _memory_need(
+        config: TrainingConfig, params: int, shape: ModelShape | None
+    ) -> tuple[int, int]:
+        """Bytes the run needs (weights, trainable state, one pass: `training.memory`)
+        and the bytes this machine has for it."""
+        from aift.monitoring.system import detect_devices
+
+        on_gpu = any(d.kind == "cuda" for d in detect_devices())
+        bf16 = base_in_bf16(config, on_gpu)
+        need = run_bytes(config, params, shape, bf16, on_gpu)
         have = int(psutil.virtual_memory().total * USABLE_RAM)
         return need, have
 
     @classmethod
-    def _memory_advice(cls, config: TrainingConfig, params: int) -> str | None:
-        need, have = cls._memory_need(config, params)
+    def _memory_advice(
+        cls, config: TrainingConfig, params: int, shape: ModelShape | None
+    ) -> str | None:
+        need, have = cls._memory_need(config, params, shape)
         if need <= have:
             return None
         advice = (
             "use lora instead of full fine-tuning"
             if config.method == Method.full
-            else "use a smaller base model, or qlora on a GPU"
+            else "use a shorter max_length, a smaller base model, or qlora on a GPU"
         )
         return (
             f"{config.method.value} on a {params / 1e9:.1f}B-parameter model needs about "
@@ -456,8 +464,8 @@ class TrainingService:
         )
 
     @classmethod
-    def _check_memory(cls, config: TrainingConfig, params: int) -> None:
-        message = cls._memory_advice(config, params)
+    def _check_memory(cls, config: TrainingConfig, params: int, shape: ModelShape | None) -> None:
+        message = cls._memory_advice(config, params, shape)
         if message:
             raise InvalidInput(message)
 
@@ -470,15 +478,15 @@ class TrainingService:
         """
         dataset = self.datasets.get(config.dataset)
         base = self.resolver.resolve(config.base_model)
-        params = self._check_base(base)
-        need, have = self._memory_need(config, params)
+        params, shape = self._check_base(base)
+        need, have = self._memory_need(config, params, shape)
         per_step = config.batch_size * config.gradient_accumulation
         mean_tokens = float(dataset.stats.get("tokens", {}).get("mean") or config.max_length / 4)
         rows = rows_per_epoch(config, dataset.rows_train, mean_tokens)
         steps = planned_steps(config, rows)
         epoch_tokens = dataset.rows_train * min(mean_tokens, config.max_length)
         tokens = int(steps * per_step * epoch_tokens / rows * _sequences_per_row(config))
-        warnings = [m for m in [self._memory_advice(config, params)] if m]
+        warnings = [m for m in [self._memory_advice(config, params, shape)] if m]
         if config.eval_steps is not None and dataset.rows_val == 0:
             warnings.append("eval_steps is set but the dataset has no validation rows.")
         few = few_steps_warning(config, dataset.rows_train, rows, steps)
