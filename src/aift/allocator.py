@@ -3,8 +3,8 @@
 Training allocates and frees activations of a few megabytes each, thousands of times
 per step. glibc's malloc raises its mmap threshold as such blocks are freed, then serves
 them from heaps it fragments and rarely returns; jemalloc reuses them. PyTorch's CPU
-tuning guide recommends it. On a LoRA run of SmolLM2-135M it was 1.2× faster and its
-peak memory 0.6 GB lower (docs/benchmarks.md, "a small chat dataset"). It is loaded with
+tuning guide recommends it. On a LoRA run of SmolLM2-135M it was 1.25× faster and its
+peak memory 0.34 GB lower (docs/benchmarks.md, "a small chat dataset"). It is loaded with
 `LD_PRELOAD` into each job process when `job_allocator` is `jemalloc` (the default) and
 the library is installed (Debian: libjemalloc2, which `make setup` installs as root);
 otherwise jobs keep the system allocator.

@@ -286,7 +286,7 @@ class LoraSettings(BaseModel):
     rank: int = Field(8, ge=1, le=1024)
     alpha: float = Field(16.0, gt=0)
     # 0 as in PEFT and LLaMA-Factory: LoRA dropout copies each adapted layer's input per
-    # pass; a LoRA run of SmolLM2-135M on a CPU was 1.4× slower with 0.05 and held 0.9 GB
+    # pass; a LoRA run of SmolLM2-135M on a CPU was 1.4× slower with 0.05 and held 0.3 GB
     # more (docs/benchmarks.md, "a small chat dataset").
     dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="Dropout on the adapter's input (0: none)."
