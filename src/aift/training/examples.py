@@ -153,5 +153,5 @@ class Collator:
 
 
 def supervised_tokens(rows: list[dict]) -> int:
-    """Tokens that carry loss (what tokens/s counts)."""
+    """Tokens that carry loss (a run reports them per epoch beside all tokens trained)."""
     return sum(sum(1 for label in r["labels"] if label != IGNORE) for r in rows)

@@ -89,7 +89,8 @@ def run_bytes(
     if config.method == Method.full:
         weights, trainable = params * TRAINABLE_STATE, 0
     else:
-        weights = int(params * 0.6) if config.method == Method.qlora else params * (2 if bf16 else 4)
+        per_parameter = 0.6 if config.method == Method.qlora else (2 if bf16 else 4)
+        weights = int(params * per_parameter)
         trainable = _adapter_params(config, shape) * TRAINABLE_STATE
     tokens = pass_tokens(config, on_gpu)
     width = PER_INTERMEDIATE * shape.intermediate + PER_HIDDEN * shape.hidden

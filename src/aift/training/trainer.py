@@ -67,10 +67,11 @@ class Prepared:
     train_rows: list[dict]
     val_rows: list[dict]
     truncated: int
-    supervised_tokens: int
+    supervised_tokens: int  # tokens that carry loss, per epoch
     attention: str
     trainer: Any = None  # set by `fit`
     peft_config: Any = None  # a new adapter that trl wraps the model in (other objectives)
+    trained_tokens: int = 0  # every token a pass processes, per epoch (what tokens/s counts)
 
 
 def reporters(wandb_project: str | None) -> list[str]:
@@ -128,6 +129,7 @@ def setup(
         sum(t.truncated for t in items["train"] + items["val"]),
         supervised_tokens(train_rows),
         attention,
+        trained_tokens=sum(len(row["input_ids"]) for row in train_rows),
     )
 
 
@@ -156,15 +158,17 @@ def _setup_objective(
         else:
             peft_config = lora_config(config)
     rows = {name: trl_rows(config, split_rows) for name, split_rows in examples.items()}
+    processed = processed_tokens(config, tokenizer, rows["train"])
     return Prepared(
         tokenizer,
         model,
         rows["train"],
         rows["val"],
         0,
-        processed_tokens(config, tokenizer, rows["train"]),
+        processed,
         attention,
         peft_config=peft_config,
+        trained_tokens=processed,
     )
 
 
@@ -278,7 +282,7 @@ def fit(
     steps_per_epoch = math.ceil(
         len(prepared.train_rows) / (config.batch_size * config.gradient_accumulation)
     )
-    tokens_per_step = prepared.supervised_tokens / max(steps_per_epoch, 1)
+    tokens_per_step = prepared.trained_tokens / max(steps_per_epoch, 1)
     values = training_values(config, checkpoints, precision, has_val, on_gpu, wandb_project)
     values.update(checkpoint_interval(config, steps_per_epoch))
     budget = StopBudget(
@@ -310,6 +314,7 @@ def fit(
         resumed_from=resume.name if resume else None,
         truncated_examples=prepared.truncated,
         supervised_tokens_per_epoch=prepared.supervised_tokens,
+        trained_tokens_per_epoch=prepared.trained_tokens,
     )
     ctx.stop_needs(budget.needed(saving=True))  # the final save comes next, timed as before
     return final
