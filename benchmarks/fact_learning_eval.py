@@ -144,15 +144,15 @@ def report(result: dict) -> str:
 
 
 def _run_figures(result: dict) -> str:
-    """Training time, tokens/s (of the tokens that carry loss, as jobs report it), the
-    job's peak memory and allocator, as the run reported them."""
+    """Training time, tokens/s (every token trained, as jobs report it), the job's peak
+    memory and allocator, as the run reported them."""
     trained = result["trained"]
     rate = result.get("tokens_per_second")
     peak = trained.get("peak_memory_bytes")
     seconds = trained.get("runtime_seconds", 0)
     return (
         f"training {seconds:.0f} s ({seconds / result['steps']:.1f} s a step, "
-        f"{f'{rate:.0f}' if rate else '?'} answer tokens/s), job peak memory "
+        f"{f'{rate:.0f}' if rate else '?'} tokens/s), job peak memory "
         f"{f'{peak / 1e9:.2f} GB' if peak else '?'} ({trained.get('allocator', '?')} allocator)"
     )
 
