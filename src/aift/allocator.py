@@ -48,6 +48,18 @@ def job_environment(base: dict[str, str], allocator: str) -> dict[str, str]:
     return env
 
 
+def without_jemalloc(base: dict[str, str]) -> dict[str, str]:
+    """`base` without a jemalloc preload (other preloads kept): for processes that keep
+    the system allocator, such as torchrun's ranks."""
+    env = dict(base)
+    kept = [p for p in env.get("LD_PRELOAD", "").split(":") if p and "libjemalloc" not in p]
+    if kept:
+        env["LD_PRELOAD"] = ":".join(kept)
+    else:
+        env.pop("LD_PRELOAD", None)
+    return env
+
+
 def allocator_in_use() -> str:
     """ "jemalloc" when this process has it loaded, else "system"."""
     try:

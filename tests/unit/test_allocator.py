@@ -37,3 +37,12 @@ def test_a_process_started_with_the_environment_runs_on_jemalloc() -> None:
         [sys.executable, "-c", code], env={}, capture_output=True, text=True, check=True
     )
     assert plain.stdout.strip() == "system"
+
+
+def test_a_jemalloc_preload_can_be_taken_out_again() -> None:
+    from aift.allocator import without_jemalloc
+
+    both = {"LD_PRELOAD": "/lib/libjemalloc.so.2:/lib/other.so", "PATH": "/bin"}
+    assert without_jemalloc(both) == {"LD_PRELOAD": "/lib/other.so", "PATH": "/bin"}
+    assert without_jemalloc({"LD_PRELOAD": "/lib/libjemalloc.so.2"}) == {}
+    assert without_jemalloc({"PATH": "/bin"}) == {"PATH": "/bin"}

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from aift.allocator import without_jemalloc
 from aift.errors import CapabilityMissing
 from aift.procutil import popen_tied
 from aift.training.schemas import DistributedSettings, TrainingJobConfig
@@ -185,7 +186,8 @@ def start(launch_file: Path, settings: DistributedSettings, log_file: Path) -> s
     """Start torchrun for this node (a free local port when the run has one node)."""
     port = _free_port() if settings.nodes == 1 else settings.master_port
     launch = RankLaunch.model_validate_json(launch_file.read_text(encoding="utf-8"))
-    env = {**os.environ, "OMP_NUM_THREADS": str(launch.threads)}
+    # ranks keep the system allocator: jemalloc is measured for single-process runs only
+    env = {**without_jemalloc(dict(os.environ)), "OMP_NUM_THREADS": str(launch.threads)}
     handle = open(log_file, "ab")  # noqa: SIM115 - owned by the process
     # torchrun gets SIGTERM when the job process dies (even by SIGKILL) and stops its ranks
     return popen_tied(
