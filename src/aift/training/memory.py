@@ -57,15 +57,15 @@ def shape_of_config(config: dict[str, Any]) -> ModelShape | None:
         return None
 
 
+_FIELDS = ("layers", "hidden", "intermediate", "vocab")
+
+
 def shape_of_summary(summary: dict[str, Any]) -> ModelShape | None:
     """The shape in a GGUF summary (`models.inspect.gguf_summary`), if it has one."""
     values = summary.get("shape") or {}
     if not all(isinstance(values.get(k), int) and values[k] > 0 for k in _FIELDS):
         return None
     return ModelShape(**{k: values[k] for k in _FIELDS})
-
-
-_FIELDS = ("layers", "hidden", "intermediate", "vocab")
 
 
 def pass_tokens(config: TrainingConfig, on_gpu: bool) -> int:

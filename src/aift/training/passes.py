@@ -30,18 +30,14 @@ def example_starts(position_ids: Any) -> list[int]:
 def cut_points(starts: list[int], length: int, pass_tokens: int) -> list[int]:
     """Where to cut a row of `length` tokens whose examples begin at `starts`: greedy
     passes of whole examples up to `pass_tokens` each; the offsets include 0 and `length`."""
+    bounds = [*starts, length]
     cuts = [0]
-    for start in [*starts[1:], length]:
-        if start - cuts[-1] > pass_tokens and _last_start_before(starts, start) > cuts[-1]:
-            cuts.append(_last_start_before(starts, start))
+    for begin, end in zip(bounds, bounds[1:], strict=False):  # each example in turn
+        if end - cuts[-1] > pass_tokens and begin > cuts[-1]:
+            cuts.append(begin)  # the pass so far would overflow: this example starts anew
     if cuts[-1] != length:
         cuts.append(length)
     return cuts
-
-
-def _last_start_before(starts: list[int], end: int) -> int:
-    """The last example start strictly before `end`."""
-    return max(s for s in starts if s < end)
 
 
 def split_row(inputs: dict[str, Any], pass_tokens: int) -> list[dict[str, Any]]:
