@@ -19,6 +19,11 @@ from typing import Any, TypeVar
 import psutil
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+# A job forked from the fork server shares its command line; it is known by its name
+# (/proc/PID/comm, at most 15 characters): "job-" and the first 11 characters of its id.
+JOB_NAME_PREFIX = "job-"
+JOB_NAME_ID_CHARS = 11
 HOSTNAME = socket.gethostname()  # workers record it on the jobs they run
 
 
@@ -162,13 +167,25 @@ def process_alive(pid: int | None, started_at: datetime | None) -> bool:
         return False
 
 
+def job_process_name(job_id: str) -> str:
+    """The name the process of job `job_id` takes when it is forked."""
+    return JOB_NAME_PREFIX + job_id[:JOB_NAME_ID_CHARS]
+
+
+def name_process(name: str) -> None:
+    """Set this process's name as `ps`, `top` and psutil show it (Linux's prctl)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
 def kill_job_process(pid: int | None, job_id: str) -> None:
-    """Kill the process of job `job_id` if it still runs (checked by its command line)."""
+    """Kill the process of job `job_id` if it still runs (checked by its command line,
+    or by its name where it was forked)."""
     if not pid or pid == os.getpid():
         return
     try:
         proc = psutil.Process(pid)
-        if job_id in proc.cmdline():
+        if job_id in proc.cmdline() or proc.name() == job_process_name(job_id):
             proc.kill()
     except psutil.Error:
         pass

@@ -21,6 +21,7 @@ import httpx
 import psutil
 import pytest
 
+from aift.procutil import JOB_NAME_PREFIX
 from tests.integration.conftest import aift_env, free_port, start_server, wait_for
 
 SIGNALS = [signal.SIGTERM, signal.SIGKILL]
@@ -52,14 +53,18 @@ def _running(process: psutil.Process) -> bool:
 
 
 def kinds(children: list[psutil.Process]) -> set[str]:
-    """Which of aift's child kinds are among `children` (read from their command lines)."""
+    """Which of aift's child kinds are among `children` (read from their command lines;
+    a job forked from the fork server by its process name)."""
     found = set()
     for child in children:
         try:
             line = " ".join(child.cmdline())
+            if child.name().startswith(JOB_NAME_PREFIX):
+                found.add("job")
         except psutil.NoSuchProcess:
             continue
         for kind, marker in (
+            ("fork server", "multiprocessing.forkserver"),
             ("worker", "aift.cli worker"),
             ("job", "aift.jobs.child"),
             ("index", "aift.rag.index_process"),

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,6 +161,19 @@ def merged_gives_the_adapters_outputs(runtime: Runtime, trained: dict, method: s
     assert not torch.allclose(got, plain, atol=1e-3), "the merge changed the weights"
 
 
+def kill_between_checkpoints(runtime: Runtime, job_id: str, after_step: int, every: int) -> None:
+    """Return as soon as the job has logged a step past `after_step` that is not a
+    checkpoint's (checkpoints every `every` steps), polling briskly: a kill then lands
+    after one checkpoint and before the next has steps of its own done twice."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        step = (runtime.jobs.get(job_id).metrics or {}).get("step", 0)
+        if step > after_step and step % every != 0:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not pass step {after_step}")
+
+
 def test_a_killed_run_resumes_from_its_checkpoint(runtime: Runtime, dataset_id: str) -> None:
     first = start_worker(runtime)
     job = runtime.training.submit(
@@ -167,13 +181,14 @@ def test_a_killed_run_resumes_from_its_checkpoint(runtime: Runtime, dataset_id: 
     )
     wait_for(
         lambda: runtime.jobs.get(job.id).model_dump(),
-        lambda j: (j["metrics"] or {}).get("step", 0) >= 12,
+        lambda j: (j["metrics"] or {}).get("step", 0) >= 6,
         timeout=600,
     )
     # a running training job's figures are in the metrics (read from its job row)
     collected = runtime.metrics.collect()
     assert sample_value(collected, "aift_training_tokens_per_second", job_id=job.id) > 0
     assert sample_value(collected, "aift_training_loss", job_id=job.id) > 0
+    kill_between_checkpoints(runtime, job.id, after_step=11, every=5)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     second = start_worker(runtime)

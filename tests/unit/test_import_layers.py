@@ -7,7 +7,8 @@ rag, export…); `runtime` (the composition root); the job tasks; the entry poin
 cli, web). Every import counts, type-only ones (`if TYPE_CHECKING:`) included. A package
 may import a sibling of its own layer only where `SIBLINGS` names the pair (the
 architecture's allowed arrows). A process entry point below the top (the job process's
-`jobs.child`) may build the Runtime and register the tasks.
+`jobs.child`, the job fork server's `jobs.preload`) may build the Runtime and register
+the tasks.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ SIBLINGS: set[tuple[str, str]] = {
     ("cli", "mcp_server"),  # `aift mcp` serves it on stdio
 }
 # Modules that start a process of their own and so wire it up like the CLI does.
-ENTRY_POINTS = {"aift.jobs.child"}
+ENTRY_POINTS = {"aift.jobs.child", "aift.jobs.preload"}
 
 
 def _module_name(path: Path) -> str:

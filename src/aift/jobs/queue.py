@@ -13,6 +13,7 @@ from huey.api import Huey
 from huey.consumer import Consumer
 
 from aift.config import Settings
+from aift.jobs.launcher import JobLauncher
 from aift.jobs.store import JobStore
 from aift.jobs.supervisor import supervise
 from aift.workspace import Workspace
@@ -38,10 +39,11 @@ class JobQueue:
         self.settings = settings
         self.huey = make_huey(settings)
         grace = settings.job_cancel_grace_seconds
-        allocator = settings.job_allocator
+        self.launcher = JobLauncher(settings.job_fork_server, settings.job_allocator)
+        launcher = self.launcher
 
         def run_job(job_id: str) -> None:
-            supervise(store, workspace, job_id, grace, allocator)
+            supervise(store, workspace, job_id, grace, launcher)
 
         self._task = self.huey.task(name=TASK_NAME)(run_job)
 
@@ -54,7 +56,9 @@ class JobQueue:
         return self.huey.pending_count()
 
     def consumer(self, workers: int) -> Consumer:
-        """A Huey consumer running `workers` jobs at once, polling briskly."""
+        """A Huey consumer running `workers` jobs at once, polling briskly; the job fork
+        server starts warming now."""
+        self.launcher.warm()
         return self.huey.create_consumer(
             workers=workers,
             worker_type="thread",

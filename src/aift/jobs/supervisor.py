@@ -11,16 +11,15 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from aift.allocator import job_environment
 from aift.errors import storage_problem
+from aift.jobs.launcher import JobLauncher, JobProcess
 from aift.jobs.store import STORAGE_EXIT, JobStore
 from aift.monitoring.logging import job_id_var
-from aift.procutil import HOSTNAME, popen_tied
+from aift.procutil import HOSTNAME
 from aift.store import utcnow
 from aift.work.schemas import JobStatus
 from aift.workspace import Workspace
@@ -45,36 +44,32 @@ def supervise(
     workspace: Workspace,
     job_id: str,
     grace_seconds: float,
-    allocator: str = "system",
+    launcher: JobLauncher,
 ) -> None:
-    """Run job `job_id` to its end in a child process, if it is still queued; the child
-    gets `allocator` ("jemalloc" where installed, `aift.allocator`)."""
+    """Run job `job_id` to its end in a process of its own that `launcher` starts, if
+    it is still queued."""
     token = job_id_var.set(job_id)
     try:
-        _supervise(store, workspace, job_id, grace_seconds, allocator)
+        _supervise(store, workspace, job_id, grace_seconds, launcher)
     finally:
         job_id_var.reset(token)
 
 
 def _supervise(
-    store: JobStore, workspace: Workspace, job_id: str, grace_seconds: float, allocator: str
+    store: JobStore,
+    workspace: Workspace,
+    job_id: str,
+    grace_seconds: float,
+    launcher: JobLauncher,
 ) -> None:
     if not claim(store, job_id):
         log.info("job %s is no longer queued; skipping", job_id)
         return
     log_path = workspace.job_log(job_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc: subprocess.Popen | None = None
+    proc: JobProcess | None = None
     try:
-        with open(log_path, "ab") as log_file:
-            proc = popen_tied(
-                [sys.executable, "-m", "aift.jobs.child", job_id],
-                sig=signal.SIGKILL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=job_environment(os.environ.copy(), allocator),
-            )
+        proc = launcher.start(job_id, log_path)
         log.info("job %s started in process %s", job_id, proc.pid)
         store.set_process(job_id, proc.pid)
         returncode, stop = _watch(store, job_id, proc, grace_seconds)
@@ -98,7 +93,7 @@ class _Stop:
 
 
 def _watch(
-    store: JobStore, job_id: str, proc: subprocess.Popen[bytes], grace_seconds: float
+    store: JobStore, job_id: str, proc: JobProcess, grace_seconds: float
 ) -> tuple[int, _Stop | None]:
     """Wait for the child, beating the heartbeat and enforcing cancel.
 

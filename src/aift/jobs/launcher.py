@@ -1,0 +1,158 @@
+"""Starts job processes: forked from a warm fork server, or as fresh interpreters.
+
+Every job runs in its own process (a crash or out-of-memory kill costs that job only).
+A fresh interpreter spends 5–8 s importing torch, transformers, peft and trl before the
+job does anything. With `job_fork_server` on (the default), the worker keeps one
+stdlib `multiprocessing` fork server that has imported them once (`aift.jobs.preload`),
+and each job is a fork of it: it starts in a fraction of a second, still in a process
+of its own. The fork server exits with the worker, and each job with the fork server.
+
+Where a GPU is visible the worker starts fresh interpreters instead: a fork of a
+process that touched the CUDA or ROCm driver cannot use it, and importing the training
+libraries may touch it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+from multiprocessing.context import ForkServerContext
+from pathlib import Path
+from typing import Protocol
+
+from aift.allocator import job_environment
+from aift.procutil import popen_tied
+
+log = logging.getLogger(__name__)
+
+PRELOAD_MODULE = "aift.jobs.preload"
+# Device nodes of the NVIDIA and AMD GPU drivers: where one exists, jobs are not forked.
+GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/kfd")
+
+
+class JobProcess(Protocol):
+    """The running process of one job, as the supervisor watches it."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit code; raises `subprocess.TimeoutExpired` while it still runs."""
+
+    def poll(self) -> int | None: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+class ForkedJob:
+    """A job forked from the fork server, with the part of `subprocess.Popen`'s
+    interface the supervisor uses (exit codes as Popen gives them: −N for signal N)."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess) -> None:
+        self._process = process
+
+    @property
+    def pid(self) -> int:
+        pid = self._process.pid
+        assert pid is not None, "a started process has a pid"
+        return pid
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        code = self._process.exitcode
+        if code is None:
+            raise subprocess.TimeoutExpired(f"job process {self.pid}", timeout or 0.0)
+        return code
+
+    def poll(self) -> int | None:
+        return self._process.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        if self._process.exitcode is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def gpu_visible() -> bool:
+    """Whether a GPU driver's device node exists on this machine."""
+    return any(Path(node).exists() for node in GPU_DEVICE_NODES)
+
+
+class JobLauncher:
+    """Starts each job's process; one per worker process, shared by its threads."""
+
+    def __init__(self, fork_server: bool, allocator: str = "system") -> None:
+        """Jobs run in this process's environment with `allocator` preloaded
+        (`aift.allocator`); the fork server starts in it, and each forked job gets the
+        environment of its start again as `os.environ`."""
+        self.allocator = allocator
+        self.forking = fork_server and sys.platform == "linux" and not gpu_visible()
+        self._context: ForkServerContext | None = None
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Start the fork server now (it imports in the background), so that the first
+        job does not wait for it; nothing when jobs are fresh interpreters."""
+        if self.forking:
+            with self._lock:
+                self._fork_server()
+
+    def environment(self) -> dict[str, str]:
+        """The environment of a job started now."""
+        return job_environment(os.environ.copy(), self.allocator)
+
+    def start(self, job_id: str, log_path: Path) -> JobProcess:
+        """Start job `job_id`'s process, its output appended to `log_path`."""
+        if self.forking:
+            with self._lock:
+                context = self._fork_server()
+                from aift.jobs.child import run_forked
+
+                process = context.Process(
+                    target=run_forked,
+                    args=(job_id, str(log_path), self.environment()),
+                    name=f"job-{job_id}",
+                )
+                process.start()
+            return ForkedJob(process)
+        with open(log_path, "ab") as log_file:
+            return popen_tied(
+                [sys.executable, "-m", "aift.jobs.child", job_id],
+                sig=signal.SIGKILL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.environment(),
+            )
+
+    def _fork_server(self) -> ForkServerContext:
+        """The fork server's context, starting the server in the jobs' environment the
+        first time (the worker's own environment is put back right after)."""
+        if self._context is not None:
+            return self._context
+        context = multiprocessing.get_context("forkserver")
+        assert isinstance(context, ForkServerContext)
+        context.set_forkserver_preload([PRELOAD_MODULE])
+        own = dict(os.environ)
+        jobs = self.environment()
+        os.environ.clear()
+        os.environ.update(jobs)
+        try:
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+        finally:
+            os.environ.clear()
+            os.environ.update(own)
+        log.info("job fork server started; jobs start as forks of it")
+        self._context = context
+        return context
