@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from aift.procutil import job_process_name
 from tests.integration.conftest import LiveServer, wait_for
 
 TERMINAL = {"succeeded", "failed", "cancelled", "interrupted"}
@@ -125,6 +126,37 @@ def test_a_crashing_job_process_fails_alone(server: LiveServer) -> None:
         worker_after = client.get("/api/v1/system").json()["worker"]
         assert worker_after["pid"] == worker_before["pid"] and worker_after["alive"]
         assert finish(client, submit(client, steps=1)["id"])["status"] == "succeeded"
+
+
+def test_jobs_are_forks_of_the_workers_fork_server(server: LiveServer) -> None:
+    with server.client() as client:
+        job = submit(client, steps=40)
+        running = until(client, job["id"], lambda j: j["progress"] > 0)
+        process = psutil.Process(running["process_pid"])
+        assert process.name() == job_process_name(job["id"])
+        fork_server = process.parent()
+        assert fork_server is not None
+        assert "multiprocessing.forkserver" in " ".join(fork_server.cmdline())
+        assert fork_server.ppid() == running["worker_pid"]
+        client.post(f"/api/v1/jobs/{job['id']}/cancel").raise_for_status()
+        assert finish(client, job["id"])["status"] == "cancelled"
+        wait_process_gone(process.pid)
+        assert fork_server.is_running(), "the fork server stays for the next job"
+
+
+def test_without_the_fork_server_jobs_are_fresh_interpreters(server_factory) -> None:  # noqa: ANN001
+    server = server_factory(AIFT_JOB_FORK_SERVER="false")
+    with server.client() as client:
+        job = submit(client, steps=40)
+        running = until(client, job["id"], lambda j: j["progress"] > 0)
+        process = psutil.Process(running["process_pid"])
+        assert "aift.jobs.child" in process.cmdline() and job["id"] in process.cmdline()
+        assert process.ppid() == running["worker_pid"]
+        client.post(f"/api/v1/jobs/{job['id']}/cancel").raise_for_status()
+        stopped = finish(client, job["id"])
+        assert stopped["status"] == "cancelled" and 0 < stopped["progress"] < 1
+        wait_process_gone(process.pid)
+        assert finish(client, submit(client, steps=2)["id"])["status"] == "succeeded"
 
 
 def test_finished_jobs_cannot_be_cancelled_or_resumed(server: LiveServer) -> None:

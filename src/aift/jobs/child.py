@@ -1,5 +1,5 @@
-"""Entry point of a job's own process: `python -m aift.jobs.child JOB_ID`, or
-`run_forked` in a process forked from the job fork server (`aift.jobs.launcher`).
+"""Entry point of a job's own process: `python -m aift.jobs.child JOB_ID`, run either
+by a fresh interpreter or in a fork of the job fork server (`aift.jobs.launcher`).
 
 Runs the kind's handler and writes the outcome. Dies with its worker, so a killed worker
 leaves no job running unsupervised; the job is then marked interrupted. Only light
@@ -19,36 +19,6 @@ if TYPE_CHECKING:
     from aift.work.actor import Actor
 
 STOP_REQUESTED = threading.Event()
-
-def run_forked(job_id: str, log_path: str, environment: dict[str, str]) -> None:
-    """Run job `job_id` in a process just forked from the job fork server: take the
-    stop signal, the job's name, log file and environment, then run it as a fresh
-    process would, exit handlers included."""
-    import atexit
-    import ctypes
-    import os
-
-    from aift.procutil import job_process_name, name_process
-
-    signal.signal(signal.SIGTERM, lambda *_: STOP_REQUESTED.set())
-    name_process(job_process_name(job_id))
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
-    os.environ.clear()
-    os.environ.update(environment)
-    from aift.config import get_settings
-
-    get_settings.cache_clear()
-    try:
-        code = run(job_id)
-    finally:
-        atexit._run_exitfuncs()  # a fork ends with os._exit: run what a normal exit runs
-        sys.stdout.flush()
-        ctypes.CDLL(None).fflush(None)  # and flush what native code printed
-    sys.exit(code)
-
 
 
 def run(job_id: str) -> int:

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Protocol
 
 from aift.allocator import job_environment
-from aift.procutil import popen_tied
+from aift.procutil import job_process_name, name_process, popen_tied
 
 log = logging.getLogger(__name__)
 
 PRELOAD_MODULE = "aift.jobs.preload"
+JOB_MODULE = "aift.jobs.child"  # a job process's entry point, in both ways
 # Device nodes of the NVIDIA and AMD GPU drivers: where one exists, jobs are not forked.
 GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/kfd")
 
@@ -115,8 +116,6 @@ class JobLauncher:
         if self.forking:
             with self._lock:
                 context = self._fork_server()
-                from aift.jobs.child import run_forked
-
                 process = context.Process(
                     target=run_forked,
                     args=(job_id, str(log_path), self.environment()),
@@ -126,7 +125,7 @@ class JobLauncher:
             return ForkedJob(process)
         with open(log_path, "ab") as log_file:
             return popen_tied(
-                [sys.executable, "-m", "aift.jobs.child", job_id],
+                [sys.executable, "-m", JOB_MODULE, job_id],
                 sig=signal.SIGKILL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -156,3 +155,30 @@ class JobLauncher:
         log.info("job fork server started; jobs start as forks of it")
         self._context = context
         return context
+
+
+def run_forked(job_id: str, log_path: str, environment: dict[str, str]) -> None:
+    """In a process just forked from the fork server: take the job's name, log file and
+    environment, then run the job's entry point as `python -m` would, exit handlers
+    and native output buffers included (a fork ends with `os._exit`)."""
+    import atexit
+    import ctypes
+    import runpy
+
+    name_process(job_process_name(job_id))
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    os.environ.clear()
+    os.environ.update(environment)
+    from aift.config import get_settings
+
+    get_settings.cache_clear()
+    sys.argv = [JOB_MODULE, job_id]
+    try:
+        runpy.run_module(JOB_MODULE, run_name="__main__", alter_sys=True)
+    finally:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        ctypes.CDLL(None).fflush(None)

@@ -37,6 +37,7 @@ def _preload() -> None:
             print(f"job fork server: {name} not preloaded: {exc}", file=sys.stderr)
     import aift.runtime  # noqa: F401 - what each job process builds first
     import aift.tasks  # noqa: F401 - the job kinds
+
     get_settings.cache_clear()  # each job reads its settings from its own environment
 
 
