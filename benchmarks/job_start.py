@@ -107,9 +107,21 @@ def measure(fork_server: bool, model: Path, jobs: int, folder: Path) -> dict[str
         floor = [timed_job(api, "jobs", step) for _ in range(jobs)]
         lora = {"base_model": "tiny", "dataset": dataset, "max_steps": 2, "batch_size": 2}
         training = [timed_job(api, "training", lora) for _ in range(jobs)]
+        held = fork_server_memory(server.pid)
     finally:
         stop(server)
-    return {"floor": statistics.median(floor), "training": statistics.median(training)}
+    return {"floor": statistics.median(floor), "training": statistics.median(training), **held}
+
+
+def fork_server_memory(server_pid: int) -> dict[str, float]:
+    """The job fork server's resident and unique memory in GB (none when there is none)."""
+    import psutil
+
+    for process in psutil.Process(server_pid).children(recursive=True):
+        if "multiprocessing.forkserver" in " ".join(process.cmdline()):
+            info = process.memory_full_info()
+            return {"rss_gb": info.rss / 1e9, "uss_gb": info.uss / 1e9}
+    return {}
 
 
 def main() -> None:
@@ -136,7 +148,11 @@ def main() -> None:
             f"| {fresh[key] / forked[key]:.1f}× |"
         )
     intro = f"Median seconds from submit to succeeded through the API, {args.jobs} jobs each."
-    body = "\n".join([intro, "", *rows])
+    held = (
+        f"The fork server held {forked['rss_gb']:.2f} GB resident "
+        f"({forked['uss_gb']:.2f} GB its own, the rest shared libraries) after the jobs."
+    )
+    body = "\n".join([intro, "", *rows, "", held])
     print(body)
     command = f"python benchmarks/job_start.py --jobs {args.jobs}"
     record("Job start: fork server against fresh interpreters", body, command)
