@@ -130,6 +130,8 @@ def test_a_crashing_job_process_fails_alone(server: LiveServer) -> None:
 
 def test_jobs_are_forks_of_the_workers_fork_server(server: LiveServer) -> None:
     with server.client() as client:
+        # a worker's first job is a fresh interpreter that starts the fork server
+        assert finish(client, submit(client, steps=1)["id"])["status"] == "succeeded"
         job = submit(client, steps=40)
         running = until(client, job["id"], lambda j: j["progress"] > 0)
         process = psutil.Process(running["process_pid"])
@@ -245,9 +247,13 @@ def test_other_bad_requests(server: LiveServer) -> None:
 def test_killed_worker_leaves_an_interrupted_job_that_resumes(server_factory) -> None:  # noqa: ANN001
     server = server_factory()
     with server.client() as client:
+        # after a first job, jobs are forks of the fork server: the worker's death must
+        # reach them through it
+        assert finish(client, submit(client, steps=1)["id"])["status"] == "succeeded"
         job = submit(client, steps=30)
         running = until(client, job["id"], lambda j: j["progress"] >= 0.1)
         worker_pid, child_pid = running["worker_pid"], running["process_pid"]
+        assert psutil.Process(child_pid).name() == job_process_name(job["id"])
         os.kill(worker_pid, signal.SIGKILL)
         interrupted = until(client, job["id"], lambda j: j["status"] == "interrupted", timeout=120)
         assert "resume" in interrupted["message"]

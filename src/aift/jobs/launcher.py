@@ -5,7 +5,9 @@ A fresh interpreter spends 5–8 s importing torch, transformers, peft and trl b
 job does anything. With `job_fork_server` on (the default), the worker keeps one
 stdlib `multiprocessing` fork server that has imported them once (`aift.jobs.preload`),
 and each job is a fork of it: it starts in a fraction of a second, still in a process
-of its own. The fork server exits with the worker, and each job with the fork server.
+of its own. The worker's first job starts as a fresh interpreter and starts the fork
+server beside it (a worker that runs no job never holds one); it exits with the
+worker, and each job with the fork server.
 
 Where a GPU is visible the worker starts fresh interpreters instead: a fork of a
 process that touched the CUDA or ROCm driver cannot use it, and importing the training
@@ -100,31 +102,20 @@ class JobLauncher:
         self._context: ForkServerContext | None = None
         self._lock = threading.Lock()
 
-    def warm(self) -> None:
-        """Start the fork server now (it imports in the background), so that the first
-        job does not wait for it; nothing when jobs are fresh interpreters."""
-        if self.forking:
-            with self._lock:
-                self._fork_server()
-
     def environment(self) -> dict[str, str]:
         """The environment of a job started now."""
         return job_environment(os.environ.copy(), self.allocator)
 
     def start(self, job_id: str, log_path: Path) -> JobProcess:
-        """Start job `job_id`'s process, its output appended to `log_path`."""
-        if self.forking:
-            with self._lock:
-                context = self._fork_server()
-                process = context.Process(
-                    target=run_forked,
-                    args=(job_id, str(log_path), self.environment()),
-                    name=f"job-{job_id}",
-                )
-                process.start()
-            return ForkedJob(process)
+        """Start job `job_id`'s process, its output appended to `log_path`: a fork when
+        the fork server runs; else a fresh interpreter, and the fork server starts
+        (importing in the background) for the jobs after it."""
+        with self._lock:
+            context = self._context
+        if context is not None:
+            return self._fork(context, job_id, log_path)
         with open(log_path, "ab") as log_file:
-            return popen_tied(
+            process = popen_tied(
                 [sys.executable, "-m", JOB_MODULE, job_id],
                 sig=signal.SIGKILL,
                 stdout=log_file,
@@ -132,10 +123,27 @@ class JobLauncher:
                 stdin=subprocess.DEVNULL,
                 env=self.environment(),
             )
+        if self.forking:
+            with self._lock:
+                self._fork_server()
+        return process
+
+    def _fork(self, context: ForkServerContext, job_id: str, log_path: Path) -> ForkedJob:
+        """Fork job `job_id`'s process from the fork server (this waits while the server
+        is still importing)."""
+        process = context.Process(
+            target=run_forked,
+            args=(job_id, str(log_path), self.environment()),
+            name=f"job-{job_id}",
+        )
+        with self._lock:
+            process.start()
+        return ForkedJob(process)
 
     def _fork_server(self) -> ForkServerContext:
         """The fork server's context, starting the server in the jobs' environment the
-        first time (the worker's own environment is put back right after)."""
+        first time (the worker's own environment is put back right after; the caller
+        holds the lock, so no job start reads it meanwhile)."""
         if self._context is not None:
             return self._context
         context = multiprocessing.get_context("forkserver")

@@ -56,9 +56,7 @@ class JobQueue:
         return self.huey.pending_count()
 
     def consumer(self, workers: int) -> Consumer:
-        """A Huey consumer running `workers` jobs at once, polling briskly; the job fork
-        server starts warming now."""
-        self.launcher.warm()
+        """A Huey consumer running `workers` jobs at once, polling briskly."""
         return self.huey.create_consumer(
             workers=workers,
             worker_type="thread",
