@@ -91,9 +91,11 @@ test-setup: setup
 	else echo "npm not found: the Node.js client tests will be skipped"; fi
 
 # The whole suite, in two worker processes (pytest-xdist; a module stays on one worker,
-# so its shared server is started once); the slowest tests are listed at the end.
+# so its shared server is started once); the slowest tests are listed at the end, and
+# every test's time is in .pytest_cache/suite.xml (JUnit) for the module order.
 test: test-setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=25 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=25 \
+		--junitxml=.pytest_cache/suite.xml tests
 
 # The edit loop (~2 minutes): unit tests and the quick integration tests.
 FAST_TESTS := tests/unit tests/integration/test_job_stopping.py tests/integration/test_store.py \
