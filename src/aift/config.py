@@ -169,9 +169,10 @@ class Settings(BaseSettings):
     )
     job_fork_server: bool = Field(
         True,
-        description="Start each job as a fork of a worker-held process that has imported "
-        "torch and the training libraries once (a job starts in well under a second, not "
-        "5–8 s); off, or where a GPU is visible, each job is a fresh interpreter.",
+        description="From a worker's second job on, start each job as a fork of a "
+        "worker-held process that has imported torch and the training libraries once (a "
+        "job starts in well under a second, not 5–8 s); off, or where a GPU is visible, "
+        "each job is a fresh interpreter.",
     )
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     model_memory_budget_mb: int | None = Field(

@@ -5,9 +5,9 @@ A fresh interpreter spends 5–8 s importing torch, transformers, peft and trl b
 job does anything. With `job_fork_server` on (the default), the worker keeps one
 stdlib `multiprocessing` fork server that has imported them once (`aift.jobs.preload`),
 and each job is a fork of it: it starts in a fraction of a second, still in a process
-of its own. The worker's first job starts as a fresh interpreter and starts the fork
-server beside it (a worker that runs no job never holds one); it exits with the
-worker, and each job with the fork server.
+of its own. The worker's first job starts as a fresh interpreter; the second starts
+the fork server (so a worker that runs one job, say a single long training run, never
+holds its memory). The fork server exits with the worker, and each job with it.
 
 Where a GPU is visible the worker starts fresh interpreters instead: a fork of a
 process that touched the CUDA or ROCm driver cannot use it, and importing the training
@@ -100,6 +100,7 @@ class JobLauncher:
         self.allocator = allocator
         self.forking = fork_server and sys.platform == "linux" and not gpu_visible()
         self._context: ForkServerContext | None = None
+        self._started = 0
         self._lock = threading.Lock()
 
     def environment(self) -> dict[str, str]:
@@ -107,15 +108,16 @@ class JobLauncher:
         return job_environment(os.environ.copy(), self.allocator)
 
     def start(self, job_id: str, log_path: Path) -> JobProcess:
-        """Start job `job_id`'s process, its output appended to `log_path`: a fork when
-        the fork server runs; else a fresh interpreter, and the fork server starts
-        (importing in the background) for the jobs after it."""
+        """Start job `job_id`'s process, its output appended to `log_path`: the worker's
+        first job as a fresh interpreter, the later ones as forks (the second starts the
+        fork server and waits for its imports, which replace its own)."""
         with self._lock:
-            context = self._context
+            self._started += 1
+            context = self._fork_server() if self.forking and self._started > 1 else None
         if context is not None:
             return self._fork(context, job_id, log_path)
         with open(log_path, "ab") as log_file:
-            process = popen_tied(
+            return popen_tied(
                 [sys.executable, "-m", JOB_MODULE, job_id],
                 sig=signal.SIGKILL,
                 stdout=log_file,
@@ -123,10 +125,6 @@ class JobLauncher:
                 stdin=subprocess.DEVNULL,
                 env=self.environment(),
             )
-        if self.forking:
-            with self._lock:
-                self._fork_server()
-        return process
 
     def _fork(self, context: ForkServerContext, job_id: str, log_path: Path) -> ForkedJob:
         """Fork job `job_id`'s process from the fork server (this waits while the server
