@@ -39,8 +39,7 @@ class JobQueue:
         self.settings = settings
         self.huey = make_huey(settings)
         grace = settings.job_cancel_grace_seconds
-        self.launcher = JobLauncher(settings.job_fork_server, settings.job_allocator)
-        launcher = self.launcher
+        launcher = JobLauncher(settings.job_fork_server, settings.job_allocator)
 
         def run_job(job_id: str) -> None:
             supervise(store, workspace, job_id, grace, launcher)
